@@ -1,0 +1,1 @@
+"""Code shared by the homeserver and the client: identifiers, errors, JSON types, crypto."""

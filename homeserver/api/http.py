@@ -1,0 +1,79 @@
+"""Request parsing and response helpers shared by every API module."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from common.errors import Codes, MatrixError
+from homeserver.services.auth import Requester
+
+JSON_HEADERS = {"Cache-Control": "no-cache, no-store, must-revalidate"}
+
+
+class MatrixJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return MatrixJSONResponse(body, status_code=status, headers=JSON_HEADERS)
+
+
+def error_response(error: MatrixError) -> Response:
+    response = MatrixJSONResponse(error.to_json(), status_code=error.status, headers=JSON_HEADERS)
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+async def read_json(request: Request, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (the size limit is enforced by middleware)."""
+    raw = await request.body()
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise MatrixError(400, Codes.NOT_JSON, "Request body is not JSON")
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise MatrixError(400, Codes.NOT_JSON, "Request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise MatrixError(400, Codes.BAD_JSON, "Request body must be a JSON object")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def access_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return token.strip()
+        raise MatrixError(401, Codes.MISSING_TOKEN, "Malformed Authorization header")
+    return request.query_params.get("access_token")
+
+
+async def require_auth(request: Request) -> Requester:
+    services = request.app.state.hs.services
+    requester: Requester = await services.tokens.authenticate(access_token(request), client_ip(request))
+    return requester
+
+
+def path_param(request: Request, name: str) -> str:
+    return str(request.path_params[name])
+
+
+def services(request: Request) -> Any:
+    """The :class:`homeserver.app.Services` of the homeserver serving ``request``."""
+    return request.app.state.hs.services

@@ -1,0 +1,225 @@
+"""The composition root: ``create_app(config)`` builds one homeserver.
+
+Nothing here is module-level state, so tests can run several homeservers
+in one process.  Services are built once and handed their dependencies
+through constructors; the API reaches them through ``app.state.hs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.errors import Codes, MatrixError
+from homeserver.api.http import error_response
+from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
+from homeserver.api.routes import all_routes
+from homeserver.config import Config
+from homeserver.notifier import Notifier
+from homeserver.services.accounts import AccountService
+from homeserver.services.auth import TokenService
+from homeserver.services.clock import Clock
+from homeserver.services.devices import DeviceService
+from homeserver.services.mail import Mailer, build_mailer
+from homeserver.services.passwords import PasswordHasher
+from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
+from homeserver.services.uia import InteractiveAuth
+from homeserver.signing_key import SigningKey, load_or_create_signing_key
+from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
+from homeserver.storage.auth_state import AuthStateRepository
+from homeserver.storage.database import Database
+from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.streams import StreamRepository
+
+logger = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL_S = 60.0
+
+Housekeeper = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class Services:
+    """Every service of one homeserver; built by :func:`build_services`."""
+
+    clock: Clock
+    limiter: RateLimiter
+    tokens: TokenService
+    devices: DeviceService
+    accounts: AccountService
+    uia: InteractiveAuth
+    mailer: Mailer
+    streams: StreamRepository
+    notifier: Notifier
+
+
+@dataclass
+class Homeserver:
+    config: Config
+    database: Database
+    signing_key: SigningKey
+    services: Services
+    redis: Any = None
+    housekeepers: list[Housekeeper] = field(default_factory=list)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Set when the server begins shutting down: long-polls answer at once.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _connect_redis(url: str) -> Any:
+    import redis.asyncio as redis_asyncio
+
+    return redis_asyncio.from_url(url)
+
+
+def build_services(
+    config: Config, database: Database, clock: Clock, redis: Any, mailer: Mailer | None
+) -> tuple[Services, list[Housekeeper]]:
+    users = UserRepository(database)
+    device_repo = DeviceRepository(database)
+    token_repo = TokenRepository(database)
+    auth_state = AuthStateRepository(database)
+    counters: CounterStore = (
+        RedisCounters(redis, prefix=f"parley:{config.server_name}:")
+        if redis is not None
+        else DatabaseCounters(RateLimitRepository(database))
+    )
+    limiter = RateLimiter(
+        counters, clock, enabled=config.rate_limits.enabled, namespace=config.server_name
+    )
+    tokens = TokenService(token_repo, device_repo, clock)
+    devices = DeviceService(device_repo, clock)
+    devices.on_deleted(_revoke_tokens(tokens))
+    uia = InteractiveAuth(auth_state, clock)
+    mail = mailer or build_mailer(config)
+    accounts = AccountService(
+        config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n),
+        tokens, devices, uia, mail, limiter, clock,
+    )
+    streams = StreamRepository(database)
+    notifier = Notifier(
+        channel=f"parley:{config.server_name}:wake", redis=redis, positions=streams.current_all
+    )
+    services = Services(
+        clock=clock, limiter=limiter, tokens=tokens, devices=devices,
+        accounts=accounts, uia=uia, mailer=mail, streams=streams, notifier=notifier,
+    )
+
+    async def expire_auth_state() -> None:
+        await auth_state.delete_expired(clock.now_ms())
+
+    return services, [expire_auth_state, limiter.cleanup]
+
+
+def _revoke_tokens(tokens: TokenService) -> Callable[[str, list[str]], Awaitable[None]]:
+    async def revoke(user_id: str, device_ids: list[str]) -> None:
+        for device_id in device_ids:
+            await tokens.revoke_device(user_id, device_id)
+
+    return revoke
+
+
+async def _housekeeping(hs: Homeserver, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        for task in hs.housekeepers:
+            try:
+                await task()
+            except Exception:
+                logger.exception("housekeeping task %r failed", task)
+
+
+async def _matrix_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MatrixError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(MatrixError(404, Codes.UNRECOGNIZED, "Unrecognized request"))
+    if exc.status_code == 405:
+        return error_response(MatrixError(405, Codes.UNRECOGNIZED, "Method not allowed"))
+    return error_response(MatrixError(exc.status_code, Codes.UNKNOWN, str(exc.detail)))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(MatrixError(500, Codes.UNKNOWN, "Internal server error"))
+
+
+def prepare_data_dir(config: Config) -> None:
+    """Create the data folders private to the server's user (0700)."""
+    for path in (config.data_path, config.media_path):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+
+
+def create_app(
+    config: Config,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S,
+) -> Starlette:
+    """Build a homeserver application for ``config``."""
+    config.validate()
+    prepare_data_dir(config)
+    clock = clock or Clock()
+    database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
+    redis = _connect_redis(config.redis_url) if config.redis_url else None
+    signing_key = load_or_create_signing_key(config.data_path / "signing.key")
+    services, housekeepers = build_services(config, database, clock, redis, mailer)
+    hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.open()
+        with database.activated():
+            await services.notifier.start()
+            hs.background.append(
+                asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))
+            )
+            try:
+                yield
+            finally:
+                hs.stopping.set()
+                await services.notifier.stop()
+                for task in hs.background:
+                    task.cancel()
+                for task in hs.background:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                if redis is not None:
+                    await redis.aclose()
+                await database.close()
+
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[
+            Middleware(DatabaseContextMiddleware, database=database),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=config.limits.max_request_bytes,
+                exempt_prefixes=("/_matrix/media/",),
+            ),
+        ],
+        exception_handlers={
+            MatrixError: _matrix_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.hs = hs
+    return app

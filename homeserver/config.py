@@ -1,0 +1,313 @@
+"""Homeserver configuration: a frozen object loaded from TOML, overridden by environment.
+
+Every setting lives in a section of ``conf/homeserver.example.toml``.  An
+environment variable ``PARLEY_<SECTION>_<KEY>`` (upper case) overrides the
+file, e.g. ``PARLEY_SERVER_NAME`` (top-level ``server_name``),
+``PARLEY_DATABASE_URL`` (``[database] url``) or
+``PARLEY_RATE_LIMITS_LOGIN_PER_MINUTE``.  Insecure settings are refused
+unless ``dev_mode`` is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.identifiers import is_valid_server_name
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8008
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # Empty means "SQLite file under data_dir" (the embedded default).
+    url: str = ""
+    pool_min: int = 1
+    pool_max: int = 10
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: str = ""
+    key_file: str = ""
+    # Dev only: generate a self-signed certificate when none is configured.
+    autogenerate: bool = False
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    enabled: bool = True
+    # Allow m.login.dummy (registration without verifying an e-mail address).
+    open: bool = False
+    # Require the e-mail verification stage.
+    require_email: bool = True
+    # Verification codes are valid this long.
+    code_ttl_seconds: int = 900
+    code_max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    enabled: bool = True
+    register_per_minute: int = 3
+    login_per_minute: int = 10
+    messages_per_minute: int = 20
+    email_lookup_per_minute: int = 10
+    pairing_per_minute: int = 10
+    media_per_minute: int = 30
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_request_bytes: int = 65536
+    max_image_bytes: int = 5 * 1024 * 1024
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_avatar_bytes: int = 2 * 1024 * 1024
+    max_room_name_length: int = 100
+    max_sync_timeout_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    sender: str = "parley@localhost"
+    # "starttls", "tls" (implicit) or "none" (only for a local relay).
+    security: str = "starttls"
+    # Dev only: skip certificate verification of the SMTP server.
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    # scrypt cost exponent (N = 2**n); 15 needs 32 MiB per hash.
+    password_scrypt_log_n: int = 15
+    # Dev only: write e-mail verification codes to the log.
+    log_verification_codes: bool = False
+    login_challenge_ttl_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class Config:
+    server_name: str = "localhost"
+    public_baseurl: str = ""
+    dev_mode: bool = False
+    log_level: str = "INFO"
+    data_dir: str = "data"
+    media_dir: str = ""
+    redis_url: str = ""
+    listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media_dir) if self.media_dir else self.data_path / "media"
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite://{(self.data_path / 'homeserver.db').as_posix()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_baseurl:
+            return self.public_baseurl.rstrip("/")
+        listener = self.listeners[0]
+        scheme = "https" if self.tls.cert_file or self.tls.autogenerate else "http"
+        return f"{scheme}://{self.server_name}:{listener.port}"
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Refuse configurations that are unsafe or cannot work."""
+        if not is_valid_server_name(self.server_name):
+            raise ConfigError(f"server_name {self.server_name!r} is not a valid server name")
+        if not self.listeners:
+            raise ConfigError("at least one listener is required")
+        for listener in self.listeners:
+            if not 0 <= listener.port <= 65535:
+                raise ConfigError(f"listener port {listener.port} is out of range")
+        insecure = []
+        if self.tls.autogenerate:
+            insecure.append("tls.autogenerate")
+        if not self.smtp.verify_tls:
+            insecure.append("smtp.verify_tls = false")
+        if self.security.log_verification_codes:
+            insecure.append("security.log_verification_codes")
+        if self.security.password_scrypt_log_n < 14:
+            insecure.append("security.password_scrypt_log_n < 14")
+        if insecure and not self.dev_mode:
+            raise ConfigError(
+                "insecure settings are only allowed with dev_mode = true: "
+                + ", ".join(insecure)
+            )
+        if bool(self.tls.cert_file) != bool(self.tls.key_file):
+            raise ConfigError("tls.cert_file and tls.key_file must be set together")
+        if self.security.password_scrypt_log_n > 20 or self.security.password_scrypt_log_n < 10:
+            raise ConfigError("security.password_scrypt_log_n must be between 10 and 20")
+        if self.smtp.security not in ("starttls", "tls", "none"):
+            raise ConfigError("smtp.security must be one of starttls, tls, none")
+        if self.registration.require_email and not self.smtp.host and not (
+            self.dev_mode and self.security.log_verification_codes
+        ) and self.registration.enabled and not self.registration.open:
+            raise ConfigError(
+                "registration requires e-mail verification but no [smtp] host is set; "
+                "set smtp.host, or registration.open = true, or (dev only) "
+                "security.log_verification_codes = true"
+            )
+        if self.limits.max_request_bytes < 1024:
+            raise ConfigError("limits.max_request_bytes must be at least 1024")
+
+
+# ---------------------------------------------------------------------- loading
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if annotation is str:
+        if not isinstance(value, (str, int)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported setting type")
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        hint = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: expected a table")
+            kwargs[name] = _build(typing.cast(type[Any], hint), value, key)
+        elif typing.get_origin(hint) is tuple:
+            item_cls = typing.get_args(hint)[0]
+            if not isinstance(value, list):
+                raise ConfigError(f"{key}: expected an array of tables")
+            kwargs[name] = tuple(_build(item_cls, item, f"{key}[{i}]") for i, item in enumerate(value))
+        else:
+            kwargs[name] = _coerce(value, hint, key)
+    return cls(**kwargs)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Map ``PARLEY_SECTION_KEY`` variables onto the nested settings dict."""
+    overrides: dict[str, Any] = {}
+    hints = typing.get_type_hints(Config)
+    sections = {
+        name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)
+    }
+    for var, raw in environ.items():
+        if not var.startswith("PARLEY_"):
+            continue
+        key = var[len("PARLEY_"):].lower()
+        if key in hints and key not in sections and key != "listeners":
+            overrides[key] = raw
+            continue
+        if key.startswith("listen_"):
+            continue  # handled below
+        for section, section_cls in sections.items():
+            prefix = section + "_"
+            if key.startswith(prefix):
+                sub = key[len(prefix):]
+                names = {f.name for f in dataclasses.fields(typing.cast(Any, section_cls))}
+                if sub in names:
+                    overrides.setdefault(section, {})[sub] = raw
+                    break
+        else:
+            raise ConfigError(f"unknown environment setting {var}")
+    host = environ.get("PARLEY_LISTEN_HOST")
+    port = environ.get("PARLEY_LISTEN_PORT")
+    if host is not None or port is not None:
+        listener: dict[str, Any] = {}
+        if host is not None:
+            listener["host"] = host
+        if port is not None:
+            listener["port"] = port
+        overrides["listeners"] = [listener]
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read ``path`` (TOML, optional), apply ``PARLEY_*`` variables, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path}: {exc}") from None
+    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, overrides)
+    config = typing.cast(Config, _build(Config, data, ""))
+    config.validate()
+    return config
+
+
+__all__ = ["Config", "ConfigError", "load_config"]

@@ -1,0 +1,103 @@
+"""Rate limiting per IP and per account, in the database or in Redis.
+
+Counters never live in process memory: every instance of a deployment sees
+the same counts.  Fixed windows of ``period_ms``; an exceeded limit answers
+``M_LIMIT_EXCEEDED`` with ``retry_after_ms`` until the window ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from common.errors import MatrixError, limit_exceeded
+from homeserver.services.clock import Clock
+from homeserver.storage.ratelimits import RateLimitRepository
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    per_period: int
+    period_ms: int = 60_000
+
+
+class CounterStore(Protocol):
+    async def hit(self, bucket: str, window_start: int, period_ms: int) -> int: ...
+    async def reset(self, bucket: str) -> None: ...
+    async def cleanup(self, older_than: int) -> int: ...
+
+
+class DatabaseCounters:
+    def __init__(self, repo: RateLimitRepository) -> None:
+        self.repo = repo
+
+    async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
+        del period_ms
+        return await self.repo.hit(bucket, window_start)
+
+    async def reset(self, bucket: str) -> None:
+        await self.repo.reset(bucket)
+
+    async def cleanup(self, older_than: int) -> int:
+        return await self.repo.delete_older_than(older_than)
+
+
+class RedisCounters:
+    """Counters in Redis: INCR on a key per window, expiring with the window."""
+
+    def __init__(self, redis: object, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
+        key = f"{self.prefix}rl:{bucket}:{window_start}"
+        pipe = self.redis.pipeline()  # type: ignore[attr-defined]
+        pipe.incr(key)
+        pipe.pexpire(key, period_ms * 2)
+        count, _ = await pipe.execute()
+        return int(count)
+
+    async def reset(self, bucket: str) -> None:
+        pattern = f"{self.prefix}rl:{bucket}:*"
+        async for key in self.redis.scan_iter(match=pattern):  # type: ignore[attr-defined]
+            await self.redis.delete(key)  # type: ignore[attr-defined]
+
+    async def cleanup(self, older_than: int) -> int:
+        del older_than
+        return 0  # keys expire by themselves
+
+
+class RateLimiter:
+    def __init__(
+        self, counters: CounterStore, clock: Clock, enabled: bool = True, namespace: str = ""
+    ) -> None:
+        self.counters = counters
+        # Keeps deployments that share one database or Redis apart.
+        self.namespace = namespace
+        self.clock = clock
+        self.enabled = enabled
+
+    async def check(self, limit: Limit, key: str) -> None:
+        """Count one action for ``key``; raise M_LIMIT_EXCEEDED past the limit."""
+        if not self.enabled or limit.per_period <= 0:
+            return
+        now = self.clock.now_ms()
+        window_start = now - now % limit.period_ms
+        bucket = self._bucket(limit, key)
+        hits = await self.counters.hit(bucket, window_start, limit.period_ms)
+        if hits > limit.per_period:
+            raise limit_exceeded(window_start + limit.period_ms - now)
+
+    async def reset(self, limit: Limit, key: str) -> None:
+        await self.counters.reset(self._bucket(limit, key))
+
+    def _bucket(self, limit: Limit, key: str) -> str:
+        return f"{self.namespace}|{limit.name}:{key}"[:255]
+
+    async def cleanup(self) -> int:
+        """Forget windows that ended more than an hour ago."""
+        return await self.counters.cleanup(self.clock.now_ms() - 3_600_000)
+
+
+__all__ = ["Limit", "MatrixError", "RateLimiter", "DatabaseCounters", "RedisCounters"]

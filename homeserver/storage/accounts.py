@@ -1,0 +1,144 @@
+"""Repositories for users, devices and access tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from homeserver.storage.database import Database
+from homeserver.storage.models.accounts import AccessToken, Device, User
+
+
+class AlreadyExists(Exception):
+    """A unique key (user id, e-mail, device) is already taken."""
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    user_id: str
+    device_id: str
+    token_id: int
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, user_id: str) -> User | None:
+        return await User.get_or_none(user_id=user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        return await User.get_or_none(email=email)
+
+    async def create(
+        self,
+        user_id: str,
+        localpart: str,
+        email: str | None,
+        password_hash: str | None,
+        login_key: str | None,
+        now_ms: int,
+        is_placeholder: bool = False,
+    ) -> User:
+        try:
+            return await User.create(
+                user_id=user_id,
+                localpart=localpart,
+                email=email,
+                password_hash=password_hash,
+                login_key=login_key,
+                is_placeholder=is_placeholder,
+                created_ts=now_ms,
+            )
+        except IntegrityError as exc:
+            raise AlreadyExists(str(exc)) from exc
+
+    async def set_login_key(self, user_id: str, login_key: str | None) -> None:
+        await User.filter(user_id=user_id).update(login_key=login_key)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await User.filter(user_id=user_id).update(password_hash=password_hash)
+
+
+class DeviceRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, user_id: str, device_id: str) -> Device | None:
+        return await Device.get_or_none(user_id=user_id, device_id=device_id)
+
+    async def list_for_user(self, user_id: str) -> list[Device]:
+        return await Device.filter(user_id=user_id).order_by("created_ts", "id")
+
+    async def ensure(
+        self, user_id: str, device_id: str, display_name: str | None, ip: str | None, now_ms: int
+    ) -> tuple[Device, bool]:
+        """Return the device, creating it if needed; the flag says whether it is new."""
+        existing = await self.get(user_id, device_id)
+        if existing is not None:
+            return existing, False
+        try:
+            device = await Device.create(
+                user_id=user_id,
+                device_id=device_id,
+                display_name=display_name,
+                last_seen_ip=ip,
+                last_seen_ts=now_ms,
+                created_ts=now_ms,
+            )
+            return device, True
+        except IntegrityError:
+            # A concurrent login created it first.
+            device = await self.get(user_id, device_id)
+            if device is None:
+                raise
+            return device, False
+
+    async def rename(self, user_id: str, device_id: str, display_name: str) -> bool:
+        updated = await Device.filter(user_id=user_id, device_id=device_id).update(
+            display_name=display_name
+        )
+        return bool(updated)
+
+    async def touch(self, user_id: str, device_id: str, ip: str | None, now_ms: int) -> None:
+        await Device.filter(user_id=user_id, device_id=device_id).update(
+            last_seen_ip=ip, last_seen_ts=now_ms
+        )
+
+    async def delete(self, user_id: str, device_ids: list[str]) -> list[str]:
+        """Delete devices and their tokens; return the ids that existed."""
+        async with self.db.transaction() as conn:
+            existing = await Device.filter(
+                user_id=user_id, device_id__in=device_ids
+            ).using_db(conn).values_list("device_id", flat=True)
+            await Device.filter(user_id=user_id, device_id__in=device_ids).using_db(conn).delete()
+            await AccessToken.filter(user_id=user_id, device_id__in=device_ids).using_db(
+                conn
+            ).delete()
+        return [str(d) for d in existing]
+
+
+class TokenRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, token_hash: str, user_id: str, device_id: str, now_ms: int) -> None:
+        await AccessToken.create(
+            token_hash=token_hash, user_id=user_id, device_id=device_id, created_ts=now_ms
+        )
+
+    async def lookup(self, token_hash: str) -> TokenOwner | None:
+        token = await AccessToken.get_or_none(token_hash=token_hash)
+        if token is None:
+            return None
+        return TokenOwner(token.user_id, token.device_id, token.id)
+
+    async def delete_by_hash(self, token_hash: str) -> None:
+        await AccessToken.filter(token_hash=token_hash).delete()
+
+    async def delete_for_user(self, user_id: str) -> None:
+        await AccessToken.filter(user_id=user_id).delete()
+
+    async def delete_for_device(self, user_id: str, device_id: str) -> None:
+        await AccessToken.filter(user_id=user_id, device_id=device_id).delete()

@@ -1,0 +1,103 @@
+"""Apply the numbered migrations in ``migrations/`` and refuse a newer schema."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import logging
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import migrations
+
+if TYPE_CHECKING:
+    from homeserver.storage.database import Database
+
+logger = logging.getLogger(__name__)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was migrated by a newer Parley than this one."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    upgrade: Callable[[str], list[str]]
+
+
+def known_migrations() -> list[Migration]:
+    found = []
+    for info in pkgutil.iter_modules(migrations.__path__):
+        prefix, _, rest = info.name.partition("_")
+        if not prefix.isdigit():
+            continue
+        module = importlib.import_module(f"migrations.{info.name}")
+        found.append(
+            Migration(int(prefix), rest, cast(Callable[[str], list[str]], module.upgrade))
+        )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+async def current_version(db: Database) -> int:
+    row = await db.fetch_one("SELECT MAX(version) AS v FROM schema_version")
+    return int(row["v"]) if row and row["v"] is not None else 0
+
+
+async def apply_migrations(db: Database) -> int:
+    """Bring the schema up to date; return the resulting version."""
+    all_migrations = known_migrations()
+    latest = all_migrations[-1].version if all_migrations else 0
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_ts BIGINT NOT NULL)"
+    )
+    locked = False
+    if db.dialect == "mysql":
+        # Several instances may start at once against one database.
+        row = await db.fetch_one("SELECT GET_LOCK('parley_migrations', 120) AS got")
+        locked = bool(row and row["got"])
+        if not locked:
+            raise RuntimeError("could not take the migration lock within 120 s")
+    try:
+        version = await current_version(db)
+        if version > latest:
+            raise SchemaTooNewError(
+                f"the database schema is at version {version}, but this Parley only knows "
+                f"up to {latest}: upgrade Parley instead of downgrading the database"
+            )
+
+
+        for migration in all_migrations:
+            if migration.version <= version:
+                continue
+            logger.info("applying migration %04d_%s", migration.version, migration.name)
+            statements = migration.upgrade(db.dialect)
+            if db.dialect == "sqlite":
+                async with db.transaction() as conn:
+                    for statement in statements:
+                        await db.execute(statement, conn=conn)
+                    await db.execute(
+                        "INSERT INTO schema_version (version, applied_ts) VALUES (?, ?)",
+                        (migration.version, int(time.time() * 1000)),
+                        conn=conn,
+                    )
+            else:
+                # MySQL DDL commits implicitly; record each step right after it.
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (version, applied_ts) VALUES (?, ?)",
+                    (migration.version, int(time.time() * 1000)),
+                )
+            version = migration.version
+        return version
+    finally:
+        if locked:
+            await db.execute("SELECT RELEASE_LOCK('parley_migrations')")

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real database (SQLite or MariaDB), real homeservers, a real SMTP sink.
+
+``PARLEY_TEST_DB=mysql`` runs everything against MariaDB (``PARLEY_TEST_MYSQL_URL``,
+default root@127.0.0.1:3306); each xdist worker gets its own database,
+dropped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.server import RunningServer, serve_homeserver, test_config
+from tests.support.smtp import SmtpSink
+
+MYSQL_URL = os.environ.get("PARLEY_TEST_MYSQL_URL", "mysql://root:@127.0.0.1:3306")
+
+
+def _backend() -> str:
+    return os.environ.get("PARLEY_TEST_DB", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if _backend() == "mysql":
+        import pymysql
+
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        name = f"parley_test_{worker}_{secrets.token_hex(3)}"
+        host_url = MYSQL_URL.removeprefix("mysql://")
+        creds, _, hostport = host_url.partition("@")
+        user, _, password = creds.partition(":")
+        host, _, port = hostport.partition(":")
+        conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            yield f"{MYSQL_URL}/{name}"
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.close()
+    else:
+        path = tmp_path_factory.mktemp("db") / "parley.db"
+        yield f"sqlite://{path}"
+
+
+@pytest.fixture
+def make_config(database_url: str, tmp_path: Path) -> Any:
+    def build(**overrides: Any) -> Any:
+        data_dir = tmp_path / f"data-{secrets.token_hex(3)}"
+        return test_config(database_url, data_dir, overrides)
+
+    return build
+
+
+@pytest.fixture
+async def server(make_config: Any) -> AsyncIterator[RunningServer]:
+    async with serve_homeserver(make_config()) as running:
+        yield running
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
