@@ -41,14 +41,14 @@ def known_migrations() -> list[Migration]:
         )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
     return found
 
 
-async def current_version(db: Database) -> int:
-    row = await db.fetch_one("SELECT MAX(version) AS v FROM schema_version")
-    return int(row["v"]) if row and row["v"] is not None else 0
+async def applied_versions(db: Database) -> set[int]:
+    rows = await db.fetch("SELECT version FROM schema_version")
+    return {int(r["version"]) for r in rows}
 
 
 async def apply_migrations(db: Database) -> int:
@@ -96,7 +96,7 @@ async def apply_migrations(db: Database) -> int:
                     "INSERT INTO schema_version (version, applied_ts) VALUES (?, ?)",
                     (migration.version, int(time.time() * 1000)),
                 )
-            version = migration.version
+            version = max(version, migration.version)
         return version
     finally:
         if locked:
