@@ -66,16 +66,16 @@ async def apply_migrations(db: Database) -> int:
         if not locked:
             raise RuntimeError("could not take the migration lock within 120 s")
     try:
-        version = await current_version(db)
-        if version > latest:
+        applied = await applied_versions(db)
+        unknown = applied - {m.version for m in all_migrations}
+        if unknown:
             raise SchemaTooNewError(
-                f"the database schema is at version {version}, but this Parley only knows "
-                f"up to {latest}: upgrade Parley instead of downgrading the database"
+                f"the database has schema migration(s) {sorted(unknown)} applied, but this Parley "
+                f"only knows up to {latest}: upgrade Parley instead of downgrading the database"
             )
-
-
+        version = max(applied, default=0)
         for migration in all_migrations:
-            if migration.version <= version:
+            if migration.version in applied:
                 continue
             logger.info("applying migration %04d_%s", migration.version, migration.name)
             statements = migration.upgrade(db.dialect)
