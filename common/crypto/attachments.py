@@ -125,13 +125,14 @@ class AttachmentEncryptor:
         if self._info is not None:
             raise ValueError("encryptor already finalised")
         out = [self._start()]
-        self._buf += data
-        while len(self._buf) > self._chunk:  # more follows: not the last chunk
-            piece = bytes(self._buf[: self._chunk])
-            del self._buf[: self._chunk]
+        view, pos = memoryview(bytes(self._buf) + data if self._buf else data), 0
+        while len(view) - pos > self._chunk:  # more follows: not the last chunk
             nonce = _nonce(self._prefix, self._index, False)
+            piece = view[pos : pos + self._chunk]
             out.append(self._emit(self._aead.encrypt(nonce, piece, self._header)))
             self._index += 1
+            pos += self._chunk
+        self._buf = bytearray(view[pos:])
         return b"".join(out)
 
     def finalize(self) -> bytes:
@@ -179,7 +180,7 @@ class AttachmentDecryptor:
         self._header, self._prefix, self._chunk = header, prefix, chunk
         del self._buf[:HEADER_LEN]
 
-    def _open(self, data: bytes, last: bool) -> bytes:
+    def _open(self, data: bytes | memoryview, last: bool) -> bytes:
         assert self._header is not None
         nonce = _nonce(self._prefix, self._index, last)
         try:
@@ -199,10 +200,11 @@ class AttachmentDecryptor:
             return b""
         out = []
         step = self._chunk + P.TAG_LEN
-        while len(self._buf) > step:
-            piece = bytes(self._buf[:step])
-            del self._buf[:step]
-            out.append(self._open(piece, False))
+        view, pos = memoryview(bytes(self._buf)), 0
+        while len(view) - pos > step:
+            out.append(self._open(view[pos : pos + step], False))
+            pos += step
+        self._buf = bytearray(view[pos:])
         return b"".join(out)
 
     def finalize(self) -> bytes:
@@ -249,7 +251,7 @@ def encrypt_attachment(
     data: bytes, *, key: bytes | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> tuple[bytes, AttachmentInfo]:
     enc = AttachmentEncryptor(key, chunk_size)
-    ciphertext = enc.update(data) + enc.finalize()
+    ciphertext = b"".join((enc.update(data), enc.finalize()))
     return ciphertext, enc.info
 
 

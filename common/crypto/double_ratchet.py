@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -143,9 +143,17 @@ class _State:
     ad: bytes
     skipped: OrderedDict[tuple[bytes, int], bytes]
     previous: OrderedDict[bytes, int]  # old DHr -> length of that chain
+    dhs_pub: bytes = b""  # cache of DHs's public key (not serialised)
+
+    def __post_init__(self) -> None:
+        if not self.dhs_pub:
+            self.dhs_pub = P.x25519_public_bytes(self.dhs)
 
     def copy(self) -> _State:
-        return replace(self, skipped=OrderedDict(self.skipped), previous=OrderedDict(self.previous))
+        return _State(
+            self.dhs, self.dhr, self.rk, self.cks, self.ckr, self.ns, self.nr, self.pn, self.ad,
+            OrderedDict(self.skipped), OrderedDict(self.previous), self.dhs_pub,
+        )
 
 
 class DoubleRatchet:
@@ -208,7 +216,7 @@ class DoubleRatchet:
         if s.cks is None:
             raise SessionNotReady("no sending chain before the first received message")
         s.cks, mk = kdf_ck(s.cks)
-        header = Header(P.x25519_public_bytes(s.dhs), s.pn, s.ns)
+        header = Header(s.dhs_pub, s.pn, s.ns)
         s.ns += 1
         return RatchetMessage(header, aead_encrypt(mk, plaintext, s.ad + header.encode()))
 
@@ -284,6 +292,7 @@ def _dh_ratchet(s: _State, h: Header) -> None:
     s.dhr = h.dh
     s.rk, s.ckr = kdf_rk(s.rk, P.x25519(s.dhs, s.dhr))
     s.dhs = P.generate_x25519()
+    s.dhs_pub = P.x25519_public_bytes(s.dhs)
     s.rk, s.cks = kdf_rk(s.rk, P.x25519(s.dhs, s.dhr))
 
 

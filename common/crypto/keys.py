@@ -53,8 +53,9 @@ class IdentityPublicKey:
     _x25519: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # The conversion also validates the encoding (point on the curve).
         object.__setattr__(self, "_x25519", P.ed25519_public_to_x25519(self.ed25519))
-        object.__setattr__(self, "_key", P.load_ed25519_public(self.ed25519))
+        object.__setattr__(self, "_key", Ed25519PublicKey.from_public_bytes(self.ed25519))
 
     @property
     def x25519(self) -> bytes:

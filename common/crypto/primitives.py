@@ -50,6 +50,7 @@ TAG_LEN = 16
 _P = 2**255 - 19
 _D = (-121665 * pow(121666, -1, _P)) % _P
 
+_SHA256 = hashes.SHA256()
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
 _RAW_PRIV = serialization.PrivateFormat.Raw
@@ -61,11 +62,11 @@ _NO_ENC = serialization.NoEncryption()
 
 def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
     """HKDF-SHA256 (RFC 5869); ``salt=None`` means HashLen zero bytes."""
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    return HKDF(algorithm=_SHA256, length=length, salt=salt, info=info).derive(ikm)
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, "sha256")
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:

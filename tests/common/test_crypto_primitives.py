@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -151,3 +153,20 @@ def test_identity_signing_and_device_keys() -> None:
     assert verify_signed_json(dk, "@a:hs", "DEV", ik.public.key)
     assert dk["keys"]["ed25519:DEV"] == ik.public.to_b64()
     assert IdentityKeyPair.from_dict(ik.to_dict()).public == ik.public
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.binary(max_size=80),
+    st.one_of(st.none(), st.binary(min_size=1, max_size=80)),
+    st.binary(max_size=40),
+    st.integers(1, 255 * 32),
+)
+def test_hkdf_matches_stdlib_hmac(ikm: bytes, salt: bytes | None, info: bytes, n: int) -> None:
+    """RFC 5869 written out over the standard library's HMAC."""
+    prk = hmac.digest(salt or bytes(32), ikm, "sha256")
+    out, block, i = b"", b"", 1
+    while len(out) < n:
+        block = hmac.digest(prk, block + info + bytes([i]), "sha256")
+        out, i = out + block, i + 1
+    assert P.hkdf_sha256(ikm, salt=salt, info=info, length=n) == out[:n]
