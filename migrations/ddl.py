@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 Column = tuple[str, str] | tuple[str, str, str]
 
-_MYSQL_TABLE_OPTS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+_MYSQL_TABLE_OPTS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"
 
 
 def column_type(dialect: str, kind: str) -> str:

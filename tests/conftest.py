@@ -39,7 +39,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password)
         try:
             with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin")
             yield f"{MYSQL_URL}/{name}"
         finally:
             with conn.cursor() as cur:

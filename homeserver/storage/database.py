@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_MODULES = [
     "homeserver.storage.models.accounts",
+    "homeserver.storage.models.rooms",
+    "homeserver.storage.models.ephemeral",
+    "homeserver.storage.models.media",
+    "homeserver.storage.models.profiles",
 ]
 
 Row = dict[str, Any]
@@ -69,12 +73,22 @@ class Database:
             raise ValueError(f"unsupported database URL scheme {scheme!r} (use sqlite:// or mysql://)")
         self.context = TortoiseContext()
 
-    async def open(self) -> None:
+    async def connect(self) -> None:
+        """Connect without touching the schema (tools, tests)."""
         with self.activated():
             await self.context.init(
                 db_url=self.url, modules={"models": MODEL_MODULES}, use_tz=False
             )
-            await apply_migrations(self)
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (refusing a newer one)."""
+        await self.connect()
+        with self.activated():
+            try:
+                await apply_migrations(self)
+            except BaseException:
+                await self.context.close_connections()
+                raise
 
     async def close(self) -> None:
         with self.activated():

@@ -1,0 +1,108 @@
+"""`python -m homeserver` as a real process: start, serve h2c/TLS-h2, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write_config(tmp_path: Path, port: int, database_url: str, extra: str = "") -> Path:
+    path = tmp_path / "homeserver.toml"
+    path.write_text(
+        f'server_name = "proc.localhost"\ndev_mode = true\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[[listeners]]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[database]\nurl = "{database_url}"\n'
+        '[registration]\nopen = true\nrequire_email = false\n'
+        '[security]\npassword_scrypt_log_n = 14\n' + extra
+    )
+    return path
+
+
+def _start(config: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in env.items() if not k.startswith("PARLEY_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "homeserver", "--config", str(config)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+async def _wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(verify=verify) as client:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server exited early:\n{out}")
+            try:
+                await client.get(url + "/_matrix/client/versions")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(_write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_up(base, proc=proc)
+        async with httpx.AsyncClient(base_url=base, http2=True, http1=False, timeout=30) as client:
+            response = await client.post("/_matrix/client/v3/register", json={
+                "username": "proc", "password": "long enough pw", "auth": {"type": "m.login.dummy"}})
+            assert response.status_code == 200, response.text
+            assert response.http_version == "HTTP/2"
+            # A request in flight when SIGTERM arrives still completes.
+            login = asyncio.create_task(client.post("/_matrix/client/v3/login", json={
+                "type": "m.login.password", "user": "proc", "password": "long enough pw"}))
+            await asyncio.sleep(0.005)
+            proc.send_signal(signal.SIGTERM)
+            result = await login
+            assert result.status_code == 200
+        assert proc.wait(timeout=20) == 0
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        assert "shutting down" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_tls_with_alpn_h2_in_dev_mode(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(_write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}", "[tls]\nautogenerate = true\n"))
+    base = f"https://127.0.0.1:{port}"
+    try:
+        await _wait_up(base, verify=False, proc=proc)
+        async with httpx.AsyncClient(base_url=base, http2=True, verify=False) as client:
+            response = await client.get("/_matrix/client/versions")
+        assert response.status_code == 200
+        assert response.http_version == "HTTP/2"
+        async with httpx.AsyncClient(base_url=base, http2=False, verify=False) as client:
+            assert (await client.get("/_matrix/client/versions")).http_version == "HTTP/1.1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_config_error_exits_with_message(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('server_name = "x"\n[security]\nlog_verification_codes = true\n')
+    env: dict[str, Any] = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "homeserver", "--config", str(path)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "dev_mode" in result.stderr
