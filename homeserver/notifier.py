@@ -36,7 +36,7 @@ class Waiter:
         """True if woken, False on timeout."""
         try:
             await asyncio.wait_for(self._event.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -23,7 +23,7 @@ def ensure_dev_certificate(data_dir: Path, server_name: str) -> tuple[str, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     alt: list[x509.GeneralName] = [x509.DNSName(host), x509.DNSName("localhost")]
     alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

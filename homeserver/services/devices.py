@@ -69,7 +69,7 @@ class DeviceService:
                 await listener(user_id, [device_id])
         return device_id
 
-    async def list(self, user_id: str) -> list[dict[str, Any]]:
+    async def list_json(self, user_id: str) -> list[dict[str, Any]]:
         return [device_json(d) for d in await self.devices.list_for_user(user_id)]
 
     async def get(self, user_id: str, device_id: str) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class InteractiveAuth:
         if stage is not None:
             allowed = {s for flow in flows for s in flow}
             checker = checkers.get(stage) if isinstance(stage, str) else None
-            if stage not in allowed or checker is None:
+            if stage not in allowed or checker is None or not isinstance(auth, dict):
                 failure = MatrixError(400, Codes.UNRECOGNIZED, f"Unsupported auth stage {stage!r}")
             else:
                 try:

@@ -90,10 +90,10 @@ class DeviceRepository:
             return device, True
         except IntegrityError:
             # A concurrent login created it first.
-            device = await self.get(user_id, device_id)
-            if device is None:
+            raced = await self.get(user_id, device_id)
+            if raced is None:
                 raise
-            return device, False
+            return raced, False
 
     async def rename(self, user_id: str, device_id: str, display_name: str) -> bool:
         updated = await Device.filter(user_id=user_id, device_id=device_id).update(

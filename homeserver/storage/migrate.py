@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import time
 import logging
 import pkgutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast

@@ -44,8 +44,8 @@ class SmtpSink:
     def messages_to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]
 
-    async def wait_for_code(self, address: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
+    async def wait_for_code(self, address: str, within_s: float = 10.0) -> str:
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             for message in reversed(self.messages_to(address)):
                 body = message.get_payload(decode=True)

@@ -20,7 +20,7 @@ def _device_id(request: Request) -> str:
 async def list_devices(request: Request) -> Response:
     """GET /_matrix/client/v3/devices"""
     requester = await require_auth(request)
-    return json_response({"devices": await services(request).devices.list(requester.user_id)})
+    return json_response({"devices": await services(request).devices.list_json(requester.user_id)})
 
 
 async def get_device(request: Request) -> Response:
