@@ -99,6 +99,8 @@ def _tampered(path: list[str], value: object) -> PreKeyBundle:
         (["user_id"], "@mallory:example.org"),
         (["signed_prekey", "usage"], "one_time_prekey"),
     ],
+    # Fixed ids: some values are random, and xdist workers must collect the same names.
+    ids=["spk-key", "spk-id", "otk-id", "identity-key", "user-id", "usage"],
 )
 def test_bad_bundle_signature_refused(path: list[str], value: object) -> None:
     bundle = _tampered(path, value)
