@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     if "-e" not in rest:
         if mysql_reachable():
             envs += ",mysql"
-        elif os.environ.get("PARLEY_REQUIRE_MYSQL"):
+        elif os.environ.get("PARLEY_TEST_REQUIRE_MYSQL"):
             print("MariaDB is not reachable on 127.0.0.1:3306", file=sys.stderr)
             return 1
         else:

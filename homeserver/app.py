@@ -31,14 +31,26 @@ from homeserver.services.accounts import AccountService
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
+from homeserver.services.directory import DirectoryService, build_people, connect_people
+from homeserver.services.key_backup import KeyBackupService
+from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
+from homeserver.services.media import MediaService
+from homeserver.services.pairing import PairingService
 from homeserver.services.passwords import PasswordHasher
+from homeserver.services.placeholders import PlaceholderService
+from homeserver.services.profiles import ProfileService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
+from homeserver.services.receipts import build_extras
+from homeserver.services.room_services import build_room_services
 from homeserver.services.uia import InteractiveAuth
 from homeserver.signing_key import SigningKey, load_or_create_signing_key
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.database import Database
+from homeserver.storage.key_backup import KeyBackupRepository
+from homeserver.storage.keys import KeyRepository
+from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.ratelimits import RateLimitRepository
 from homeserver.storage.streams import StreamRepository
 
@@ -62,6 +74,23 @@ class Services:
     mailer: Mailer
     streams: StreamRepository
     notifier: Notifier
+    keys: KeyService
+    key_backup: KeyBackupService
+    pairing: PairingService
+    media: MediaService
+    profiles: ProfileService
+    placeholders: PlaceholderService
+    directory: DirectoryService
+    rooms: Any = None  # RoomService (also the MembershipReader)
+    membership: Any = None  # MembershipService
+    messages: Any = None  # MessageService
+    sync: Any = None  # SyncService
+    to_device: Any = None  # ToDeviceService
+    filters: Any = None  # FilterService (also the sync's filter store)
+    account_data: Any = None  # AccountDataService
+    presence: Any = None  # PresenceService
+    typing: Any = None  # TypingService
+    receipts: Any = None  # ReceiptService
 
 
 @dataclass
@@ -111,15 +140,41 @@ def build_services(
     notifier = Notifier(
         channel=f"parley:{config.server_name}:wake", redis=redis, positions=streams.current_all
     )
+    people = build_people(config, database, limiter, clock, devices, device_repo, users)
+    accounts.placeholder_upgraded.append(people.placeholders.on_upgraded)
+    keys = KeyService(KeyRepository(database, streams), notifier, clock, config.server_name)
+    devices.on_deleted(keys.on_devices_deleted)
+    pairing = PairingService(
+        PairingRepository(database), limiter, clock, config.server_name,
+        config.rate_limits.pairing_per_minute,
+    )
     services = Services(
         clock=clock, limiter=limiter, tokens=tokens, devices=devices,
         accounts=accounts, uia=uia, mailer=mail, streams=streams, notifier=notifier,
+        keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
+        media=people.media, profiles=people.profiles, placeholders=people.placeholders,
+        directory=people.directory,
     )
+    core = build_room_services(config, database, streams, notifier, clock, limiter, users, device_repo, devices)
+    services.rooms, services.membership, services.messages = core.rooms, core.membership, core.messages
+    services.sync, services.to_device = core.sync, core.to_device
+    keys.membership, keys.history = core.rooms, core.rooms.events
+    core.sync.add_contributor(keys)
+    extras = build_extras(database, streams, notifier, clock, core.rooms, config.limits.max_sync_timeout_ms)
+    services.filters, services.account_data = extras.filters, extras.account_data
+    services.presence, services.typing, services.receipts = extras.presence, extras.typing, extras.receipts
+    for contributor in extras.contributors:
+        core.sync.add_contributor(contributor)
+    core.sync.set_activity_hook(extras.presence.on_sync)
+    core.sync.set_filter_store(extras.filters)
+    core.rooms.on_room_purged(extras.on_room_purged)
 
     async def expire_auth_state() -> None:
         await auth_state.delete_expired(clock.now_ms())
 
-    return services, [expire_auth_state, limiter.cleanup]
+    connect_people(people, getattr(services, "keys", None), getattr(services, "rooms", None))
+    return services, [expire_auth_state, limiter.cleanup, *people.housekeepers, pairing.expire, *core.housekeepers,
+                      *extras.housekeepers]
 
 
 def _revoke_tokens(tokens: TokenService) -> Callable[[str, list[str]], Awaitable[None]]:

@@ -4,7 +4,8 @@ Every setting lives in a section of ``conf/homeserver.example.toml``.  An
 environment variable ``PARLEY_<SECTION>_<KEY>`` (upper case) overrides the
 file, e.g. ``PARLEY_SERVER_NAME`` (top-level ``server_name``),
 ``PARLEY_DATABASE_URL`` (``[database] url``) or
-``PARLEY_RATE_LIMITS_LOGIN_PER_MINUTE``.  Insecure settings are refused
+``PARLEY_RATE_LIMITS_LOGIN_PER_MINUTE``.  ``PARLEY_TEST_*`` is reserved for
+the test suite and ignored here.  Insecure settings are refused
 unless ``dev_mode`` is on.
 """
 
@@ -247,7 +248,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)
     }
     for var, raw in environ.items():
-        if not var.startswith("PARLEY_"):
+        # PARLEY_TEST_* belongs to the test suite and CI, not to the server.
+        if not var.startswith("PARLEY_") or var.startswith("PARLEY_TEST_"):
             continue
         key = var[len("PARLEY_"):].lower()
         if key in hints and key not in sections and key != "listeners":

@@ -8,7 +8,27 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from homeserver.api.client import devices, login, register, versions
+from homeserver.api.client import (
+    account_data,
+    devices,
+    directory,
+    filters,
+    key_backup,
+    keys,
+    login,
+    media,
+    messages,
+    pairing,
+    presence,
+    profile,
+    receipts,
+    register,
+    rooms,
+    sync,
+    to_device,
+    versions,
+)
+from homeserver.api.client import typing as typing_api
 
 C3 = "/_matrix/client/v3"
 CR0 = "/_matrix/client/r0"
@@ -46,8 +66,123 @@ def client_routes() -> list[BaseRoute]:
         *_both("/devices/{device_id}", devices.update_device, ["PUT"]),
         *_both("/devices/{device_id}", devices.delete_device, ["DELETE"]),
         *_both("/delete_devices", devices.delete_devices, ["POST"]),
+        *core_routes(),
+        *people_routes(),
+        *key_routes(),
+        *extras_routes(),
     ]
 
+
+def core_routes() -> list[BaseRoute]:
+    """Rooms, membership, messages, /sync, to-device (issue 4, core)."""
+    r = "/rooms/{room_id}"
+    state = r + "/state/{event_type}"
+    return [
+        *_both("/createRoom", rooms.create_room, ["POST"]),
+        *_both("/joined_rooms", rooms.joined_rooms, ["GET"]),
+        *_both("/join/{room_id_or_alias}", rooms.join, ["POST"]),
+        *_both(r + "/join", rooms.join_room_id, ["POST"]),
+        *_both(r + "/invite", rooms.invite, ["POST"]),
+        *_both(r + "/leave", rooms.leave, ["POST"]),
+        *_both(r + "/forget", rooms.forget, ["POST"]),
+        *_both(r + "/kick", rooms.kick, ["POST"]),
+        *_both(r + "/ban", rooms.ban, ["POST"]),
+        *_both(r + "/unban", rooms.unban, ["POST"]),
+        Route(UNSTABLE + r + "/destroy", rooms.destroy, methods=["POST"]),
+        *_both(r + "/state", rooms.get_state, ["GET"]),
+        *_both(state, rooms.get_state_event, ["GET"]),
+        *_both(state, rooms.put_state_event, ["PUT"]),
+        *_both(state + "/{state_key:path}", rooms.get_state_event, ["GET"]),
+        *_both(state + "/{state_key:path}", rooms.put_state_event, ["PUT"]),
+        *_both(r + "/members", rooms.members, ["GET"]),
+        *_both(r + "/joined_members", rooms.joined_members, ["GET"]),
+        *_both(r + "/send/{event_type}/{txn_id}", messages.send, ["PUT"]),
+        *_both(r + "/redact/{event_id}/{txn_id}", messages.redact, ["PUT"]),
+        *_both(r + "/messages", messages.messages, ["GET"]),
+        *_both(r + "/event/{event_id}", messages.get_event, ["GET"]),
+        *_both(r + "/context/{event_id}", messages.context, ["GET"]),
+        *_both("/sync", sync.sync, ["GET"]),
+        *_both("/sendToDevice/{event_type}/{txn_id}", to_device.send_to_device, ["PUT"]),
+    ]
+
+
+def key_routes() -> list[BaseRoute]:
+    """End-to-end keys, room key backup, device pairing (issue 5)."""
+    rk = "/room_keys/keys"
+    return [
+        *_both("/keys/upload", keys.upload_keys, ["POST"]),
+        Route(CR0 + "/keys/upload/{device_id}", keys.upload_keys_for_device, methods=["POST"]),
+        *_both("/keys/query", keys.query_keys, ["POST"]),
+        *_both("/keys/claim", keys.claim_keys, ["POST"]),
+        *_both("/keys/changes", keys.key_changes, ["GET"]),
+        *_both("/room_keys/version", key_backup.create_version, ["POST"]),
+        *_both("/room_keys/version", key_backup.get_current_version, ["GET"]),
+        *_both("/room_keys/version/{version}", key_backup.get_version, ["GET"]),
+        *_both("/room_keys/version/{version}", key_backup.update_version, ["PUT"]),
+        *_both("/room_keys/version/{version}", key_backup.delete_version, ["DELETE"]),
+        *[r for p in (rk, rk + "/{room_id}", rk + "/{room_id}/{session_id}") for r in (
+            *_both(p, key_backup.put_keys, ["PUT"]),
+            *_both(p, key_backup.get_keys, ["GET"]),
+            *_both(p, key_backup.delete_keys, ["DELETE"]),
+        )],
+        Route(UNSTABLE + "/pairing/start", pairing.start, methods=["POST"]),
+        Route(UNSTABLE + "/pairing/claim", pairing.claim, methods=["POST"]),
+        Route(UNSTABLE + "/pairing/send", pairing.send, methods=["POST"]),
+        Route(UNSTABLE + "/pairing/poll", pairing.poll, methods=["POST"]),
+    ]
+
+
+def _media(path: str, endpoint: object, methods: list[str], legacy: bool = True) -> list[BaseRoute]:
+    """A media path under /_matrix/client/v1/media and (legacy) /_matrix/media/v3 and r0."""
+    prefixes = ["/_matrix/client/v1/media"] + (["/_matrix/media/v3", "/_matrix/media/r0"] if legacy else [])
+    return [Route(p + path, endpoint, methods=methods) for p in prefixes]  # type: ignore[arg-type]
+
+
+def people_routes() -> list[BaseRoute]:
+    """Media, profiles, finding people (issue 6)."""
+    dl = "/download/{server_name}/{media_id}"
+    return [
+        Route("/_matrix/media/v3/upload", media.upload, methods=["POST"]),
+        Route("/_matrix/media/r0/upload", media.upload, methods=["POST"]),
+        Route("/_matrix/media/v3/upload/{server_name}/{media_id}", media.upload_to, methods=["PUT"]),
+        Route("/_matrix/media/v1/create", media.create, methods=["POST"]),
+        *_media("/config", media.media_config, ["GET"]),
+        *_media(dl, media.download, ["GET"]),
+        *_media(dl + "/", media.download, ["GET"]),
+        *_media(dl + "/{file_name}", media.download, ["GET"]),
+        *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
+        Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
+        *_both("/profile/{user_id}", profile.get_profile, ["GET"]),
+        *_both("/profile/{user_id}/{key_name}", profile.get_field, ["GET"]),
+        *_both("/profile/{user_id}/{key_name}", profile.set_field, ["PUT"]),
+        *_both("/profile/{user_id}/{key_name}", profile.delete_field, ["DELETE"]),
+        Route(UNSTABLE + "/profile/visibility", profile.get_visibility, methods=["GET"]),
+        Route(UNSTABLE + "/profile/visibility", profile.set_visibility, methods=["PUT"]),
+        Route(UNSTABLE + "/lookup/email", directory.lookup_email, methods=["POST"]),
+        *_both("/user_directory/search", directory.search, ["POST"]),
+        Route(UNSTABLE + "/contacts", directory.contacts, methods=["GET"]),
+    ]
+
+
+def extras_routes() -> list[BaseRoute]:
+    """Receipts, typing, presence, account data, tags, filters (issue 4, extras)."""
+    room_data = "/user/{user_id}/rooms/{room_id}"
+    return [
+        *_both("/rooms/{room_id}/receipt/{receipt_type}/{event_id}", receipts.post_receipt, ["POST"]),
+        *_both("/rooms/{room_id}/read_markers", receipts.set_read_markers, ["POST"]),
+        *_both("/rooms/{room_id}/typing/{user_id}", typing_api.set_typing, ["PUT"]),
+        *_both("/presence/{user_id}/status", presence.get_status, ["GET"]),
+        *_both("/presence/{user_id}/status", presence.set_status, ["PUT"]),
+        *_both("/user/{user_id}/account_data/{type}", account_data.get_global, ["GET"]),
+        *_both("/user/{user_id}/account_data/{type}", account_data.put_global, ["PUT"]),
+        *_both(room_data + "/account_data/{type}", account_data.get_room, ["GET"]),
+        *_both(room_data + "/account_data/{type}", account_data.put_room, ["PUT"]),
+        *_both(room_data + "/tags", account_data.get_tags, ["GET"]),
+        *_both(room_data + "/tags/{tag}", account_data.put_tag, ["PUT"]),
+        *_both(room_data + "/tags/{tag}", account_data.delete_tag, ["DELETE"]),
+        *_both("/user/{user_id}/filter", filters.create_filter, ["POST"]),
+        *_both("/user/{user_id}/filter/{filter_id}", filters.get_filter, ["GET"]),
+    ]
 
 def all_routes() -> list[BaseRoute]:
     return client_routes()

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,8 @@ class AccountService:
         rl = config.rate_limits
         self.register_limit = Limit("register", rl.register_per_minute)
         self.login_limit = Limit("login", rl.login_per_minute)
+        # Called with the user id when a placeholder becomes a real account.
+        self.placeholder_upgraded: list[Callable[[str], Awaitable[None]]] = []
 
     # ---------------------------------------------------------------- e-mail
     async def request_email_code(
@@ -261,6 +263,8 @@ class AccountService:
                 holder.login_key = login_key
                 holder.is_placeholder = False
                 await holder.save(update_fields=["password_hash", "login_key", "is_placeholder"])
+                for listener in self.placeholder_upgraded:
+                    await listener(holder.user_id)
                 return holder
             if holder is not None:
                 raise MatrixError(401, Codes.THREEPID_AUTH_FAILED, "The e-mail address has not been verified")

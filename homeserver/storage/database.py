@@ -33,6 +33,7 @@ MODEL_MODULES = [
     "homeserver.storage.models.ephemeral",
     "homeserver.storage.models.media",
     "homeserver.storage.models.profiles",
+    "homeserver.storage.models.keys",
 ]
 
 Row = dict[str, Any]

@@ -26,9 +26,14 @@ class StreamRepository:
     async def _ensure(self, stream: str) -> None:
         if stream in self._known:
             return
-        await self.db.execute(
-            self.db.insert_ignore_sql("stream_positions", ["stream", "position"]), (stream, 0)
+        exists = await self.db.fetch_one(
+            "SELECT position FROM stream_positions WHERE stream = ?", (stream,)
         )
+        if exists is None:
+            # Racing instances may both try; the loser's insert is ignored.
+            await self.db.execute(
+                self.db.insert_ignore_sql("stream_positions", ["stream", "position"]), (stream, 0)
+            )
         self._known.add(stream)
 
     async def advance(self, conn: BaseDBAsyncClient, stream: str, count: int = 1) -> int:

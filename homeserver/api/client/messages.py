@@ -1,0 +1,90 @@
+"""Messages: send, redact, /messages, /event, /context."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.errors import Codes, MatrixError
+from homeserver.api.client.rooms import room_id_param
+from homeserver.api.http import json_response, read_json, require_auth, services
+from homeserver.services.sync_filter import RoomEventFilter
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"{name} must be an integer") from None
+    if value < 0:
+        raise MatrixError(400, Codes.INVALID_PARAM, f"{name} must not be negative")
+    return value
+
+
+def filter_param(request: Request) -> RoomEventFilter:
+    raw = request.query_params.get("filter")
+    if raw is None:
+        return RoomEventFilter()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None
+    return RoomEventFilter.parse(value)
+
+
+async def send(request: Request) -> Response:
+    """PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}"""
+    requester = await require_auth(request)
+    content = await read_json(request)
+    event_id = await services(request).messages.send(
+        requester.user_id, requester.device_id, room_id_param(request),
+        str(request.path_params["event_type"]), str(request.path_params["txn_id"]), content,
+    )
+    return json_response({"event_id": event_id})
+
+
+async def redact(request: Request) -> Response:
+    """PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}"""
+    requester = await require_auth(request)
+    body = await read_json(request, allow_empty=True)
+    event_id = await services(request).messages.redact(
+        requester.user_id, requester.device_id, room_id_param(request),
+        str(request.path_params["event_id"]), str(request.path_params["txn_id"]), body.get("reason"),
+    )
+    return json_response({"event_id": event_id})
+
+
+async def messages(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/messages"""
+    requester = await require_auth(request)
+    query = request.query_params
+    body = await services(request).messages.messages(
+        requester.user_id, requester.device_id, room_id_param(request),
+        query.get("from"), query.get("to"), query.get("dir", "b"), int_param(request, "limit", 10),
+        filter_param(request),
+    )
+    return json_response(body)
+
+
+async def get_event(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}"""
+    requester = await require_auth(request)
+    event = await services(request).messages.get_event(
+        requester.user_id, requester.device_id, room_id_param(request), str(request.path_params["event_id"])
+    )
+    return json_response(event)
+
+
+async def context(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}"""
+    requester = await require_auth(request)
+    body = await services(request).messages.context(
+        requester.user_id, requester.device_id, room_id_param(request), str(request.path_params["event_id"]),
+        int_param(request, "limit", 10), filter_param(request),
+    )
+    return json_response(body)

@@ -1,0 +1,166 @@
+"""Rooms: creation, membership, state and member lists."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.errors import Codes, MatrixError
+from common.identifiers import parse_room_id
+from homeserver.api.http import json_response, read_json, require_auth, services
+
+
+def room_id_param(request: Request) -> str:
+    room_id = str(request.path_params["room_id"])
+    parse_room_id(room_id)
+    return room_id
+
+
+async def create_room(request: Request) -> Response:
+    """POST /_matrix/client/v3/createRoom"""
+    requester = await require_auth(request)
+    body = await read_json(request, allow_empty=True)
+    room_id = await services(request).rooms.create_room(requester.user_id, body)
+    return json_response({"room_id": room_id})
+
+
+async def joined_rooms(request: Request) -> Response:
+    """GET /_matrix/client/v3/joined_rooms"""
+    requester = await require_auth(request)
+    return json_response({"joined_rooms": await services(request).rooms.joined_rooms(requester.user_id)})
+
+
+async def invite(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/invite"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    if "user_id" not in body:
+        raise MatrixError(400, Codes.MISSING_PARAM, "user_id is required")
+    await services(request).membership.invite(
+        requester.user_id, room_id_param(request), body.get("user_id"), body.get("reason")
+    )
+    return json_response({})
+
+
+async def join_room_id(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/join"""
+    requester = await require_auth(request)
+    await read_json(request, allow_empty=True)
+    room_id = await services(request).membership.join(requester.user_id, room_id_param(request))
+    return json_response({"room_id": room_id})
+
+
+async def join(request: Request) -> Response:
+    """POST /_matrix/client/v3/join/{roomIdOrAlias}"""
+    requester = await require_auth(request)
+    await read_json(request, allow_empty=True)
+    target = str(request.path_params["room_id_or_alias"])
+    if not target.startswith("#"):
+        parse_room_id(target)
+    room_id = await services(request).membership.join(requester.user_id, target)
+    return json_response({"room_id": room_id})
+
+
+async def leave(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/leave"""
+    requester = await require_auth(request)
+    body = await read_json(request, allow_empty=True)
+    await services(request).membership.leave(requester.user_id, room_id_param(request), body.get("reason"))
+    return json_response({})
+
+
+async def forget(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/forget"""
+    requester = await require_auth(request)
+    await read_json(request, allow_empty=True)
+    await services(request).membership.forget(requester.user_id, room_id_param(request))
+    return json_response({})
+
+
+async def kick(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/kick"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).membership.kick(
+        requester.user_id, room_id_param(request), body.get("user_id"), body.get("reason")
+    )
+    return json_response({})
+
+
+async def ban(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/ban"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).membership.ban(
+        requester.user_id, room_id_param(request), body.get("user_id"), body.get("reason")
+    )
+    return json_response({})
+
+
+async def unban(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/unban"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).membership.unban(
+        requester.user_id, room_id_param(request), body.get("user_id"), body.get("reason")
+    )
+    return json_response({})
+
+
+async def destroy(request: Request) -> Response:
+    """POST /_matrix/client/unstable/im.parley/rooms/{roomId}/destroy"""
+    requester = await require_auth(request)
+    await read_json(request, allow_empty=True)
+    await services(request).membership.destroy(requester.user_id, room_id_param(request))
+    return json_response({})
+
+
+async def get_state(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/state"""
+    requester = await require_auth(request)
+    return json_response(await services(request).rooms.get_state(requester.user_id, room_id_param(request)))
+
+
+def _state_key(request: Request) -> str:
+    return str(request.path_params.get("state_key", ""))
+
+
+async def get_state_event(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"""
+    requester = await require_auth(request)
+    content = await services(request).rooms.get_state_event(
+        requester.user_id, room_id_param(request), str(request.path_params["event_type"]), _state_key(request)
+    )
+    return json_response(content)
+
+
+async def put_state_event(request: Request) -> Response:
+    """PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"""
+    requester = await require_auth(request)
+    content = await read_json(request)
+    event_id = await services(request).rooms.put_state(
+        requester.user_id, requester.device_id, room_id_param(request),
+        str(request.path_params["event_type"]), _state_key(request), content,
+    )
+    return json_response({"event_id": event_id})
+
+
+async def members(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/members"""
+    requester = await require_auth(request)
+    membership = request.query_params.get("membership")
+    not_membership = request.query_params.get("not_membership")
+    for value in (membership, not_membership):
+        if value is not None and value not in ("join", "invite", "leave", "ban", "knock"):
+            raise MatrixError(400, Codes.INVALID_PARAM, "Unknown membership")
+    chunk = await services(request).rooms.members(
+        requester.user_id, room_id_param(request), membership, not_membership
+    )
+    return json_response({"chunk": chunk})
+
+
+async def joined_members(request: Request) -> Response:
+    """GET /_matrix/client/v3/rooms/{roomId}/joined_members"""
+    requester = await require_auth(request)
+    joined = await services(request).rooms.joined_members(requester.user_id, room_id_param(request))
+    return json_response({"joined": joined})

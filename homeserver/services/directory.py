@@ -1,0 +1,209 @@
+"""Finding people: e-mail lookup, the Matrix user directory, and contacts.
+
+* ``lookup_email`` answers ``{"user_id": ...}`` for any valid address, the
+  same shape and status whether or not it is registered (an unregistered
+  address resolves to its placeholder, see ``placeholders.py``); it is
+  authenticated and rate-limited per asker.  The asker is recorded in
+  ``email_lookups`` and, when the keys service installs ``grant_lookup``,
+  allowed to query the found user's keys.  Both paths run the same
+  statements except the one-time creation of a placeholder's device and
+  keys; to keep that from showing in the timing, every answer is held back
+  to at least ``LOOKUP_MIN_ANSWER_MS`` of real time.
+* ``search`` (``POST /user_directory/search``) and ``contacts`` only ever
+  return users who share a joined room with the searcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import Codes, MatrixError, bad_param
+from common.identifiers import normalise_email
+from homeserver.config import Config
+from homeserver.services.clock import Clock
+from homeserver.services.devices import DeviceService
+from homeserver.services.media import MediaService
+from homeserver.services.placeholders import ConversationCheck, KeyStore, PlaceholderService
+from homeserver.services.profiles import AVATAR_URL, DISPLAYNAME, ProfileService
+from homeserver.services.ratelimit import Limit, RateLimiter
+from homeserver.services.sync_api import MembershipReader
+from homeserver.storage.accounts import DeviceRepository, UserRepository
+from homeserver.storage.database import Database
+from homeserver.storage.media import MediaRepository
+from homeserver.storage.placeholders import PlaceholderRepository
+from homeserver.storage.profiles import ProfileRepository
+
+# Every e-mail lookup takes at least this long (real time), see lookup_email.
+LOOKUP_MIN_ANSWER_MS = 150
+MAX_SEARCH_TERM = 256
+MAX_SEARCH_LIMIT = 50
+DEFAULT_SEARCH_LIMIT = 10
+
+GrantLookup = Callable[[str, str], Awaitable[None]]
+
+
+class DirectoryService:
+    def __init__(
+        self, placeholders: PlaceholderService, repo: PlaceholderRepository,
+        profiles: ProfileService, limiter: RateLimiter, clock: Clock, lookups_per_minute: int,
+    ) -> None:
+        self.placeholders = placeholders
+        self.repo = repo
+        self.profiles = profiles
+        self.limiter = limiter
+        self.clock = clock
+        self.lookup_limit = Limit("email_lookup", lookups_per_minute)
+        self.membership: MembershipReader | None = None
+        self.grant_lookup: GrantLookup | None = None
+        self.min_answer_s = LOOKUP_MIN_ANSWER_MS / 1000
+
+    async def lookup_email(self, asker: str, email: Any) -> dict[str, Any]:
+        if not isinstance(email, str):
+            raise MatrixError(400, Codes.MISSING_PARAM, "email is required")
+        address = normalise_email(email)
+        await self.limiter.check(self.lookup_limit, asker)
+        started = time.monotonic()
+        resolved = await self.placeholders.resolve(address)
+        if resolved is None:
+            raise MatrixError(500, Codes.UNKNOWN, "Could not resolve the address")
+        await self.repo.record_lookup(asker, resolved.user_id, self.clock.now_ms())
+        if self.grant_lookup is not None:
+            await self.grant_lookup(asker, resolved.user_id)
+        # Reserving a placeholder the first time (a device and its keys) costs
+        # more than finding a registered account: answer no sooner than a
+        # floor above both, so the timing class is the same.
+        remaining = self.min_answer_s - (time.monotonic() - started)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        return {"user_id": resolved.user_id}
+
+    async def _mates(self, user_id: str) -> list[str]:
+        if self.membership is None:
+            return []
+        return sorted(u for u in await self.membership.users_sharing_a_room(user_id) if u != user_id)
+
+    async def _entries(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        basics = await self.profiles.basics(user_ids)
+        out = []
+        for user_id in user_ids:
+            fields = basics.get(user_id, {})
+            out.append({
+                "user_id": user_id,
+                "display_name": fields.get(DISPLAYNAME),
+                "avatar_url": fields.get(AVATAR_URL),
+            })
+        return out
+
+    async def search(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        term = body.get("search_term")
+        if not isinstance(term, str) or len(term) > MAX_SEARCH_TERM:
+            raise MatrixError(400, Codes.MISSING_PARAM, "search_term must be a string")
+        limit = body.get("limit", DEFAULT_SEARCH_LIMIT)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise bad_param("limit must be a non-negative integer")
+        limit = min(limit, MAX_SEARCH_LIMIT)
+        needle = term.strip().lower()
+        matches = []
+        for entry in await self._entries(await self._mates(user_id)):
+            haystack = f"{entry['user_id']}\n{entry['display_name'] or ''}".lower()
+            if needle in haystack:
+                matches.append(entry)
+        matches.sort(key=lambda e: ((e["display_name"] or e["user_id"]).lower(), e["user_id"]))
+        return {"results": matches[:limit], "limited": len(matches) > limit}
+
+    async def contacts(self, user_id: str) -> dict[str, Any]:
+        entries = await self._entries(await self._mates(user_id))
+        entries.sort(key=lambda e: ((e["display_name"] or e["user_id"]).lower(), e["user_id"]))
+        return {"contacts": entries}
+
+
+@dataclass
+class PeopleServices:
+    """Media, profiles, placeholders and the directory, built together."""
+
+    media: MediaService
+    profiles: ProfileService
+    placeholders: PlaceholderService
+    directory: DirectoryService
+
+    @property
+    def housekeepers(self) -> list[Callable[[], Awaitable[Any]]]:
+        return [self.media.cleanup, self.placeholders.cleanup]
+
+
+def build_people(
+    config: Config, database: Database, limiter: RateLimiter, clock: Clock,
+    devices: DeviceService, device_repo: DeviceRepository, users: UserRepository,
+) -> PeopleServices:
+    media = MediaService(config, MediaRepository(database), limiter, clock)
+    profiles = ProfileService(config.server_name, ProfileRepository(database), users, media, clock)
+    media.protect_with(profiles.avatars_in_use)
+    placeholder_repo = PlaceholderRepository(database)
+    placeholders = PlaceholderService(config.server_name, placeholder_repo, devices, device_repo, clock)
+    directory = DirectoryService(
+        placeholders, placeholder_repo, profiles, limiter, clock,
+        config.rate_limits.email_lookup_per_minute,
+    )
+    return PeopleServices(media, profiles, placeholders, directory)
+
+
+def connect_people(people: PeopleServices, keys: Any = None, rooms: Any = None) -> None:
+    """Hook media/profiles/placeholders/directory up to the keys and rooms services.
+
+    Either may be missing (None) while those services are being built; the
+    features that need them then degrade as documented in each module.
+    """
+    if keys is not None:
+        people.directory.grant_lookup = keys.grant_lookup
+        people.placeholders.key_store = _key_store(keys)
+    if rooms is not None:
+        people.profiles.use_rooms(
+            rooms, rooms if hasattr(rooms, "update_profile_in_rooms") else None
+        )
+        people.directory.membership = rooms
+        people.media.use_membership(rooms.joined_rooms)
+        if hasattr(rooms, "on_room_purged"):
+            rooms.on_room_purged(people.media.on_room_purged)
+        if hasattr(rooms, "on_event_redacted"):
+            rooms.on_event_redacted(people.media.on_event_redacted)
+        if hasattr(rooms, "events") and hasattr(rooms.events, "get"):
+            people.media.use_event_info(_event_info(rooms))
+        if hasattr(rooms, "set_profile_lookup"):
+            rooms.set_profile_lookup(people.profiles.public_basics)
+        if hasattr(rooms, "repo") and hasattr(rooms.repo, "memberships_of_user"):
+            people.placeholders.conversation_check = _conversation_check(rooms, people.placeholders)
+
+
+def _event_info(rooms: Any) -> Callable[[str], Awaitable[tuple[str, str] | None]]:
+    async def info(event_id: str) -> tuple[str, str] | None:
+        event = await rooms.events.get(event_id)
+        return None if event is None else (str(event.room_id), str(event.sender))
+
+    return info
+
+
+def _conversation_check(rooms: Any, placeholders: PlaceholderService) -> ConversationCheck:
+    """A placeholder has a real conversation when it holds an invitation (or
+    membership) in a room where at least one real user is joined."""
+
+    async def check(user_id: str) -> bool:
+        for membership in await rooms.repo.memberships_of_user(user_id):
+            if membership.membership not in ("invite", "join"):
+                continue
+            for member in await rooms.joined_users(membership.room_id):
+                if member != user_id and not await placeholders.repo.is_placeholder(member):
+                    return True
+        return False
+
+    return check
+
+
+def _key_store(keys: Any) -> KeyStore:
+    async def store(user_id: str, device_id: str, body: dict[str, Any]) -> None:
+        await keys.upload(user_id, device_id, body)
+
+    return store

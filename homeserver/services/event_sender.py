@@ -1,0 +1,183 @@
+"""Builds, authorises and persists room events: the one write path for every room event.
+
+``EventSender.send`` runs everything for a batch of events of one room in a
+single transaction: positions in the ``events`` stream first (serialising
+writers), then the room's forward extremity and the auth state are read,
+each event is built as a signed v11 PDU chained to the previous one,
+checked against the auth rules and stored with its state and membership
+side effects.  After the commit the concerned users' long-polls are woken.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from homeserver.notifier import Notifier
+from homeserver.services.clock import Clock
+from homeserver.services.event_auth import auth_types_for_event, check_event_allowed
+from homeserver.services.events import ROOM_VERSION, EventSpec, build_pdu
+from homeserver.signing_key import SigningKey
+from homeserver.storage.events import DuplicateTxn, EventRepository, RoomWriter, StoredEvent
+from homeserver.storage.rooms import RoomRepository
+
+JsonDict = dict[str, Any]
+StateCache = dict[tuple[str, str], StoredEvent]
+# Extra checks run inside the write transaction against the current state.
+Precheck = Callable[[EventSpec, StateCache], None]
+CommitListener = Callable[[str, list[StoredEvent]], Awaitable[None]]
+# Further writes in the same transaction, after the events were stored.
+AfterInsert = Callable[[RoomWriter, list[StoredEvent]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Txn:
+    user_id: str
+    device_id: str
+    txn_id: str
+
+
+@dataclass(frozen=True)
+class NewRoom:
+    creator: str
+    is_direct: bool
+    room_version: str = ROOM_VERSION
+
+
+class _Duplicate(Exception):
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+
+
+def new_room_id(server_name: str) -> str:
+    return f"!{secrets.token_urlsafe(18).replace('-', 'a').replace('_', 'b')}:{server_name}"
+
+
+class EventSender:
+    def __init__(self, events: EventRepository, rooms: RoomRepository, signing_key: SigningKey,
+                 server_name: str, clock: Clock, notifier: Notifier) -> None:
+        self.events = events
+        self.rooms = rooms
+        self.signing_key = signing_key
+        self.server_name = server_name
+        self.clock = clock
+        self.notifier = notifier
+        self._listeners: list[CommitListener] = []
+
+    def on_committed(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def send(self, room_id: str, specs: Sequence[EventSpec], txn: Txn | None = None,
+                   new_room: NewRoom | None = None, precheck: Precheck | None = None,
+                   extra_notify: Sequence[str] = (), after: AfterInsert | None = None) -> list[StoredEvent]:
+        """Persist ``specs`` in order; return the stored events.
+
+        With ``txn`` a repeated transaction id returns the event stored the first time.
+        """
+        if txn is not None:
+            existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
+            if existing is not None:
+                return await self._existing(existing)
+        try:
+            stored = await self._write(room_id, specs, txn, new_room, precheck, after)
+        except _Duplicate as dup:
+            return await self._existing(dup.event_id)
+        except DuplicateTxn:
+            assert txn is not None
+            existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
+            if existing is None:
+                raise
+            return await self._existing(existing)
+        targets = set(await self.rooms.joined_user_ids(room_id))
+        targets.update(e.state_key for e in stored if e.type == "m.room.member" and e.state_key)
+        targets.update(extra_notify)
+        await self.notifier.notify(targets)
+        for listener in self._listeners:
+            await listener(room_id, stored)
+        return stored
+
+    async def _existing(self, event_id: str) -> list[StoredEvent]:
+        event = await self.events.get(event_id)
+        if event is None:
+            raise MatrixError(404, Codes.NOT_FOUND, "The event of this transaction no longer exists")
+        return [event]
+
+    async def _write(self, room_id: str, specs: Sequence[EventSpec], txn: Txn | None,
+                     new_room: NewRoom | None, precheck: Precheck | None,
+                     after: AfterInsert | None) -> list[StoredEvent]:
+        now = self.clock.now_ms()
+        async with self.events.write(room_id, len(specs)) as writer:
+            if new_room is not None:
+                head = await writer.create_room(new_room.room_version, new_room.creator, new_room.is_direct, now)
+            else:
+                found = await writer.lock_room()
+                if found is None or found.purged:
+                    raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
+                head = found
+            if txn is not None:
+                existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
+                if existing is not None:
+                    raise _Duplicate(existing)
+            state = await self._load_state(writer, specs)
+            prev = [head.last_event_id] if head.last_event_id else []
+            depth = head.last_depth
+            stored: list[StoredEvent] = []
+            for spec, pos in zip(specs, writer.positions, strict=True):
+                event = await self._persist_one(writer, spec, pos, state, prev, depth + 1, now, txn, precheck)
+                stored.append(event)
+                prev = [event.event_id]
+                depth += 1
+            await writer.set_head(stored[-1].event_id, depth, stored[-1].stream_pos)
+            if after is not None:
+                await after(writer, stored)
+            if txn is not None:
+                await writer.record_txn(txn.user_id, txn.device_id, txn.txn_id, stored[-1].event_id, now)
+        return stored
+
+    async def _load_state(self, writer: RoomWriter, specs: Sequence[EventSpec]) -> StateCache:
+        keys: list[tuple[str, str]] = []
+        for spec in specs:
+            keys += auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content)
+            if spec.state_key is not None:
+                keys.append((spec.type, spec.state_key))
+        return await writer.load_state(keys)
+
+    async def _persist_one(self, writer: RoomWriter, spec: EventSpec, pos: int, state: StateCache,
+                           prev: list[str], depth: int, now: int, txn: Txn | None,
+                           precheck: Precheck | None) -> StoredEvent:
+        auth_keys = auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content)
+        auth_events = [state[k] for k in auth_keys if k in state]
+        event_id, pdu = build_pdu(
+            spec, writer.room_id, prev, [e.event_id for e in auth_events], depth, now,
+            self.server_name, self.signing_key.version, self.signing_key.private_key,
+        )
+        check_event_allowed(pdu, {k: state[k].pdu for k in auth_keys if k in state})
+        if precheck is not None:
+            precheck(spec, state)
+        replaced = state.get((spec.type, spec.state_key)) if spec.state_key is not None else None
+        membership = spec.content.get("membership") if spec.type == "m.room.member" else None
+        own_txn = txn is not None and txn.user_id == spec.sender
+        event = StoredEvent(
+            stream_pos=pos, event_id=event_id, room_id=writer.room_id, type=spec.type,
+            state_key=spec.state_key, sender=spec.sender,
+            membership=membership if isinstance(membership, str) else None, pdu=pdu,
+            txn_device=txn.device_id if own_txn and txn else None,
+            txn_id=txn.txn_id if own_txn and txn else None,
+            replaces_state=replaced.event_id if replaced else None,
+            prev_content=replaced.content if replaced else None,
+            prev_sender=replaced.sender if replaced else None,
+        )
+        await writer.insert_event(event)
+        if event.membership is not None and spec.state_key is not None:
+            was_joined = replaced is not None and replaced.membership == "join"
+            joined_since: int | None = None
+            if event.membership == "join":
+                row = await writer.membership_row(spec.state_key) if was_joined else None
+                joined_since = int(row["joined_since"]) if row and row["joined_since"] is not None else pos
+            await writer.set_membership(spec.state_key, event.membership, event_id, pos, joined_since)
+        if spec.state_key is not None:
+            state[(spec.type, spec.state_key)] = event
+        return event

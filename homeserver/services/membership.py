@@ -1,0 +1,190 @@
+"""Membership changes, with the earlier application's conversation rules.
+
+* Groups invite; direct chats add both users (``rooms.create_room``).
+* When a group's creator (the holder of the top power level) leaves, the
+  longest-standing remaining member receives that level first.
+* Leaving a direct chat is "delete for me": the other member keeps it; once
+  nobody is left, the room is purged (its events deleted, purge hooks run).
+* A group's creator can destroy the group: everyone is removed and the room
+  is purged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from common.identifiers import parse_user_id
+from homeserver.services.event_auth import member_key, user_power
+from homeserver.services.events import EventSpec
+from homeserver.services.rooms import CREATOR_LEVEL, RoomService, check_room_id
+from homeserver.storage.events import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+
+def _reason(content: JsonDict, reason: Any) -> JsonDict:
+    if reason is not None:
+        if not isinstance(reason, str) or len(reason) > 1000:
+            raise MatrixError(400, Codes.INVALID_PARAM, "reason must be a string of at most 1000 characters")
+        content["reason"] = reason
+    return content
+
+
+class MembershipService:
+    def __init__(self, rooms: RoomService) -> None:
+        self.rooms = rooms
+        self.events = rooms.events
+        self.repo = rooms.repo
+        self.sender = rooms.sender
+
+    async def _room(self, room_id: str) -> None:
+        check_room_id(room_id)
+        head = await self.events.room_head(room_id)
+        if head is None or head.purged:
+            raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
+
+    async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+        await self._room(room_id)
+        target_id = await self.rooms.check_local_user(target)
+        content = _reason(await self.rooms.member_content(target_id, "invite"), reason)
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
+
+    async def join(self, user_id: str, room_id_or_alias: str) -> str:
+        if room_id_or_alias.startswith("#"):
+            raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
+        room_id = room_id_or_alias
+        await self._room(room_id)
+        current = await self.repo.membership(room_id, user_id)
+        if current is not None and current.membership == "join":
+            return room_id
+        content = await self.rooms.member_content(user_id, "join")
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, user_id)])
+        return room_id
+
+    async def leave(self, user_id: str, room_id: str, reason: Any = None) -> None:
+        check_room_id(room_id)
+        head = await self.events.room_head(room_id)
+        current = await self.repo.membership(room_id, user_id)
+        if head is None or current is None:
+            raise MatrixError(403, Codes.FORBIDDEN, "You are not in this room")
+        if current.membership in ("leave", "ban") or head.purged:
+            return
+        specs: list[EventSpec] = []
+        if current.membership == "join" and not head.is_direct:
+            handover = await self._handover_spec(user_id, room_id)
+            if handover is not None:
+                specs.append(handover)
+        specs.append(EventSpec("m.room.member", user_id, _reason({"membership": "leave"}, reason), user_id))
+        await self.sender.send(room_id, specs)
+        await self._purge_if_empty(room_id)
+
+    async def _handover_spec(self, user_id: str, room_id: str) -> EventSpec | None:
+        """A power-levels change giving the leaving creator's level to the longest-standing member."""
+        state_events = await self.rooms.room_state_events(room_id)
+        state = {(e.type, e.state_key or ""): e.pdu for e in state_events}
+        level = user_power(state, user_id)
+        if level < CREATOR_LEVEL:
+            return None
+        joined = [m for m in await self.repo.members(room_id, ("join",)) if m.user_id != user_id]
+        if not joined or any(user_power(state, m.user_id) >= level for m in joined):
+            return None
+        joined.sort(key=lambda m: (m.joined_since if m.joined_since is not None else m.stream_pos, m.stream_pos))
+        heir = joined[0].user_id
+        power = dict(state[("m.room.power_levels", "")]["content"])
+        users = dict(power.get("users") or {})
+        users[heir] = level
+        users.pop(user_id, None)
+        power["users"] = users
+        return EventSpec("m.room.power_levels", user_id, power, "")
+
+    async def kick(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+        await self._room(room_id)
+        target_id = self._user_id(target)
+        current = await self.repo.membership(room_id, target_id)
+        if current is None or current.membership not in ("join", "invite"):
+            raise MatrixError(403, Codes.FORBIDDEN, f"{target_id} is not in the room")
+        content = _reason({"membership": "leave"}, reason)
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
+        await self._purge_if_empty(room_id)
+
+    async def ban(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+        await self._room(room_id)
+        target_id = self._user_id(target)
+        content = _reason({"membership": "ban"}, reason)
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
+
+    async def unban(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+        await self._room(room_id)
+        target_id = self._user_id(target)
+        current = await self.repo.membership(room_id, target_id)
+        if current is None or current.membership != "ban":
+            raise MatrixError(403, Codes.FORBIDDEN, f"{target_id} is not banned")
+        content = _reason({"membership": "leave"}, reason)
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
+
+    @staticmethod
+    def _user_id(target: Any) -> str:
+        if not isinstance(target, str):
+            raise MatrixError(400, Codes.MISSING_PARAM if target is None else Codes.INVALID_PARAM,
+                              "user_id must be a user id")
+        parse_user_id(target)
+        return target
+
+    async def forget(self, user_id: str, room_id: str) -> None:
+        check_room_id(room_id)
+        current = await self.repo.membership(room_id, user_id)
+        if current is None:
+            raise MatrixError(404, Codes.NOT_FOUND, "You have never been in this room")
+        if current.membership in ("join", "invite"):
+            raise MatrixError(400, Codes.UNKNOWN, "Leave the room before forgetting it")
+        await self.repo.forget(room_id, user_id)
+        head = await self.events.room_head(room_id)
+        if head is not None and head.purged and await self.repo.all_forgotten_or_gone(room_id):
+            await self.events.delete_room_fully(room_id)
+
+    async def destroy(self, user_id: str, room_id: str) -> None:
+        """The group's creator removes everyone; the room and its media are deleted."""
+        await self._room(room_id)
+        head = await self.events.room_head(room_id)
+        assert head is not None
+        if head.is_direct:
+            raise MatrixError(403, Codes.FORBIDDEN, "A direct chat cannot be destroyed; leave it instead")
+        state_events = await self.rooms.room_state_events(room_id)
+        state = {(e.type, e.state_key or ""): e.pdu for e in state_events}
+        me = state.get(member_key(user_id))
+        if me is None or me.get("content", {}).get("membership") != "join":
+            raise MatrixError(403, Codes.FORBIDDEN, "You are not in this room")
+        level = user_power(state, user_id)
+        if level < CREATOR_LEVEL:
+            raise MatrixError(403, Codes.FORBIDDEN, "Only the group's creator can destroy it")
+        content = {"membership": "leave", "reason": "The group was deleted"}
+        specs = []
+        for member in await self.repo.members(room_id, ("join", "invite")):
+            if member.user_id == user_id:
+                continue
+            # Members at the creator's level cannot be kicked: they are made to leave.
+            sender = user_id if user_power(state, member.user_id) < level else member.user_id
+            specs.append(EventSpec("m.room.member", sender, dict(content), member.user_id))
+        specs.append(EventSpec("m.room.member", user_id, {"membership": "leave"}, user_id))
+        await self.sender.send(room_id, specs)
+        await self._purge(room_id)
+
+    async def _purge_if_empty(self, room_id: str) -> None:
+        if await self.repo.members(room_id, ("join", "invite")):
+            return
+        await self._purge(room_id)
+
+    async def _purge(self, room_id: str) -> None:
+        keep = [m.event_id for m in await self.repo.members(room_id) if not m.forgotten]
+        await self.events.purge_room(room_id, keep)
+        if await self.repo.all_forgotten_or_gone(room_id):
+            await self.events.delete_room_fully(room_id)
+        await self.rooms.fire_room_purged(room_id)
+
+    async def membership_event(self, room_id: str, user_id: str) -> StoredEvent | None:
+        current = await self.repo.membership(room_id, user_id)
+        return await self.events.get(current.event_id) if current else None

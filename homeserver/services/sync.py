@@ -1,0 +1,372 @@
+"""``GET /sync``: room timelines and state, invites, leaves, to-device, plus the contributors.
+
+A response covers stream positions up to ``upto``, read *before* any data,
+so a row committed later is reported by the next sync and never skipped
+(see ``storage/streams.py``).  Room events are read with
+``since < stream_pos <= upto``; an incremental sync with nothing new waits
+on the notifier until something for the user changes or the timeout ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from homeserver.config import Config
+from homeserver.notifier import Notifier
+from homeserver.services.event_format import EventFormatter
+from homeserver.services.events import stripped_state
+from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
+from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
+from homeserver.services.to_device import ToDeviceService
+from homeserver.storage.events import EventRepository, StoredEvent
+from homeserver.storage.rooms import Membership, RoomRepository
+from homeserver.storage.streams import StreamRepository
+
+logger = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+ActivityHook = Callable[[str, str | None], Awaitable[None]]
+
+PRESENCE_STATES = ("online", "offline", "unavailable")
+INVITE_STATE_TYPES = (
+    "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.encryption",
+    "m.room.canonical_alias", "m.room.topic",
+)
+
+
+@dataclass
+class _RoomPlan:
+    """What one room contributes to a response."""
+
+    room_id: str
+    membership: str
+    event_id: str
+    event: StoredEvent | None  # the user's membership event at ``upto``
+    newly: bool = False  # complete state (initial, full_state, newly joined)
+    upto: int = 0
+    extra: list[StoredEvent] = field(default_factory=list)
+
+
+class SyncService:
+    def __init__(self, config: Config, events: EventRepository, rooms: RoomRepository,
+                 streams: StreamRepository, notifier: Notifier, formatter: EventFormatter,
+                 to_device: ToDeviceService) -> None:
+        self.config = config
+        self.events = events
+        self.rooms = rooms
+        self.streams = streams
+        self.notifier = notifier
+        self.formatter = formatter
+        self.to_device = to_device
+        self._contributors: list[SyncContributor] = []
+        self.on_sync_activity: ActivityHook | None = None
+        # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
+        self.filter_store: Any = None
+
+    def add_contributor(self, contributor: SyncContributor) -> None:
+        self._contributors.append(contributor)
+
+    def set_activity_hook(self, hook: ActivityHook) -> None:
+        """``hook(user_id, set_presence)`` runs at the start of every /sync."""
+        self.on_sync_activity = hook
+
+    def set_filter_store(self, store: Any) -> None:
+        self.filter_store = store
+
+    async def resolve_filter(self, user_id: str, param: str | None) -> SyncFilter:
+        if param is None or param == "":
+            return SyncFilter.parse({})
+        inline = parse_filter_param(param)
+        if inline is not None:
+            return SyncFilter.parse(inline)
+        stored = None
+        if self.filter_store is not None and len(param) <= 255:
+            stored = await self.filter_store.get(user_id, param)
+        if stored is None:
+            raise MatrixError(404, Codes.NOT_FOUND, "No such filter")
+        return SyncFilter.parse(stored)
+
+    # ------------------------------------------------------------- the loop
+    async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int,
+                   filter_param: str | None, full_state: bool, set_presence: str | None) -> JsonDict:
+        since_token = SyncToken.decode(since) if since else None
+        if set_presence is not None and set_presence not in PRESENCE_STATES:
+            raise MatrixError(400, Codes.INVALID_PARAM, "set_presence must be online, offline or unavailable")
+        if timeout_ms < 0:
+            raise MatrixError(400, Codes.INVALID_PARAM, "timeout must not be negative")
+        sync_filter = await self.resolve_filter(user_id, filter_param)
+        if self.on_sync_activity is not None:
+            try:
+                await self.on_sync_activity(user_id, set_presence)
+            except Exception:
+                logger.exception("sync activity hook failed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(timeout_ms, self.config.limits.max_sync_timeout_ms) / 1000
+        while True:
+            with self.notifier.listen(user_id) as waiter:
+                response, has_new = await self.build(user_id, device_id, since_token, sync_filter, full_state)
+                if has_new or since_token is None or full_state:
+                    return response
+                remaining = deadline - loop.time()
+                if remaining <= 0 or getattr(self.notifier, "_stopping", False):
+                    return response
+                await waiter.wait(remaining)
+
+    # --------------------------------------------------------------- building
+    async def build(self, user_id: str, device_id: str, since: SyncToken | None, sync_filter: SyncFilter,
+                    full_state: bool) -> tuple[JsonDict, bool]:
+        positions = await self.streams.current_all()
+        upto = SyncToken.from_mapping(positions)
+        upto_events = upto.get("events")
+        since_events = since.get("events") if since is not None else 0
+        response: JsonDict = {
+            "next_batch": "",
+            "rooms": {"join": {}, "invite": {}, "leave": {}, "knock": {}},
+            "presence": {"events": []},
+            "account_data": {"events": []},
+            "to_device": {"events": []},
+            "device_lists": {"changed": [], "left": []},
+            "device_one_time_keys_count": {},
+        }
+        plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state)
+        has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
+                                         sync_filter)
+        has_new |= await self._add_invites(response, plans)
+        has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+
+        to_device_events, to_device_next = await self.to_device.collect(
+            user_id, device_id, since.get("to_device") if since else None, upto.get("to_device")
+        )
+        response["to_device"]["events"] = to_device_events
+        has_new |= bool(to_device_events)
+
+        joined = [p.room_id for p in plans if p.membership == "join"]
+        ctx = SyncContext(
+            user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
+            joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,
+            newly_joined_room_ids={p.room_id for p in plans if p.membership == "join" and p.newly},
+        )
+        for contributor in self._contributors:
+            try:
+                has_new |= bool(await contributor.contribute(ctx, response))
+            except MatrixError:
+                raise
+            except Exception:
+                logger.exception("sync contributor %r failed", contributor)
+        self._normalise(response, upto_events)
+        final = list(upto.positions)
+        final[STREAMS.index("to_device")] = to_device_next
+        response["next_batch"] = SyncToken(tuple(final)).encode()
+        return response, has_new
+
+    @staticmethod
+    def _normalise(response: JsonDict, upto_events: int) -> None:
+        for room in response["rooms"]["join"].values():
+            room.setdefault("timeline", {"events": [], "limited": False,
+                                         "prev_batch": encode_position_token(upto_events)})
+            room.setdefault("state", {"events": []})
+            room.setdefault("ephemeral", {"events": []})
+            room.setdefault("account_data", {"events": []})
+            for key in ("ephemeral", "account_data", "state"):
+                room[key].setdefault("events", [])
+
+    async def _plan_rooms(self, user_id: str, since: SyncToken | None, upto: int, sync_filter: SyncFilter,
+                          full_state: bool) -> list[_RoomPlan]:
+        memberships = await self.rooms.memberships_of_user(user_id)
+        since_events = since.get("events") if since is not None else 0
+        changes: dict[str, list[StoredEvent]] = {}
+        if since is not None and since_events < upto:
+            for event in await self.events.user_membership_events(user_id, since_events, upto):
+                changes.setdefault(event.room_id, []).append(event)
+        plans = []
+        need_events: list[str] = []
+        for m in memberships:
+            if not sync_filter.allows_room(m.room_id):
+                continue
+            plan = await self._membership_at(m, user_id, upto)
+            if plan is None:
+                continue
+            if plan.event is None and plan.membership == "invite":
+                need_events.append(plan.event_id)
+            plans.append(plan)
+        if need_events:
+            found = await self.events.get_many(need_events)
+            for plan in plans:
+                if plan.event is None:
+                    plan.event = found.get(plan.event_id)
+        for plan in plans:
+            room_changes = changes.get(plan.room_id, [])
+            if since is None or full_state:
+                plan.newly = True
+            elif room_changes:
+                first = room_changes[0]
+                before = (first.prev_content or {}).get("membership") if first.replaces_state else None
+                plan.newly = plan.membership == "join" and before != "join"
+                plan.extra = room_changes
+        return plans
+
+    async def _membership_at(self, m: Membership, user_id: str, upto: int) -> _RoomPlan | None:
+        if m.stream_pos <= upto:
+            return _RoomPlan(m.room_id, m.membership, m.event_id, None, upto=m.stream_pos)
+        # Changed after ``upto``: use the membership this response can see.
+        event = await self.events.membership_at(m.room_id, user_id, upto)
+        if event is None or event.membership is None:
+            return None
+        return _RoomPlan(m.room_id, event.membership, event.event_id, event, upto=event.stream_pos)
+
+    async def _add_joined(self, response: JsonDict, user_id: str, device_id: str, plans: list[_RoomPlan],
+                          since_events: int, upto: int, sync_filter: SyncFilter) -> bool:
+        joined = [p for p in plans if p.membership == "join"]
+        if not joined:
+            return False
+        limit = sync_filter.timeline_limit
+        tl = sync_filter.timeline
+        kwargs: dict[str, Any] = {"types": tl.types, "not_types": tl.not_types, "senders": tl.senders,
+                                  "not_senders": tl.not_senders}
+        newly = [p.room_id for p in joined if p.newly]
+        incremental = [p.room_id for p in joined if not p.newly]
+        timelines: dict[str, list[StoredEvent]] = {}
+        if newly:
+            timelines.update(await self.events.timelines(newly, 0, upto, limit, **kwargs))
+        if incremental and since_events < upto:
+            timelines.update(await self.events.timelines(incremental, since_events, upto, limit, **kwargs))
+        states: dict[str, list[StoredEvent]] = {}
+        if newly:
+            states.update(await self._states_at(newly, upto))
+        has_new = False
+        member_pairs: list[tuple[str, str]] = []
+        rooms_out: dict[str, tuple[list[StoredEvent], bool, list[StoredEvent]]] = {}
+        for plan in joined:
+            events = timelines.get(plan.room_id, [])
+            limited = len(events) > limit
+            if limited:
+                events = events[len(events) - limit:] if limit else []
+            if plan.newly:
+                in_timeline = {e.event_id for e in events}
+                state = [e for e in states.get(plan.room_id, []) if e.event_id not in in_timeline]
+            elif limited and events:
+                in_timeline = {e.event_id for e in events}
+                state = [e for e in await self.events.state_between(plan.room_id, since_events,
+                                                                     events[0].stream_pos - 1)
+                         if e.event_id not in in_timeline]
+            elif limited:
+                state = await self.events.state_between(plan.room_id, since_events, upto)
+            else:
+                state = []
+            if not plan.newly and not events and not state:
+                continue
+            if sync_filter.lazy_load_members:
+                wanted = {e.sender for e in events}
+                if plan.newly or limited:
+                    wanted.add(user_id)
+                    state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
+                present = {e.state_key for e in state if e.type == "m.room.member"}
+                present |= {e.state_key for e in events if e.type == "m.room.member"}
+                member_pairs += [(plan.room_id, s) for s in wanted - present if s is not None]
+            rooms_out[plan.room_id] = (events, limited, state)
+            has_new = True
+        if member_pairs:
+            members = await self.events.member_events(member_pairs)
+            for (room_id, _), event in members.items():
+                if event.stream_pos <= upto:
+                    rooms_out[room_id][2].append(event)
+        summaries = await self._summaries([r for r, v in rooms_out.items() if self._wants_summary(v, joined, r)],
+                                          user_id)
+        for room_id, (events, limited, state) in rooms_out.items():
+            prev = encode_position_token(events[0].stream_pos - 1 if events else upto)
+            room: JsonDict = {
+                "timeline": {
+                    "events": await self.formatter.format(events, user_id, device_id),
+                    "limited": limited,
+                    "prev_batch": prev,
+                },
+                "state": {"events": await self.formatter.format(state)},
+                "ephemeral": {"events": []},
+                "account_data": {"events": []},
+            }
+            if room_id in summaries:
+                room["summary"] = summaries[room_id]
+            response["rooms"]["join"][room_id] = room
+        return has_new
+
+    @staticmethod
+    def _wants_summary(value: tuple[list[StoredEvent], bool, list[StoredEvent]], joined: list[_RoomPlan],
+                       room_id: str) -> bool:
+        events, _, state = value
+        if any(p.room_id == room_id and p.newly for p in joined):
+            return True
+        return any(e.type == "m.room.member" for e in events) or any(e.type == "m.room.member" for e in state)
+
+    async def _summaries(self, room_ids: list[str], user_id: str) -> dict[str, JsonDict]:
+        if not room_ids:
+            return {}
+        counts = await self.rooms.member_counts(room_ids)
+        heroes = await self.rooms.heroes(room_ids, user_id)
+        return {
+            r: {
+                "m.heroes": heroes.get(r, []),
+                "m.joined_member_count": counts[r]["join"],
+                "m.invited_member_count": counts[r]["invite"],
+            }
+            for r in room_ids
+        }
+
+    async def _states_at(self, room_ids: list[str], upto: int) -> dict[str, list[StoredEvent]]:
+        current = await self.events.current_state(room_ids)
+        for room_id, events in current.items():
+            if any(e.stream_pos > upto for e in events):
+                current[room_id] = await self.events.state_at(room_id, upto)
+        return current
+
+    async def _add_invites(self, response: JsonDict, plans: list[_RoomPlan]) -> bool:
+        invites = [p for p in plans if p.membership == "invite" and (p.newly or p.extra)]
+        if not invites:
+            return False
+        states = await self.events.current_state([p.room_id for p in invites], types=list(INVITE_STATE_TYPES))
+        for plan in invites:
+            stripped = [stripped_state(e.pdu) for e in states.get(plan.room_id, [])]
+            if plan.event is not None:
+                inviter = plan.event.sender
+                members = await self.events.member_events([(plan.room_id, inviter)])
+                if (plan.room_id, inviter) in members:
+                    stripped.append(stripped_state(members[(plan.room_id, inviter)].pdu))
+                invite = stripped_state(plan.event.pdu)
+                invite["event_id"] = plan.event.event_id
+                invite["origin_server_ts"] = plan.event.pdu.get("origin_server_ts")
+                stripped.append(invite)
+            response["rooms"]["invite"][plan.room_id] = {"invite_state": {"events": stripped}}
+        return True
+
+    async def _add_leaves(self, response: JsonDict, user_id: str, device_id: str, plans: list[_RoomPlan],
+                          since_events: int, sync_filter: SyncFilter) -> bool:
+        leaves = [
+            p for p in plans
+            if p.membership in ("leave", "ban") and (p.extra or (p.newly and sync_filter.include_leave))
+        ]
+        if not leaves:
+            return False
+        limit = sync_filter.timeline_limit
+        for plan in leaves:
+            after = 0 if plan.newly and not plan.extra else since_events
+            events = (await self.events.timelines([plan.room_id], after, plan.upto, limit))[plan.room_id]
+            limited = len(events) > limit
+            if limited:
+                events = events[len(events) - limit:] if limit else []
+            state: list[StoredEvent] = []
+            if limited and events:
+                state = await self.events.state_between(plan.room_id, after, events[0].stream_pos - 1)
+            response["rooms"]["leave"][plan.room_id] = {
+                "timeline": {
+                    "events": await self.formatter.format(events, user_id, device_id),
+                    "limited": limited,
+                    "prev_batch": encode_position_token(events[0].stream_pos - 1 if events else plan.upto),
+                },
+                "state": {"events": await self.formatter.format(state)},
+                "account_data": {"events": []},
+            }
+        return True

@@ -1,0 +1,148 @@
+"""Matrix filters (the parts rooms, /messages and /sync honour) and pagination tokens."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from homeserver.services.sync_api import SyncToken
+
+JsonDict = dict[str, Any]
+
+DEFAULT_TIMELINE_LIMIT = 10
+MAX_TIMELINE_LIMIT = 500
+MAX_PAGINATION_LIMIT = 1000
+
+
+def _bad(message: str) -> MatrixError:
+    return MatrixError(400, Codes.BAD_JSON, f"Invalid filter: {message}")
+
+
+def _str_list(value: Any, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 500 or not all(isinstance(v, str) and len(v) <= 255 for v in value):
+        raise _bad(f"{name} must be a list of strings")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class RoomEventFilter:
+    limit: int | None = None
+    types: list[str] | None = None
+    not_types: list[str] | None = None
+    senders: list[str] | None = None
+    not_senders: list[str] | None = None
+    rooms: list[str] | None = None
+    not_rooms: list[str] | None = None
+    lazy_load_members: bool = False
+    include_redundant_members: bool = False
+
+    @classmethod
+    def parse(cls, value: Any, name: str = "filter") -> RoomEventFilter:
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise _bad(f"{name} must be an object")
+        limit = value.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise _bad(f"{name}.limit must be a non-negative integer")
+        lazy = value.get("lazy_load_members", False)
+        redundant = value.get("include_redundant_members", False)
+        if not isinstance(lazy, bool) or not isinstance(redundant, bool):
+            raise _bad("lazy_load_members and include_redundant_members must be booleans")
+        return cls(
+            limit=limit,
+            types=_str_list(value.get("types"), f"{name}.types"),
+            not_types=_str_list(value.get("not_types"), f"{name}.not_types"),
+            senders=_str_list(value.get("senders"), f"{name}.senders"),
+            not_senders=_str_list(value.get("not_senders"), f"{name}.not_senders"),
+            rooms=_str_list(value.get("rooms"), f"{name}.rooms"),
+            not_rooms=_str_list(value.get("not_rooms"), f"{name}.not_rooms"),
+            lazy_load_members=lazy,
+            include_redundant_members=redundant,
+        )
+
+    def allows_room(self, room_id: str) -> bool:
+        if self.rooms is not None and room_id not in self.rooms:
+            return False
+        return not (self.not_rooms and room_id in self.not_rooms)
+
+
+@dataclass(frozen=True)
+class SyncFilter:
+    raw: JsonDict
+    timeline: RoomEventFilter
+    state: RoomEventFilter
+    rooms: list[str] | None
+    not_rooms: list[str] | None
+    include_leave: bool
+
+    @property
+    def timeline_limit(self) -> int:
+        limit = self.timeline.limit if self.timeline.limit is not None else DEFAULT_TIMELINE_LIMIT
+        return max(0, min(limit, MAX_TIMELINE_LIMIT))
+
+    @property
+    def lazy_load_members(self) -> bool:
+        return self.state.lazy_load_members
+
+    def allows_room(self, room_id: str) -> bool:
+        if self.rooms is not None and room_id not in self.rooms:
+            return False
+        return not (self.not_rooms and room_id in self.not_rooms)
+
+    @classmethod
+    def parse(cls, value: Any) -> SyncFilter:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise _bad("a filter must be an object")
+        room = value.get("room", {})
+        if not isinstance(room, dict):
+            raise _bad("room must be an object")
+        include_leave = room.get("include_leave", False)
+        if not isinstance(include_leave, bool):
+            raise _bad("room.include_leave must be a boolean")
+        for key in ("presence", "account_data"):
+            if key in value and not isinstance(value[key], dict):
+                raise _bad(f"{key} must be an object")
+        for key in ("ephemeral", "account_data"):
+            RoomEventFilter.parse(room.get(key), f"room.{key}")
+        return cls(
+            raw=value,
+            timeline=RoomEventFilter.parse(room.get("timeline"), "room.timeline"),
+            state=RoomEventFilter.parse(room.get("state"), "room.state"),
+            rooms=_str_list(room.get("rooms"), "room.rooms"),
+            not_rooms=_str_list(room.get("not_rooms"), "room.not_rooms"),
+            include_leave=include_leave,
+        )
+
+
+def parse_filter_param(text: str) -> JsonDict | None:
+    """An inline JSON filter, or None if ``text`` is a filter id."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise MatrixError(400, Codes.NOT_JSON, "The filter is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _bad("a filter must be an object")
+    return value
+
+
+def encode_position_token(pos: int) -> str:
+    """A pagination token: "after the event at stream position ``pos``"."""
+    return f"t{max(0, pos)}"
+
+
+def decode_position_token(token: str) -> int:
+    """``t<pos>`` from /messages, or a /sync token (its events position)."""
+    if token.startswith("t") and token[1:].isdigit() and len(token) < 24:
+        return int(token[1:])
+    if token.startswith("p"):
+        return SyncToken.decode(token).get("events")
+    raise MatrixError(400, Codes.INVALID_PARAM, "Invalid pagination token")

@@ -1,0 +1,87 @@
+"""To-device messages: ``PUT /sendToDevice``, delivered once per device by /sync.
+
+A message stays queued until the device acknowledges it by syncing with a
+``since`` token past its position; then it is deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from common.identifiers import is_valid_device_id, parse_user_id
+from homeserver.notifier import Notifier
+from homeserver.services.clock import Clock
+from homeserver.storage.accounts import DeviceRepository
+from homeserver.storage.to_device import ToDeviceRepository
+
+JsonDict = dict[str, Any]
+
+MAX_PER_SYNC = 100
+MAX_TARGETS = 1000
+TXN_RETENTION_MS = 24 * 3600 * 1000
+
+
+class ToDeviceService:
+    def __init__(self, repo: ToDeviceRepository, devices: DeviceRepository, notifier: Notifier,
+                 clock: Clock, server_name: str) -> None:
+        self.repo = repo
+        self.devices = devices
+        self.notifier = notifier
+        self.clock = clock
+        self.server_name = server_name
+
+    async def send(self, sender: str, sender_device: str, event_type: str, txn_id: str, messages: Any) -> None:
+        if not isinstance(messages, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "messages must be an object")
+        queued: list[tuple[str, str, JsonDict]] = []
+        for user_id, per_device in messages.items():
+            _, server = parse_user_id(user_id)
+            if server != self.server_name:
+                raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
+            if not isinstance(per_device, dict):
+                raise MatrixError(400, Codes.BAD_JSON, "messages must map user ids to device maps")
+            for device_id, content in per_device.items():
+                if not isinstance(content, dict):
+                    raise MatrixError(400, Codes.BAD_JSON, "to-device content must be an object")
+                if device_id == "*":
+                    targets = [d.device_id for d in await self.devices.list_for_user(user_id)]
+                elif is_valid_device_id(device_id):
+                    targets = [device_id]
+                else:
+                    raise MatrixError(400, Codes.INVALID_PARAM, "Invalid device id")
+                queued += [(user_id, target, content) for target in targets]
+                if len(queued) > MAX_TARGETS:
+                    raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
+        pos = await self.repo.enqueue(sender, sender_device, txn_id, event_type, queued, self.clock.now_ms())
+        if pos:
+            await self.notifier.notify({user_id for user_id, _, _ in queued})
+
+    async def collect(self, user_id: str, device_id: str, since: int | None, upto: int
+                      ) -> tuple[list[JsonDict], int]:
+        """Messages for this device in (since, upto]; returns them and the position to resume from.
+
+        Syncing with ``since`` acknowledges (deletes) everything at or before it.
+        """
+        after = since or 0
+        if since:
+            await self.repo.acknowledge(user_id, device_id, since)
+        rows = await self.repo.pending(user_id, device_id, after, upto, MAX_PER_SYNC + 1)
+        next_pos = upto
+        if len(rows) > MAX_PER_SYNC:
+            # Stop before the first position not delivered whole.
+            cut = rows[MAX_PER_SYNC].stream_pos
+            if rows[0].stream_pos == cut:
+                rows = [r for r in rows if r.stream_pos == cut]
+                next_pos = cut
+            else:
+                rows = [r for r in rows if r.stream_pos < cut]
+                next_pos = cut - 1
+        events = [{"sender": r.sender, "type": r.type, "content": r.content} for r in rows]
+        return events, next_pos
+
+    async def device_deleted(self, user_id: str, device_ids: list[str]) -> None:
+        await self.repo.delete_for_devices(user_id, device_ids)
+
+    async def cleanup(self) -> None:
+        await self.repo.delete_txns_older_than(self.clock.now_ms() - TXN_RETENTION_MS)

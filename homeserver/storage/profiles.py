@@ -1,0 +1,91 @@
+"""Profile fields (display name, avatar, Parley's extra fields) with visibility."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from homeserver.storage.database import Database
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    value: str | None
+    visibility: str
+
+
+def _in(values: Sequence[str]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class ProfileRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def fields(self, user_id: str) -> dict[str, FieldRow]:
+        rows = await self.db.fetch(
+            "SELECT field_name, value, visibility FROM profile_fields WHERE user_id = ?", [user_id]
+        )
+        return {str(r["field_name"]): FieldRow(r["value"], str(r["visibility"])) for r in rows}
+
+    async def set_value(
+        self, user_id: str, field_name: str, value: str | None, default_visibility: str, now_ms: int
+    ) -> None:
+        """Set a field's value, keeping its visibility (or ``default_visibility`` if new)."""
+        async with self.db.transaction() as conn:
+            await self.db.execute(
+                self.db.insert_ignore_sql(
+                    "profile_fields", ["user_id", "field_name", "value", "visibility", "updated_ts"]
+                ),
+                [user_id, field_name, value, default_visibility, now_ms],
+                conn,
+            )
+            await self.db.execute(
+                "UPDATE profile_fields SET value = ?, updated_ts = ? WHERE user_id = ? AND field_name = ?",
+                [value, now_ms, user_id, field_name],
+                conn,
+            )
+
+    async def set_visibility(self, user_id: str, field_name: str, visibility: str, now_ms: int) -> None:
+        async with self.db.transaction() as conn:
+            await self.db.execute(
+                self.db.insert_ignore_sql(
+                    "profile_fields", ["user_id", "field_name", "value", "visibility", "updated_ts"]
+                ),
+                [user_id, field_name, None, visibility, now_ms],
+                conn,
+            )
+            await self.db.execute(
+                "UPDATE profile_fields SET visibility = ?, updated_ts = ? WHERE user_id = ? AND field_name = ?",
+                [visibility, now_ms, user_id, field_name],
+                conn,
+            )
+
+    async def values_for(self, user_ids: Sequence[str], field_names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """``{user_id: {field: value}}`` for the given users and fields (non-null values)."""
+        if not user_ids or not field_names:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        ids = list(user_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await self.db.fetch(
+                f"SELECT user_id, field_name, value FROM profile_fields WHERE user_id IN ({_in(chunk)}) "
+                f"AND field_name IN ({_in(field_names)}) AND value IS NOT NULL",
+                [*chunk, *field_names],
+            )
+            for r in rows:
+                out.setdefault(str(r["user_id"]), {})[str(r["field_name"])] = str(r["value"])
+        return out
+
+    async def values_in_use(self, field_name: str, values: Sequence[str]) -> set[str]:
+        if not values:
+            return set()
+        rows = await self.db.fetch(
+            f"SELECT DISTINCT value FROM profile_fields WHERE field_name = ? AND value IN ({_in(values)})",
+            [field_name, *values],
+        )
+        return {str(r["value"]) for r in rows}
+
+    async def delete_user(self, user_id: str) -> None:
+        await self.db.execute("DELETE FROM profile_fields WHERE user_id = ?", [user_id])

@@ -1,0 +1,81 @@
+"""To-device messages: idempotent send, delivered exactly once per device, deleted once acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.homeserver.room_helpers import expect_error, sync
+from tests.support.server import Account, RunningServer
+
+
+async def _second_device(server: RunningServer, account: Account) -> Account:
+    response = await server.api("POST", "login", json={
+        "type": "m.login.password", "password": account.password,
+        "identifier": {"type": "m.id.user", "user": account.user_id}})
+    data = response.json()
+    return Account(data["user_id"], data["device_id"], data["access_token"], account.password)
+
+
+async def test_to_device_delivered_exactly_once(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    bob2 = await _second_device(server, bob)
+    first = await sync(server, bob)
+    first2 = await sync(server, bob2)
+    body = {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}}
+    path = "sendToDevice/m.test/txn1"
+    assert (await server.api("PUT", path, alice, json=body)).json() == {}
+    assert (await server.api("PUT", path, alice, json=body)).json() == {}  # same txn: not queued again
+    star = {"messages": {bob.user_id: {"*": {"n": 2}}}}
+    assert (await server.api("PUT", "sendToDevice/m.test/txn2", alice, json=star)).status_code == 200
+    got = await sync(server, bob, since=first["next_batch"])
+    assert got["to_device"]["events"] == [
+        {"sender": alice.user_id, "type": "m.test", "content": {"n": 1}},
+        {"sender": alice.user_id, "type": "m.test", "content": {"n": 2}},
+    ]
+    # Repeating the same since (the response was lost) delivers them again ...
+    retry = await sync(server, bob, since=first["next_batch"])
+    assert retry["to_device"]["events"] == got["to_device"]["events"]
+    # ... the next since acknowledges and deletes them.
+    after = await sync(server, bob, since=retry["next_batch"])
+    assert after["to_device"]["events"] == []
+    rows = await server.hs.database.fetch(
+        "SELECT COUNT(*) AS n FROM to_device_messages WHERE user_id = ? AND device_id = ?", (bob.user_id, bob.device_id))
+    assert int(rows[0]["n"]) == 0
+    other = await sync(server, bob2, since=first2["next_batch"])
+    assert other["to_device"]["events"] == [{"sender": alice.user_id, "type": "m.test", "content": {"n": 2}}]
+
+
+async def test_to_device_wakes_long_poll_and_validates(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    first = await sync(server, bob)
+    settle = await sync(server, bob, since=first["next_batch"], timeout=200)
+    poll = asyncio.create_task(sync(server, bob, since=settle["next_batch"], timeout=20000))
+    await asyncio.sleep(0.2)
+    await server.api("PUT", "sendToDevice/m.ping/t1", alice,
+                     json={"messages": {bob.user_id: {bob.device_id: {"ping": True}}}})
+    body = await poll
+    assert body["to_device"]["events"][0]["content"] == {"ping": True}
+    await expect_error(await server.api("PUT", "sendToDevice/m.x/t2", alice, json={"messages": []}), 400, "M_BAD_JSON")
+    await expect_error(await server.api("PUT", "sendToDevice/m.x/t3", alice, json={"messages": {"bob": {}}}),
+                       400, "M_INVALID_PARAM")
+    await expect_error(await server.api("PUT", "sendToDevice/m.x/t4", alice,
+                                        json={"messages": {bob.user_id: {"bad device!": {}}}}), 400, "M_INVALID_PARAM")
+    await expect_error(await server.api("PUT", "sendToDevice/m.x/t5", alice,
+                                        json={"messages": {bob.user_id: {bob.device_id: "x"}}}), 400, "M_BAD_JSON")
+
+
+async def test_deleted_device_loses_its_queue(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    bob2 = await _second_device(server, bob)
+    await server.api("PUT", "sendToDevice/m.x/t1", alice,
+                     json={"messages": {bob.user_id: {bob2.device_id: {"a": 1}}}})
+    await server.api("POST", "delete_devices", bob, json={
+        "devices": [bob2.device_id],
+        "auth": {"type": "m.login.password", "password": bob.password,
+                 "identifier": {"type": "m.id.user", "user": bob.user_id}}})
+    rows = await server.hs.database.fetch(
+        "SELECT COUNT(*) AS n FROM to_device_messages WHERE user_id = ? AND device_id = ?", (bob.user_id, bob2.device_id))
+    assert int(rows[0]["n"]) == 0
