@@ -43,6 +43,10 @@ from common.crypto.serialization import (
 SIGNED_PREKEY_USAGE = "signed_prekey"
 ONE_TIME_PREKEY_USAGE = "one_time_prekey"
 
+# Algorithm names a Parley device advertises in its device keys.
+X3DH_ALGORITHM = "im.parley.x3dh.v1"
+SENDER_KEY_ALGORITHM = "im.parley.sender_key.v1"
+
 
 @dataclass(frozen=True)
 class IdentityPublicKey:
@@ -131,7 +135,7 @@ class IdentityKeyPair:
         obj: JsonDict = {
             "user_id": user_id,
             "device_id": device_id,
-            "algorithms": ["p.x3dh.v1", "p.sender_key.v1"],
+            "algorithms": [X3DH_ALGORITHM, SENDER_KEY_ALGORITHM],
             "keys": {
                 f"ed25519:{device_id}": self.public.to_b64(),
                 f"curve25519:{device_id}": b64e(self.public.x25519),

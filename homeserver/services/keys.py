@@ -56,6 +56,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.canonical_json import CanonicalJsonError, encode_canonical_json, verify_signed_json
+from common.crypto.keys import X3DH_ALGORITHM
 from common.errors import Codes, MatrixError, bad_json, bad_param
 from common.identifiers import is_valid_device_id, parse_user_id
 from homeserver.notifier import Notifier
@@ -65,7 +66,7 @@ from homeserver.storage.keys import DEVICE_LISTS_STREAM, KeyRepository, NewOneTi
 
 logger = logging.getLogger(__name__)
 
-PARLEY_DEVICE_ALGORITHM = "im.parley.x3dh.v1"
+PARLEY_DEVICE_ALGORITHM = X3DH_ALGORITHM
 PARLEY_ONE_TIME_KEY_ALGORITHM = "im.parley.signed_x25519"
 SIGNED_PRE_KEY_FIELD = "im.parley.signed_pre_key"
 SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
