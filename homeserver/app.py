@@ -27,22 +27,31 @@ from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddle
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
 from homeserver.notifier import Notifier
+from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
+from homeserver.services.filters import FilterService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
 from homeserver.services.media import MediaService
+from homeserver.services.membership import MembershipService
+from homeserver.services.messages import MessageService
 from homeserver.services.pairing import PairingService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
+from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
-from homeserver.services.receipts import build_extras
+from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
+from homeserver.services.rooms import RoomService
+from homeserver.services.sync import SyncService
+from homeserver.services.to_device import ToDeviceService
+from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
 from homeserver.signing_key import SigningKey, load_or_create_signing_key
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
@@ -74,23 +83,27 @@ class Services:
     mailer: Mailer
     streams: StreamRepository
     notifier: Notifier
+    # Rooms, events, /sync, to-device (services/room_services.py).
+    rooms: RoomService
+    membership: MembershipService
+    messages: MessageService
+    sync: SyncService
+    to_device: ToDeviceService
+    # Receipts, typing, presence, account data, filters (services/receipts.py).
+    filters: FilterService
+    account_data: AccountDataService
+    presence: PresenceService
+    typing: TypingService
+    receipts: ReceiptService
+    # End-to-end keys.
     keys: KeyService
     key_backup: KeyBackupService
     pairing: PairingService
+    # Media, profiles and finding people (services/directory.py).
     media: MediaService
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
-    rooms: Any = None  # RoomService (also the MembershipReader)
-    membership: Any = None  # MembershipService
-    messages: Any = None  # MessageService
-    sync: Any = None  # SyncService
-    to_device: Any = None  # ToDeviceService
-    filters: Any = None  # FilterService (also the sync's filter store)
-    account_data: Any = None  # AccountDataService
-    presence: Any = None  # PresenceService
-    typing: Any = None  # TypingService
-    receipts: Any = None  # ReceiptService
 
 
 @dataclass
@@ -113,7 +126,8 @@ def _connect_redis(url: str) -> Any:
 
 
 def build_services(
-    config: Config, database: Database, clock: Clock, redis: Any, mailer: Mailer | None
+    config: Config, database: Database, signing_key: SigningKey, clock: Clock, redis: Any,
+    mailer: Mailer | None,
 ) -> tuple[Services, list[Housekeeper]]:
     users = UserRepository(database)
     device_repo = DeviceRepository(database)
@@ -140,41 +154,50 @@ def build_services(
     notifier = Notifier(
         channel=f"parley:{config.server_name}:wake", redis=redis, positions=streams.current_all
     )
-    people = build_people(config, database, limiter, clock, devices, device_repo, users)
-    accounts.placeholder_upgraded.append(people.placeholders.on_upgraded)
+
+    core = build_room_services(
+        config, database, signing_key, streams, notifier, clock, limiter, users, device_repo, devices
+    )
+    extras = build_extras(database, streams, notifier, clock, core.rooms, config.limits.max_sync_timeout_ms)
     keys = KeyService(KeyRepository(database, streams), notifier, clock, config.server_name)
+    keys.membership, keys.history = core.rooms, core.rooms.events
     devices.on_deleted(keys.on_devices_deleted)
     pairing = PairingService(
         PairingRepository(database), limiter, clock, config.server_name,
         config.rate_limits.pairing_per_minute,
     )
-    services = Services(
-        clock=clock, limiter=limiter, tokens=tokens, devices=devices,
-        accounts=accounts, uia=uia, mailer=mail, streams=streams, notifier=notifier,
-        keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
-        media=people.media, profiles=people.profiles, placeholders=people.placeholders,
-        directory=people.directory,
-    )
-    core = build_room_services(config, database, streams, notifier, clock, limiter, users, device_repo, devices)
-    services.rooms, services.membership, services.messages = core.rooms, core.membership, core.messages
-    services.sync, services.to_device = core.sync, core.to_device
-    keys.membership, keys.history = core.rooms, core.rooms.events
+    people = build_people(config, database, limiter, clock, devices, device_repo, users)
+    connect_people(people, keys, core.rooms, core.membership)
+    accounts.placeholder_upgraded.append(people.placeholders.on_upgraded)
+
+    # /sync: the core builds the rooms; every other stream contributes its part.
     core.sync.add_contributor(keys)
-    extras = build_extras(database, streams, notifier, clock, core.rooms, config.limits.max_sync_timeout_ms)
-    services.filters, services.account_data = extras.filters, extras.account_data
-    services.presence, services.typing, services.receipts = extras.presence, extras.typing, extras.receipts
     for contributor in extras.contributors:
         core.sync.add_contributor(contributor)
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.rooms.on_room_purged(extras.on_room_purged)
 
+    services = Services(
+        clock=clock, limiter=limiter, tokens=tokens, devices=devices, accounts=accounts, uia=uia,
+        mailer=mail, streams=streams, notifier=notifier,
+        rooms=core.rooms, membership=core.membership, messages=core.messages, sync=core.sync,
+        to_device=core.to_device,
+        filters=extras.filters, account_data=extras.account_data, presence=extras.presence,
+        typing=extras.typing, receipts=extras.receipts,
+        keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
+        media=people.media, profiles=people.profiles, placeholders=people.placeholders,
+        directory=people.directory,
+    )
+
     async def expire_auth_state() -> None:
         await auth_state.delete_expired(clock.now_ms())
 
-    connect_people(people, getattr(services, "keys", None), getattr(services, "rooms", None))
-    return services, [expire_auth_state, limiter.cleanup, *people.housekeepers, pairing.expire, *core.housekeepers,
-                      *extras.housekeepers]
+    housekeepers: list[Housekeeper] = [
+        expire_auth_state, limiter.cleanup, pairing.expire,
+        *core.housekeepers, *extras.housekeepers, *people.housekeepers,
+    ]
+    return services, housekeepers
 
 
 def _revoke_tokens(tokens: TokenService) -> Callable[[str, list[str]], Awaitable[None]]:
@@ -234,7 +257,7 @@ def create_app(
     database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
     redis = _connect_redis(config.redis_url) if config.redis_url else None
     signing_key = load_or_create_signing_key(config.data_path / "signing.key")
-    services, housekeepers = build_services(config, database, clock, redis, mailer)
+    services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
 
     @contextlib.asynccontextmanager

@@ -26,10 +26,13 @@ from common.identifiers import normalise_email
 from homeserver.config import Config
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
+from homeserver.services.keys import KeyService
 from homeserver.services.media import MediaService
+from homeserver.services.membership import MembershipService
 from homeserver.services.placeholders import ConversationCheck, KeyStore, PlaceholderService
 from homeserver.services.profiles import AVATAR_URL, DISPLAYNAME, ProfileService
 from homeserver.services.ratelimit import Limit, RateLimiter
+from homeserver.services.rooms import RoomService
 from homeserver.services.sync_api import MembershipReader
 from homeserver.storage.accounts import DeviceRepository, UserRepository
 from homeserver.storage.database import Database
@@ -151,34 +154,38 @@ def build_people(
     return PeopleServices(media, profiles, placeholders, directory)
 
 
-def connect_people(people: PeopleServices, keys: Any = None, rooms: Any = None) -> None:
-    """Hook media/profiles/placeholders/directory up to the keys and rooms services.
-
-    Either may be missing (None) while those services are being built; the
-    features that need them then degrade as documented in each module.
-    """
-    if keys is not None:
-        people.directory.grant_lookup = keys.grant_lookup
-        people.placeholders.key_store = _key_store(keys)
-    if rooms is not None:
-        people.profiles.use_rooms(
-            rooms, rooms if hasattr(rooms, "update_profile_in_rooms") else None
-        )
-        people.directory.membership = rooms
-        people.media.use_membership(rooms.joined_rooms)
-        if hasattr(rooms, "on_room_purged"):
-            rooms.on_room_purged(people.media.on_room_purged)
-        if hasattr(rooms, "on_event_redacted"):
-            rooms.on_event_redacted(people.media.on_event_redacted)
-        if hasattr(rooms, "events") and hasattr(rooms.events, "get"):
-            people.media.use_event_info(_event_info(rooms))
-        if hasattr(rooms, "set_profile_lookup"):
-            rooms.set_profile_lookup(people.profiles.public_basics)
-        if hasattr(rooms, "repo") and hasattr(rooms.repo, "memberships_of_user"):
-            people.placeholders.conversation_check = _conversation_check(rooms, people.placeholders)
+def connect_people(
+    people: PeopleServices, keys: KeyService, rooms: RoomService, membership: MembershipService
+) -> None:
+    """Hook media, profiles, placeholders and the directory up to keys and rooms."""
+    people.directory.grant_lookup = keys.grant_lookup
+    people.placeholders.key_store = _key_store(keys)
+    people.profiles.use_rooms(rooms, rooms)
+    people.directory.membership = rooms
+    people.media.use_membership(rooms.joined_rooms)
+    people.media.use_event_info(_event_info(rooms))
+    rooms.on_room_purged(people.media.on_room_purged)
+    rooms.on_event_redacted(people.media.on_event_redacted)
+    rooms.set_profile_lookup(people.profiles.public_basics)
+    people.placeholders.conversation_check = _conversation_check(rooms, people.placeholders)
+    people.placeholders.release_memberships = _release_memberships(rooms, membership)
 
 
-def _event_info(rooms: Any) -> Callable[[str], Awaitable[tuple[str, str] | None]]:
+def _release_memberships(rooms: RoomService, membership: MembershipService) -> Callable[[str], Awaitable[None]]:
+    """Before a placeholder is removed, decline and forget its invitations, so
+    that a placeholder re-created later for the same address (same id) does not
+    inherit them."""
+
+    async def release(user_id: str) -> None:
+        for held in await rooms.repo.memberships_of_user(user_id):
+            if held.membership == "invite":
+                await membership.leave(user_id, held.room_id)
+            await membership.forget(user_id, held.room_id)
+
+    return release
+
+
+def _event_info(rooms: RoomService) -> Callable[[str], Awaitable[tuple[str, str] | None]]:
     async def info(event_id: str) -> tuple[str, str] | None:
         event = await rooms.events.get(event_id)
         return None if event is None else (str(event.room_id), str(event.sender))
@@ -186,7 +193,7 @@ def _event_info(rooms: Any) -> Callable[[str], Awaitable[tuple[str, str] | None]
     return info
 
 
-def _conversation_check(rooms: Any, placeholders: PlaceholderService) -> ConversationCheck:
+def _conversation_check(rooms: RoomService, placeholders: PlaceholderService) -> ConversationCheck:
     """A placeholder has a real conversation when it holds an invitation (or
     membership) in a room where at least one real user is joined."""
 
@@ -202,7 +209,7 @@ def _conversation_check(rooms: Any, placeholders: PlaceholderService) -> Convers
     return check
 
 
-def _key_store(keys: Any) -> KeyStore:
+def _key_store(keys: KeyService) -> KeyStore:
     async def store(user_id: str, device_id: str, body: dict[str, Any]) -> None:
         await keys.upload(user_id, device_id, body)
 

@@ -88,6 +88,8 @@ class PlaceholderService:
         self.clock = clock
         self.key_store: KeyStore | None = None
         self.conversation_check: ConversationCheck | None = None
+        # Declines and forgets what the placeholder still holds, before removal.
+        self.release_memberships: Callable[[str], Awaitable[None]] | None = None
         self._secret: bytes | None = None
 
     async def _key(self) -> bytes:
@@ -150,6 +152,8 @@ class PlaceholderService:
         for user_id in await self.repo.placeholders_created_before(self.server_name, cutoff):
             if self.conversation_check is not None and await self.conversation_check(user_id):
                 continue
+            if self.release_memberships is not None:
+                await self.release_memberships(user_id)
             devices = [d.device_id for d in await self.device_repo.list_for_user(user_id)]
             if devices:
                 await self.devices.delete(user_id, devices)

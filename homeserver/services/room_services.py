@@ -17,7 +17,7 @@ from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.to_device import ToDeviceService
-from homeserver.signing_key import load_or_create_signing_key
+from homeserver.signing_key import SigningKey
 from homeserver.storage.accounts import DeviceRepository, UserRepository
 from homeserver.storage.database import Database
 from homeserver.storage.events import EventRepository
@@ -38,10 +38,10 @@ class RoomServices:
     housekeepers: list[Any]
 
 
-def build_room_services(config: Config, database: Database, streams: StreamRepository, notifier: Notifier,
+def build_room_services(config: Config, database: Database, signing_key: SigningKey,
+                        streams: StreamRepository, notifier: Notifier,
                         clock: Clock, limiter: RateLimiter, users: UserRepository,
                         device_repo: DeviceRepository, devices: DeviceService) -> RoomServices:
-    signing_key = load_or_create_signing_key(config.data_path / "signing.key")
     events = EventRepository(database, streams)
     room_repo = RoomRepository(database)
     sender = EventSender(events, room_repo, signing_key, config.server_name, clock, notifier)

@@ -56,7 +56,8 @@ async def test_placeholders_in_a_real_conversation_are_kept(make_config: Any) ->
     clock = ManualClock()
     async with serve_homeserver(make_config(), clock=clock) as server:
         alice = await server.register()
-        invited = (await lookup(server, alice, new_email())).json()["user_id"]
+        invited_email = new_email()
+        invited = (await lookup(server, alice, invited_email)).json()["user_id"]
         lonely = (await lookup(server, alice, new_email())).json()["user_id"]
         room_id = await make_room(server, alice)
         assert (await server.api("POST", f"rooms/{room_id}/invite", alice, json={"user_id": invited})).status_code == 200
@@ -75,3 +76,13 @@ async def test_placeholders_in_a_real_conversation_are_kept(make_config: Any) ->
         assert (await server.api("POST", f"rooms/{room_id}/leave", alice, json={})).status_code == 200
         assert await cleanup() == 1
         assert (await server.api("GET", f"profile/{invited}", alice)).status_code == 404
+        # Its invitation went with it: a placeholder re-created for the same
+        # address (same id) starts with no memberships at all.
+        with server.hs.database.activated():
+            assert await server.hs.services.rooms.repo.memberships_of_user(invited) == []
+        bob = await server.register()
+        again = await server.api("POST", "/_matrix/client/unstable/im.parley/lookup/email", bob,
+                                 json={"email": invited_email})
+        assert again.json()["user_id"] == invited
+        with server.hs.database.activated():
+            assert await server.hs.services.rooms.repo.memberships_of_user(invited) == []
