@@ -83,6 +83,11 @@ class Notifier:
         self._wake_local(None)
 
     @property
+    def stopping(self) -> bool:
+        """True once shutdown began: long-polls must answer instead of waiting."""
+        return self._stopping
+
+    @property
     def waiting_users(self) -> int:
         return len(self._waiters)
 

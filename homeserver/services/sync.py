@@ -113,7 +113,7 @@ class SyncService:
                 if has_new or since_token is None or full_state:
                     return response
                 remaining = deadline - loop.time()
-                if remaining <= 0 or getattr(self.notifier, "_stopping", False):
+                if remaining <= 0 or self.notifier.stopping:
                     return response
                 await waiter.wait(remaining)
 

@@ -65,13 +65,27 @@ async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
                 "username": "proc", "password": "long enough pw", "auth": {"type": "m.login.dummy"}})
             assert response.status_code == 200, response.text
             assert response.http_version == "HTTP/2"
-            # A request in flight when SIGTERM arrives still completes.
+            token = response.json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            first = await client.get("/_matrix/client/v3/sync", headers=headers)
+            since = first.json()["next_batch"]
+            # An open long-poll and a request in flight when SIGTERM arrives
+            # are both answered.
+            long_poll = asyncio.create_task(client.get(
+                "/_matrix/client/v3/sync", headers=headers, params={"since": since, "timeout": 60000}))
+            await asyncio.sleep(0.5)
             login = asyncio.create_task(client.post("/_matrix/client/v3/login", json={
                 "type": "m.login.password", "user": "proc", "password": "long enough pw"}))
             await asyncio.sleep(0.005)
+            started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             result = await login
             assert result.status_code == 200
+            polled = await long_poll
+            assert polled.status_code == 200
+            assert polled.json()["next_batch"]
+            # Answered on shutdown, not at its 60 s timeout.
+            assert time.monotonic() - started < 30
         assert proc.wait(timeout=20) == 0
         output = proc.stdout.read().decode() if proc.stdout else ""
         assert "shutting down" in output
