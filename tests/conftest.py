@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.databases import mysql_database
 from tests.support.server import RunningServer, serve_homeserver, test_config
 from tests.support.smtp import SmtpSink
-
-MYSQL_URL = os.environ.get("PARLEY_TEST_MYSQL_URL", "mysql://root:@127.0.0.1:3306")
 
 
 def _backend() -> str:
@@ -28,23 +27,9 @@ def _backend() -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _backend() == "mysql":
-        import pymysql
-
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        name = f"parley_test_{worker}_{secrets.token_hex(3)}"
-        host_url = MYSQL_URL.removeprefix("mysql://")
-        creds, _, hostport = host_url.partition("@")
-        user, _, password = creds.partition(":")
-        host, _, port = hostport.partition(":")
-        conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin")
-            yield f"{MYSQL_URL}/{name}"
-        finally:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.close()
+        with mysql_database(f"parley_test_{worker}") as url:
+            yield url
     else:
         path = tmp_path_factory.mktemp("db") / "parley.db"
         yield f"sqlite://{path}"

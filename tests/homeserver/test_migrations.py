@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from homeserver.storage.database import Database
 from homeserver.storage.migrate import applied_versions, known_migrations
-from tests.conftest import MYSQL_URL
+from tests.support.databases import mysql_database
 
 
 @pytest.fixture
@@ -20,18 +19,8 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
     if os.environ.get("PARLEY_TEST_DB", "sqlite") != "mysql":
         yield f"sqlite://{tmp_path / 'old.db'}"
         return
-    import pymysql
-
-    name = f"parley_mig_{secrets.token_hex(4)}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-        yield f"{MYSQL_URL}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.close()
+    with mysql_database("parley_mig") as url:
+        yield url
 
 
 async def test_old_schema_is_upgraded(empty_database_url: str) -> None:
