@@ -20,7 +20,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.context import TortoiseContext
+
+# Tortoise keeps the active context in this context variable (no public setter
+# that is safe for concurrent use exists in tortoise-orm 1.1).
+from tortoise.context import TortoiseContext, _current_context
 from tortoise.transactions import in_transaction
 
 from homeserver.storage.migrate import apply_migrations
@@ -97,9 +100,17 @@ class Database:
 
     @contextlib.contextmanager
     def activated(self) -> Iterator[None]:
-        """Make this homeserver's Tortoise context current for the enclosed code."""
-        with self.context:
+        """Make this homeserver's Tortoise context current for the enclosed code.
+
+        ``with TortoiseContext:`` keeps its reset token on the (shared) context
+        object, so concurrent requests would overwrite each other's tokens; the
+        token is kept here, per call, instead.
+        """
+        token = _current_context.set(self.context)
+        try:
             yield
+        finally:
+            _current_context.reset(token)
 
     # ------------------------------------------------------------------ raw SQL
     def connection(self) -> BaseDBAsyncClient:

@@ -114,3 +114,27 @@ async def test_server_refuses_newer_schema(make_config: Any) -> None:
         with cleanup.activated():
             await cleanup.execute("DELETE FROM schema_version WHERE version = ?", (9999,))
         await cleanup.close()
+
+
+async def test_many_concurrent_requests_keep_their_database_context(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each request activates the homeserver's database context for itself; a
+    shared reset token once broke under concurrency (requests died unanswered)."""
+    account = await server.register()
+    statuses: list[int] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for _ in range(25):
+            response = await client.get("/_matrix/client/v3/account/whoami", headers=account.headers)
+            statuses.append(response.status_code)
+
+    # 16 connections, each with its own stream of requests.
+    clients = [httpx.AsyncClient(base_url=server.base_url, timeout=60) for _ in range(16)]
+    try:
+        await asyncio.gather(*[worker(c) for c in clients])
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert statuses == [200] * 400
+    assert "different Context" not in caplog.text
