@@ -50,6 +50,7 @@ from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
+from homeserver.services.sync_api import STREAMS
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
@@ -264,6 +265,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
         with database.activated():
+            await services.streams.prepare(STREAMS)
             await services.notifier.start()
             hs.background.append(
                 asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))

@@ -43,7 +43,7 @@ LONGPOLL_MS = 30_000
 #: failed send, delivery or read phase is recorded and the run goes on.
 BLOCKING = {"register", "login", "create_rooms", "join"}
 #: Rooms are created this many at a time.
-CREATE_CONCURRENCY = 1
+CREATE_CONCURRENCY = 16
 #: The ceiling phase stops at its request count or after this many seconds.
 CEILING_SECONDS = 10.0
 #: The send phase stops issuing messages after this many seconds (or earlier

@@ -13,40 +13,46 @@ rows with ``since < position <= current``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from homeserver.storage.database import Database
 
 
+class UnknownStream(RuntimeError):
+    """A stream was advanced that :meth:`StreamRepository.prepare` never created."""
+
+
 class StreamRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._known: set[str] = set()
 
-    async def _ensure(self, stream: str) -> None:
-        if stream in self._known:
-            return
-        exists = await self.db.fetch_one(
-            "SELECT position FROM stream_positions WHERE stream = ?", (stream,)
-        )
-        if exists is None:
-            # Racing instances may both try; the loser's insert is ignored.
+    async def prepare(self, streams: Iterable[str]) -> None:
+        """Create the counter rows at start-up, outside any write transaction.
+
+        Creating them lazily inside writers' transactions deadlocked on MySQL:
+        a duplicate ``INSERT IGNORE`` takes a shared lock on the row, and two
+        writers holding it then both wait to upgrade it for their ``UPDATE``.
+        """
+        for stream in streams:
             await self.db.execute(
                 self.db.insert_ignore_sql("stream_positions", ["stream", "position"]), (stream, 0)
             )
-        self._known.add(stream)
 
     async def advance(self, conn: BaseDBAsyncClient, stream: str, count: int = 1) -> int:
         """Reserve ``count`` positions inside the caller's transaction; return the last.
 
-        The caller must run this in the same transaction as the rows it writes.
+        The caller must run this in the same transaction as the rows it writes,
+        and should call it before taking other locks (it serialises writers).
         """
-        await self._ensure(stream)
-        await self.db.execute(
+        updated = await self.db.execute(
             "UPDATE stream_positions SET position = position + ? WHERE stream = ?",
             (count, stream),
             conn=conn,
         )
+        if not updated:
+            raise UnknownStream(f"stream {stream!r} was not prepared at start-up")
         row = await self.db.fetch_one(
             "SELECT position FROM stream_positions WHERE stream = ?", (stream,), conn=conn
         )

@@ -18,7 +18,7 @@ from tests.support.server import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _write_config(tmp_path: Path, port: int, database_url: str, extra: str = "") -> Path:
+def write_config(tmp_path: Path, port: int, database_url: str, extra: str = "") -> Path:
     path = tmp_path / "homeserver.toml"
     path.write_text(
         f'server_name = "proc.localhost"\ndev_mode = true\ndata_dir = "{tmp_path / "data"}"\n'
@@ -30,7 +30,7 @@ def _write_config(tmp_path: Path, port: int, database_url: str, extra: str = "")
     return path
 
 
-def _start(config: Path) -> subprocess.Popen[bytes]:
+def start_server(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env = {k: v for k, v in env.items() if not k.startswith("PARLEY_")}
     return subprocess.Popen(
@@ -39,7 +39,7 @@ def _start(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] | None = None) -> None:
+async def wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient(verify=verify) as client:
         while time.monotonic() < deadline:
@@ -56,10 +56,10 @@ async def _wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] 
 
 async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
     port = free_port()
-    proc = _start(_write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}"))
+    proc = start_server(write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}"))
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_up(base, proc=proc)
+        await wait_up(base, proc=proc)
         async with httpx.AsyncClient(base_url=base, http2=True, http1=False, timeout=30) as client:
             response = await client.post("/_matrix/client/v3/register", json={
                 "username": "proc", "password": "long enough pw", "auth": {"type": "m.login.dummy"}})
@@ -97,10 +97,10 @@ async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
 
 async def test_tls_with_alpn_h2_in_dev_mode(tmp_path: Path) -> None:
     port = free_port()
-    proc = _start(_write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}", "[tls]\nautogenerate = true\n"))
+    proc = start_server(write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}", "[tls]\nautogenerate = true\n"))
     base = f"https://127.0.0.1:{port}"
     try:
-        await _wait_up(base, verify=False, proc=proc)
+        await wait_up(base, verify=False, proc=proc)
         async with httpx.AsyncClient(base_url=base, http2=True, verify=False) as client:
             response = await client.get("/_matrix/client/versions")
         assert response.status_code == 200

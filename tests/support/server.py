@@ -47,6 +47,10 @@ def test_config(
     return load_config(None, environ={}, overrides=merged)
 
 
+# Not a test, whatever pytest infers from the name when a module imports it.
+test_config.__test__ = False  # type: ignore[attr-defined]
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
