@@ -1,0 +1,184 @@
+# mypy: disable-error-code="no-untyped-call"
+# (ttkbootstrap 2.2 widgets are untyped)
+"""The main window: owns the bridge, the app-level event bus, and switches screens.
+
+:class:`AppBus` fans events out by type (a subscriber of a base class gets
+every subclass) on the Tk thread.  :class:`ParleyApp` drains the bridge's
+queue every :data:`~client_tk.bridge.TICK_MS` ms in batches of at most
+:data:`~client_tk.bridge.BATCH`, shows the login screen until
+:class:`~client_tk.bridge.LoggedIn`, then the chat screen, and pops small
+in-app notifications.
+"""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ttkbootstrap as ttk
+
+from client_tk import bridge as b
+from client_tk.core.events import ClientEvent, ConnectionStateChanged, PresenceChanged
+from client_tk.worker import Worker
+
+E = TypeVar("E", bound=ClientEvent)
+DEFAULT_THEME = "catppuccin-dark"  # the earlier client used Catppuccin Mocha
+
+
+class AppBus:
+    def __init__(self) -> None:
+        self._subs: dict[type, list[Callable[[Any], None]]] = {}
+
+    def subscribe(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
+        self._subs.setdefault(kind, []).append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subs.get(kind, []):
+                self._subs[kind].remove(callback)
+        return unsubscribe
+
+    def publish(self, event: ClientEvent) -> None:
+        for kind in type(event).__mro__:
+            for callback in list(self._subs.get(kind, ())):
+                callback(event)
+
+
+class ParleyApp:
+    """One client: a window (the Tk root, or a Toplevel of ``master``) and its worker."""
+
+    def __init__(self, master: tk.Misc | None = None, *, data_dir: Path | None = None,
+                 server: str = "http://127.0.0.1:8008", title: str = "Parley",
+                 **core_options: Any) -> None:
+        if master is None:
+            self.window: Any = ttk.Window(title=title, themename=DEFAULT_THEME, size=(1000, 680),
+                                                  minsize=(720, 480))
+        else:
+            self.window = ttk.Toplevel(title=title, master=master, size=(1000, 680))
+        self.window.protocol("WM_DELETE_WINDOW", self.close)
+        self.bus = AppBus()
+        self.bridge = b.Bridge()
+        self.worker = Worker(self.bridge, data_dir or default_data_dir(), **core_options)
+        self.bridge.start()
+        self.server = server
+        self.user_id: str | None = None
+        self.device_id: str | None = None
+        self.names: dict[str, str] = {}
+        self.presence: dict[str, str] = {}
+        self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
+        self.connection: ConnectionStateChanged | None = None
+        self.ticks = 0
+        self.max_gap = 0.0
+        self._last_tick = time.monotonic()
+        self._closed = False
+        self.screen: Any = None
+        self.bus.subscribe(b.LoggedIn, self._on_logged_in)
+        self.bus.subscribe(b.LoggedOut, lambda e: self._show_auth())
+        self.bus.subscribe(b.RoomsSnapshot, self._on_rooms)
+        self.bus.subscribe(PresenceChanged, lambda e: self.presence.__setitem__(e.user_id, e.presence))
+        self.bus.subscribe(ConnectionStateChanged, lambda e: setattr(self, "connection", e))
+        self.bus.subscribe(b.Notice, lambda e: self.notify("Parley", e.text))
+        self.bus.subscribe(b.CommandFailed, self._on_failed)
+        self.toast = Toast(self.window)
+        self._show_auth()
+        self.window.after(b.TICK_MS, self._pump)
+
+    # ------------------------------------------------------------ plumbing
+    def send(self, command: b.Command) -> None:
+        self.bridge.send(command)
+
+    def _pump(self) -> None:
+        if self._closed:
+            return
+        now = time.monotonic()
+        self.max_gap = max(self.max_gap, now - self._last_tick)
+        self._last_tick = now
+        self.ticks += 1
+        self.bridge.drain(self.bus.publish)
+        self.window.after(b.TICK_MS, self._pump)
+
+    def display_name(self, user_id: str | None) -> str:
+        if not user_id:
+            return "?"
+        return self.names.get(user_id) or user_id.split(":")[0].lstrip("@")
+
+    def online(self, user_id: str) -> bool:
+        return self.presence.get(user_id) == "online"
+
+    def notify(self, title: str, text: str) -> None:
+        self.toast.show(title, text)
+
+    # ------------------------------------------------------------- screens
+    def _swap(self, screen: Any) -> None:
+        if self.screen is not None:
+            self.screen.destroy()
+        self.screen = screen
+        screen.pack(fill="both", expand=True)
+        self.toast.lift()
+
+    def _show_auth(self) -> None:
+        from client_tk.views.auth import AuthView
+        self.user_id = None
+        self._swap(AuthView(self.window, self))
+
+    def _on_logged_in(self, event: b.LoggedIn) -> None:
+        from client_tk.views.main import MainView
+        self.user_id, self.device_id = event.user_id, event.device_id
+        self.window.title(f"Parley — {event.user_id}")
+        self._swap(MainView(self.window, self))
+
+    def _on_rooms(self, event: b.RoomsSnapshot) -> None:
+        self.rooms = event
+        self.names.update(dict(event.names))
+
+    def _on_failed(self, event: b.CommandFailed) -> None:
+        if event.command not in ("Login", "Register", "PairThisDevice"):  # the auth screen shows those
+            self.notify("Could not do that", event.message)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.bridge.stop(self.worker.shutdown())
+        try:
+            self.window.destroy()
+        except tk.TclError:
+            pass
+
+
+class Toast:
+    """Desktop-style notification inside the window (bottom right, hides itself)."""
+
+    def __init__(self, window: Any) -> None:
+        self.frame = ttk.Frame(window, bootstyle="secondary", padding=10)
+        self.title = ttk.Label(self.frame, font=("TkDefaultFont", 10, "bold"), bootstyle="inverse-secondary")
+        self.title.pack(anchor="w")
+        self.text = ttk.Label(self.frame, wraplength=300, bootstyle="inverse-secondary", justify="left")
+        self.text.pack(anchor="w")
+        self.history: list[tuple[str, str]] = []
+        self._job: str | None = None
+
+    def show(self, title: str, text: str, ms: int = 4000) -> None:
+        self.history.append((title, text))
+        self.title.configure(text=title)
+        self.text.configure(text=text if len(text) <= 200 else text[:199] + "…")
+        self.frame.place(relx=1.0, rely=1.0, x=-16, y=-70, anchor="se")
+        self.frame.lift()
+        if self._job is not None:
+            self.frame.after_cancel(self._job)
+        self._job = self.frame.after(ms, self.hide)
+
+    def lift(self) -> None:
+        self.frame.lift()
+
+    def hide(self) -> None:
+        self._job = None
+        self.frame.place_forget()
+
+
+def default_data_dir() -> Path:
+    import os
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "parley"

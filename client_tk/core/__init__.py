@@ -1,0 +1,54 @@
+"""Parley's client core: an asyncio library with no Tk in it.
+
+Modules (bottom-up):
+
+``transport``  the one network edge (httpx, HTTP/2: h2c or verified TLS)
+``store``      the encrypted per-account local store (SQLite, atomic batches)
+``keys``       identity / signed pre-keys (7-day rotation + grace) / one-time keys
+``crypto``     sessions, sender keys, message keys (sans-I/O); wire formats
+               ``im.parley.olm.v1`` and ``im.parley.sender_key.v1`` documented there
+``sync``       pure parsing of ``/sync`` and the room state it builds
+``backup``     message keys in the server-side key backup (history on new devices)
+``engine``     the sync loop, decryption pipeline, outbox and reconnection
+``client``     :class:`ChatClient`: rooms, people, files, search
+``account``    register, log in from the store, pair a new device
+``events``     the typed events a UI receives (:class:`EventBus`)
+"""
+
+from __future__ import annotations
+
+from client_tk.core.account import (
+    ClientOptions,
+    approve_pairing,
+    finish_pairing,
+    login,
+    register,
+    start_pairing,
+)
+from client_tk.core.client import ChatClient
+from client_tk.core.events import (
+    ClientEvent,
+    ConnectionState,
+    ConnectionStateChanged,
+    DecryptionFailed,
+    EventBus,
+    InvitationReceived,
+    Message,
+    MessageDeleted,
+    MessageReceived,
+    PresenceChanged,
+    ReceiptUpdated,
+    RoomUpdated,
+    SessionReset,
+    TransferProgress,
+    TypingChanged,
+    UnreadCountChanged,
+)
+
+__all__ = [
+    "ChatClient", "ClientEvent", "ClientOptions", "ConnectionState", "ConnectionStateChanged",
+    "DecryptionFailed", "EventBus", "InvitationReceived", "Message", "MessageDeleted", "MessageReceived",
+    "PresenceChanged", "ReceiptUpdated", "RoomUpdated", "SessionReset", "TransferProgress",
+    "TypingChanged", "UnreadCountChanged", "approve_pairing", "finish_pairing", "login", "register",
+    "start_pairing",
+]

@@ -1,0 +1,280 @@
+"""Getting a :class:`ChatClient`: register, log in from the local store, pair a new device.
+
+* :func:`register` makes the identity key, registers with its derived login
+  key (plus the password, for password login), creates the local store and
+  the key backup, and uploads this device's keys.
+* :func:`login` opens an existing local store with the password (the
+  identity key is under the password envelope) and logs in with a signature
+  over the server's challenge (``method="key"``, the password never leaves
+  the device) or with the password; the device id is kept.
+* :func:`pair_new_device` (new device) and :meth:`ChatClient`-side
+  :func:`approve_pairing` (a logged-in device): the new device shows an
+  8-digit code; the user types it on the old device, which sends the
+  identity seed and the key backup secret encrypted to the new device's
+  ephemeral X25519 key; the new device logs in with the key, makes its own
+  pre-keys and restores the backup.  (The server relays the ephemeral key: a
+  malicious server could substitute its own — the code comparison does not
+  authenticate it; a QR/SAS check would.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from client_tk.core.client import ChatClient
+from client_tk.core.crypto import b64, unb64
+from client_tk.core.engine import now_ms
+from client_tk.core.events import EventBus
+from client_tk.core.keys import KeyManager, login_key, login_public_b64
+from client_tk.core.store import LocalStore, account_dir_name
+from client_tk.core.transport import CLIENT_V3, UNSTABLE, Transport
+from common.canonical_json import unpadded_b64encode
+from common.crypto import (
+    DEFAULT_KDF,
+    IdentityKeyPair,
+    KdfParams,
+    open_identity,
+    seal_identity,
+)
+from common.crypto import primitives as P
+from common.errors import MatrixError
+
+JsonDict = dict[str, Any]
+CodeProvider = Callable[[str], Awaitable[str]]
+SIGNATURE_LOGIN = "im.parley.login.signature"
+PAIRING_INFO = b"Parley pairing v1"
+
+
+@dataclass
+class ClientOptions:
+    base_url: str
+    root: Path
+    insecure: bool = False
+    kdf: KdfParams = DEFAULT_KDF
+    allow_weak_kdf: bool = False  # tests only
+    clock: Callable[[], int] = now_ms
+    sync_timeout_ms: int = 30_000
+    request_timeout: float = 30.0
+    bus: EventBus = field(default_factory=EventBus)
+    device_name: str = "Parley"
+
+
+def challenge_message(server_name: str, challenge_id: str, nonce: str) -> bytes:
+    """Same canonical bytes as the homeserver's ``accounts.challenge_message``."""
+    from common.canonical_json import encode_canonical_json
+    return encode_canonical_json({"type": SIGNATURE_LOGIN, "server": server_name,
+                                  "challenge_id": challenge_id, "nonce": nonce})
+
+
+def _transport(opts: ClientOptions, token: str | None = None) -> Transport:
+    return Transport(opts.base_url, access_token=token, insecure=opts.insecure, timeout=opts.request_timeout)
+
+
+async def _interactive(http: Transport, path: str, body: JsonDict, auth_for: Callable[[JsonDict], Awaitable[JsonDict]]
+                       ) -> JsonDict:
+    """Matrix user-interactive auth: first call, 401 with a session, then the stage."""
+    try:
+        return await http.post(path, body, idempotent=False)
+    except MatrixError as exc:
+        if exc.status != 401 or "flows" not in exc.extra:
+            raise
+        auth = await auth_for(exc.extra)
+        return await http.post(path, {**body, "auth": auth}, idempotent=False)
+
+
+def _open_store(opts: ClientOptions, user_id: str) -> LocalStore:
+    return LocalStore(opts.root / account_dir_name(user_id))
+
+
+async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyPair, user_id: str,
+                  device_id: str, token: str, password: str, *, new_backup: bool) -> ChatClient:
+    if store.get_meta("identity") is None or store.get_meta("device_id") != device_id.encode():
+        sealed = seal_identity(identity, password, params=opts.kdf, allow_weak=opts.allow_weak_kdf)
+        store.set_meta({"user_id": user_id.encode(), "device_id": device_id.encode(),
+                        "base_url": opts.base_url.encode(), "identity": sealed})
+    store.unlock(identity.seed)
+    store.put("secrets", "access_token", {"token": token})
+    keys = KeyManager.load(store, identity, user_id, device_id)
+    client = ChatClient(store, _transport(opts, token), keys, clock=opts.clock, bus=opts.bus,
+                        sync_timeout_ms=opts.sync_timeout_ms)
+    await store.commit()
+    await client._maintain_keys(None)
+    if new_backup:
+        await client.backup.create()
+    return client
+
+
+async def register(opts: ClientOptions, username: str, password: str, *, email: str | None = None,
+                   code_provider: CodeProvider | None = None) -> ChatClient:
+    """Create an account (with an e-mail code when ``email`` is given) and this device."""
+    identity = IdentityKeyPair.generate()
+    http = _transport(opts)
+    try:
+        body: JsonDict = {"username": username, "password": password,
+                          "im.parley.login_key": login_public_b64(identity),
+                          "initial_device_display_name": opts.device_name}
+
+        async def auth_for(challenge: JsonDict) -> JsonDict:
+            session = challenge.get("session")
+            if email is None:
+                return {"type": "m.login.dummy", "session": session}
+            if code_provider is None:
+                raise ValueError("an e-mail code provider is needed to register with an e-mail")
+            client_secret = secrets.token_urlsafe(24)
+            sid = (await http.post(CLIENT_V3 + "/register/email/requestToken",
+                                   {"email": email, "client_secret": client_secret, "send_attempt": 1},
+                                   auth=False))["sid"]
+            code = await code_provider(email)
+            await http.post(UNSTABLE + "/email/submitToken",
+                            {"sid": sid, "client_secret": client_secret, "token": code}, auth=False)
+            return {"type": "m.login.email.identity", "session": session,
+                    "threepid_creds": {"sid": sid, "client_secret": client_secret}}
+
+        result = await _interactive(http, CLIENT_V3 + "/register", body, auth_for)
+    finally:
+        await http.aclose()
+    user_id, device_id, token = result["user_id"], result["device_id"], result["access_token"]
+    store = _open_store(opts, user_id)
+    backup_secret = P.random_bytes(32)
+    store.unlock(identity.seed)
+    store.put("secrets", "backup", {"secret": b64(backup_secret), "version": None})
+    return await _finish(opts, store, identity, user_id, device_id, token, password, new_backup=True)
+
+
+async def login(opts: ClientOptions, user_id: str, password: str, *, method: str = "key") -> ChatClient:
+    """Open the local store of ``user_id`` and log in again on the same device."""
+    folder = opts.root / account_dir_name(user_id)
+    if not (folder / "store.db").exists():
+        raise FileNotFoundError(f"no local account for {user_id}: register or pair this device")
+    store = LocalStore(folder)
+    sealed = store.get_meta("identity")
+    device = store.get_meta("device_id")
+    if sealed is None or device is None:
+        raise FileNotFoundError(f"local account for {user_id} is incomplete")
+    identity = await asyncio.to_thread(open_identity, sealed, password, allow_weak=opts.allow_weak_kdf)
+    store.unlock(identity.seed)
+    token_record = store.get("secrets", "access_token")
+    device_id = device.decode()
+    if token_record is not None:  # still logged in: reuse the token if it works
+        http = _transport(opts, str(token_record["token"]))
+        try:
+            who = await http.get(CLIENT_V3 + "/account/whoami")
+            if who.get("device_id") == device_id:
+                await http.aclose()
+                return await _finish(opts, store, identity, user_id, device_id,
+                                     str(token_record["token"]), password, new_backup=False)
+        except MatrixError:
+            pass
+        finally:
+            await http.aclose()
+    result = await _login_request(opts, user_id, identity, password, device_id, method)
+    return await _finish(opts, store, identity, user_id, result["device_id"], result["access_token"],
+                         password, new_backup=False)
+
+
+async def _login_request(opts: ClientOptions, user_id: str, identity: IdentityKeyPair, password: str,
+                         device_id: str | None, method: str) -> JsonDict:
+    http = _transport(opts)
+    try:
+        ident = {"type": "m.id.user", "user": user_id}
+        body: JsonDict = {"identifier": ident, "initial_device_display_name": opts.device_name}
+        if device_id is not None:
+            body["device_id"] = device_id
+        if method == "password":
+            body.update(type="m.login.password", password=password)
+        else:
+            challenge = await http.post(UNSTABLE + "/login/challenge", {"identifier": ident}, auth=False)
+            server_name = user_id.split(":", 1)[1]
+            message = challenge_message(server_name, challenge["challenge_id"], challenge["nonce"])
+            body.update(type=SIGNATURE_LOGIN, challenge_id=challenge["challenge_id"],
+                        signature=unpadded_b64encode(login_key(identity).sign(message)))
+        return await http.post(CLIENT_V3 + "/login", body, auth=False)
+    finally:
+        await http.aclose()
+
+
+# ------------------------------------------------------------------ pairing
+def _pairing_key(private: X25519PrivateKey, peer_public: bytes) -> bytes:
+    shared = P.x25519(private, peer_public)
+    return P.hkdf_sha256(shared, salt=bytes(32), info=PAIRING_INFO, length=32)
+
+
+@dataclass
+class PairingRequest:
+    code: str
+    poll_token: str
+    private: X25519PrivateKey
+
+
+async def start_pairing(opts: ClientOptions, user_id: str | None = None) -> PairingRequest:
+    """New device, step 1: get a code to type on a logged-in device."""
+    private = P.generate_x25519()
+    http = _transport(opts)
+    try:
+        body: JsonDict = {"ephemeral_key": b64(P.x25519_public_bytes(private)),
+                          "device_display_name": opts.device_name}
+        if user_id is not None:
+            body["user_id"] = user_id
+        result = await http.post(UNSTABLE + "/pairing/start", body, auth=False)
+    finally:
+        await http.aclose()
+    return PairingRequest(str(result["code"]), str(result["poll_token"]), private)
+
+
+async def finish_pairing(opts: ClientOptions, request: PairingRequest, password: str,
+                         poll_interval: float = 1.0, max_polls: int = 90) -> ChatClient:
+    """New device, step 2: wait for the payload, log in with the key, restore history."""
+    http = _transport(opts)
+    try:
+        for _ in range(max_polls):
+            result = await http.post(UNSTABLE + "/pairing/poll", {"poll_token": request.poll_token},
+                                     auth=False)
+            if result.get("status") == "ready":
+                break
+            await asyncio.sleep(poll_interval)
+        else:
+            raise TimeoutError("pairing was not approved in time")
+    finally:
+        await http.aclose()
+    payload = result["payload"]
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    key = _pairing_key(request.private, unb64(payload["ephemeral_key"]))
+    raw = unb64(payload["ciphertext"])
+    secret = json.loads(P.aes_gcm_decrypt(key, raw[:12], raw[12:], PAIRING_INFO))
+    user_id = str(secret["user_id"])
+    identity = IdentityKeyPair.from_seed(unb64(secret["identity_seed"]))
+    login_result = await _login_request(opts, user_id, identity, password, None, "key")
+    store = _open_store(opts, user_id)
+    store.unlock(identity.seed)
+    store.put("secrets", "backup", {"secret": secret["backup_secret"], "version": secret.get("backup_version")})
+    client = await _finish(opts, store, identity, user_id, login_result["device_id"],
+                           login_result["access_token"], password, new_backup=False)
+    await client.backup.restore()
+    return client
+
+
+async def approve_pairing(client: ChatClient, code: str) -> str:
+    """Logged-in device: send our identity key and backup secret to the device showing ``code``."""
+    claim = await client.http.post(UNSTABLE + "/pairing/claim", {"code": code}, idempotent=False)
+    peer = unb64(claim["ephemeral_key"])
+    private = P.generate_x25519()
+    key = _pairing_key(private, peer)
+    found = client.backup.secret()
+    secret = {"user_id": client.user_id, "identity_seed": b64(client.keys.identity.seed),
+              "backup_secret": b64(found[0]) if found else None,
+              "backup_version": found[1] if found else None}
+    nonce = P.random_bytes(12)
+    ciphertext = nonce + P.aes_gcm_encrypt(key, nonce, json.dumps(secret).encode(), PAIRING_INFO)
+    await client.http.post(UNSTABLE + "/pairing/send", {"pairing_id": claim["pairing_id"], "payload": {
+        "ephemeral_key": b64(P.x25519_public_bytes(private)), "ciphertext": b64(ciphertext)}},
+        idempotent=False)
+    return str(claim.get("device_display_name") or "")

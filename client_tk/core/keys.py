@@ -1,0 +1,171 @@
+"""This device's keys: the identity key, signed pre-keys, one-time pre-keys.
+
+Pure state + request bodies; the client does the uploading.
+
+* The identity key (Ed25519, shared by the user's paired devices) lives in
+  the store's ``meta`` as a password envelope; the key used for key-based
+  login is *derived* from it (HKDF, purpose ``login``), so a device that
+  receives the identity key by pairing can also log in with it.
+* Signed pre-keys rotate every :data:`SPK_ROTATE_MS` (7 days); a replaced key
+  is kept :data:`SPK_GRACE_MS` so that a session started against it still
+  opens.
+* One-time pre-keys are topped up to :data:`OTK_TARGET` whenever the server
+  counts fewer than :data:`OTK_MIN` (20).
+
+Wire shapes are the homeserver's (``homeserver/services/keys.py``): device
+keys carry the signed pre-key under ``im.parley.signed_pre_key``; one-time
+keys are ``{"im.parley.signed_x25519:<id>": <signed object>}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from client_tk.core.store import LocalStore
+from common.canonical_json import unpadded_b64encode
+from common.crypto import (
+    IdentityKeyPair,
+    OneTimePreKey,
+    SignedPreKey,
+    derive_local_storage_key,
+)
+from common.crypto import primitives as P
+
+JsonDict = dict[str, Any]
+DEVICE_ALGORITHMS = ["im.parley.olm.v1", "im.parley.sender_key.v1", "im.parley.x3dh.v1"]
+OTK_ALGORITHM = "im.parley.signed_x25519"
+SPK_FIELD = "im.parley.signed_pre_key"
+SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
+SPK_ROTATE_MS = 7 * 24 * 3600 * 1000
+SPK_GRACE_MS = 14 * 24 * 3600 * 1000
+OTK_MIN = 20
+OTK_TARGET = 50
+NS = "keys"
+
+
+def login_key(identity: IdentityKeyPair) -> Ed25519PrivateKey:
+    """The Ed25519 key for ``im.parley.login.signature`` (derived, not the identity key itself)."""
+    return P.load_ed25519_private(derive_local_storage_key(identity, "login key"))
+
+
+def login_public_b64(identity: IdentityKeyPair) -> str:
+    return unpadded_b64encode(P.ed25519_public_bytes(login_key(identity)))
+
+
+@dataclass
+class KeyManager:
+    identity: IdentityKeyPair
+    user_id: str
+    device_id: str
+    spks: list[SignedPreKey] = field(default_factory=list)  # oldest first; last = current
+    retired_ms: dict[int, int] = field(default_factory=dict)  # spk id -> when replaced
+    otks: dict[int, OneTimePreKey] = field(default_factory=dict)
+    next_id: int = 1
+    device_keys_uploaded: bool = False
+
+    # --------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, store: LocalStore, identity: IdentityKeyPair, user_id: str, device_id: str) -> KeyManager:
+        km = cls(identity, user_id, device_id)
+        d = store.get(NS, "prekeys")
+        if d is not None:
+            km.spks = [SignedPreKey.from_dict(x) for x in d["spks"]]
+            km.retired_ms = {int(k): int(v) for k, v in d.get("retired", {}).items()}
+            km.next_id = int(d["next_id"])
+            km.device_keys_uploaded = bool(d.get("uploaded", False))
+        for key, value in store.items(NS + ":otk").items():
+            km.otks[int(key)] = OneTimePreKey.from_dict(value)
+        return km
+
+    def save(self, store: LocalStore) -> None:
+        store.put(NS, "prekeys", {
+            "spks": [k.to_dict() for k in self.spks],
+            "retired": {str(k): v for k, v in self.retired_ms.items()},
+            "next_id": self.next_id,
+            "uploaded": self.device_keys_uploaded,
+        })
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    # ------------------------------------------------------- signed pre-key
+    @property
+    def current_spk(self) -> SignedPreKey | None:
+        return self.spks[-1] if self.spks else None
+
+    def rotate_spk(self, store: LocalStore, now_ms: int) -> SignedPreKey:
+        """Make a new signed pre-key current; keep the old ones for the grace period."""
+        if self.spks:
+            self.retired_ms[self.spks[-1].key_id] = now_ms
+        spk = SignedPreKey.generate(self._new_id(), now_ms)
+        self.spks.append(spk)
+        self.spks = [k for k in self.spks
+                     if k is spk or now_ms - self.retired_ms.get(k.key_id, now_ms) < SPK_GRACE_MS]
+        self.retired_ms = {k: v for k, v in self.retired_ms.items() if any(s.key_id == k for s in self.spks)}
+        self.device_keys_uploaded = False
+        self.save(store)
+        return spk
+
+    def spk_needs_rotation(self, now_ms: int, server_age_ms: int | None = None) -> bool:
+        spk = self.current_spk
+        if spk is None:
+            return True
+        age = now_ms - spk.created_ms
+        if server_age_ms is not None:
+            age = max(age, server_age_ms)
+        return age >= SPK_ROTATE_MS
+
+    def signed_spk_object(self, spk: SignedPreKey) -> JsonDict:
+        obj: JsonDict = {"usage": "signed_prekey", "key_id": spk.key_id,
+                         "key": unpadded_b64encode(spk.public_bytes), "created_ts": spk.created_ms}
+        return self.identity.sign_json(obj, self.user_id, self.device_id)
+
+    def device_keys(self) -> JsonDict:
+        spk = self.current_spk
+        assert spk is not None
+        obj: JsonDict = {
+            "user_id": self.user_id,
+            "device_id": self.device_id,
+            "algorithms": list(DEVICE_ALGORITHMS),
+            "keys": {
+                f"ed25519:{self.device_id}": self.identity.public.to_b64(),
+                f"curve25519:{self.device_id}": unpadded_b64encode(self.identity.public.x25519),
+            },
+            SPK_FIELD: self.signed_spk_object(spk),
+        }
+        return self.identity.sign_json(obj, self.user_id, self.device_id)
+
+    # ---------------------------------------------------- one-time pre-keys
+    def generate_otks(self, store: LocalStore, count: int) -> JsonDict:
+        """New one-time keys, staged in ``store``; returns the upload map."""
+        out: JsonDict = {}
+        for _ in range(count):
+            key = OneTimePreKey.generate(self._new_id())
+            self.otks[key.key_id] = key
+            store.put(NS + ":otk", str(key.key_id), key.to_dict())
+            out[f"{OTK_ALGORITHM}:{key.key_id}"] = key.signed_public(self.identity, self.user_id, self.device_id)
+        self.save(store)
+        return out
+
+    def take_otk(self, store: LocalStore, key_id: int) -> OneTimePreKey | None:
+        return self.otks.get(key_id)
+
+    def consume_otk(self, store: LocalStore, key_id: int) -> None:
+        if self.otks.pop(key_id, None) is not None:
+            store.delete(NS + ":otk", str(key_id))
+
+    def upload_body(self, store: LocalStore, now_ms: int, otk_count: int | None,
+                    spk_age_ms: int | None = None) -> JsonDict | None:
+        """What ``/keys/upload`` needs now (rotation, top-up), or None."""
+        body: JsonDict = {}
+        if self.spk_needs_rotation(now_ms, spk_age_ms):
+            self.rotate_spk(store, now_ms)
+        if not self.device_keys_uploaded:
+            body["device_keys"] = self.device_keys()
+        if otk_count is not None and otk_count < OTK_MIN:
+            body["one_time_keys"] = self.generate_otks(store, OTK_TARGET - otk_count)
+        return body or None

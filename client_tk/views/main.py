@@ -1,0 +1,154 @@
+# mypy: disable-error-code="no-untyped-call"
+# (ttkbootstrap 2.2 widgets are untyped)
+"""The chat screen: top bar (me, connection indicator, actions), conversation list, conversation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ttkbootstrap as ttk
+
+from client_tk import bridge as b
+from client_tk.core.events import ConnectionState, ConnectionStateChanged, MessageReceived
+from client_tk.views.conversation import ConversationView
+from client_tk.views.rooms import RoomList
+from client_tk.widgets.avatar import avatar_photo
+
+if TYPE_CHECKING:
+    from client_tk.app import ParleyApp
+
+CONNECTION_STYLE = {ConnectionState.CONNECTED: ("success", "Connected"),
+                    ConnectionState.RECONNECTING: ("warning", "Reconnecting…"),
+                    ConnectionState.OFFLINE: ("danger", "Offline")}
+
+
+class MainView(ttk.Frame):
+    def __init__(self, master: Any, app: ParleyApp) -> None:
+        super().__init__(master)
+        self.app = app
+        top = ttk.Frame(self, padding=(10, 6), bootstyle="dark")
+        top.pack(side="top", fill="x")
+        self._me = avatar_photo(self, app.display_name(app.user_id), 30)
+        self.me = ttk.Label(top, image=self._me, text="  " + app.display_name(app.user_id), compound="left",
+                            bootstyle="inverse-dark", font=("TkDefaultFont", 11, "bold"), cursor="hand2")
+        self.me.pack(side="left")
+        self.me.bind("<Button-1>", lambda e: self.profile())
+        self.connection_dot = ttk.Label(top, text="●", bootstyle="inverse-dark", font=("TkDefaultFont", 12))
+        self.connection_dot.pack(side="left", padx=(16, 2))
+        self.connection_label = ttk.Label(top, text="Connecting…", bootstyle="inverse-dark")
+        self.connection_label.pack(side="left")
+        account = ttk.Menubutton(top, text="Account", bootstyle="secondary-outline")
+        menu = ttk.Menu(account, tearoff=False)
+        menu.add_command(label="My profile…", command=self.profile)
+        menu.add_command(label="Devices…", command=self.devices)
+        menu.add_separator()
+        menu.add_command(label="Log out…", command=self.logout)
+        account.configure(menu=menu)
+        account.pack(side="right", padx=3)
+        ttk.Button(top, text="+ Group", command=self.new_group, bootstyle="info-outline").pack(side="right", padx=3)
+        ttk.Button(top, text="+ Chat", command=self.new_chat, bootstyle="info").pack(side="right", padx=3)
+        panes = ttk.Panedwindow(self, orient="horizontal")
+        panes.pack(fill="both", expand=True)
+        left = ttk.Frame(panes, width=270)
+        self.room_list = RoomList(left, app, self.open_room)
+        self.room_list.pack(fill="both", expand=True)
+        self.right = ttk.Frame(panes)
+        panes.add(left, weight=0)
+        panes.add(self.right, weight=1)
+        self.placeholder = ttk.Label(self.right, text="Select a conversation", bootstyle="secondary",
+                                     font=("TkDefaultFont", 14))
+        self.placeholder.place(relx=0.5, rely=0.5, anchor="center")
+        self.conversation: ConversationView | None = None
+        self._subs = [app.bus.subscribe(ConnectionStateChanged, self._connection),
+                      app.bus.subscribe(b.RoomOpened, lambda e: self._opened(e.room_id)),
+                      app.bus.subscribe(b.RoomsSnapshot, self._rooms),
+                      app.bus.subscribe(MessageReceived, self._notify)]
+        self._want: str | None = None
+        app.window.bind("<Control-f>", self._search)
+        app.window.bind("<Control-F>", self._search)
+        if app.connection is not None:
+            self._connection(app.connection)
+
+    def destroy(self) -> None:
+        for unsubscribe in self._subs:
+            unsubscribe()
+        super().destroy()
+
+    # ------------------------------------------------------------- state
+    def _connection(self, event: ConnectionStateChanged) -> None:
+        style, text = CONNECTION_STYLE[event.state]
+        if event.state is ConnectionState.RECONNECTING and event.retry_in:
+            text = f"Reconnecting (retry in {event.retry_in:.0f} s)…"
+        self.connection_dot.configure(foreground={"success": "#00bc8c", "warning": "#f39c12",
+                                      "danger": "#e74c3c"}[style])
+        self.connection_label.configure(text=text)
+        self.connection_state = event.state
+
+    def _rooms(self, event: b.RoomsSnapshot) -> None:
+        if self.app.user_id:
+            self._me = avatar_photo(self, self.app.display_name(self.app.user_id), 30)
+            self.me.configure(image=self._me, text="  " + self.app.display_name(self.app.user_id))
+        if self._want and any(r.room_id == self._want for r in event.rooms):
+            want, self._want = self._want, None
+            self.room_list.select(want)
+        current = self.conversation.room.room_id if self.conversation else None
+        if self.conversation is not None and not any(r.room_id == current for r in event.rooms):
+            self.conversation.destroy()
+            self.conversation = None
+            self.placeholder.place(relx=0.5, rely=0.5, anchor="center")
+
+    def _opened(self, room_id: str) -> None:
+        if any(r.room_id == room_id for r in self.app.rooms.rooms):
+            self.room_list.select(room_id)
+        else:
+            self._want = room_id
+
+    def _notify(self, event: MessageReceived) -> None:
+        if event.own:
+            return
+        current = self.conversation.room.room_id if self.conversation else None
+        focused = self.app.window.focus_displayof() is not None
+        if event.message.room_id != current or not focused:
+            body = {"image": "[image]", "file": "[file] " + event.message.body}.get(event.message.kind, event.message.body)
+            self.app.notify(self.app.display_name(event.message.sender), body)
+
+    # ----------------------------------------------------------- actions
+    def open_room(self, room_id: str) -> None:
+        room = next((r for r in self.app.rooms.rooms if r.room_id == room_id), None)
+        if room is None:
+            return
+        if self.conversation is not None:
+            if self.conversation.room.room_id == room_id:
+                return
+            self.conversation.destroy()
+        self.placeholder.place_forget()
+        self.conversation = ConversationView(self.right, self.app, room)
+        self.conversation.pack(fill="both", expand=True)
+
+    def _search(self, event: Any = None) -> str:
+        if self.conversation is not None:
+            self.conversation.messages.open_search()
+        return "break"
+
+    def new_chat(self) -> None:
+        from client_tk.views.dialogs import NewChatDialog
+        NewChatDialog(self.app)
+
+    def new_group(self) -> None:
+        from client_tk.views.dialogs import NewGroupDialog
+        NewGroupDialog(self.app)
+
+    def profile(self) -> None:
+        from client_tk.views.dialogs import ProfileDialog
+        ProfileDialog(self.app, self.app.user_id or "")
+
+    def devices(self) -> None:
+        from client_tk.views.dialogs import DevicesDialog
+        DevicesDialog(self.app)
+
+    def logout(self) -> None:
+        from ttkbootstrap.dialogs import Messagebox
+        answer = Messagebox.yesno("Log out and end this device's session? You can log in again "
+                                  "with your password on this computer.", "Log out", parent=self)
+        if answer in ("Yes", "yes", True):
+            self.app.send(b.Logout())

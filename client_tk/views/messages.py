@@ -1,0 +1,451 @@
+# mypy: disable-error-code="no-untyped-call"
+# (ttkbootstrap 2.2 widgets are untyped)
+"""The message view: one read-only ``ttk.Text`` (plain text, never markup).
+
+Each message is a block tagged ``ev:<event id>``: sender, time, read state,
+an optional reply quote, then the body, an image thumbnail or a file card.
+Long histories are inserted in batches of :data:`INSERT_BATCH` per ``after``
+tick so the window keeps answering.  Ctrl+F searches through the core and
+highlights matches (Enter/Shift+Enter or the arrows step through them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import ttkbootstrap as ttk
+from PIL import Image, ImageTk
+
+from client_tk import bridge as b
+from client_tk.core.events import (
+    DecryptionFailed,
+    Message,
+    MessageDeleted,
+    MessageReceived,
+    ReceiptUpdated,
+)
+from client_tk.widgets.avatar import colour_for
+
+if TYPE_CHECKING:
+    from client_tk.app import ParleyApp
+
+INSERT_BATCH = 150
+
+
+def clock_text(ts_ms: int) -> str:
+    stamp = time.localtime(ts_ms / 1000)
+    if time.strftime("%Y%m%d", stamp) == time.strftime("%Y%m%d"):
+        return time.strftime("%H:%M", stamp)
+    return time.strftime("%d.%m. %H:%M", stamp)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class MessageView(ttk.Frame):
+    def __init__(self, master: Any, app: ParleyApp, room_id: str,
+                 on_reply: Callable[[Message], None] | None = None) -> None:
+        super().__init__(master)
+        self.app = app
+        self.room_id = room_id
+        self.on_reply = on_reply
+        self.search_bar = ttk.Frame(self, padding=(6, 4))
+        self.search_text = ttk.StringVar()
+        entry = ttk.Entry(self.search_bar, textvariable=self.search_text, width=30)
+        entry.pack(side="left")
+        entry.bind("<Return>", lambda e: self.search_step(1))
+        entry.bind("<Shift-Return>", lambda e: self.search_step(-1))
+        entry.bind("<Escape>", lambda e: self.close_search())
+        self.search_entry = entry
+        ttk.Button(self.search_bar, text="▲", width=3, command=lambda: self.search_step(-1),
+                   bootstyle="secondary").pack(side="left", padx=(6, 0))
+        ttk.Button(self.search_bar, text="▼", width=3, command=lambda: self.search_step(1),
+                   bootstyle="secondary").pack(side="left", padx=2)
+        self.search_count = ttk.Label(self.search_bar, text="", bootstyle="secondary")
+        self.search_count.pack(side="left", padx=6)
+        ttk.Button(self.search_bar, text="✕", width=3, bootstyle="link", command=self.close_search
+                   ).pack(side="right")
+        self.search_text.trace_add("write", lambda *a: self._search_changed())
+        body = ttk.Frame(self)
+        body.pack(side="bottom", fill="both", expand=True)
+        self.text = ttk.Text(body, wrap="word", padx=12, pady=8, borderwidth=0, highlightthickness=0,
+                             font=("TkDefaultFont", 11), cursor="arrow", spacing1=1, spacing3=1)
+        bar = ttk.Scrollbar(body, command=self.text.yview, bootstyle="round")
+        self.text.configure(yscrollcommand=bar.set, state="disabled")
+        bar.pack(side="right", fill="y")
+        self.text.pack(side="left", fill="both", expand=True)
+        colours = app.window.style.colors if hasattr(app.window, "style") else None
+        muted = getattr(colours, "secondary", "#888888")
+        self.text.tag_configure("sender", font=("TkDefaultFont", 10, "bold"))
+        self.text.tag_configure("time", foreground="#8a8f98", font=("TkDefaultFont", 8))
+        self.text.tag_configure("status", foreground="#8a8f98", font=("TkDefaultFont", 8))
+        self.text.tag_configure("read", foreground="#3498db")
+        self.text.tag_configure("reply", foreground="#9aa0a6", font=("TkDefaultFont", 9, "italic"),
+                                lmargin1=14, lmargin2=14)
+        self.text.tag_configure("body", lmargin1=4, lmargin2=4)
+        self.text.tag_configure("deleted", foreground=muted, font=("TkDefaultFont", 10, "italic"))
+        self.text.tag_configure("failed", foreground="#e67e22", font=("TkDefaultFont", 10, "italic"))
+        self.text.tag_configure("match", background="#7a6a00", foreground="white")
+        self.text.tag_configure("current", background="#f39c12", foreground="black")
+        self.text.bind("<Button-3>", self._context_menu)
+        self.messages: dict[str, Message] = {}
+        self.order: list[str] = []
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.images: dict[str, Any] = {}
+        self.cards: dict[str, dict[str, Any]] = {}
+        self.read_upto = -1
+        self._queue: list[Message] = []
+        self._pending_failed: list[tuple[str, str, str]] = []
+        self._loading: str | None = None
+        self.loaded = False
+        self.matches: list[tuple[str, str]] = []
+        self.match_index = -1
+        self._subs = [
+            app.bus.subscribe(b.HistoryLoaded, self._history),
+            app.bus.subscribe(MessageReceived, self._received),
+            app.bus.subscribe(MessageDeleted, self._deleted),
+            app.bus.subscribe(DecryptionFailed, self._failed),
+            app.bus.subscribe(ReceiptUpdated, self._receipt),
+            app.bus.subscribe(b.ImageReady, self._image),
+            app.bus.subscribe(b.DownloadProgress, self._progress),
+            app.bus.subscribe(b.DownloadFinished, self._downloaded),
+            app.bus.subscribe(b.SearchResults, self._results),
+        ]
+
+    def destroy(self) -> None:
+        for unsubscribe in self._subs:
+            unsubscribe()
+        if self._loading is not None:
+            self.after_cancel(self._loading)
+        super().destroy()
+
+    # ------------------------------------------------------------ history
+    def _history(self, event: b.HistoryLoaded) -> None:
+        if event.room_id == self.room_id:
+            self.set_history(event.messages, event.undecryptable)
+
+    def set_history(self, messages: Iterable[Message], undecryptable: Iterable[tuple[str, str, str]] = ()) -> None:
+        """Replace the view's content; inserted in batches on later ticks."""
+        if self._loading is not None:
+            self.after_cancel(self._loading)
+            self._loading = None
+        self.text.configure(state="normal")
+        self.text.delete("1.0", "end")
+        self.text.configure(state="disabled")
+        self.messages.clear()
+        self.order.clear()
+        self.cards.clear()
+        self.read_upto = -1
+        self.loaded = False
+        self._queue = list(messages)
+        self._queue.reverse()  # pop() from the end = oldest first
+        self._pending_failed = list(undecryptable)
+        self._insert_batch()
+
+    def _insert_batch(self) -> None:
+        self._loading = None
+        self.text.configure(state="normal")
+        for _ in range(min(INSERT_BATCH, len(self._queue))):
+            self._append(self._queue.pop())
+        self.text.configure(state="disabled")
+        self.text.see("end")
+        if self._queue:
+            self._loading = self.after(1, self._insert_batch)
+            return
+        for event_id, sender, device in self._pending_failed:
+            self._add_failed(event_id, sender, device)
+        self._pending_failed = []
+        self.loaded = True
+        self._mark_read()
+
+    def _mark_read(self) -> None:
+        last = next((e for e in reversed(self.order) if e in self.messages), None)
+        if last is not None and self.winfo_ismapped():
+            self.app.send(b.MarkRead(self.room_id, last))
+
+    # ------------------------------------------------------------ blocks
+    def _append(self, message: Message) -> None:
+        """Insert one block at the end (text state must be normal)."""
+        if message.event_id in self.messages:
+            return
+        self.messages[message.event_id] = message
+        self.order.append(message.event_id)
+        self._write_block(message, "end")
+
+    def _write_block(self, message: Message, index: str) -> None:
+        t = self.text
+        tag = "ev:" + message.event_id
+        own = message.sender == self.app.user_id
+        name_tag = "name:" + colour_for(message.sender)
+        t.tag_configure(name_tag, foreground=colour_for(message.sender))
+        t.mark_set("ins", index)
+        t.mark_gravity("ins", "right")
+
+        def put(text: str, *tags: str) -> None:
+            t.insert("ins", text, (tag, *tags))
+
+        put(self.app.display_name(message.sender), "sender", name_tag)
+        put("  " + clock_text(message.ts), "time")
+        if own and not message.redacted:
+            read = self.order.index(message.event_id) <= self.read_upto if message.event_id in self.order else False
+            put("  ✓✓" if read else "  ✓", "status", "st:" + message.event_id, *(("read",) if read else ()))
+        put("\n")
+        if message.reply_to and not message.redacted:
+            quoted = self.messages.get(message.reply_to)
+            snippet = (f"{self.app.display_name(quoted.sender)}: {quoted.body[:80]}" if quoted
+                       else "an earlier message")
+            put(f"↪ {snippet}\n", "reply")
+        if message.redacted:
+            put("Message deleted\n", "deleted")
+        elif message.kind == "image":
+            image = self.images.get(message.event_id)
+            if image is not None:
+                t.image_create("ins", image=image)
+                t.tag_add(tag, "ins -1c", "ins")
+            else:
+                put(f"[image] {message.body} (loading preview…)", "imgph:" + message.event_id, "body")
+            put("\n")
+        elif message.kind == "file":
+            card = self._file_card(message)
+            t.window_create("ins", window=card, padx=4, pady=2)
+            t.tag_add(tag, "ins -1c", "ins")
+            put("\n")
+        else:
+            put(message.body + "\n", "body")
+        put("\n")
+
+    def _file_card(self, message: Message) -> ttk.Frame:
+        info = message.file or {}
+        card = ttk.Frame(self.text, bootstyle="secondary", padding=8)
+        name = str(info.get("name") or message.body)
+        ttk.Label(card, text=name, font=("TkDefaultFont", 10, "bold"), bootstyle="inverse-secondary").pack(anchor="w")
+        ttk.Label(card, text=human_size(int(info.get("size") or 0)), bootstyle="inverse-secondary").pack(anchor="w")
+        bar = ttk.Progressbar(card, length=180, maximum=100, bootstyle="info-striped")
+        button = ttk.Button(card, text="Download", bootstyle="info", command=lambda: self.download(message))
+        button.pack(anchor="w", pady=(4, 0))
+        self.cards[message.event_id] = {"frame": card, "bar": bar, "button": button, "path": None}
+        return card
+
+    def _replace_block(self, event_id: str, message: Message | None) -> None:
+        ranges = self.text.tag_ranges("ev:" + event_id)
+        if not ranges:
+            if message is not None:
+                self.text.configure(state="normal")
+                self._append(message)
+                self.text.configure(state="disabled")
+            return
+        start = self.text.index(ranges[0])
+        self.text.configure(state="normal")
+        self.text.delete(ranges[0], ranges[-1])
+        if message is not None:
+            self.messages[event_id] = message
+            if event_id not in self.order:
+                self.order.append(event_id)
+            self._write_block(message, start)
+        self.text.configure(state="disabled")
+
+    # -------------------------------------------------------------- live
+    def _received(self, event: MessageReceived) -> None:
+        message = event.message
+        if message.room_id != self.room_id or not self.loaded and self._queue:
+            if message.room_id == self.room_id:
+                self._queue.insert(0, message)
+            return
+        at_end = self.text.yview()[1] > 0.98
+        if message.event_id in self.failed:
+            del self.failed[message.event_id]
+            self._replace_block(message.event_id, message)
+        elif message.event_id not in self.messages:
+            self.text.configure(state="normal")
+            self._append(message)
+            self.text.configure(state="disabled")
+        if at_end or event.own:
+            self.text.see("end")
+        if not event.own:
+            self._mark_read()
+
+    def _deleted(self, event: MessageDeleted) -> None:
+        old = self.messages.get(event.event_id)
+        if event.room_id == self.room_id and old is not None:
+            self._replace_block(event.event_id, Message(old.event_id, old.room_id, old.sender, old.sender_device,
+                                                        old.ts, old.kind, "", None, None, True))
+
+    def _failed(self, event: DecryptionFailed) -> None:
+        if event.room_id == self.room_id and event.event_id and event.event_id not in self.messages:
+            self._add_failed(event.event_id, event.sender, event.sender_device)
+
+    def _add_failed(self, event_id: str, sender: str, device: str) -> None:
+        if event_id in self.failed or event_id in self.messages:
+            return
+        self.failed[event_id] = (sender, device)
+        t, tag = self.text, "ev:" + event_id
+        t.configure(state="normal")
+        t.insert("end", self.app.display_name(sender), (tag, "sender"))
+        t.insert("end", "\nThis message could not be decrypted.  ", (tag, "failed"))
+        button = ttk.Button(t, text="Reset session", bootstyle="warning-outline",
+                            command=lambda: self.app.send(b.ResetSession(sender, device)))
+        t.window_create("end", window=button)
+        t.tag_add(tag, "end -2c", "end -1c")
+        t.insert("end", "\n\n", (tag,))
+        t.configure(state="disabled")
+
+    def _receipt(self, event: ReceiptUpdated) -> None:
+        if event.room_id != self.room_id or event.user_id == self.app.user_id or event.event_id not in self.order:
+            return
+        upto = self.order.index(event.event_id)
+        if upto <= self.read_upto:
+            return
+        self.text.configure(state="normal")
+        for event_id in self.order[self.read_upto + 1: upto + 1]:
+            ranges = self.text.tag_ranges("st:" + event_id)
+            if ranges:
+                start = self.text.index(ranges[0])
+                self.text.delete(ranges[0], ranges[1])
+                self.text.insert(start, "  ✓✓", ("ev:" + event_id, "status", "read", "st:" + event_id))
+        self.text.configure(state="disabled")
+        self.read_upto = upto
+
+    def is_read(self, event_id: str) -> bool:
+        return event_id in self.order and self.order.index(event_id) <= self.read_upto
+
+    # ------------------------------------------------------------ media
+    def _image(self, event: b.ImageReady) -> None:
+        if event.event_id not in self.messages:
+            return
+        thumb = event.thumbnail
+        photo = ImageTk.PhotoImage(Image.frombytes("RGBA", (thumb.width, thumb.height), thumb.rgba), master=self)
+        self.images[event.event_id] = photo
+        ranges = self.text.tag_ranges("imgph:" + event.event_id)
+        if ranges:
+            self.text.configure(state="normal")
+            start = self.text.index(ranges[0])
+            self.text.delete(ranges[0], ranges[1])
+            self.text.image_create(start, image=photo)
+            self.text.tag_add("ev:" + event.event_id, start, f"{start} +1c")
+            self.text.configure(state="disabled")
+
+    def download(self, message: Message) -> None:
+        from tkinter import filedialog
+        folder = filedialog.askdirectory(parent=self, title="Save the file in…", mustexist=True)
+        if folder:
+            self.start_download(message.event_id, folder)
+
+    def start_download(self, event_id: str, folder: str) -> None:
+        card = self.cards.get(event_id)
+        if card is not None:
+            card["button"].configure(state="disabled", text="Downloading…")
+            card["bar"].pack(anchor="w", pady=(4, 0))
+        self.app.send(b.DownloadFile(self.room_id, event_id, folder))
+
+    def _progress(self, event: b.DownloadProgress) -> None:
+        card = self.cards.get(event.event_id)
+        if card is not None and event.total:
+            card["bar"].configure(value=100 * event.done / event.total)
+
+    def _downloaded(self, event: b.DownloadFinished) -> None:
+        card = self.cards.get(event.event_id)
+        if card is not None:
+            card["bar"].configure(value=100)
+            card["button"].configure(text="Saved ✓", state="disabled")
+            card["path"] = event.path
+            self.app.notify("Download finished", event.path)
+
+    # ---------------------------------------------------------- actions
+    def event_at(self, index: str) -> str | None:
+        for tag in self.text.tag_names(index):
+            if tag.startswith("ev:"):
+                return tag[3:]
+        return None
+
+    def _context_menu(self, event: Any) -> None:
+        event_id = self.event_at(f"@{event.x},{event.y}")
+        if event_id is None:
+            return
+        menu = ttk.Menu(self, tearoff=False)
+        message = self.messages.get(event_id)
+        if message is not None and not message.redacted:
+            if self.on_reply is not None:
+                menu.add_command(label="Reply", command=lambda: self.on_reply(message) if self.on_reply else None)
+            menu.add_command(label="Copy text", command=lambda: self._copy(message.body))
+            if message.kind in ("file", "image"):
+                menu.add_command(label="Download…", command=lambda: self.download(message))
+            if message.sender == self.app.user_id:
+                menu.add_command(label="Delete for everyone", command=lambda: self.confirm_delete(message))
+        elif event_id in self.failed:
+            sender, device = self.failed[event_id]
+            menu.add_command(label="Reset secure session",
+                             command=lambda: self.app.send(b.ResetSession(sender, device)))
+        menu.tk_popup(event.x_root, event.y_root)
+
+    def _copy(self, text: str) -> None:
+        self.clipboard_clear()
+        self.clipboard_append(text)
+
+    def confirm_delete(self, message: Message) -> None:
+        from ttkbootstrap.dialogs import Messagebox
+        answer = Messagebox.yesno("Delete this message for everyone in the conversation? "
+                                  "It cannot be restored.", "Delete message", parent=self)
+        if answer in ("Yes", "yes", True):
+            self.app.send(b.DeleteMessage(self.room_id, message.event_id))
+
+    # ------------------------------------------------------------ search
+    def open_search(self) -> None:
+        if not self.search_bar.winfo_ismapped():
+            self.search_bar.pack(side="top", fill="x")
+        self.search_entry.focus_set()
+        self.search_entry.select_range(0, "end")
+
+    def close_search(self) -> None:
+        self.search_bar.pack_forget()
+        self.text.tag_remove("match", "1.0", "end")
+        self.text.tag_remove("current", "1.0", "end")
+        self.matches, self.match_index = [], -1
+
+    def _search_changed(self) -> None:
+        self.app.send(b.Search(self.room_id, self.search_text.get()))
+
+    def _results(self, event: b.SearchResults) -> None:
+        if event.room_id != self.room_id or event.text != self.search_text.get():
+            return
+        t = self.text
+        t.tag_remove("match", "1.0", "end")
+        t.tag_remove("current", "1.0", "end")
+        self.matches = []
+        needle = event.text
+        for event_id in event.event_ids:
+            ranges = t.tag_ranges("ev:" + event_id)
+            if not ranges or not needle:
+                continue
+            start: Any = ranges[0]
+            stop = ranges[-1]
+            while True:
+                count = ttk.IntVar()
+                pos = t.search(needle, start, stopindex=stop, nocase=True, count=count)
+                if not pos or not count.get():
+                    break
+                end = f"{pos} +{count.get()}c"
+                if "body" in t.tag_names(pos):
+                    t.tag_add("match", pos, end)
+                    self.matches.append((pos, t.index(end)))
+                start = end
+        self.match_index = len(self.matches)
+        self.search_step(-1)
+
+    def search_step(self, direction: int) -> None:
+        if not self.matches:
+            self.search_count.configure(text="no matches" if self.search_text.get() else "")
+            return
+        self.match_index = (self.match_index + direction) % len(self.matches)
+        start, end = self.matches[self.match_index]
+        self.text.tag_remove("current", "1.0", "end")
+        self.text.tag_add("current", start, end)
+        self.text.see(start)
+        self.search_count.configure(text=f"{self.match_index + 1} of {len(self.matches)}")

@@ -1,0 +1,1 @@
+"""Reusable Tk widgets and the Pillow helpers they need (avatars, safe images)."""

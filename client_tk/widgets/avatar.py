@@ -1,0 +1,71 @@
+"""Circular avatars: a picture cropped to a circle, or the initial letter on a colour
+derived from the name; optional green "online" dot.  Pillow only (Tk-free helpers)
+plus :func:`avatar_photo`, which must run on the Tk thread."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont, ImageTk
+
+PALETTE = ("#e06c75", "#d19a66", "#e5c07b", "#98c379", "#56b6c2", "#61afef",
+           "#c678dd", "#be5046", "#7f848e", "#3ba55d", "#5865f2", "#eb459e")
+ONLINE = "#3ba55d"
+SUPERSAMPLE = 4
+
+
+def colour_for(name: str) -> str:
+    digest = hashlib.sha256(name.encode()).digest()
+    return PALETTE[digest[0] % len(PALETTE)]
+
+
+def initial_of(name: str) -> str:
+    text = name.lstrip("@#!").strip()
+    return (text[:1] or "?").upper()
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> Any:
+    for candidate in ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "Arial Bold.ttf"):
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def avatar_image(name: str, size: int = 40, picture: Image.Image | None = None,
+                 online: bool | None = None) -> Image.Image:
+    """An RGBA image of ``size`` px: a circle with a picture or an initial, plus a dot."""
+    big = size * SUPERSAMPLE
+    mask = Image.new("L", (big, big), 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, big - 1, big - 1), fill=255)
+    if picture is not None:
+        pic = picture.convert("RGBA")
+        side = min(pic.size)
+        left, top = (pic.width - side) // 2, (pic.height - side) // 2
+        face = pic.crop((left, top, left + side, top + side)).resize((big, big))
+    else:
+        face = Image.new("RGBA", (big, big), colour_for(name))
+        draw = ImageDraw.Draw(face)
+        font = _font(int(big * 0.5))
+        letter = initial_of(name)
+        box = draw.textbbox((0, 0), letter, font=font)
+        draw.text(((big - (box[2] - box[0])) / 2 - box[0], (big - (box[3] - box[1])) / 2 - box[1]),
+                  letter, fill="white", font=font)
+    out = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    out.paste(face, (0, 0), mask)
+    if online is not None:
+        dot = big // 3
+        x0 = big - dot
+        ImageDraw.Draw(out).ellipse((x0 - 2, x0 - 2, big - 1, big - 1), fill=ONLINE if online else "#6c757d",
+                                    outline="#222222", width=SUPERSAMPLE * 2)
+    return out.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def avatar_photo(master: Any, name: str, size: int = 40, picture: Image.Image | None = None,
+                 online: bool | None = None) -> ImageTk.PhotoImage:
+    """Tk thread only.  Keep a reference to the result or Tk drops the image."""
+    return ImageTk.PhotoImage(avatar_image(name, size, picture, online), master=master)

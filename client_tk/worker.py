@@ -1,0 +1,410 @@
+"""The worker side of the bridge: runs :mod:`client_tk.bridge` commands against the core.
+
+Everything here runs on the worker thread's asyncio loop.  It is a thin
+adapter: each command is one or two calls on :class:`ChatClient` (or on the
+account functions), and the answers are frozen UI events posted to the
+bridge.  Heavy work (image decoding) goes to ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from client_tk import bridge as b
+from client_tk.core import account
+from client_tk.core.client import ChatClient
+from client_tk.core.events import (
+    ClientEvent,
+    EventBus,
+    InvitationReceived,
+    Message,
+    MessageReceived,
+    RoomUpdated,
+    UnreadCountChanged,
+)
+from client_tk.core.transport import UNSTABLE
+from client_tk.widgets.images import ImageRejected, sanitize_filename, thumbnail_file
+from common.crypto import IdentityPublicKey, safety_number
+from common.errors import MatrixError
+from common.identifiers import parse_user_id
+
+logger = logging.getLogger(__name__)
+PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
+HISTORY_LIMIT = 5000
+
+
+class Worker:
+    def __init__(self, bridge: b.Bridge, root: Path, **options: Any) -> None:
+        self.bridge = bridge
+        self.root = root
+        self.options = options
+        self.client: ChatClient | None = None
+        self.names: dict[str, str] = {}
+        self.cache = Path(tempfile.mkdtemp(prefix="parley-media-"))
+        self._code: asyncio.Future[str] | None = None
+        self._snapshot_pending = False
+        self._resolving: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        bridge.handler = self.handle
+
+    # ------------------------------------------------------------ plumbing
+    def _opts(self, server: str) -> account.ClientOptions:
+        bus = EventBus()
+        bus.subscribe(self._on_core_event)
+        return account.ClientOptions(base_url=server.rstrip("/"), root=self.root, bus=bus, **self.options)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_core_event(self, event: ClientEvent) -> None:
+        self.bridge.post(event)
+        if isinstance(event, (RoomUpdated, UnreadCountChanged, InvitationReceived)):
+            self._schedule_snapshot()
+        if isinstance(event, MessageReceived):
+            self._resolve([event.message.sender])
+            if event.message.kind == "image" and event.message.file:
+                self._spawn(self._thumbnail(event.message))
+
+    def _schedule_snapshot(self) -> None:
+        if not self._snapshot_pending:
+            self._snapshot_pending = True
+            asyncio.get_running_loop().call_later(0.05, self._snapshot)
+
+    @property
+    def c(self) -> ChatClient:
+        if self.client is None:
+            raise MatrixError(401, "M_FORBIDDEN", "not logged in")
+        return self.client
+
+    async def handle(self, command: b.Command) -> None:
+        method: Callable[[Any], Any] | None = getattr(self, "do_" + type(command).__name__, None)
+        if method is None:
+            raise NotImplementedError(type(command).__name__)
+        await method(command)
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    # ------------------------------------------------------------ accounts
+    async def _logged_in(self, client: ChatClient) -> None:
+        self.client = client
+        self.bridge.post(b.LoggedIn(client.user_id, client.device_id))
+        client.start()
+        self._snapshot()
+        self._resolve([client.user_id])
+
+    async def do_Register(self, cmd: b.Register) -> None:
+        async def code_provider(email: str) -> str:
+            self._code = asyncio.get_running_loop().create_future()
+            self.bridge.post(b.EmailCodeRequested(email))
+            return await self._code
+
+        client = await account.register(self._opts(cmd.server), cmd.username, cmd.password,
+                                        email=cmd.email or None,
+                                        code_provider=code_provider if cmd.email else None)
+        await self._logged_in(client)
+
+    async def do_SubmitEmailCode(self, cmd: b.SubmitEmailCode) -> None:
+        if self._code is not None and not self._code.done():
+            self._code.set_result(cmd.code.strip())
+
+    async def do_Login(self, cmd: b.Login) -> None:
+        parse_user_id(cmd.user_id)
+        client = await account.login(self._opts(cmd.server), cmd.user_id, cmd.password)
+        await self._logged_in(client)
+
+    async def do_PairThisDevice(self, cmd: b.PairThisDevice) -> None:
+        opts = self._opts(cmd.server)
+        request = await account.start_pairing(opts, cmd.user_id or None)
+        self.bridge.post(b.PairingCodeShown(request.code))
+        client = await account.finish_pairing(opts, request, cmd.password)
+        await self._logged_in(client)
+
+    async def do_Logout(self, cmd: b.Logout) -> None:
+        await self.c.logout()
+        self.client = None
+        self.bridge.post(b.LoggedOut())
+
+    # --------------------------------------------------------------- rooms
+    def _room_info(self, room: Any) -> b.RoomInfo:
+        me = self.c.user_id
+        joined = tuple(room.joined)
+        invited = tuple(sorted(u for u, m in room.members.items() if m == "invite"))
+        peer = None
+        if room.is_direct:
+            others = [u for u in (*joined, *invited) if u != me] or \
+                     [u for u in room.members if u != me]
+            peer = others[0] if others else None
+        title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
+        favourite = "m.favourite" in room.tags or "favourite" in room.tags
+        return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
+                          room.unread, favourite, room.inviter, peer)
+
+    def _snapshot(self) -> None:
+        self._snapshot_pending = False
+        if self.client is None:
+            return
+        rooms = tuple(self._room_info(r) for r in self.c.room_list())
+        invites = tuple(self._room_info(r) for r in self.c.invitations())
+        users = {u for r in rooms for u in (*r.members, *r.invited)} | \
+                {r.inviter for r in invites if r.inviter}
+        self._resolve(sorted(users))
+        self.bridge.post(b.RoomsSnapshot(rooms, invites, tuple(sorted(self.names.items()))))
+
+    def _resolve(self, users: list[str]) -> None:
+        """Fetch display names we don't know yet (once per user), then re-snapshot."""
+        todo = [u for u in users if u not in self.names and u not in self._resolving]
+        if todo and self.client is not None:
+            self._resolving.update(todo)
+            self._spawn(self._fetch_names(todo))
+
+    async def _fetch_names(self, users: list[str]) -> None:
+        for user in users:
+            try:
+                profile = await self.c.get_profile(user)
+                name = profile.get("displayname")
+                self.names[user] = name if isinstance(name, str) and name else user.split(":")[0][1:]
+            except (MatrixError, OSError, Exception):  # a missing name is cosmetic
+                self.names[user] = user.split(":")[0][1:]
+        self._schedule_snapshot()
+
+    async def do_OpenRoom(self, cmd: b.OpenRoom) -> None:
+        await self._send_history(cmd.room_id)
+        if await self.c.load_history(cmd.room_id, limit=HISTORY_LIMIT):
+            await self._send_history(cmd.room_id)
+
+    async def _send_history(self, room_id: str) -> None:
+        messages = tuple(self.c.messages(room_id, HISTORY_LIMIT))
+        failed = []
+        for event_id, record in self.c.store.items("pending").items():
+            event = record.get("event") or {}
+            if record.get("room_id") == room_id:
+                content = event.get("content") or {}
+                failed.append((event_id, str(event.get("sender", "")), str(content.get("sender_device", ""))))
+        self.bridge.post(b.HistoryLoaded(room_id, messages, tuple(failed)))
+        self._resolve(sorted({m.sender for m in messages}))
+        for message in messages:
+            if message.kind == "image" and message.file and not message.redacted:
+                self._spawn(self._thumbnail(message))
+
+    async def do_AcceptInvite(self, cmd: b.AcceptInvite) -> None:
+        await self.c.accept(cmd.room_id)
+        self._snapshot()
+        self.bridge.post(b.RoomOpened(cmd.room_id))
+
+    async def do_DeclineInvite(self, cmd: b.DeclineInvite) -> None:
+        await self.c.decline(cmd.room_id)
+        self.c.rooms.pop(cmd.room_id, None)
+        self._snapshot()
+
+    async def do_NewDirectChat(self, cmd: b.NewDirectChat) -> None:
+        room_id = await self.c.dm_by_email(cmd.email)
+        self._snapshot()
+        self.bridge.post(b.RoomOpened(room_id))
+
+    async def do_NewGroup(self, cmd: b.NewGroup) -> None:
+        users = [await self._who(e) for e in cmd.invite_emails if e.strip()]
+        room_id = await self.c.create_group(cmd.name.strip(), users)
+        self._snapshot()
+        self.bridge.post(b.RoomOpened(room_id))
+
+    async def _who(self, text: str) -> str:
+        text = text.strip()
+        if text.startswith("@"):
+            parse_user_id(text)
+            return text
+        return await self.c.lookup_email(text)
+
+    async def do_InviteMember(self, cmd: b.InviteMember) -> None:
+        await self.c.invite(cmd.room_id, await self._who(cmd.who))
+        self.bridge.post(b.Notice(f"Invited {cmd.who}"))
+
+    async def do_RemoveMember(self, cmd: b.RemoveMember) -> None:
+        await self.c.kick(cmd.room_id, cmd.user_id)
+        self.bridge.post(b.Notice(f"Removed {self.names.get(cmd.user_id, cmd.user_id)}"))
+
+    async def do_RenameGroup(self, cmd: b.RenameGroup) -> None:
+        await self.c.rename(cmd.room_id, cmd.name.strip())
+
+    async def do_SetGroupAvatar(self, cmd: b.SetGroupAvatar) -> None:
+        data, kind = await asyncio.to_thread(_read_image, Path(cmd.path))
+        await self.c.set_group_avatar(cmd.room_id, data, kind)
+        self.bridge.post(b.Notice("Group picture changed"))
+
+    async def do_LeaveRoom(self, cmd: b.LeaveRoom) -> None:
+        await self.c.leave(cmd.room_id)
+        self.c.rooms.pop(cmd.room_id, None)
+        self._snapshot()
+
+    async def do_DestroyGroup(self, cmd: b.DestroyGroup) -> None:
+        await self.c.destroy_group(cmd.room_id)
+        self.c.rooms.pop(cmd.room_id, None)
+        self._snapshot()
+
+    async def do_SetFavourite(self, cmd: b.SetFavourite) -> None:
+        await self.c.set_favourite(cmd.room_id, cmd.favourite)
+        room = self.c.rooms.get(cmd.room_id)
+        if room is not None:  # the tag arrives with the next sync; show it now
+            tags = set(room.tags) - {"m.favourite", "favourite"}
+            room.tags = sorted(tags | ({"m.favourite"} if cmd.favourite else set()))
+        self._snapshot()
+
+    # ------------------------------------------------------------ messages
+    async def do_SendText(self, cmd: b.SendText) -> None:
+        text = cmd.text.strip()
+        if text:
+            event_id = await self.c.send_text(cmd.room_id, text, cmd.reply_to)
+            await self._post_own(cmd.room_id, event_id)
+
+    async def _post_own(self, room_id: str, event_id: str) -> None:
+        cached = self.c.store.get_message(event_id)
+        if cached is not None:
+            message = Message.from_dict(cached)
+            self.bridge.post(MessageReceived(message, own=True))
+            if message.kind == "image":
+                self._spawn(self._thumbnail(message))
+
+    async def do_SendFile(self, cmd: b.SendFile) -> None:
+        path = Path(cmd.path)
+        if cmd.image:
+            await asyncio.to_thread(thumbnail_file, path)  # refuse what we could not show
+        event_id = await self.c.send_file(cmd.room_id, path, image=cmd.image, reply_to=cmd.reply_to)
+        await self._post_own(cmd.room_id, event_id)
+
+    async def do_DeleteMessage(self, cmd: b.DeleteMessage) -> None:
+        await self.c.delete_message(cmd.room_id, cmd.event_id)
+
+    def _message(self, event_id: str) -> Message:
+        cached = self.c.store.get_message(event_id)
+        if cached is None:
+            raise MatrixError(404, "M_NOT_FOUND", "that message is not in the local cache")
+        return Message.from_dict(cached)
+
+    async def do_DownloadFile(self, cmd: b.DownloadFile) -> None:
+        message = self._message(cmd.event_id)
+        name = sanitize_filename(str((message.file or {}).get("name") or message.body))
+        dest = _unique(Path(cmd.folder) / name)
+
+        def progress(done: int, total: int) -> None:
+            self.bridge.post(b.DownloadProgress(cmd.event_id, done, total))
+
+        await self.c.download_file(message, dest, progress)
+        self.bridge.post(b.DownloadFinished(cmd.event_id, str(dest)))
+
+    async def _thumbnail(self, message: Message) -> None:
+        dest = self.cache / (sanitize_filename(message.event_id) + ".img")
+        try:
+            if not dest.exists():
+                size = int((message.file or {}).get("size") or 0)
+                if size > 10 * 1024 * 1024:
+                    raise ImageRejected("image too large to preview")
+                await self.c.download_file(message, dest)
+            thumb = await asyncio.to_thread(thumbnail_file, dest)
+        except (ImageRejected, MatrixError, OSError, Exception) as exc:  # preview only
+            logger.info("no preview for %s: %s", message.event_id, exc)
+            return
+        self.bridge.post(b.ImageReady(message.event_id, thumb))
+
+    async def do_MarkRead(self, cmd: b.MarkRead) -> None:
+        await self.c.mark_read(cmd.room_id, cmd.event_id)
+
+    async def do_SetTyping(self, cmd: b.SetTyping) -> None:
+        await self.c.set_typing(cmd.room_id, cmd.typing)
+
+    async def do_Search(self, cmd: b.Search) -> None:
+        found = self.c.search(cmd.room_id, cmd.text) if cmd.text.strip() else []
+        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found)))
+
+    async def do_ResetSession(self, cmd: b.ResetSession) -> None:
+        await self.c.reset_session(cmd.user_id, cmd.device_id)
+        self.bridge.post(b.Notice("Secure session reset; new messages will use a fresh session"))
+
+    # --------------------------------------------------- people, devices
+    async def do_GetProfile(self, cmd: b.GetProfile) -> None:
+        user = cmd.user_id or self.c.user_id
+        own = user == self.c.user_id
+        profile = await self.c.get_profile(user)
+        fields = tuple((k, str(v)) for k, v in profile.items() if isinstance(v, (str, int)))
+        visibility: tuple[tuple[str, str], ...] = ()
+        if own:
+            vis = await self.c.http.get(UNSTABLE + "/profile/visibility")
+            visibility = tuple((k, str(v)) for k, v in vis.items() if isinstance(v, str))
+        self.bridge.post(b.ProfileLoaded(user, own, fields, visibility))
+
+    async def do_SaveProfile(self, cmd: b.SaveProfile) -> None:
+        for key, value in cmd.fields:
+            if key in PROFILE_FIELDS:
+                await self.c.set_profile_field(key, value.strip() or None)
+        if cmd.visibility:
+            await self.c.http.put(UNSTABLE + "/profile/visibility", dict(cmd.visibility))
+        self.names.pop(self.c.user_id, None)
+        self._resolve([self.c.user_id])
+        self.bridge.post(b.Notice("Profile saved"))
+
+    async def do_SetAvatar(self, cmd: b.SetAvatar) -> None:
+        data, kind = await asyncio.to_thread(_read_image, Path(cmd.path))
+        await self.c.set_avatar(data, kind)
+        self.bridge.post(b.Notice("Profile picture changed"))
+
+    async def do_ListDevices(self, cmd: b.ListDevices) -> None:
+        devices = await self.c.list_devices()
+        rows = tuple((str(d.get("device_id")), str(d.get("display_name") or ""),
+                      d.get("last_seen_ts") if isinstance(d.get("last_seen_ts"), int) else None)
+                     for d in devices)
+        self.bridge.post(b.DevicesLoaded(self.c.device_id, rows))
+
+    async def do_RemoveDevice(self, cmd: b.RemoveDevice) -> None:
+        if cmd.device_id == self.c.device_id:
+            raise MatrixError(400, "M_INVALID_PARAM", "use Log out to remove this device")
+        await self.c.delete_device(cmd.device_id, cmd.password)
+        await self.do_ListDevices(b.ListDevices())
+
+    async def do_ApprovePairing(self, cmd: b.ApprovePairing) -> None:
+        code = "".join(ch for ch in cmd.code if ch.isdigit())
+        if len(code) != 8:
+            raise MatrixError(400, "M_INVALID_PARAM", "the pairing code has 8 digits")
+        name = await account.approve_pairing(self.c, code)
+        self.bridge.post(b.Notice(f"Device {name or ''} paired".replace("  ", " ")))
+
+    async def do_GetSafetyNumber(self, cmd: b.GetSafetyNumber) -> None:
+        parse_user_id(cmd.user_id)
+        await self.c.devices_of([cmd.user_id], refresh=True)
+        pinned = self.c.store.get("identities", cmd.user_id)
+        if pinned is None:
+            raise MatrixError(404, "M_NOT_FOUND", "no identity key known for that user yet")
+        number = safety_number(self.c.user_id, self.c.keys.identity.public, cmd.user_id,
+                               IdentityPublicKey.from_b64(pinned["key"]))
+        self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
+
+
+def _read_image(path: Path) -> tuple[bytes, str]:
+    thumb_check = thumbnail_file(path)  # validates size, dimensions and format
+    del thumb_check
+    data = path.read_bytes()
+    kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else \
+        "image/gif" if data[:4] == b"GIF8" else "image/webp" if data[8:12] == b"WEBP" else "image/jpeg"
+    return data, kind
+
+
+def _unique(path: Path) -> Path:
+    if not path.exists() and not Path(str(path) + ".part").exists():
+        return path
+    stem, suffix = path.stem, path.suffix
+    for i in range(1, 1000):
+        candidate = path.with_name(f"{stem} ({i}){suffix}")
+        if not candidate.exists():
+            return candidate
+    return path.with_name(f"{stem}-{os.getpid()}{suffix}")
+
