@@ -7,6 +7,8 @@ from typing import Any
 from client_tk.core.client import ChatClient
 from client_tk.core.transport import q
 from tests.client.conftest import MakeClient, bodies, until
+from tests.client.plaintext import assert_server_holds_no_plaintext
+from tests.support.server import RunningServer
 
 
 async def join(client: ChatClient, room: str) -> None:
@@ -15,7 +17,7 @@ async def join(client: ChatClient, room: str) -> None:
         await client.accept(room)
 
 
-async def test_group_add_and_remove(new_user: MakeClient) -> None:
+async def test_group_add_and_remove(server: RunningServer, new_user: MakeClient) -> None:
     alice, bob, carol, dave = [await new_user(n) for n in ("alice", "bob", "carol", "dave")]
     room = await alice.create_group("Trip planning", [bob.user_id, carol.user_id])
     await join(bob, room)
@@ -61,6 +63,8 @@ async def test_group_add_and_remove(new_user: MakeClient) -> None:
         body = alice.store.get_message(event["event_id"])
         if body is not None and body["body"] in ("after carol left", "bob after carol left"):
             assert name not in inbound, "carol holds the sender key used after her removal"
+    await assert_server_holds_no_plaintext(server.config, [
+        "bob before dave", "welcome dave", "hi dave from carol", "after carol left", "bob after carol left"])
 
 
 async def _raw_events(client: ChatClient, room: str) -> list[dict[str, Any]]:

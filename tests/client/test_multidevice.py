@@ -8,6 +8,7 @@ from pathlib import Path
 from client_tk.core.account import approve_pairing, finish_pairing, login, start_pairing
 from client_tk.core.client import ChatClient
 from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
+from tests.client.plaintext import assert_server_holds_no_plaintext
 from tests.support.server import RunningServer
 
 
@@ -75,3 +76,6 @@ async def test_two_devices_each_history_out_of_order_and_restart(
     await bob_again.send_text(room, "back again")
     for reader in (alice, alice2, bob2):
         await until(lambda r=reader: "back again" in bodies(r, room), what="reply after restart")  # type: ignore[misc]
+    # Pairing payloads, key backups and every message stayed opaque to the server.
+    await assert_server_holds_no_plaintext(
+        server.config, ["before any second device", *texts, "while bob was away"])

@@ -13,47 +13,8 @@ from client_tk.core.account import register
 from client_tk.core.client import ChatClient
 from client_tk.core.events import ConnectionState, ConnectionStateChanged, TransferProgress
 from tests.client.conftest import PASSWORD, bodies, options, until
+from tests.client.plaintext import dump_database, read_tree
 from tests.client.restartable import restartable
-
-
-async def _dump_database(config: Any) -> bytes:
-    """Every text/blob value of every table, read straight from the database."""
-    url: str = config.database.url
-    out: list[bytes] = []
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        path = url.removeprefix("sqlite://").split("?")[0]
-        db = sqlite3.connect(path)
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):
-                out += [v.encode() if isinstance(v, str) else bytes(v) for v in row
-                        if isinstance(v, (str, bytes))]
-        db.close()
-    else:
-        import pymysql
-
-        rest = url.removeprefix("mysql://")
-        creds, _, hostdb = rest.partition("@")
-        user, _, password = creds.partition(":")
-        hostport, _, name = hostdb.partition("/")
-        host, _, port = hostport.partition(":")
-        conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
-                               database=name.split("?")[0])
-        with conn.cursor() as cur:
-            cur.execute("SHOW TABLES")
-            for (table,) in cur.fetchall():
-                cur.execute(f"SELECT * FROM `{table}`")
-                for row in cur.fetchall():
-                    out += [v.encode() if isinstance(v, str) else bytes(v) for v in row
-                            if isinstance(v, (str, bytes))]
-        conn.close()
-    return b"\n".join(out)
-
-
-def _read_tree(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
 
 
 async def test_file_restart_and_no_plaintext_on_server(make_config: Any, tmp_path: Path) -> None:
@@ -116,8 +77,8 @@ async def test_file_restart_and_no_plaintext_on_server(make_config: Any, tmp_pat
             for c in clients:
                 await c.close()
 
-    dump = await _dump_database(config)
-    media = await asyncio.to_thread(_read_tree, Path(config.media_path))
+    dump = await dump_database(config)
+    media = await asyncio.to_thread(read_tree, Path(config.media_path))
     assert len(media) >= 20 * 1024 * 1024
     for word in secret_words:
         assert word.encode() not in dump and word.encode() not in media

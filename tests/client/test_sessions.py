@@ -5,6 +5,8 @@ from __future__ import annotations
 from client_tk.core.client import ChatClient
 from client_tk.core.events import DecryptionFailed, SessionReset
 from tests.client.conftest import MakeClient, bodies, until
+from tests.client.plaintext import assert_server_holds_no_plaintext
+from tests.support.server import RunningServer
 
 
 async def dm(alice: ChatClient, bob: ChatClient) -> str:
@@ -17,7 +19,7 @@ async def dm(alice: ChatClient, bob: ChatClient) -> str:
     return room
 
 
-async def test_signed_prekey_rotated_mid_conversation(new_user: MakeClient) -> None:
+async def test_signed_prekey_rotated_mid_conversation(server: RunningServer, new_user: MakeClient) -> None:
     alice = await new_user("alice")
     bob = await new_user("bob")
     room = await dm(alice, bob)
@@ -39,9 +41,12 @@ async def test_signed_prekey_rotated_mid_conversation(new_user: MakeClient) -> N
     keys = await alice.http.post("/_matrix/client/v3/keys/query", {"device_keys": {bob.user_id: []}})
     published = keys["device_keys"][bob.user_id][bob.device_id]["im.parley.signed_pre_key"]
     assert published["key_id"] == new_id
+    await assert_server_holds_no_plaintext(server.config, [
+        "started against the old signed pre-key", "second message, still the old X3DH header",
+        "answer after rotation", "conversation goes on"])
 
 
-async def test_session_reset_requested_and_automatic(new_user: MakeClient) -> None:
+async def test_session_reset_requested_and_automatic(server: RunningServer, new_user: MakeClient) -> None:
     alice = await new_user("alice")
     bob = await new_user("bob")
     room = await dm(alice, bob)
@@ -74,3 +79,5 @@ async def test_session_reset_requested_and_automatic(new_user: MakeClient) -> No
     await until(lambda: "four, recovered" in bodies(bob, room), what="recovered")
     await bob.send_text(room, "five")
     await until(lambda: "five" in bodies(alice, room), what="both ways again")
+    await assert_server_holds_no_plaintext(server.config, [
+        "three, on a fresh session", "lost in the broken session", "four, recovered"])
