@@ -301,8 +301,6 @@ class LoadRun:
                 creator.session, f"bench {self.run_id} room {r}")
 
         started = now()
-        # One room after another: creating is set-up, and at the time of writing Parley on
-        # MariaDB deadlocks (500) on concurrent createRoom (see docs/BENCHMARKS.md).
         lat, errors, first = await bounded(list(range(size.rooms)), CREATE_CONCURRENCY, create)
         created = PhaseResult("create_rooms", len(lat), now() - started, lat, errors, errors == 0,
                               first)
