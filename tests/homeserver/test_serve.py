@@ -89,6 +89,10 @@ async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
         assert proc.wait(timeout=20) == 0
         output = proc.stdout.read().decode() if proc.stdout else ""
         assert "shutting down" in output
+        # The database and everything else the server wrote is private to it.
+        for path in [tmp_path / "hs.db", *(tmp_path / "data").rglob("*")]:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert path.stat().st_mode & 0o777 == expected, path
     finally:
         if proc.poll() is None:
             proc.kill()
