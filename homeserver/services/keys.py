@@ -93,6 +93,10 @@ class MembershipHistory(Protocol):
 
     async def user_membership_events(self, user_id: str, after: int, upto: int) -> list[Any]: ...
 
+    async def member_changes(self, room_ids: list[str], after: int, upto: int) -> list[Any]:
+        """Per (room, user) changed in (after, upto], the latest membership event."""
+        ...
+
 
 @dataclass
 class DeviceListDelta:
@@ -468,16 +472,16 @@ class KeyService:
                 joined |= members
             elif membership in ("leave", "ban"):
                 left |= members
-        for room_id in joined_room_ids:
-            if own_rooms.get(room_id) == "join":
+        # One query for every joined room (not one per room: this runs on every
+        # incremental /sync whose events position moved).
+        rooms = [r for r in joined_room_ids if own_rooms.get(r) != "join"]
+        for event in await self.history.member_changes(rooms, after, until):
+            if event.type != "m.room.member" or not event.state_key:
                 continue
-            for event in await self.history.state_between(room_id, after, until):
-                if event.type != "m.room.member" or not event.state_key:
-                    continue
-                if event.membership == "join":
-                    joined.add(event.state_key)
-                elif event.membership in ("leave", "ban"):
-                    left.add(event.state_key)
+            if event.membership == "join":
+                joined.add(event.state_key)
+            elif event.membership in ("leave", "ban"):
+                left.add(event.state_key)
         return joined - {user_id}, left - {user_id}
 
     async def on_devices_deleted(self, user_id: str, device_ids: list[str]) -> None:
@@ -495,11 +499,14 @@ class KeyService:
     async def contribute(self, ctx: SyncContext, response: dict[str, Any]) -> bool:
         """SyncContributor: key counts, the signed pre-key's age and device_lists."""
         now = self.clock.now_ms()
-        response["device_one_time_keys_count"] = await self.one_time_key_counts(ctx.user_id, ctx.device_id)
-        response["device_unused_fallback_key_types"] = await self.repo.unused_fallback_algorithms(
-            ctx.user_id, ctx.device_id
-        )
-        response.update(self._spk_fields(await self.repo.get_device_keys(ctx.user_id, ctx.device_id), now))
+        # Counts, fallback key types and the signed pre-key's age in one round trip.
+        counts, fallback, spk_created_ts = await self.repo.sync_summary(ctx.user_id, ctx.device_id)
+        counts.setdefault("signed_curve25519", 0)  # as one_time_key_counts
+        response["device_one_time_keys_count"] = counts
+        response["device_unused_fallback_key_types"] = fallback
+        if spk_created_ts is not None:
+            response.update({SPK_CREATED_FIELD: spk_created_ts,
+                             SPK_AGE_FIELD: max(0, now - spk_created_ts)})
         lists = response.setdefault("device_lists", {})
         lists.setdefault("changed", [])
         lists.setdefault("left", [])

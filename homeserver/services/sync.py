@@ -52,6 +52,23 @@ class _RoomPlan:
     extra: list[StoredEvent] = field(default_factory=list)
 
 
+@dataclass
+class _Rebuild:
+    """What one /sync request's builds share while it long-polls.
+
+    ``memberships`` were read (after ``memberships_upto`` was) by an earlier
+    build; a later build reuses them when no membership event of the user
+    falls in (``memberships_upto``, its ``upto``] (every membership change is
+    such an event, and rows at positions past ``upto`` are resolved by
+    :meth:`SyncService._membership_at` as usual).  ``acknowledged``: the
+    to-device messages up to ``since`` were deleted by an earlier build.
+    """
+
+    memberships: list[Membership] | None = None
+    memberships_upto: int = -1
+    acknowledged: bool = False
+
+
 class SyncService:
     def __init__(self, config: Config, events: EventRepository, rooms: RoomRepository,
                  streams: StreamRepository, notifier: Notifier, formatter: EventFormatter,
@@ -107,9 +124,11 @@ class SyncService:
                 logger.exception("sync activity hook failed")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(timeout_ms, self.config.limits.max_sync_timeout_ms) / 1000
+        rebuild = _Rebuild()
         while True:
             with self.notifier.listen(user_id) as waiter:
-                response, has_new = await self.build(user_id, device_id, since_token, sync_filter, full_state)
+                response, has_new = await self.build(user_id, device_id, since_token, sync_filter, full_state,
+                                                     rebuild)
                 if has_new or since_token is None or full_state:
                     return response
                 remaining = deadline - loop.time()
@@ -119,7 +138,7 @@ class SyncService:
 
     # --------------------------------------------------------------- building
     async def build(self, user_id: str, device_id: str, since: SyncToken | None, sync_filter: SyncFilter,
-                    full_state: bool) -> tuple[JsonDict, bool]:
+                    full_state: bool, rebuild: _Rebuild | None = None) -> tuple[JsonDict, bool]:
         positions = await self.streams.current_all()
         upto = SyncToken.from_mapping(positions)
         upto_events = upto.get("events")
@@ -133,15 +152,25 @@ class SyncService:
             "device_lists": {"changed": [], "left": []},
             "device_one_time_keys_count": {},
         }
-        plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state)
+        rebuild = rebuild if rebuild is not None else _Rebuild()
+        plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
         has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
                                          sync_filter)
         has_new |= await self._add_invites(response, plans)
         has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
 
-        to_device_events, to_device_next = await self.to_device.collect(
-            user_id, device_id, since.get("to_device") if since else None, upto.get("to_device")
-        )
+        since_to_device = since.get("to_device") if since else None
+        to_device_events: list[JsonDict]
+        if rebuild.acknowledged and since_to_device is not None and upto.get("to_device") <= since_to_device:
+            # A later build of the same request with the stream unmoved: an
+            # earlier build acknowledged up to ``since`` and (since, upto] is
+            # empty, which is all ``collect`` would find.
+            to_device_events, to_device_next = [], upto.get("to_device")
+        else:
+            to_device_events, to_device_next = await self.to_device.collect(
+                user_id, device_id, since_to_device, upto.get("to_device")
+            )
+            rebuild.acknowledged = True
         response["to_device"]["events"] = to_device_events
         has_new |= bool(to_device_events)
 
@@ -176,13 +205,25 @@ class SyncService:
                 room[key].setdefault("events", [])
 
     async def _plan_rooms(self, user_id: str, since: SyncToken | None, upto: int, sync_filter: SyncFilter,
-                          full_state: bool) -> list[_RoomPlan]:
-        memberships = await self.rooms.memberships_of_user(user_id)
+                          full_state: bool, rebuild: _Rebuild) -> list[_RoomPlan]:
         since_events = since.get("events") if since is not None else 0
         changes: dict[str, list[StoredEvent]] = {}
+        changed_after = -1  # the position of the user's latest membership event in (since, upto]
         if since is not None and since_events < upto:
             for event in await self.events.user_membership_events(user_id, since_events, upto):
                 changes.setdefault(event.room_id, []).append(event)
+                changed_after = max(changed_after, event.stream_pos)
+        cached = rebuild.memberships
+        reuse = cached is not None and (
+            upto == rebuild.memberships_upto
+            or (since is not None and since_events <= rebuild.memberships_upto < upto
+                and changed_after <= rebuild.memberships_upto)
+        )
+        if reuse and cached is not None:
+            memberships = cached
+        else:
+            memberships = await self.rooms.memberships_of_user(user_id)
+            rebuild.memberships, rebuild.memberships_upto = memberships, upto
         plans = []
         need_events: list[str] = []
         for m in memberships:

@@ -351,6 +351,28 @@ class EventRepository:
         )
         return [event_from_row(r) for r in rows]
 
+    async def member_changes(self, room_ids: Sequence[str], after: int, upto: int) -> list[StoredEvent]:
+        """For each (room, user) whose membership changed in (after, upto], its latest
+        ``m.room.member`` event there: :meth:`state_between` restricted to
+        membership, for many rooms in one query."""
+        ids = list(dict.fromkeys(room_ids))
+        out: list[StoredEvent] = []
+        if not ids or upto <= after:
+            return out
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await self.db.fetch(
+                f"SELECT {_cols('e')} FROM events e JOIN ("
+                "  SELECT room_id, state_key, MAX(stream_pos) AS mp FROM events"
+                f"  WHERE room_id IN ({_placeholders(len(chunk))}) AND type = 'm.room.member'"
+                "  AND state_key IS NOT NULL AND stream_pos > ? AND stream_pos <= ?"
+                "  GROUP BY room_id, state_key"
+                ") m ON e.stream_pos = m.mp ORDER BY e.stream_pos",
+                [*chunk, after, upto],
+            )
+            out.extend(event_from_row(r) for r in rows)
+        return out
+
     async def state_at(self, room_id: str, upto: int) -> list[StoredEvent]:
         return await self.state_between(room_id, -1, upto)
 

@@ -229,6 +229,32 @@ class KeyRepository:
         )
         return str(row["key_id"]), str(row["key_json"])
 
+    async def sync_summary(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str], int | None]:
+        """What every /sync reports about a device's keys, in one round trip:
+        :meth:`count_one_time_keys`, :meth:`unused_fallback_algorithms` and the
+        signed pre-key's ``spk_created_ts`` (None without device keys)."""
+        rows = await self.db.fetch(
+            "SELECT 'o' AS kind, algorithm AS name, COUNT(*) AS n FROM e2e_one_time_keys "
+            "WHERE user_id = ? AND device_id = ? GROUP BY algorithm "
+            "UNION ALL SELECT 'f' AS kind, algorithm AS name, 0 AS n FROM e2e_fallback_keys "
+            "WHERE user_id = ? AND device_id = ? AND used = ? "
+            "UNION ALL SELECT 's' AS kind, '' AS name, spk_created_ts AS n FROM e2e_device_keys "
+            "WHERE user_id = ? AND device_id = ?",
+            (user_id, device_id, user_id, device_id, False, user_id, device_id),
+        )
+        counts: dict[str, int] = {}
+        fallback: list[str] = []
+        spk_created_ts: int | None = None
+        for r in rows:
+            kind = str(r["kind"])
+            if kind == "o":
+                counts[str(r["name"])] = int(r["n"])
+            elif kind == "f":
+                fallback.append(str(r["name"]))
+            elif r["n"] is not None:
+                spk_created_ts = int(r["n"])
+        return counts, sorted(fallback), spk_created_ts
+
     async def unused_fallback_algorithms(self, user_id: str, device_id: str) -> list[str]:
         rows = await self.db.fetch(
             "SELECT algorithm FROM e2e_fallback_keys "

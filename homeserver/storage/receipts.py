@@ -150,21 +150,23 @@ class ReceiptRepository:
         events stream.  State events, redactions, reactions and redacted
         events do not count.
 
-        Two small lookups give each room's lower bound; then one range count
-        per room on the ``(room_id, stream_pos)`` index, so the cost follows
-        the number of unread events, not the size of the rooms.
+        One small lookup gives each room's lower bound (the join and, as in
+        :meth:`read_up_to`, the latest receipt); then one range count per room
+        on the ``(room_id, stream_pos)`` index, so the cost follows the number
+        of unread events, not the size of the rooms.
         """
         counts: dict[str, int] = {r: 0 for r in room_ids}
         for start in range(0, len(room_ids), 200):
             chunk = list(room_ids[start:start + 200])
-            read = await self.read_up_to(user_id, chunk)
             rows = await self.db.fetch(
-                "SELECT room_id, COALESCE(joined_since, stream_pos) AS since FROM room_memberships "
-                f"WHERE user_id = ? AND membership = 'join' AND room_id IN ({_marks(chunk)})",
+                "SELECT m.room_id, COALESCE(m.joined_since, m.stream_pos) AS since, "
+                "(SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
+                "AND r.room_id = m.room_id) AS rpos FROM room_memberships m "
+                f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})",
                 (user_id, *chunk),
             )
             bounds = {
-                str(r["room_id"]): max(int(r["since"]), read.get(str(r["room_id"]), 0)) for r in rows
+                str(r["room_id"]): max(int(r["since"]), int(r["rpos"] or 0)) for r in rows
             }
             wanted = [(room_id, low) for room_id, low in bounds.items() if low < upto]
             if not wanted:
