@@ -22,6 +22,7 @@ import ttkbootstrap as ttk
 
 from client_tk import bridge as b
 from client_tk.core.events import ClientEvent, ConnectionStateChanged, PresenceChanged
+from client_tk.widgets.avatar import AvatarCache
 from client_tk.worker import Worker
 
 E = TypeVar("E", bound=ClientEvent)
@@ -66,6 +67,8 @@ class ParleyApp:
         self.user_id: str | None = None
         self.device_id: str | None = None
         self.names: dict[str, str] = {}
+        self.user_avatars: dict[str, str] = {}  # user id -> mxc:// URI of the profile picture
+        self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
         self.connection: ConnectionStateChanged | None = None
@@ -77,6 +80,8 @@ class ParleyApp:
         self.bus.subscribe(b.LoggedIn, self._on_logged_in)
         self.bus.subscribe(b.LoggedOut, lambda e: self._show_auth())
         self.bus.subscribe(b.RoomsSnapshot, self._on_rooms)
+        self.bus.subscribe(b.AvatarReady, self._on_avatar)
+        self.bus.subscribe(b.AvatarFailed, lambda e: self.avatars.fail(e.mxc))
         self.bus.subscribe(PresenceChanged, lambda e: self.presence.__setitem__(e.user_id, e.presence))
         self.bus.subscribe(ConnectionStateChanged, lambda e: setattr(self, "connection", e))
         self.bus.subscribe(b.Notice, lambda e: self.notify("Parley", e.text))
@@ -103,6 +108,22 @@ class ParleyApp:
         if not user_id:
             return "?"
         return self.names.get(user_id) or user_id.split(":")[0].lstrip("@")
+
+    def room_avatar_url(self, room: b.RoomInfo) -> str | None:
+        """The group's picture, or for a direct chat the other person's."""
+        if room.avatar_url:
+            return room.avatar_url
+        return self.user_avatars.get(room.peer) if room.is_direct and room.peer else None
+
+    def avatar(self, master: Any, name: str, size: int, mxc: str | None = None,
+               online: bool | None = None) -> Any:
+        """A round avatar PhotoImage (Tk thread; keep a reference): picture or letter."""
+        return self.avatars.photo(master, name, size, mxc, online)
+
+    def _on_avatar(self, event: b.AvatarReady) -> None:
+        from PIL import Image
+        thumb = event.thumbnail
+        self.avatars.put(event.mxc, Image.frombytes("RGBA", (thumb.width, thumb.height), thumb.rgba))
 
     def online(self, user_id: str) -> bool:
         return self.presence.get(user_id) == "online"
@@ -132,6 +153,7 @@ class ParleyApp:
     def _on_rooms(self, event: b.RoomsSnapshot) -> None:
         self.rooms = event
         self.names.update(dict(event.names))
+        self.user_avatars = dict(event.avatars)
 
     def _on_failed(self, event: b.CommandFailed) -> None:
         if event.command not in ("Login", "Register", "PairThisDevice"):  # the auth screen shows those
@@ -153,9 +175,9 @@ class Toast:
 
     def __init__(self, window: Any) -> None:
         self.frame = ttk.Frame(window, bootstyle="secondary", padding=10)
-        self.title = ttk.Label(self.frame, font=("TkDefaultFont", 10, "bold"), bootstyle="inverse-secondary")
+        self.title = ttk.Label(self.frame, font=("TkDefaultFont", 10, "bold"), bootstyle="@secondary")
         self.title.pack(anchor="w")
-        self.text = ttk.Label(self.frame, wraplength=300, bootstyle="inverse-secondary", justify="left")
+        self.text = ttk.Label(self.frame, wraplength=300, bootstyle="@secondary", justify="left")
         self.text.pack(anchor="w")
         self.history: list[tuple[str, str]] = []
         self._job: str | None = None

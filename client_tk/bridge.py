@@ -206,6 +206,18 @@ class SetAvatar(Command):
 
 
 @dataclass(frozen=True)
+class FetchAvatar(Command):
+    """Download and decode a picture (mxc:// URI); answered by AvatarReady or AvatarFailed."""
+    mxc: str
+
+
+@dataclass(frozen=True)
+class RefreshProfiles(Command):
+    """Fetch display names and pictures again (they may have changed)."""
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ListDevices(Command):
     pass
 
@@ -265,6 +277,7 @@ class RoomInfo:
     favourite: bool
     inviter: str | None = None
     peer: str | None = None  # the other person of a direct chat
+    avatar_url: str | None = None  # the group's picture (m.room.avatar), an mxc:// URI
 
 
 @dataclass(frozen=True)
@@ -272,6 +285,7 @@ class RoomsSnapshot(UiEvent):
     rooms: tuple[RoomInfo, ...]
     invitations: tuple[RoomInfo, ...]
     names: tuple[tuple[str, str], ...] = ()  # user id -> display name
+    avatars: tuple[tuple[str, str], ...] = ()  # user id -> profile picture (mxc:// URI)
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,19 @@ class HistoryLoaded(UiEvent):
 class ImageReady(UiEvent):
     event_id: str
     thumbnail: Thumbnail
+
+
+@dataclass(frozen=True)
+class AvatarReady(UiEvent):
+    """A decoded square picture (``thumbnail`` is RGBA, at most AVATAR_PX wide)."""
+    mxc: str
+    thumbnail: Thumbnail
+
+
+@dataclass(frozen=True)
+class AvatarFailed(UiEvent):
+    mxc: str
+    reason: str
 
 
 @dataclass(frozen=True)

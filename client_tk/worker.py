@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from client_tk import bridge as b
 from client_tk.core import account
@@ -29,7 +31,13 @@ from client_tk.core.events import (
     UnreadCountChanged,
 )
 from client_tk.core.transport import UNSTABLE
-from client_tk.widgets.images import ImageRejected, sanitize_filename, thumbnail_file
+from client_tk.widgets.images import (
+    MAX_AVATAR_BYTES,
+    ImageRejected,
+    avatar_rgba,
+    sanitize_filename,
+    thumbnail_file,
+)
 from common.crypto import IdentityPublicKey, safety_number
 from common.errors import MatrixError
 from common.identifiers import parse_user_id
@@ -37,6 +45,7 @@ from common.identifiers import parse_user_id
 logger = logging.getLogger(__name__)
 PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
 HISTORY_LIMIT = 5000
+MXC = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]{1,255})/([A-Za-z0-9_\-]{1,255})")
 
 
 class Worker:
@@ -46,6 +55,7 @@ class Worker:
         self.options = options
         self.client: ChatClient | None = None
         self.names: dict[str, str] = {}
+        self.avatars: dict[str, str] = {}  # user id -> mxc:// URI of their profile picture
         self.cache = Path(tempfile.mkdtemp(prefix="parley-media-"))
         self._code: asyncio.Future[str] | None = None
         self._snapshot_pending = False
@@ -149,8 +159,9 @@ class Worker:
             peer = others[0] if others else None
         title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
         favourite = "m.favourite" in room.tags or "favourite" in room.tags
+        avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
-                          room.unread, favourite, room.inviter, peer)
+                          room.unread, favourite, room.inviter, peer, avatar)
 
     def _snapshot(self) -> None:
         self._snapshot_pending = False
@@ -161,7 +172,8 @@ class Worker:
         users = {u for r in rooms for u in (*r.members, *r.invited)} | \
                 {r.inviter for r in invites if r.inviter}
         self._resolve(sorted(users))
-        self.bridge.post(b.RoomsSnapshot(rooms, invites, tuple(sorted(self.names.items()))))
+        self.bridge.post(b.RoomsSnapshot(rooms, invites, tuple(sorted(self.names.items())),
+                                         tuple(sorted(self.avatars.items()))))
 
     def _resolve(self, users: list[str]) -> None:
         """Fetch display names we don't know yet (once per user), then re-snapshot."""
@@ -174,11 +186,51 @@ class Worker:
         for user in users:
             try:
                 profile = await self.c.get_profile(user)
-                name = profile.get("displayname")
-                self.names[user] = name if isinstance(name, str) and name else user.split(":")[0][1:]
+                self._remember_profile(user, profile)
             except (MatrixError, OSError, Exception):  # a missing name is cosmetic
-                self.names[user] = user.split(":")[0][1:]
+                self.names.setdefault(user, user.split(":")[0][1:])
+            finally:
+                self._resolving.discard(user)
         self._schedule_snapshot()
+
+    def _remember_profile(self, user: str, profile: dict[str, Any]) -> None:
+        name = profile.get("displayname")
+        self.names[user] = name if isinstance(name, str) and name else user.split(":")[0][1:]
+        avatar = profile.get("avatar_url")
+        if isinstance(avatar, str) and MXC.fullmatch(avatar):
+            self.avatars[user] = avatar
+        else:
+            self.avatars.pop(user, None)
+
+    async def do_RefreshProfiles(self, cmd: b.RefreshProfiles) -> None:
+        todo = [u for u in dict.fromkeys(cmd.user_ids) if u not in self._resolving]
+        self._resolving.update(todo)
+        await self._fetch_names(todo)
+
+    async def do_FetchAvatar(self, cmd: b.FetchAvatar) -> None:
+        """Authenticated media download into memory (capped), decoded off the loop."""
+        try:
+            match = MXC.fullmatch(cmd.mxc)
+            if match is None:
+                raise ImageRejected("not an mxc:// URI")
+            data = bytearray()
+
+            def sink(piece: bytes) -> None:
+                data.extend(piece)
+                if len(data) > MAX_AVATAR_BYTES:
+                    raise ImageRejected("picture too large")
+
+            server, media_id = match.groups()
+            await self.c.http.download(f"/_matrix/client/v1/media/download/{quote(server, safe='')}/"
+                                       f"{quote(media_id, safe='')}", sink)
+            thumb = await asyncio.to_thread(avatar_rgba, bytes(data))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a missing picture is cosmetic: the letter stays
+            logger.info("no avatar from %s: %s", cmd.mxc, exc)
+            self.bridge.post(b.AvatarFailed(cmd.mxc, str(exc)))
+            return
+        self.bridge.post(b.AvatarReady(cmd.mxc, thumb))
 
     async def do_OpenRoom(self, cmd: b.OpenRoom) -> None:
         await self._send_history(cmd.room_id)
@@ -336,6 +388,10 @@ class Worker:
         user = cmd.user_id or self.c.user_id
         own = user == self.c.user_id
         profile = await self.c.get_profile(user)
+        before = (self.names.get(user), self.avatars.get(user))
+        self._remember_profile(user, profile)
+        if before != (self.names.get(user), self.avatars.get(user)):
+            self._schedule_snapshot()
         fields = tuple((k, str(v)) for k, v in profile.items() if isinstance(v, (str, int)))
         visibility: tuple[tuple[str, str], ...] = ()
         if own:
@@ -356,6 +412,8 @@ class Worker:
     async def do_SetAvatar(self, cmd: b.SetAvatar) -> None:
         data, kind = await asyncio.to_thread(_read_image, Path(cmd.path))
         await self.c.set_avatar(data, kind)
+        self.names.pop(self.c.user_id, None)
+        self._resolve([self.c.user_id])
         self.bridge.post(b.Notice("Profile picture changed"))
 
     async def do_ListDevices(self, cmd: b.ListDevices) -> None:

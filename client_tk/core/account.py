@@ -95,7 +95,8 @@ def _open_store(opts: ClientOptions, user_id: str) -> LocalStore:
 
 
 async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyPair, user_id: str,
-                  device_id: str, token: str, password: str, *, new_backup: bool) -> ChatClient:
+                  device_id: str, token: str, password: str, *, new_backup: bool,
+                  new_session: bool = True) -> ChatClient:
     if store.get_meta("identity") is None or store.get_meta("device_id") != device_id.encode():
         sealed = seal_identity(identity, password, params=opts.kdf, allow_weak=opts.allow_weak_kdf)
         store.set_meta({"user_id": user_id.encode(), "device_id": device_id.encode(),
@@ -103,6 +104,8 @@ async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyP
     store.unlock(identity.seed)
     store.put("secrets", "access_token", {"token": token})
     keys = KeyManager.load(store, identity, user_id, device_id)
+    if new_session:  # a new login (e.g. after logout deleted the device): publish the keys again
+        keys.device_keys_uploaded = False
     client = ChatClient(store, _transport(opts, token), keys, clock=opts.clock, bus=opts.bus,
                         sync_timeout_ms=opts.sync_timeout_ms)
     await store.commit()
@@ -170,7 +173,8 @@ async def login(opts: ClientOptions, user_id: str, password: str, *, method: str
             if who.get("device_id") == device_id:
                 await http.aclose()
                 return await _finish(opts, store, identity, user_id, device_id,
-                                     str(token_record["token"]), password, new_backup=False)
+                                     str(token_record["token"]), password, new_backup=False,
+                                     new_session=False)
         except MatrixError:
             pass
         finally:

@@ -132,14 +132,21 @@ class ChatClient(ClientEngine):
     async def rename(self, room_id: str, name: str) -> None:
         if not name or len(name) > MAX_NAME:
             raise MatrixError(400, "M_INVALID_PARAM", f"a group name has 1 to {MAX_NAME} characters")
-        await self.http.put(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/state/m.room.name/",
-                            {"name": name})
+        await self._put_group_state(room_id, "m.room.name", {"name": name}, "rename the group")
 
     async def set_group_avatar(self, room_id: str, data: bytes, content_type: str) -> str:
+        _check_room(room_id)
         uri = await self.upload_media(data, content_type)
-        await self.http.put(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/state/m.room.avatar/",
-                            {"url": uri})
+        await self._put_group_state(room_id, "m.room.avatar", {"url": uri}, "change the group's picture")
         return uri
+
+    async def _put_group_state(self, room_id: str, kind: str, content: JsonDict, action: str) -> None:
+        try:
+            await self.http.put(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/state/{kind}/", content)
+        except MatrixError as exc:
+            if exc.status == 403 and "permission" in exc.message:  # "You don't have permission to send ..."
+                raise MatrixError(403, "M_FORBIDDEN", f"Only the group's creator can {action}") from exc
+            raise
 
     async def set_favourite(self, room_id: str, favourite: bool) -> None:
         path = f"{CLIENT_V3}/user/{q(self.user_id)}/rooms/{q(_check_room(room_id))}/tags/m.favourite"
@@ -170,6 +177,10 @@ class ChatClient(ClientEngine):
     async def delete_message(self, room_id: str, event_id: str) -> None:
         if not is_valid_event_id(event_id):
             raise MatrixError(400, "M_INVALID_PARAM", "not an event id")
+        cached = self.store.get_message(event_id)
+        if cached is not None and cached.get("sender") != self.user_id:
+            # In a direct chat both people are admins and the server would allow it.
+            raise MatrixError(403, "M_FORBIDDEN", "You can only delete your own messages")
         await self.http.put(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/redact/{q(event_id)}/"
                             f"{secrets.token_hex(8)}", {})
 
@@ -213,6 +224,15 @@ class ChatClient(ClientEngine):
     async def set_profile_field(self, key: str, value: Any) -> None:
         await self.http.put(f"{CLIENT_V3}/profile/{q(self.user_id)}/{q(key)}", {key: value})
 
+    async def profile_visibility(self) -> dict[str, str]:
+        """Who sees each extra field: ``everyone``, ``shared_room`` or ``nobody``."""
+        body = await self.http.get(UNSTABLE + "/profile/visibility")
+        return {k: str(v) for k, v in body.items() if isinstance(v, str)}
+
+    async def set_profile_visibility(self, visibility: dict[str, str]) -> dict[str, str]:
+        body = await self.http.put(UNSTABLE + "/profile/visibility", dict(visibility))
+        return {k: str(v) for k, v in body.items() if isinstance(v, str)}
+
     async def set_avatar(self, data: bytes, content_type: str) -> str:
         uri = await self.upload_media(data, content_type)
         await self.set_profile_field("avatar_url", uri)
@@ -223,6 +243,7 @@ class ChatClient(ClientEngine):
         if status_msg is not None:
             body["status_msg"] = status_msg
         await self.http.put(f"{CLIENT_V3}/presence/{q(self.user_id)}/status", body)
+        self.presence = presence  # or the next /sync would make us "online" again
 
     async def get_presence(self, user_id: str) -> JsonDict:
         return await self.http.get(f"{CLIENT_V3}/presence/{q(_check_user(user_id))}/status")

@@ -90,6 +90,7 @@ class ClientEngine:
         self.clock = clock
         self.bus = bus or EventBus()
         self.sync_timeout_ms = sync_timeout_ms
+        self.presence = "online"  # what every /sync tells the server (set_presence)
         self.lock = asyncio.Lock()  # one writer of crypto state and the store at a time
         self.rooms: dict[str, RoomState] = {
             k: RoomState.from_dict(v) for k, v in store.items("rooms").items()}
@@ -162,7 +163,7 @@ class ClientEngine:
 
     async def sync_once(self, timeout_ms: int = 0) -> None:
         """One ``/sync`` round trip, processed and committed."""
-        params: JsonDict = {"timeout": timeout_ms, "filter": SYNC_FILTER}
+        params: JsonDict = {"timeout": timeout_ms, "filter": SYNC_FILTER, "set_presence": self.presence}
         since = self.since
         if since is not None:
             params["since"] = since

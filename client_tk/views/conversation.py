@@ -13,7 +13,6 @@ import ttkbootstrap as ttk
 from client_tk import bridge as b
 from client_tk.core.events import Message, PresenceChanged, TypingChanged
 from client_tk.views.messages import MessageView
-from client_tk.widgets.avatar import avatar_photo
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -30,8 +29,9 @@ class ConversationView(ttk.Frame):
         self.room = room
         header = ttk.Frame(self, padding=(10, 8))
         header.pack(side="top", fill="x")
-        self._avatar = avatar_photo(self, room.title, 38)
-        ttk.Label(header, image=self._avatar).pack(side="left")
+        self._avatar = app.avatar(self, room.title, 38, app.room_avatar_url(room))
+        self.avatar = ttk.Label(header, image=self._avatar)
+        self.avatar.pack(side="left")
         titles = ttk.Frame(header)
         titles.pack(side="left", padx=10)
         self.title = ttk.Label(titles, text=room.title, font=("TkDefaultFont", 13, "bold"))
@@ -70,7 +70,8 @@ class ConversationView(ttk.Frame):
         self._typing_job: str | None = None
         self._subs = [app.bus.subscribe(TypingChanged, self._typing),
                       app.bus.subscribe(PresenceChanged, lambda e: self._subtitle()),
-                      app.bus.subscribe(b.RoomsSnapshot, self._rooms)]
+                      app.bus.subscribe(b.RoomsSnapshot, self._rooms),
+                      app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatar())]
         self._subtitle()
         app.send(b.OpenRoom(room.room_id))
 
@@ -87,6 +88,11 @@ class ConversationView(ttk.Frame):
                 self.room = room
                 self.title.configure(text=room.title)
                 self._subtitle()
+                self._show_avatar()
+
+    def _show_avatar(self) -> None:
+        self._avatar = self.app.avatar(self, self.room.title, 38, self.app.room_avatar_url(self.room))
+        self.avatar.configure(image=self._avatar)
 
     def _subtitle(self) -> None:
         room = self.room
@@ -95,7 +101,8 @@ class ConversationView(ttk.Frame):
             self.subtitle.configure(text=f"direct chat · {state}")
         else:
             online = sum(1 for u in room.members if self.app.online(u))
-            self.subtitle.configure(text=f"{len(room.members)} members · {online} online")
+            count = len(room.members)
+            self.subtitle.configure(text=f"{count} member{'' if count == 1 else 's'} · {online} online")
 
     # ------------------------------------------------------------ typing
     def _typing(self, event: TypingChanged) -> None:

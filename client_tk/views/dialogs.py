@@ -17,7 +17,6 @@ from ttkbootstrap.dialogs import Messagebox, Querybox
 
 from client_tk import bridge as b
 from client_tk.core.events import DevicesChanged, PresenceChanged
-from client_tk.widgets.avatar import avatar_photo
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -102,8 +101,9 @@ class GroupInfoDialog(Dialog):
         self.is_creator = room.creator == app.user_id
         head = ttk.Frame(self.body)
         head.pack(fill="x")
-        self._avatar = avatar_photo(self, room.title, 56)
-        ttk.Label(head, image=self._avatar).pack(side="left")
+        self._avatar = app.avatar(self, room.title, 56, room.avatar_url)
+        self.avatar = ttk.Label(head, image=self._avatar)
+        self.avatar.pack(side="left")
         self.title_label = ttk.Label(head, text=room.title, font=("TkDefaultFont", 14, "bold"))
         self.title_label.pack(side="left", padx=10)
         ttk.Label(self.body, text="MEMBERS", bootstyle="secondary", font=("TkDefaultFont", 8, "bold")
@@ -111,6 +111,7 @@ class GroupInfoDialog(Dialog):
         self.members = ttk.Frame(self.body)
         self.members.pack(fill="x")
         self._images: list[Any] = []
+        self.member_rows: dict[str, dict[str, Any]] = {}
         row = ttk.Frame(self.body)
         row.pack(fill="x", pady=(10, 0))
         self.invite_who = ttk.StringVar()
@@ -118,16 +119,28 @@ class GroupInfoDialog(Dialog):
         ttk.Button(row, text="Invite", bootstyle="info", command=self.invite).pack(side="left", padx=(6, 0))
         actions = ttk.Frame(self.body)
         actions.pack(fill="x", pady=(12, 0))
-        ttk.Button(actions, text="Rename…", command=self.rename, bootstyle="secondary").pack(side="left")
-        ttk.Button(actions, text="Change picture…", command=self.change_avatar, bootstyle="secondary"
-                   ).pack(side="left", padx=6)
-        ttk.Button(actions, text="Leave", command=self.leave, bootstyle="warning-outline").pack(side="left")
+        self.rename_button = ttk.Button(actions, text="Rename…", command=self.rename, bootstyle="secondary")
+        self.rename_button.pack(side="left")
+        self.picture_button = ttk.Button(actions, text="Change picture…", command=self.change_avatar,
+                                         bootstyle="secondary")
+        self.picture_button.pack(side="left", padx=6)
+        self.leave_button = ttk.Button(actions, text="Leave", command=self.leave, bootstyle="warning-outline")
+        self.leave_button.pack(side="left")
+        self.destroy_button: Any = None
         if self.is_creator:
-            ttk.Button(actions, text="Destroy group", command=self.destroy_group, bootstyle="danger"
-                       ).pack(side="left", padx=6)
+            self.destroy_button = ttk.Button(actions, text="Destroy group", command=self.destroy_group,
+                                             bootstyle="danger")
+            self.destroy_button.pack(side="left", padx=6)
         self.status.pack(pady=(8, 0))
         self._subs += [app.bus.subscribe(b.RoomsSnapshot, self._rooms),
-                       app.bus.subscribe(PresenceChanged, lambda e: self.render())]
+                       app.bus.subscribe(PresenceChanged, lambda e: self.render()),
+                       app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatars())]
+        self.render()
+        app.send(b.RefreshProfiles((*room.members, *room.invited)))  # names and pictures may have changed
+
+    def _show_avatars(self) -> None:
+        self._avatar = self.app.avatar(self, self.room.title, 56, self.room.avatar_url)
+        self.avatar.configure(image=self._avatar)
         self.render()
 
     def _rooms(self, event: b.RoomsSnapshot) -> None:
@@ -135,7 +148,8 @@ class GroupInfoDialog(Dialog):
             if room.room_id == self.room.room_id:
                 self.room = room
                 self.title_label.configure(text=room.title)
-                self.render()
+                self.title(f"Group — {room.title}")
+                self._show_avatars()
                 return
         self.destroy()  # left or destroyed
 
@@ -143,18 +157,22 @@ class GroupInfoDialog(Dialog):
         for child in self.members.winfo_children():
             child.destroy()
         self._images.clear()
+        self.member_rows.clear()
         people = [(u, "member") for u in self.room.members] + [(u, "invited") for u in self.room.invited]
         for user, role in people:
             line = ttk.Frame(self.members, padding=2)
             line.pack(fill="x")
-            image = avatar_photo(self, self.app.display_name(user), 26, online=self.app.online(user))
+            image = self.app.avatar(self, self.app.display_name(user), 26, self.app.user_avatars.get(user),
+                                    self.app.online(user))
             self._images.append(image)
-            ttk.Label(line, image=image).pack(side="left")
+            avatar = ttk.Label(line, image=image)
+            avatar.pack(side="left")
             extra = " (creator)" if user == self.room.creator else " (invited)" if role == "invited" else ""
             state = "online" if self.app.online(user) else "offline"
             name = ttk.Label(line, text=f"{self.app.display_name(user)}{extra} · {state}", cursor="hand2")
             name.pack(side="left", padx=6)
             name.bind("<Button-1>", self._open_profile(user))
+            self.member_rows[user] = {"avatar": avatar, "name": name, "picture": bool(image.parley_picture)}
             if self.is_creator and user != self.app.user_id:
                 ttk.Button(line, text="Remove", bootstyle="danger-link",
                            command=lambda u=user: self.remove(u)).pack(side="right")
@@ -206,9 +224,10 @@ class ProfileDialog(Dialog):
         self.own = user_id == app.user_id
         head = ttk.Frame(self.body)
         head.pack(fill="x")
-        self._avatar = avatar_photo(self, app.display_name(user_id), 72, online=None if self.own else
-                                    app.online(user_id))
-        ttk.Label(head, image=self._avatar).pack(side="left")
+        self.avatar_url = app.user_avatars.get(user_id)
+        self.avatar = ttk.Label(head)
+        self.avatar.pack(side="left")
+        self._show_avatar()
         names = ttk.Frame(head)
         names.pack(side="left", padx=12)
         self.name_label = ttk.Label(names, text=app.display_name(user_id), font=("TkDefaultFont", 15, "bold"))
@@ -226,7 +245,15 @@ class ProfileDialog(Dialog):
         self.status.pack(pady=(8, 0))
         self._subs.append(app.bus.subscribe(b.ProfileLoaded, self._loaded))
         self._subs.append(app.bus.subscribe(b.SafetyNumberShown, self._safety))
+        self._subs.append(app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatar()
+                                            if e.mxc == self.avatar_url else None))
         app.send(b.GetProfile(user_id))
+
+    def _show_avatar(self) -> None:
+        name = self.values.get("displayname") if hasattr(self, "values") else None
+        self._avatar = self.app.avatar(self, name or self.app.display_name(self.user_id), 72, self.avatar_url,
+                                       None if self.own else self.app.online(self.user_id))
+        self.avatar.configure(image=self._avatar)
 
     def _loaded(self, event: b.ProfileLoaded) -> None:
         if event.user_id != self.user_id:
@@ -234,6 +261,9 @@ class ProfileDialog(Dialog):
         for child in self.form.winfo_children():
             child.destroy()
         self.values = dict(event.fields)
+        url = self.values.get("avatar_url")
+        self.avatar_url = url if url and url.startswith("mxc://") else None
+        self._show_avatar()
         visibility = dict(event.visibility)
         rows = [("displayname", "Display name"), *EXTRA_FIELDS]
         for i, (key, label) in enumerate(rows):
@@ -254,13 +284,13 @@ class ProfileDialog(Dialog):
             ttk.Label(self.form, text="Who can see each field: everyone, people in a shared "
                                       "conversation, or nobody.", bootstyle="secondary", wraplength=380
                       ).grid(row=len(rows), column=0, columnspan=3, sticky="w", pady=(6, 0))
-            ttk.Button(self.form, text="Save", bootstyle="primary", command=self.save
-                       ).grid(row=len(rows) + 1, column=0, columnspan=3, sticky="we", pady=(10, 0))
+            self.save_button = ttk.Button(self.form, text="Save", bootstyle="primary", command=self.save)
+            self.save_button.grid(row=len(rows) + 1, column=0, columnspan=3, sticky="we", pady=(10, 0))
         else:
             self.safety = ttk.Label(self.form, text="", font=("TkFixedFont", 11), justify="left")
-            ttk.Button(self.form, text="Show safety number", bootstyle="info-outline",
-                       command=lambda: self.app.send(b.GetSafetyNumber(self.user_id))
-                       ).grid(row=len(rows), column=0, columnspan=2, sticky="w", pady=(10, 0))
+            self.safety_button = ttk.Button(self.form, text="Show safety number", bootstyle="info-outline",
+                                            command=lambda: self.app.send(b.GetSafetyNumber(self.user_id)))
+            self.safety_button.grid(row=len(rows), column=0, columnspan=2, sticky="w", pady=(10, 0))
             self.safety.grid(row=len(rows) + 1, column=0, columnspan=3, sticky="w", pady=(6, 0))
         if "displayname" in self.values:
             self.name_label.configure(text=self.values["displayname"])

@@ -12,7 +12,6 @@ from client_tk import bridge as b
 from client_tk.core.events import ConnectionState, ConnectionStateChanged, MessageReceived
 from client_tk.views.conversation import ConversationView
 from client_tk.views.rooms import RoomList
-from client_tk.widgets.avatar import avatar_photo
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -28,14 +27,14 @@ class MainView(ttk.Frame):
         self.app = app
         top = ttk.Frame(self, padding=(10, 6), bootstyle="dark")
         top.pack(side="top", fill="x")
-        self._me = avatar_photo(self, app.display_name(app.user_id), 30)
+        self._me = self._my_avatar()
         self.me = ttk.Label(top, image=self._me, text="  " + app.display_name(app.user_id), compound="left",
-                            bootstyle="inverse-dark", font=("TkDefaultFont", 11, "bold"), cursor="hand2")
+                            bootstyle="@dark", font=("TkDefaultFont", 11, "bold"), cursor="hand2")
         self.me.pack(side="left")
         self.me.bind("<Button-1>", lambda e: self.profile())
-        self.connection_dot = ttk.Label(top, text="●", bootstyle="inverse-dark", font=("TkDefaultFont", 12))
+        self.connection_dot = ttk.Label(top, text="●", bootstyle="@dark", font=("TkDefaultFont", 12))
         self.connection_dot.pack(side="left", padx=(16, 2))
-        self.connection_label = ttk.Label(top, text="Connecting…", bootstyle="inverse-dark")
+        self.connection_label = ttk.Label(top, text="Connecting…", bootstyle="@dark")
         self.connection_label.pack(side="left")
         account = ttk.Menubutton(top, text="Account", bootstyle="secondary-outline")
         menu = ttk.Menu(account, tearoff=False)
@@ -49,7 +48,8 @@ class MainView(ttk.Frame):
         ttk.Button(top, text="+ Chat", command=self.new_chat, bootstyle="info").pack(side="right", padx=3)
         panes = ttk.Panedwindow(self, orient="horizontal")
         panes.pack(fill="both", expand=True)
-        left = ttk.Frame(panes, width=270)
+        left = ttk.Frame(panes, width=250)
+        left.pack_propagate(False)  # keep the column's width; long names are cut, not the buttons
         self.room_list = RoomList(left, app, self.open_room)
         self.room_list.pack(fill="both", expand=True)
         self.right = ttk.Frame(panes)
@@ -62,7 +62,8 @@ class MainView(ttk.Frame):
         self._subs = [app.bus.subscribe(ConnectionStateChanged, self._connection),
                       app.bus.subscribe(b.RoomOpened, lambda e: self._opened(e.room_id)),
                       app.bus.subscribe(b.RoomsSnapshot, self._rooms),
-                      app.bus.subscribe(MessageReceived, self._notify)]
+                      app.bus.subscribe(MessageReceived, self._notify),
+                      app.bus.subscribe(b.AvatarReady, self._avatar_ready)]
         self._want: str | None = None
         app.window.bind("<Control-f>", self._search)
         app.window.bind("<Control-F>", self._search)
@@ -84,10 +85,21 @@ class MainView(ttk.Frame):
         self.connection_label.configure(text=text)
         self.connection_state = event.state
 
-    def _rooms(self, event: b.RoomsSnapshot) -> None:
+    def _my_avatar(self) -> Any:
+        me = self.app.user_id
+        return self.app.avatar(self, self.app.display_name(me), 30, self.app.user_avatars.get(me or ""))
+
+    def _show_me(self) -> None:
         if self.app.user_id:
-            self._me = avatar_photo(self, self.app.display_name(self.app.user_id), 30)
+            self._me = self._my_avatar()
             self.me.configure(image=self._me, text="  " + self.app.display_name(self.app.user_id))
+
+    def _avatar_ready(self, event: b.AvatarReady) -> None:
+        if event.mxc == self.app.user_avatars.get(self.app.user_id or ""):
+            self._show_me()
+
+    def _rooms(self, event: b.RoomsSnapshot) -> None:
+        self._show_me()
         if self._want and any(r.room_id == self._want for r in event.rooms):
             want, self._want = self._want, None
             self.room_list.select(want)

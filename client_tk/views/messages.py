@@ -108,6 +108,8 @@ class MessageView(ttk.Frame):
         self.loaded = False
         self.matches: list[tuple[str, str]] = []
         self.match_index = -1
+        self.menu: Any = None
+        self._shown_names: dict[str, str] = {}  # sender -> the name written in the text
         self._subs = [
             app.bus.subscribe(b.HistoryLoaded, self._history),
             app.bus.subscribe(MessageReceived, self._received),
@@ -118,6 +120,7 @@ class MessageView(ttk.Frame):
             app.bus.subscribe(b.DownloadProgress, self._progress),
             app.bus.subscribe(b.DownloadFinished, self._downloaded),
             app.bus.subscribe(b.SearchResults, self._results),
+            app.bus.subscribe(b.RoomsSnapshot, lambda e: self._rename_senders()),
         ]
 
     def destroy(self) -> None:
@@ -143,6 +146,7 @@ class MessageView(ttk.Frame):
         self.messages.clear()
         self.order.clear()
         self.cards.clear()
+        self._shown_names.clear()
         self.read_upto = -1
         self.loaded = False
         self._queue = list(messages)
@@ -192,7 +196,9 @@ class MessageView(ttk.Frame):
         def put(text: str, *tags: str) -> None:
             t.insert("ins", text, (tag, *tags))
 
-        put(self.app.display_name(message.sender), "sender", name_tag)
+        shown = self.app.display_name(message.sender)
+        self._shown_names.setdefault(message.sender, shown)
+        put(shown, "sender", name_tag, "from:" + message.sender)
         put("  " + clock_text(message.ts), "time")
         if own and not message.redacted:
             read = self.order.index(message.event_id) <= self.read_upto if message.event_id in self.order else False
@@ -226,8 +232,8 @@ class MessageView(ttk.Frame):
         info = message.file or {}
         card = ttk.Frame(self.text, bootstyle="secondary", padding=8)
         name = str(info.get("name") or message.body)
-        ttk.Label(card, text=name, font=("TkDefaultFont", 10, "bold"), bootstyle="inverse-secondary").pack(anchor="w")
-        ttk.Label(card, text=human_size(int(info.get("size") or 0)), bootstyle="inverse-secondary").pack(anchor="w")
+        ttk.Label(card, text=name, font=("TkDefaultFont", 10, "bold"), bootstyle="@secondary").pack(anchor="w")
+        ttk.Label(card, text=human_size(int(info.get("size") or 0)), bootstyle="@secondary").pack(anchor="w")
         bar = ttk.Progressbar(card, length=180, maximum=100, bootstyle="info-striped")
         button = ttk.Button(card, text="Download", bootstyle="info", command=lambda: self.download(message))
         button.pack(anchor="w", pady=(4, 0))
@@ -316,6 +322,22 @@ class MessageView(ttk.Frame):
     def is_read(self, event_id: str) -> bool:
         return event_id in self.order and self.order.index(event_id) <= self.read_upto
 
+    def _rename_senders(self) -> None:
+        """Rewrite sender names that changed (e.g. a new display name) in place."""
+        t = self.text
+        for user, old in list(self._shown_names.items()):
+            new = self.app.display_name(user)
+            if new == old:
+                continue
+            self._shown_names[user] = new
+            ranges = t.tag_ranges("from:" + user)
+            t.configure(state="normal")
+            for start, end in reversed(list(zip(ranges[0::2], ranges[1::2], strict=True))):
+                tags = t.tag_names(start)
+                t.delete(start, end)
+                t.insert(start, new, tags)
+            t.configure(state="disabled")
+
     # ------------------------------------------------------------ media
     def _image(self, event: b.ImageReady) -> None:
         if event.event_id not in self.messages:
@@ -369,7 +391,7 @@ class MessageView(ttk.Frame):
         event_id = self.event_at(f"@{event.x},{event.y}")
         if event_id is None:
             return
-        menu = ttk.Menu(self, tearoff=False)
+        menu = self.menu = ttk.Menu(self, tearoff=False)
         message = self.messages.get(event_id)
         if message is not None and not message.redacted:
             if self.on_reply is not None:

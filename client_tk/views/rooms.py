@@ -12,7 +12,6 @@ import ttkbootstrap as ttk
 
 from client_tk import bridge as b
 from client_tk.core.events import PresenceChanged
-from client_tk.widgets.avatar import avatar_photo
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -33,8 +32,11 @@ class RoomList(ttk.Frame):
         self.rows: dict[str, dict[str, Any]] = {}
         self.invite_rows: dict[str, dict[str, Any]] = {}
         self._images: list[Any] = []
+        self._shown: set[str] = set()  # mxc URIs the rows ask for
+        self.menu: Any = None
         self._subs = [app.bus.subscribe(b.RoomsSnapshot, lambda e: self.render()),
-                      app.bus.subscribe(PresenceChanged, self._presence)]
+                      app.bus.subscribe(PresenceChanged, self._presence),
+                      app.bus.subscribe(b.AvatarReady, self._avatar_ready)]
         self.render()
 
     def destroy(self) -> None:
@@ -46,6 +48,10 @@ class RoomList(ttk.Frame):
         if any(r.peer == event.user_id for r in self.app.rooms.rooms):
             self.render()
 
+    def _avatar_ready(self, event: b.AvatarReady) -> None:
+        if event.mxc in self._shown:
+            self.render()
+
     def order(self) -> list[b.RoomInfo]:
         return sorted(self.app.rooms.rooms, key=lambda r: (not r.favourite, r.title.casefold(), r.room_id))
 
@@ -53,6 +59,7 @@ class RoomList(ttk.Frame):
         for child in (*self.invites_box.winfo_children(), *self.list_box.winfo_children()):
             child.destroy()
         self._images.clear()
+        self._shown.clear()
         self.rows.clear()
         self.invite_rows.clear()
         invitations = self.app.rooms.invitations
@@ -96,9 +103,12 @@ class RoomList(ttk.Frame):
         frame = ttk.Frame(self.list_box, padding=(6, 5), bootstyle=style)
         frame.pack(fill="x", pady=1)
         online = self.app.online(room.peer) if room.is_direct and room.peer else None
-        image = avatar_photo(self, room.title, 36, online=online)
+        mxc = self.app.room_avatar_url(room)
+        if mxc:
+            self._shown.add(mxc)
+        image = self.app.avatar(self, room.title, 36, mxc, online)
         self._images.append(image)
-        inverse = "inverse-primary" if selected else "default"
+        inverse = "@primary" if selected else "default"
         avatar = ttk.Label(frame, image=image, bootstyle=inverse)
         avatar.pack(side="left")
         text = ("★ " if room.favourite else "") + room.title
@@ -108,13 +118,14 @@ class RoomList(ttk.Frame):
         badge = None
         if room.unread and not selected:
             badge = ttk.Label(frame, text=f" {room.unread if room.unread < 100 else '99+'} ",
-                              bootstyle="inverse-danger", font=("TkDefaultFont", 9, "bold"))
+                              bootstyle="@danger", font=("TkDefaultFont", 9, "bold"))
             badge.pack(side="right")
         for widget in (frame, avatar, name):
             widget.bind("<Button-1>", self._clicked(room))
             widget.bind("<Button-3>", self._right_clicked(room))
         self.rows[room.room_id] = {"frame": frame, "name": name, "badge": badge, "online": online,
-                                   "favourite": room.favourite}
+                                   "favourite": room.favourite, "avatar": avatar,
+                                   "picture": bool(image.parley_picture)}
 
     def _clicked(self, room: b.RoomInfo) -> Callable[[Any], None]:
         return lambda event: self.select(room.room_id)
@@ -123,7 +134,7 @@ class RoomList(ttk.Frame):
         return lambda event: self._menu(event, room)
 
     def _menu(self, event: Any, room: b.RoomInfo) -> None:
-        menu = ttk.Menu(self, tearoff=False)
+        menu = self.menu = ttk.Menu(self, tearoff=False)
         label = "Remove from favourites" if room.favourite else "Add to favourites"
         menu.add_command(label=label, command=lambda: self.app.send(b.SetFavourite(room.room_id, not room.favourite)))
         menu.tk_popup(event.x_root, event.y_root)

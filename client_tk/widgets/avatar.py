@@ -69,3 +69,70 @@ def avatar_photo(master: Any, name: str, size: int = 40, picture: Image.Image | 
                  online: bool | None = None) -> ImageTk.PhotoImage:
     """Tk thread only.  Keep a reference to the result or Tk drops the image."""
     return ImageTk.PhotoImage(avatar_image(name, size, picture, online), master=master)
+
+
+class AvatarCache:
+    """Tk thread: decoded pictures per mxc:// URI, bounded (least recently used goes first).
+
+    :meth:`photo` answers at once: the picture when it is here, else the letter
+    avatar, asking ``fetch`` (once per URI) to download and decode it on the
+    worker; :meth:`put` stores the answer, after which views render again.
+    """
+
+    def __init__(self, fetch: Any, max_pictures: int = 256, max_composed: int = 512) -> None:
+        from collections import OrderedDict
+        self.fetch = fetch
+        self.max_pictures = max_pictures
+        self.max_composed = max_composed
+        self.pictures: OrderedDict[str, Image.Image] = OrderedDict()
+        self.composed: OrderedDict[tuple[str, str, int, bool | None], Image.Image] = OrderedDict()
+        self.pending: set[str] = set()
+        self.failed: set[str] = set()
+
+    def put(self, mxc: str, picture: Image.Image) -> None:
+        self.pending.discard(mxc)
+        self.pictures[mxc] = picture
+        self.pictures.move_to_end(mxc)
+        while len(self.pictures) > self.max_pictures:
+            old, _ = self.pictures.popitem(last=False)
+            for key in [k for k in self.composed if k[0] == old]:
+                del self.composed[key]
+
+    def fail(self, mxc: str) -> None:
+        self.pending.discard(mxc)
+        self.failed.add(mxc)
+
+    def picture(self, mxc: str | None) -> Image.Image | None:
+        """The decoded picture, or None (then asks for it unless it failed before)."""
+        if not mxc or not mxc.startswith("mxc://"):
+            return None
+        picture = self.pictures.get(mxc)
+        if picture is not None:
+            self.pictures.move_to_end(mxc)
+            return picture
+        if mxc not in self.pending and mxc not in self.failed:
+            self.pending.add(mxc)
+            self.fetch(mxc)
+        return None
+
+    def image(self, name: str, size: int, mxc: str | None = None, online: bool | None = None) -> Image.Image:
+        """The composed avatar (picture when known, else the letter), cached per look."""
+        picture = self.picture(mxc)
+        key = (mxc if picture is not None and mxc else "", name if picture is None else "", size, online)
+        composed = self.composed.get(key)
+        if composed is None:
+            composed = avatar_image(name, size, picture, online)
+            self.composed[key] = composed
+            while len(self.composed) > self.max_composed:
+                self.composed.popitem(last=False)
+        else:
+            self.composed.move_to_end(key)
+        return composed
+
+    def photo(self, master: Any, name: str, size: int, mxc: str | None = None,
+              online: bool | None = None) -> ImageTk.PhotoImage:
+        """Tk thread only; keep a reference.  ``photo.parley_picture`` tells a picture from a letter."""
+        shown = self.picture(mxc) is not None
+        photo = ImageTk.PhotoImage(self.image(name, size, mxc, online), master=master)
+        photo.parley_picture = shown  # type: ignore[attr-defined]
+        return photo

@@ -50,6 +50,32 @@ def thumbnail_rgba(data: bytes, max_w: int = 320, max_h: int = 240) -> Thumbnail
         raise ImageRejected(f"not a readable image: {exc}") from None
 
 
+MAX_AVATAR_BYTES = 4 * 1024 * 1024  # the server allows 2 MB; anything bigger is refused unread
+AVATAR_PX = 128
+
+
+def avatar_rgba(data: bytes, size: int = AVATAR_PX) -> Thumbnail:
+    """A square ``size`` px RGBA picture cut from the centre of ``data`` (PNG or JPEG, as the
+    server accepts for avatars; GIF/WEBP too).  Limits are checked before any pixel is decoded."""
+    if len(data) > MAX_AVATAR_BYTES:
+        raise ImageRejected(f"picture is larger than {MAX_AVATAR_BYTES // (1024 * 1024)} MB")
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
+            w, h = img.size
+            if w <= 0 or h <= 0 or w * h > MAX_IMAGE_PIXELS:
+                raise ImageRejected(f"picture dimensions {w}x{h} are over the limit")
+            img.draft("RGB", (size, size))
+            rgba = img.convert("RGBA")
+    except ImageRejected:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ImageRejected(f"not a readable picture: {exc}") from None
+    side = min(rgba.size)
+    left, top = (rgba.width - side) // 2, (rgba.height - side) // 2
+    square = rgba.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return Thumbnail(size, size, square.tobytes())
+
+
 def thumbnail_file(path: Path, max_w: int = 320, max_h: int = 240) -> Thumbnail:
     if path.stat().st_size > MAX_IMAGE_BYTES:
         raise ImageRejected("image file too large")

@@ -50,7 +50,7 @@ def new_user(server: RunningServer, tmp_path: Path, clients: list[ChatClient]) -
     return make
 
 
-async def until(predicate: Callable[[], Any], limit: float = 20.0, what: str = "condition") -> Any:
+async def until(predicate: Callable[[], Any], limit: float = 60.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until truthy (waiting on real syncs, not a timed assertion)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit

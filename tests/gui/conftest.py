@@ -148,7 +148,7 @@ def gui_server(make_config: Any, mailbox: Mailbox) -> Iterator[str]:
     loop.close()
 
 
-def pump(root: Any, until: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def pump(root: Any, until: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
     """Run the Tk loop until ``until()`` is truthy (waiting on real work, not a timed assertion)."""
     deadline = time.monotonic() + timeout
     while True:
