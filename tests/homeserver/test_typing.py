@@ -136,15 +136,26 @@ async def test_typing_expiry_from_the_database(make_config: Any) -> None:
         assert typers(before, room_id) == [alice.user_id]
 
         typing = server.hs.services.typing
-        with server.hs.database.activated():
+        db = server.hs.database
+
+        async def typing_in_room() -> int:
+            # Counted for this room only: other tests share the database, and
+            # their typing rows expire too when this test's clock jumps.
+            row = await db.fetch_one(
+                "SELECT COUNT(*) AS n FROM typing WHERE room_id = ? AND active = 1", (room_id,))
+            assert row is not None
+            return int(row["n"])
+
+        with db.activated():
             clock.advance(10_000)
-            assert await typing.expire_due() == 0
+            await typing.expire_due()
+            assert await typing_in_room() == 1
             clock.advance(10_001)
             # Past the deadline an initial sync already leaves Alice out...
             assert typers(await sync(server, bob), room_id) is None
             # ...and expiring records the change for incremental syncs.
-            assert await typing.expire_due() == 1
-            assert await typing.expire_due() == 0
+            assert await typing.expire_due() >= 1
+            assert await typing_in_room() == 0
             await typing.housekeeping()
         after = await sync(server, bob, before["next_batch"])
         assert typers(after, room_id) == []
