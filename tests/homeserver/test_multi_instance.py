@@ -7,29 +7,17 @@ each instance polling the stream positions in the database.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from typing import Any
 
 import pytest
 
+from tests.support.redis import require_redis
 from tests.support.server import serve_homeserver
-
-REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _redis_overrides(bus: str) -> dict[str, Any]:
-    if bus != "redis":
-        return {}
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            pass
-    except OSError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis must be running in CI")
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    return {"redis_url": REDIS_URL}
+    return {"redis_url": require_redis()} if bus == "redis" else {}
 
 
 @pytest.mark.parametrize("bus", ["database-polling", "redis"])

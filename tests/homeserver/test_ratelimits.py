@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import Any
 
 import pytest
 
 from homeserver.services.clock import ManualClock
+from tests.support.redis import require_redis
 from tests.support.server import serve_homeserver
-
-REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
 
 COUNTER_BACKENDS = ["database", "redis"]
 
@@ -28,11 +16,7 @@ COUNTER_BACKENDS = ["database", "redis"]
 def _limits(backend: str, **limits: int) -> dict[str, Any]:
     overrides: dict[str, Any] = {"rate_limits": limits}
     if backend == "redis":
-        if not _redis_up():
-            if os.environ.get("CI"):
-                pytest.fail("Redis must be running in CI")
-            pytest.skip("no Redis on 127.0.0.1:6379")
-        overrides["redis_url"] = REDIS_URL
+        overrides["redis_url"] = require_redis()
     return overrides
 
 
