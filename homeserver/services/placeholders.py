@@ -141,9 +141,7 @@ class PlaceholderService:
 
     async def on_upgraded(self, user_id: str) -> None:
         """A placeholder became a real account: drop its server-made device and keys."""
-        devices = [d.device_id for d in await self.device_repo.list_for_user(user_id)]
-        if devices:
-            await self.devices.delete(user_id, devices)
+        await self.devices.delete_all(user_id)
 
     async def cleanup(self) -> int:
         """Remove placeholders older than 30 days without a real conversation."""
@@ -154,9 +152,7 @@ class PlaceholderService:
                 continue
             if self.release_memberships is not None:
                 await self.release_memberships(user_id)
-            devices = [d.device_id for d in await self.device_repo.list_for_user(user_id)]
-            if devices:
-                await self.devices.delete(user_id, devices)
+            await self.devices.delete_all(user_id)
             if await self.repo.delete_placeholder(user_id):
                 removed += 1
         if removed:
