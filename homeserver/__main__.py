@@ -54,7 +54,6 @@ async def run(config: Config) -> None:
     async def trigger() -> None:
         await shutdown.wait()
         logger.info("shutting down: answering open long-polls")
-        app.state.hs.stopping.set()
         app.state.hs.services.notifier.wake_all()
 
     hc = hypercorn_config(config)

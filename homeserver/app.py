@@ -116,8 +116,6 @@ class Homeserver:
     redis: Any = None
     housekeepers: list[Housekeeper] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    # Set when the server begins shutting down: long-polls answer at once.
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _connect_redis(url: str) -> Any:
@@ -273,7 +271,6 @@ def create_app(
             try:
                 yield
             finally:
-                hs.stopping.set()
                 await services.notifier.stop()
                 for task in hs.background:
                     task.cancel()

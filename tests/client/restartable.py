@@ -51,7 +51,6 @@ class RestartableServer:
         if self._task is None or self._stop is None:
             return
         hs = self._app.state.hs  # type: ignore[attr-defined]
-        hs.stopping.set()
         hs.services.notifier.wake_all()
         self._stop.set()
         await asyncio.wait_for(self._task, 20)

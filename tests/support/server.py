@@ -129,7 +129,6 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
         yield RunningServer(base_url, config, app.state.hs, client)
     finally:
         await client.aclose()
-        app.state.hs.stopping.set()
         app.state.hs.services.notifier.wake_all()
         stop.set()
         await asyncio.wait_for(task, 15)
