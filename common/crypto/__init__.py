@@ -10,6 +10,10 @@ Layout (one module per specification part; docstrings cite the sections):
                     forms are Matrix-signed JSON (:mod:`common.canonical_json`).
 ``x3dh``            X3DH §3: :class:`PreKeyBundle`, :func:`x3dh_initiate`,
                     :func:`x3dh_respond`.
+``pqxdh``           PQXDH rev. 3 (X3DH + ML-KEM-1024): :class:`KemPreKey`,
+                    :class:`PQPreKeyBundle`, :func:`pqxdh_initiate`,
+                    :func:`pqxdh_respond`, downgrade rules
+                    (:func:`choose_handshake`, :func:`check_incoming`).
 ``double_ratchet``  Double Ratchet §3 with header as AD, bounded skipping,
                     commit-on-success, replay detection.
 ``session``         :class:`Session` = X3DH + Double Ratchet per peer device,
@@ -95,6 +99,17 @@ from common.crypto.keys import (
     OneTimePreKey,
     SignedPreKey,
 )
+from common.crypto.pqxdh import (
+    PQXDH_ALGORITHM,
+    DowngradeRefused,
+    KemPreKey,
+    PQPreKeyBundle,
+    PQXDHHeader,
+    check_incoming,
+    choose_handshake,
+    pqxdh_initiate,
+    pqxdh_respond,
+)
 from common.crypto.safety_numbers import SafetyNumber, safety_number
 from common.crypto.sender_keys import (
     InboundSenderKey,
@@ -120,6 +135,7 @@ from common.crypto.x3dh import (
 __all__ = [
     "DEFAULT_KDF",
     "MAX_SKIP",
+    "PQXDH_ALGORITHM",
     "AcceptResult",
     "AttachmentDecryptor",
     "AttachmentEncryptor",
@@ -127,6 +143,7 @@ __all__ = [
     "CryptoError",
     "DecryptionFailed",
     "DoubleRatchet",
+    "DowngradeRefused",
     "DuplicateMessage",
     "Header",
     "IdentityKeyPair",
@@ -137,8 +154,11 @@ __all__ = [
     "InvalidKey",
     "InvalidSignature",
     "KdfParams",
+    "KemPreKey",
     "OneTimePreKey",
     "OutboundSenderKey",
+    "PQPreKeyBundle",
+    "PQXDHHeader",
     "PreKeyBundle",
     "PreKeyMessage",
     "RatchetMessage",
@@ -155,6 +175,8 @@ __all__ = [
     "WrongPassword",
     "X3DHHeader",
     "X3DHResult",
+    "check_incoming",
+    "choose_handshake",
     "decode_message",
     "decrypt_attachment",
     "decrypt_local",
@@ -169,6 +191,8 @@ __all__ = [
     "encrypt_with_password",
     "needs_upgrade",
     "open_identity",
+    "pqxdh_initiate",
+    "pqxdh_respond",
     "safety_number",
     "seal_identity",
     "sign_json",
