@@ -22,6 +22,8 @@ Layout (one module per specification part; docstrings cite the sections):
 ``envelope``        Password envelope (``PRLY`` v1, PBKDF2 600k or scrypt)
                     and the local-storage key / ``encrypt_local``.
 ``attachments``     Per-file key, chunked streaming AES-GCM (STREAM).
+``sas``             Pairing short authentication strings over the pairing
+                    transcript (:class:`~common.crypto.sas.PairingAgreement`).
 ``safety_numbers``  Signal-style 60-digit safety numbers.
 ``serialization``   Versioned ``{"type", "v", ...}`` dict helpers.
 ``errors``          :class:`CryptoError` and its subclasses.
