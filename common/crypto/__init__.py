@@ -24,6 +24,9 @@ Layout (one module per specification part; docstrings cite the sections):
 ``attachments``     Per-file key, chunked streaming AES-GCM (STREAM).
 ``sas``             Pairing short authentication strings over the pairing
                     transcript (:class:`~common.crypto.sas.PairingAgreement`).
+``replay``          Own-message counters and the per-device replay window.
+``account_keys``    Independent identity / storage / login / backup keys
+                    (store format 2) and the migration from format 1.
 ``safety_numbers``  Signal-style 60-digit safety numbers.
 ``serialization``   Versioned ``{"type", "v", ...}`` dict helpers.
 ``errors``          :class:`CryptoError` and its subclasses.
