@@ -27,6 +27,7 @@ Layout (one module per specification part; docstrings cite the sections):
 ``replay``          Own-message counters and the per-device replay window.
 ``account_keys``    Independent identity / storage / login / backup keys
                     (store format 2) and the migration from format 1.
+``key_backup``      Opt-in backup entries bound to room, event and backup version.
 ``safety_numbers``  Signal-style 60-digit safety numbers.
 ``serialization``   Versioned ``{"type", "v", ...}`` dict helpers.
 ``errors``          :class:`CryptoError` and its subclasses.

@@ -29,6 +29,9 @@ from common.crypto import (
     decode_message,
     encode_message,
 )
+from common.crypto import primitives as P
+from common.crypto.account_keys import AccountKeys, BackupKey
+from common.crypto.key_backup import open_backup_entry, seal_backup_entry
 from common.crypto.session import PreKeyMessage
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
@@ -179,3 +182,31 @@ def test_last_resort_keys_leave_the_first_chain_readable_until_rotated() -> None
     secrets["spk"] = SignedPreKey.generate(2).to_dict()
     secrets["last_resort"] = KemPreKey.generate(2, last_resort=True).to_dict()
     assert attacker_reads(secrets, stored[0]) is None
+
+
+def test_with_backup_on_every_backed_up_key_is_readable_until_rotation() -> None:
+    """The opt-in backup is a deliberate exception: the backup key opens all it sealed."""
+    keys = AccountKeys.generate().enable_backup()
+    assert keys.backup is not None
+    room = "!room:example.org"
+    message_keys = {f"$e{i}": P.random_bytes(32) for i in range(5)}
+    server_store = {event: seal_backup_entry(keys.backup, room, event, key)
+                    for event, key in message_keys.items()}
+    stolen = BackupKey.from_dict(json.loads(json.dumps(keys.backup.to_dict())))
+    # Everything sealed under the stolen key opens: the whole backed-up history.
+    assert {e: open_backup_entry(stolen, room, e, entry) for e, entry in server_store.items()} == message_keys
+    # Entries are bound to their event and room: the server cannot move them.
+    with pytest.raises(CryptoError):
+        open_backup_entry(stolen, room, "$e1", server_store["$e0"])
+    with pytest.raises(CryptoError):
+        open_backup_entry(stolen, "!other:example.org", "$e0", server_store["$e0"])
+    # A device is removed: the backup rotates; what is sealed afterwards stays closed to it.
+    rotated = keys.rotate_backup()
+    assert rotated.backup is not None and rotated.backup.version == 2
+    later = seal_backup_entry(rotated.backup, room, "$e9", P.random_bytes(32))
+    with pytest.raises(CryptoError):
+        open_backup_entry(stolen, room, "$e9", later)
+    forged = {**later, "backup_version": 1}  # an old version's claim does not help either
+    with pytest.raises(CryptoError):
+        open_backup_entry(stolen, room, "$e9", forged)
+    assert len(open_backup_entry(rotated.backup, room, "$e9", later)) == 32
