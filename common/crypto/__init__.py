@@ -28,6 +28,8 @@ Layout (one module per specification part; docstrings cite the sections):
 ``account_keys``    Independent identity / storage / login / backup keys
                     (store format 2) and the migration from format 1.
 ``key_backup``      Opt-in backup entries bound to room, event and backup version.
+``trust``           Pinned identity keys: a changed safety number blocks sending
+                    until accepted; unreachable-device reports.
 ``safety_numbers``  Signal-style 60-digit safety numbers.
 ``serialization``   Versioned ``{"type", "v", ...}`` dict helpers.
 ``errors``          :class:`CryptoError` and its subclasses.
