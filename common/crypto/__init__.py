@@ -24,6 +24,7 @@ Layout (one module per specification part; docstrings cite the sections):
 ``attachments``     Per-file key, chunked streaming AES-GCM (STREAM).
 ``sas``             Pairing short authentication strings over the pairing
                     transcript (:class:`~common.crypto.sas.PairingAgreement`).
+``history_archive`` The once-only history archive for a newly paired device.
 ``replay``          Own-message counters and the per-device replay window.
 ``account_keys``    Independent identity / storage / login / backup keys
                     (store format 2) and the migration from format 1.
