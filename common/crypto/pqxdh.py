@@ -90,6 +90,8 @@ from common.crypto.x3dh import PreKeyBundle, X3DHHeader
 
 PQXDH_INFO = b"Parley_PQXDH_CURVE25519_SHA-256_ML-KEM-1024"
 PQXDH_ALGORITHM = "im.parley.pqxdh.v1"
+# The key-upload algorithm of signed KEM pre-keys (one-time and last-resort/fallback).
+KEM_KEY_ALGORITHM = "im.parley.signed_mlkem1024"
 KEM_NAME = "ml-kem-1024"
 KEM_TYPE_MLKEM1024 = 0x0A
 KEM_PUBLIC_LEN = 1568
@@ -375,6 +377,14 @@ def pqxdh_respond(
     )
 
 
+def kem_upload_entries(keys: list[KemPreKey], identity: IdentityKeyPair, user_id: str,
+                       device_id: str) -> JsonDict:
+    """``{"im.parley.signed_mlkem1024:<id>": signed}`` for ``one_time_keys`` (one-time
+    keys) or ``fallback_keys`` (the last-resort key) of ``/keys/upload``."""
+    return {f"{KEM_KEY_ALGORITHM}:{k.key_id}": k.signed_public(identity, user_id, device_id)
+            for k in keys}
+
+
 # --------------------------------------------------------------------------- downgrade rules
 
 
@@ -413,6 +423,7 @@ def check_incoming(local_publishes_kem: bool, header: X3DHHeader | PQXDHHeader) 
 
 
 __all__ = [
+    "KEM_KEY_ALGORITHM",
     "KEM_NAME",
     "PQXDH_ALGORITHM",
     "DowngradeRefused",
@@ -423,6 +434,7 @@ __all__ = [
     "advertises_pqxdh",
     "check_incoming",
     "choose_handshake",
+    "kem_upload_entries",
     "pqxdh_initiate",
     "pqxdh_respond",
     "verify_kem_prekey_json",

@@ -29,6 +29,7 @@ import base64
 from typing import Any
 
 from common.crypto.pqxdh import (
+    KEM_KEY_ALGORITHM,
     KEM_LAST_RESORT_USAGE,
     KEM_NAME,
     KEM_PREKEY_USAGE,
@@ -37,7 +38,7 @@ from common.crypto.pqxdh import (
 )
 from common.errors import bad_param
 
-KEM_ALGORITHM = "im.parley.signed_mlkem1024"
+KEM_ALGORITHM = KEM_KEY_ALGORITHM
 _ENCODED_LEN = 1 + KEM_PUBLIC_LEN
 _MAX_B64 = (_ENCODED_LEN + 2) // 3 * 4
 

@@ -21,7 +21,7 @@ from common.crypto import (
     SignedPreKey,
     choose_handshake,
 )
-from common.crypto.pqxdh import PQXDH_ALGORITHM
+from common.crypto.pqxdh import PQXDH_ALGORITHM, kem_upload_entries
 from common.crypto.session import PreKeyMessage
 from homeserver.services.kem_keys import KEM_ALGORITHM
 from tests.homeserver.test_keys import PARLEY_OTK, assert_error, grant
@@ -49,17 +49,13 @@ class PQClient:
         return self.identity.sign_json(obj, user, device)
 
     def kem_one_time(self, first: int, count: int) -> dict[str, Any]:
-        out = {}
-        for key_id in range(first, first + count):
-            kem = self.kems[(key_id, False)] = KemPreKey.generate(key_id)
-            out[f"{KEM_ALGORITHM}:{key_id}"] = kem.signed_public(
-                self.identity, self.account.user_id, self.account.device_id)
-        return out
+        made = [KemPreKey.generate(key_id) for key_id in range(first, first + count)]
+        self.kems.update({(k.key_id, False): k for k in made})
+        return kem_upload_entries(made, self.identity, self.account.user_id, self.account.device_id)
 
     def last_resort(self, key_id: int) -> dict[str, Any]:
         kem = self.kems[(key_id, True)] = KemPreKey.generate(key_id, last_resort=True)
-        return {f"{KEM_ALGORITHM}:{key_id}": kem.signed_public(
-            self.identity, self.account.user_id, self.account.device_id)}
+        return kem_upload_entries([kem], self.identity, self.account.user_id, self.account.device_id)
 
     def x25519_one_time(self, count: int) -> dict[str, Any]:
         out = {}
