@@ -14,6 +14,7 @@ Layout (one module per specification part; docstrings cite the sections):
                     :class:`PQPreKeyBundle`, :func:`pqxdh_initiate`,
                     :func:`pqxdh_respond`, downgrade rules
                     (:func:`choose_handshake`, :func:`check_incoming`).
+``kem_prekeys``     Signed ML-KEM-1024 one-time and last-resort pre-keys.
 ``double_ratchet``  Double Ratchet §3 with header as AD, bounded skipping,
                     commit-on-success, replay detection.
 ``session``         :class:`Session` = X3DH + Double Ratchet per peer device,

@@ -25,13 +25,8 @@ Parameters (§2.1)
 
 Keys (§2.5, §3.2)
 -----------------
-Bob publishes, besides his X3DH keys, a signed **last-resort** KEM pre-key
-``PQSPK_B`` (kept until rotated, like the signed pre-key) and a pool of signed
-**one-time** KEM pre-keys ``PQOPK_B`` (each handed out at most once by the
-server).  :class:`KemPreKey` holds one; its public form is signed JSON
-``{"usage": "kem_prekey" | "kem_last_resort_prekey", "key_id", "kem":
-"ml-kem-1024", "key": b64(EncodeKEM)}`` signed by ``IK_B`` (Matrix signing
-rules), i.e. ``Sig(IK_B, EncodeKEM(PQPK_B))`` of §3.2 in Matrix form.
+Bob publishes, besides his X3DH keys, a signed last-resort KEM pre-key and a
+pool of signed one-time KEM pre-keys: :mod:`common.crypto.kem_prekeys`.
 
 Handshake (§3.3, §3.4)
 ----------------------
@@ -54,8 +49,8 @@ ML-KEM decapsulation never fails on a well-formed ciphertext (implicit
 rejection gives a pseudo-random ``SS``); a tampered ``CT`` therefore yields a
 different ``SK`` and the first Double Ratchet message does not decrypt.
 
-Downgrade protection (§4.3 "KEM downgrade")
---------------------------------------------
+Downgrade protection (security considerations of the spec)
+-----------------------------------------------------------
 :func:`choose_handshake` is the rule the client calls with a peer's device keys
 and the bundle the server handed out: a device that advertises
 :data:`PQXDH_ALGORITHM` must be talked to with PQXDH; a bundle without a valid
@@ -71,14 +66,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.mlkem import (
-    MLKEM1024PrivateKey,
-    MLKEM1024PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM1024PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from common.crypto import primitives as P
-from common.crypto.errors import CryptoError, InvalidHeader, InvalidKey, UnknownPreKey
+from common.crypto.errors import CryptoError, InvalidHeader, UnknownPreKey
+from common.crypto.kem_prekeys import (
+    KEM_CIPHERTEXT_LEN,
+    KEM_KEY_ALGORITHM,
+    KEM_LAST_RESORT_USAGE,
+    KEM_NAME,
+    KEM_PREKEY_USAGE,
+    KEM_PUBLIC_LEN,
+    KEM_TYPE_MLKEM1024,
+    KemPreKey,
+    decode_kem,
+    encode_kem,
+    kem_upload_entries,
+    verify_kem_prekey_json,
+)
 from common.crypto.keys import (
     IdentityKeyPair,
     IdentityPublicKey,
@@ -90,15 +96,6 @@ from common.crypto.x3dh import PreKeyBundle, X3DHHeader
 
 PQXDH_INFO = b"Parley_PQXDH_CURVE25519_SHA-256_ML-KEM-1024"
 PQXDH_ALGORITHM = "im.parley.pqxdh.v1"
-# The key-upload algorithm of signed KEM pre-keys (one-time and last-resort/fallback).
-KEM_KEY_ALGORITHM = "im.parley.signed_mlkem1024"
-KEM_NAME = "ml-kem-1024"
-KEM_TYPE_MLKEM1024 = 0x0A
-KEM_PUBLIC_LEN = 1568
-KEM_CIPHERTEXT_LEN = 1568
-KEM_SEED_LEN = 64
-KEM_PREKEY_USAGE = "kem_prekey"
-KEM_LAST_RESORT_USAGE = "kem_last_resort_prekey"
 _F = b"\xff" * 32
 
 Handshake = Literal["pqxdh", "x3dh"]
@@ -113,101 +110,9 @@ def pqxdh_kdf(key_material: bytes) -> bytes:
     return P.hkdf_sha256(_F + key_material, salt=bytes(32), info=PQXDH_INFO, length=32)
 
 
-def encode_kem(public: bytes) -> bytes:
-    """``EncodeKEM``: type byte || FIPS 203 encoding of an ML-KEM-1024 key."""
-    if len(public) != KEM_PUBLIC_LEN:
-        raise InvalidKey(f"ML-KEM-1024 public key must be {KEM_PUBLIC_LEN} bytes")
-    return bytes([KEM_TYPE_MLKEM1024]) + public
-
-
-def decode_kem(data: bytes) -> bytes:
-    """``DecodeKEM``: the raw key of an encoded ML-KEM-1024 public key."""
-    if len(data) != 1 + KEM_PUBLIC_LEN or data[0] != KEM_TYPE_MLKEM1024:
-        raise InvalidKey("not an encoded ML-KEM-1024 public key")
-    MLKEM1024PublicKey.from_public_bytes(data[1:])  # validates the encoding
-    return data[1:]
-
-
 def kem_binding(kem_public: bytes, ciphertext: bytes) -> bytes:
     """``SHA-256(EncodeKEM(PQPK_B) || CT)``, the KEM part of ``AD``."""
     return hashlib.sha256(encode_kem(kem_public) + ciphertext).digest()
-
-
-@dataclass
-class KemPreKey:
-    """A KEM pre-key (``PQSPK`` when ``last_resort``, else a ``PQOPK``)."""
-
-    key_id: int
-    private: MLKEM1024PrivateKey
-    last_resort: bool = False
-    created_ms: int = 0
-
-    TYPE = "kem_prekey"
-    VERSIONS = (1,)
-
-    @classmethod
-    def generate(cls, key_id: int, *, last_resort: bool = False, created_ms: int = 0) -> KemPreKey:
-        return cls(key_id, MLKEM1024PrivateKey.generate(), last_resort, created_ms)
-
-    @classmethod
-    def from_seed(cls, key_id: int, seed: bytes, *, last_resort: bool = False,
-                  created_ms: int = 0) -> KemPreKey:
-        if len(seed) != KEM_SEED_LEN:
-            raise InvalidKey("ML-KEM seed must be 64 bytes")
-        return cls(key_id, MLKEM1024PrivateKey.from_seed_bytes(seed), last_resort, created_ms)
-
-    @property
-    def usage(self) -> str:
-        return KEM_LAST_RESORT_USAGE if self.last_resort else KEM_PREKEY_USAGE
-
-    @property
-    def public_bytes(self) -> bytes:
-        return self.private.public_key().public_bytes_raw()
-
-    def decapsulate(self, ciphertext: bytes) -> bytes:
-        if len(ciphertext) != KEM_CIPHERTEXT_LEN:
-            raise InvalidHeader(f"ML-KEM-1024 ciphertext must be {KEM_CIPHERTEXT_LEN} bytes")
-        return self.private.decapsulate(ciphertext)
-
-    def signed_public(self, identity: IdentityKeyPair, user_id: str, device_id: str) -> JsonDict:
-        obj: JsonDict = {"usage": self.usage, "key_id": self.key_id, "kem": KEM_NAME,
-                         "key": b64e(encode_kem(self.public_bytes))}
-        return identity.sign_json(obj, user_id, device_id)
-
-    def to_dict(self) -> JsonDict:
-        return {"type": self.TYPE, "v": 1, "key_id": self.key_id,
-                "seed": b64e(self.private.private_bytes_raw()),
-                "last_resort": self.last_resort, "created_ms": self.created_ms}
-
-    @classmethod
-    def from_dict(cls, d: Any) -> KemPreKey:
-        check_version(d, cls.TYPE, cls.VERSIONS)
-        last_resort = d.get("last_resort")
-        if not isinstance(last_resort, bool):
-            raise InvalidHeader("kem_prekey: last_resort must be a boolean")
-        return cls.from_seed(get_int(d, "key_id"),
-                             b64d(d.get("seed"), length=KEM_SEED_LEN, field="seed"),
-                             last_resort=last_resort,
-                             created_ms=get_int(d, "created_ms", hi=2**53 - 1))
-
-
-def verify_kem_prekey_json(obj: Any, identity: IdentityPublicKey, user_id: str,
-                           device_id: str) -> tuple[int, bytes, bool]:
-    """Verify a published KEM pre-key; return ``(key_id, public, last_resort)``.
-
-    The signature is checked before the key is used for anything (§3.3).
-    """
-    if not isinstance(obj, dict):
-        raise InvalidHeader("kem pre-key: expected an object")
-    usage = obj.get("usage")
-    if usage not in (KEM_PREKEY_USAGE, KEM_LAST_RESORT_USAGE):
-        raise InvalidHeader(f"kem pre-key: wrong usage {usage!r}")
-    if obj.get("kem") != KEM_NAME:
-        raise InvalidHeader(f"kem pre-key: unsupported KEM {obj.get('kem')!r}")
-    identity.verify_json(obj, user_id, device_id)
-    key_id = get_int(obj, "key_id")
-    public = decode_kem(b64d(obj.get("key"), length=1 + KEM_PUBLIC_LEN, field="key"))
-    return key_id, public, usage == KEM_LAST_RESORT_USAGE
 
 
 @dataclass(frozen=True)
@@ -377,14 +282,6 @@ def pqxdh_respond(
     )
 
 
-def kem_upload_entries(keys: list[KemPreKey], identity: IdentityKeyPair, user_id: str,
-                       device_id: str) -> JsonDict:
-    """``{"im.parley.signed_mlkem1024:<id>": signed}`` for ``one_time_keys`` (one-time
-    keys) or ``fallback_keys`` (the last-resort key) of ``/keys/upload``."""
-    return {f"{KEM_KEY_ALGORITHM}:{k.key_id}": k.signed_public(identity, user_id, device_id)
-            for k in keys}
-
-
 # --------------------------------------------------------------------------- downgrade rules
 
 
@@ -423,8 +320,13 @@ def check_incoming(local_publishes_kem: bool, header: X3DHHeader | PQXDHHeader) 
 
 
 __all__ = [
+    "KEM_CIPHERTEXT_LEN",
     "KEM_KEY_ALGORITHM",
+    "KEM_LAST_RESORT_USAGE",
     "KEM_NAME",
+    "KEM_PREKEY_USAGE",
+    "KEM_PUBLIC_LEN",
+    "KEM_TYPE_MLKEM1024",
     "PQXDH_ALGORITHM",
     "DowngradeRefused",
     "KemPreKey",
@@ -434,6 +336,8 @@ __all__ = [
     "advertises_pqxdh",
     "check_incoming",
     "choose_handshake",
+    "decode_kem",
+    "encode_kem",
     "kem_upload_entries",
     "pqxdh_initiate",
     "pqxdh_respond",
