@@ -39,6 +39,7 @@ from common.crypto import (  # noqa: E402
 )
 from common.crypto import primitives as P  # noqa: E402
 from common.crypto.double_ratchet import DoubleRatchet  # noqa: E402
+from common.crypto.pqxdh import KemPreKey, PQPreKeyBundle, pqxdh_initiate, pqxdh_respond  # noqa: E402
 
 KIB = 1024
 
@@ -130,6 +131,18 @@ def run(budget: float, with_kdf: bool) -> list[Result]:
 
     add("x3dh_handshake", x3dh)
 
+    # ---- PQXDH (X3DH + ML-KEM-1024): the same handshake plus one encapsulation
+    kem = KemPreKey.generate(1)
+    kem_pub = kem.private.public_key()
+    pq_bundle = PQPreKeyBundle.create(bob, "@bob:x", "B", spk, kem, otk)
+
+    def pqxdh() -> None:
+        res = pqxdh_initiate(alice, pq_bundle)
+        pqxdh_respond(bob, res.header, spk, kem, otk)
+
+    add("mlkem1024_encaps+decaps", lambda: kem.decapsulate(kem_pub.encapsulate()[1]))
+    add("pqxdh_handshake", pqxdh)
+
     # ---- Double Ratchet
     a, b = ratchet_pair()
 
@@ -179,6 +192,8 @@ def run(budget: float, with_kdf: bool) -> list[Result]:
 
     ratio("x3dh_handshake", "x25519_dh", cost("x25519_dh"),
           "8 DH + 1 keygen + 2 Ed25519 verify + JSON canonicalisation")
+    ratio("pqxdh_handshake", "x3dh_handshake", cost("x3dh_handshake"),
+          "X3DH + 1 KEM verify + ML-KEM-1024 encaps/decaps + key decode + 1 Ed25519 verify")
     ratio("dr_encrypt_decrypt_1KiB", "hmac_sha256_32B", cost("hmac_sha256_32B"),
           "4 HMAC + 2 HKDF + 2 AES-GCM(1 KiB) + state copy")
     ratio("dr_ping_pong_1KiB_per_msg", "x25519_dh", cost("x25519_dh"),

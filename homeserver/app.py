@@ -165,7 +165,7 @@ def build_services(
         PairingRepository(database), limiter, clock, config.server_name,
         config.rate_limits.pairing_per_minute,
     )
-    people = build_people(config, database, limiter, clock, devices, device_repo, users)
+    people = build_people(config, database, limiter, clock, devices, users)
     connect_people(people, keys, core.rooms, core.membership)
     accounts.placeholder_upgraded.append(people.placeholders.on_upgraded)
 

@@ -10,6 +10,11 @@ Layout (one module per specification part; docstrings cite the sections):
                     forms are Matrix-signed JSON (:mod:`common.canonical_json`).
 ``x3dh``            X3DH §3: :class:`PreKeyBundle`, :func:`x3dh_initiate`,
                     :func:`x3dh_respond`.
+``pqxdh``           PQXDH rev. 3 (X3DH + ML-KEM-1024): :class:`KemPreKey`,
+                    :class:`PQPreKeyBundle`, :func:`pqxdh_initiate`,
+                    :func:`pqxdh_respond`, downgrade rules
+                    (:func:`choose_handshake`, :func:`check_incoming`).
+``kem_prekeys``     Signed ML-KEM-1024 one-time and last-resort pre-keys.
 ``double_ratchet``  Double Ratchet §3 with header as AD, bounded skipping,
                     commit-on-success, replay detection.
 ``session``         :class:`Session` = X3DH + Double Ratchet per peer device,
@@ -18,6 +23,15 @@ Layout (one module per specification part; docstrings cite the sections):
 ``envelope``        Password envelope (``PRLY`` v1, PBKDF2 600k or scrypt)
                     and the local-storage key / ``encrypt_local``.
 ``attachments``     Per-file key, chunked streaming AES-GCM (STREAM).
+``sas``             Pairing short authentication strings over the pairing
+                    transcript (:class:`~common.crypto.sas.PairingAgreement`).
+``history_archive`` The once-only history archive for a newly paired device.
+``replay``          Own-message counters and the per-device replay window.
+``account_keys``    Independent identity / storage / login / backup keys
+                    (store format 2) and the migration from format 1.
+``key_backup``      Opt-in backup entries bound to room, event and backup version.
+``trust``           Pinned identity keys: a changed safety number blocks sending
+                    until accepted; unreachable-device reports.
 ``safety_numbers``  Signal-style 60-digit safety numbers.
 ``serialization``   Versioned ``{"type", "v", ...}`` dict helpers.
 ``errors``          :class:`CryptoError` and its subclasses.
@@ -95,6 +109,17 @@ from common.crypto.keys import (
     OneTimePreKey,
     SignedPreKey,
 )
+from common.crypto.pqxdh import (
+    PQXDH_ALGORITHM,
+    DowngradeRefused,
+    KemPreKey,
+    PQPreKeyBundle,
+    PQXDHHeader,
+    check_incoming,
+    choose_handshake,
+    pqxdh_initiate,
+    pqxdh_respond,
+)
 from common.crypto.safety_numbers import SafetyNumber, safety_number
 from common.crypto.sender_keys import (
     InboundSenderKey,
@@ -120,6 +145,7 @@ from common.crypto.x3dh import (
 __all__ = [
     "DEFAULT_KDF",
     "MAX_SKIP",
+    "PQXDH_ALGORITHM",
     "AcceptResult",
     "AttachmentDecryptor",
     "AttachmentEncryptor",
@@ -127,6 +153,7 @@ __all__ = [
     "CryptoError",
     "DecryptionFailed",
     "DoubleRatchet",
+    "DowngradeRefused",
     "DuplicateMessage",
     "Header",
     "IdentityKeyPair",
@@ -137,8 +164,11 @@ __all__ = [
     "InvalidKey",
     "InvalidSignature",
     "KdfParams",
+    "KemPreKey",
     "OneTimePreKey",
     "OutboundSenderKey",
+    "PQPreKeyBundle",
+    "PQXDHHeader",
     "PreKeyBundle",
     "PreKeyMessage",
     "RatchetMessage",
@@ -155,6 +185,8 @@ __all__ = [
     "WrongPassword",
     "X3DHHeader",
     "X3DHResult",
+    "check_incoming",
+    "choose_handshake",
     "decode_message",
     "decrypt_attachment",
     "decrypt_local",
@@ -169,6 +201,8 @@ __all__ = [
     "encrypt_with_password",
     "needs_upgrade",
     "open_identity",
+    "pqxdh_initiate",
+    "pqxdh_respond",
     "safety_number",
     "seal_identity",
     "sign_json",

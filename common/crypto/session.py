@@ -10,6 +10,12 @@ Wire form (a JSON object, to be carried in a to-device event)::
 
     {"v": 1, "type": "prekey", "x3dh": {...X3DHHeader...}, "body": <b64>}
     {"v": 1, "type": "message", "body": <b64 header || ciphertext>}
+    {"v": 1, "type": "pqprekey", "pqxdh": {...PQXDHHeader...}, "body": <b64>}
+
+A ``pqprekey`` message starts a session with PQXDH (:mod:`common.crypto.pqxdh`):
+:meth:`Session.initiate_pqxdh` and :meth:`Session.accept` (given the KEM
+pre-key lookup; ``require_pq=True`` refuses X3DH-only initial messages, the
+downgrade rule of :func:`common.crypto.pqxdh.check_incoming`).
 """
 
 from __future__ import annotations
@@ -33,8 +39,23 @@ from common.crypto.keys import (
     OneTimePreKey,
     SignedPreKey,
 )
+from common.crypto.pqxdh import (
+    KemPreKey,
+    PQPreKeyBundle,
+    PQXDHHeader,
+    PQXDHResult,
+    check_incoming,
+    pqxdh_initiate,
+    pqxdh_respond,
+)
 from common.crypto.serialization import JsonDict, b64d, b64e, check_version, get_str
-from common.crypto.x3dh import PreKeyBundle, X3DHHeader, x3dh_initiate, x3dh_respond
+from common.crypto.x3dh import (
+    PreKeyBundle,
+    X3DHHeader,
+    X3DHResult,
+    x3dh_initiate,
+    x3dh_respond,
+)
 
 WIRE_VERSION = 1
 
@@ -43,10 +64,13 @@ WIRE_VERSION = 1
 class PreKeyMessage:
     """An initial message: X3DH header plus the first ratchet message(s)."""
 
-    x3dh: X3DHHeader
+    x3dh: X3DHHeader | PQXDHHeader
     message: RatchetMessage
 
     def to_dict(self) -> JsonDict:
+        if isinstance(self.x3dh, PQXDHHeader):
+            return {"v": WIRE_VERSION, "type": "pqprekey", "pqxdh": self.x3dh.to_dict(),
+                    "body": b64e(self.message.to_bytes())}
         return {
             "v": WIRE_VERSION,
             "type": "prekey",
@@ -73,6 +97,8 @@ def decode_message(d: Any) -> PreKeyMessage | RatchetMessage:
         return body
     if kind == "prekey":
         return PreKeyMessage(X3DHHeader.from_dict(d.get("x3dh")), body)
+    if kind == "pqprekey":
+        return PreKeyMessage(PQXDHHeader.from_dict(d.get("pqxdh")), body)
     raise InvalidHeader(f"unknown message type {kind!r}")
 
 
@@ -84,6 +110,19 @@ class AcceptResult:
     plaintext: bytes
     signed_prekey_id: int
     one_time_prekey_id: int | None
+    kem_prekey_id: int | None = None  # PQXDH only
+    kem_last_resort: bool = False  # True: keep the KEM key; False: delete it too
+
+    @property
+    def pqxdh(self) -> bool:
+        return self.kem_prekey_id is not None
+
+
+KemLookup = Callable[[int, bool], KemPreKey | None]
+
+
+def _no_kem(_key_id: int, _last_resort: bool) -> KemPreKey | None:
+    return None
 
 
 class Session:
@@ -98,7 +137,7 @@ class Session:
         peer_device_id: str,
         peer_identity: IdentityPublicKey,
         ratchet: DoubleRatchet,
-        pending_x3dh: X3DHHeader | None,
+        pending_x3dh: X3DHHeader | PQXDHHeader | None,
         session_id: bytes,
     ) -> None:
         self.peer_user_id = peer_user_id
@@ -109,13 +148,26 @@ class Session:
         self.session_id = session_id
 
     @staticmethod
-    def _session_id(header: X3DHHeader) -> bytes:
+    def _session_id(header: X3DHHeader | PQXDHHeader) -> bytes:
         return P.hmac_sha256(b"Parley session id v1", header.identity_key + header.ephemeral_key)
 
     @classmethod
     def initiate(cls, identity: IdentityKeyPair, bundle: PreKeyBundle) -> Session:
         """Alice: verify ``bundle`` (raises :class:`InvalidSignature`) and start."""
         r = x3dh_initiate(identity, bundle)
+        assert r.peer_signed_prekey is not None
+        ratchet = DoubleRatchet.init_initiator(
+            r.shared_secret, r.peer_signed_prekey, r.associated_data
+        )
+        return cls(
+            bundle.user_id, bundle.device_id, r.peer_identity, ratchet, r.header,
+            cls._session_id(r.header),
+        )
+
+    @classmethod
+    def initiate_pqxdh(cls, identity: IdentityKeyPair, bundle: PQPreKeyBundle) -> Session:
+        """Alice with PQXDH: verify every signature of ``bundle`` and start."""
+        r = pqxdh_initiate(identity, bundle)
         assert r.peer_signed_prekey is not None
         ratchet = DoubleRatchet.init_initiator(
             r.shared_secret, r.peer_signed_prekey, r.associated_data
@@ -134,6 +186,9 @@ class Session:
         peer_device_id: str,
         signed_prekeys: Sequence[SignedPreKey],
         one_time_prekey: Callable[[int], OneTimePreKey | None],
+        kem_prekey: KemLookup = _no_kem,
+        *,
+        require_pq: bool = False,
     ) -> AcceptResult:
         """Bob: build a session from an initial message and decrypt it.
 
@@ -141,8 +196,17 @@ class Session:
         one in its grace period); the one whose id the header names is tried
         first, then the others.  ``one_time_prekey(id)`` looks up an OPK.
         The caller checks ``peer_identity`` against the sender's device keys.
+        For a PQXDH message ``kem_prekey(id, last_resort)`` looks up the KEM
+        pre-key; ``require_pq`` (this device publishes KEM keys) refuses X3DH-only
+        messages with :class:`~common.crypto.pqxdh.DowngradeRefused`.
         """
         h = message.x3dh
+        check_incoming(require_pq, h)
+        kem: KemPreKey | None = None
+        if isinstance(h, PQXDHHeader):
+            kem = kem_prekey(h.kem_prekey_id, h.kem_last_resort)
+            if kem is None:
+                raise UnknownPreKey(f"KEM pre-key {h.kem_prekey_id} unknown")
         otk = None
         if h.one_time_prekey_id is not None:
             otk = one_time_prekey(h.one_time_prekey_id)
@@ -153,7 +217,11 @@ class Session:
             raise UnknownPreKey("no signed pre-key to try")
         last: CryptoError = DecryptionFailed("no signed pre-key matched")
         for spk in ordered:
-            r = x3dh_respond(identity, h, spk, otk)
+            if isinstance(h, PQXDHHeader):
+                assert kem is not None
+                r: X3DHResult | PQXDHResult = pqxdh_respond(identity, h, spk, kem, otk)
+            else:
+                r = x3dh_respond(identity, h, spk, otk)
             ratchet = DoubleRatchet.init_responder(r.shared_secret, spk.private, r.associated_data)
             try:
                 plaintext = ratchet.decrypt(message.message)
@@ -162,6 +230,9 @@ class Session:
                 continue
             session = cls(peer_user_id, peer_device_id, r.peer_identity, ratchet, None,
                           cls._session_id(h))
+            if isinstance(h, PQXDHHeader):
+                return AcceptResult(session, plaintext, spk.key_id, h.one_time_prekey_id,
+                                    h.kem_prekey_id, h.kem_last_resort)
             return AcceptResult(session, plaintext, spk.key_id, h.one_time_prekey_id)
         raise last
 
@@ -204,6 +275,12 @@ class Session:
             get_str(d, "peer_device_id"),
             IdentityPublicKey.from_b64(d.get("peer_identity")),
             DoubleRatchet.from_dict(d.get("ratchet")),
-            None if pending is None else X3DHHeader.from_dict(pending),
+            None if pending is None else _header_from_dict(pending),
             b64d(d.get("session_id"), length=32, field="session_id"),
         )
+
+
+def _header_from_dict(d: Any) -> X3DHHeader | PQXDHHeader:
+    if isinstance(d, dict) and "kem_ciphertext" in d:
+        return PQXDHHeader.from_dict(d)
+    return X3DHHeader.from_dict(d)

@@ -6,9 +6,9 @@
   authenticated and rate-limited per asker.  The asker is recorded in
   ``email_lookups`` and, when the keys service installs ``grant_lookup``,
   allowed to query the found user's keys.  Both paths run the same
-  statements except the one-time creation of a placeholder's device and
-  keys; to keep that from showing in the timing, every answer is held back
-  to at least ``LOOKUP_MIN_ANSWER_MS`` of real time.
+  statements (a placeholder has no device and no keys to create); every
+  answer is still held back to at least ``LOOKUP_MIN_ANSWER_MS`` of real
+  time, so that cache and row-creation differences do not show either.
 * ``search`` (``POST /user_directory/search``) and ``contacts`` only ever
   return users who share a joined room with the searcher.
 """
@@ -29,12 +29,12 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.keys import KeyService
 from homeserver.services.media import MediaService
 from homeserver.services.membership import MembershipService
-from homeserver.services.placeholders import ConversationCheck, KeyStore, PlaceholderService
+from homeserver.services.placeholders import ConversationCheck, PlaceholderService
 from homeserver.services.profiles import AVATAR_URL, DISPLAYNAME, ProfileService
 from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync_api import MembershipReader
-from homeserver.storage.accounts import DeviceRepository, UserRepository
+from homeserver.storage.accounts import UserRepository
 from homeserver.storage.database import Database
 from homeserver.storage.media import MediaRepository
 from homeserver.storage.placeholders import PlaceholderRepository
@@ -76,7 +76,7 @@ class DirectoryService:
         await self.repo.record_lookup(asker, resolved.user_id, self.clock.now_ms())
         if self.grant_lookup is not None:
             await self.grant_lookup(asker, resolved.user_id)
-        # Reserving a placeholder the first time (a device and its keys) costs
+        # Reserving a placeholder the first time (an inserted row) may cost
         # more than finding a registered account: answer no sooner than a
         # floor above both, so the timing class is the same.
         remaining = self.min_answer_s - (time.monotonic() - started)
@@ -140,13 +140,13 @@ class PeopleServices:
 
 def build_people(
     config: Config, database: Database, limiter: RateLimiter, clock: Clock,
-    devices: DeviceService, device_repo: DeviceRepository, users: UserRepository,
+    devices: DeviceService, users: UserRepository,
 ) -> PeopleServices:
     media = MediaService(config, MediaRepository(database), limiter, clock)
     profiles = ProfileService(config.server_name, ProfileRepository(database), users, media, clock)
     media.protect_with(profiles.avatars_in_use)
     placeholder_repo = PlaceholderRepository(database)
-    placeholders = PlaceholderService(config.server_name, placeholder_repo, devices, device_repo, clock)
+    placeholders = PlaceholderService(config.server_name, placeholder_repo, devices, clock)
     directory = DirectoryService(
         placeholders, placeholder_repo, profiles, limiter, clock,
         config.rate_limits.email_lookup_per_minute,
@@ -159,7 +159,6 @@ def connect_people(
 ) -> None:
     """Hook media, profiles, placeholders and the directory up to keys and rooms."""
     people.directory.grant_lookup = keys.grant_lookup
-    people.placeholders.key_store = _key_store(keys)
     people.profiles.use_rooms(rooms, rooms)
     people.directory.membership = rooms
     people.media.use_membership(rooms.joined_rooms)
@@ -207,10 +206,3 @@ def _conversation_check(rooms: RoomService, placeholders: PlaceholderService) ->
         return False
 
     return check
-
-
-def _key_store(keys: KeyService) -> KeyStore:
-    async def store(user_id: str, device_id: str, body: dict[str, Any]) -> None:
-        await keys.upload(user_id, device_id, body)
-
-    return store

@@ -32,7 +32,9 @@ and every ``im.parley.*`` algorithm (Parley's one-time pre-keys use
 signed by the device key; any object that carries the device's signature is
 verified; plain ``curve25519`` (and other unknown) string keys are opaque.
 ``fallback_keys`` follow the same rules (one per algorithm, handed out when
-no one-time key is left, until replaced).
+no one-time key is left, until replaced).  PQXDH's signed ML-KEM pre-keys
+(one-time and last-resort) use ``im.parley.signed_mlkem1024``: see
+``kem_keys.py``.
 
 Extra Parley response fields (upload and ``/sync``):
 ``im.parley.signed_pre_key_created_ts`` and ``im.parley.signed_pre_key_age_ms``
@@ -61,6 +63,7 @@ from common.errors import Codes, MatrixError, bad_json, bad_param
 from common.identifiers import is_valid_device_id, parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
+from homeserver.services.kem_keys import KEM_ALGORITHM, check_kem_key
 from homeserver.services.sync_api import MembershipReader, SyncContext, SyncToken
 from homeserver.storage.keys import DEVICE_LISTS_STREAM, KeyRepository, NewOneTimeKey, StoredDeviceKeys
 
@@ -316,7 +319,9 @@ class KeyService:
             elif isinstance(value, dict):
                 if not isinstance(value.get("key"), str):
                     raise bad_json(f"{what}[{name}].key must be a string")
-                if algorithm in ("signed_curve25519", "curve25519") or algorithm.startswith("im.parley."):
+                if algorithm == KEM_ALGORITHM:
+                    check_kem_key(value, f"{what}[{name}]", last_resort=what == "fallback_keys")
+                elif algorithm in ("signed_curve25519", "curve25519") or algorithm.startswith("im.parley."):
                     _b64_32(value["key"], f"{what}[{name}].key")
                 sigs = value.get("signatures")
                 if sigs is not None and not isinstance(sigs, dict):

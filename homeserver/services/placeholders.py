@@ -3,16 +3,23 @@
 Looking up an unregistered address reserves a *placeholder* account for it:
 a ``users`` row with ``is_placeholder = 1``, the address, and a user id
 derived from a keyed hash of the address (``@u<base32(HMAC(secret, email))>``,
-so repeated lookups by anyone give the same id), plus one device with
-server-generated identity, signed pre-key and one-time keys whose private
-halves are thrown away.  To the asker it looks like any other user: its
-profile answers (empty), ``/keys/query`` returns keys, it can be invited.
+so repeated lookups by anyone give the same id).  Its profile answers (empty)
+and it can be invited, like any user who has not set a profile.
+
+A placeholder has **no devices and no keys**: the server never makes keys for
+a person (it would hold, or could have kept, their private halves).
+``/keys/query`` answers no devices for it, so a client knows that the
+conversation waits: it keeps what the user writes and encrypts it to the
+person's own devices once they register and upload keys (device-list
+changes in ``/sync`` tell it when).  This reveals to someone who looked an
+address up whether that person has a device yet -- the price of never having
+server-made keys; the lookup answer itself is the same either way.
 
 When somebody registers with the address, the account service upgrades the
-placeholder in place (same user id, invitations intact) and calls
-:meth:`PlaceholderService.on_upgraded`, which deletes the placeholder's
-device and keys: whatever was encrypted to them is unreadable and is not
-kept (device deletion listeners drop pending to-device messages).
+placeholder in place (same user id, invitations and memberships intact) and
+calls :meth:`PlaceholderService.on_upgraded`, which deletes any device left
+from before placeholders stopped having keys (migration 0080 removes those at
+start-up as well).
 
 Placeholders older than ``PLACEHOLDER_TTL_MS`` (30 days) without a *real
 conversation* are removed by the housekeeper.  A real conversation means:
@@ -30,25 +37,17 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-from common.crypto.keys import IdentityKeyPair, OneTimePreKey, SignedPreKey
 from common.identifiers import make_user_id
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
-from homeserver.storage.accounts import DeviceRepository
 from homeserver.storage.placeholders import PlaceholderRepository
 
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER_TTL_MS = 30 * 24 * 3600 * 1000
-PLACEHOLDER_OTKS = 5
 SECRET_NAME = "placeholder_ids"
-SIGNED_PRE_KEY_FIELD = "im.parley.signed_pre_key"
-OTK_ALGORITHM = "im.parley.signed_x25519"
 
-# (user_id, device_id, keys_upload_body) -> stores the keys like an upload.
-KeyStore = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 ConversationCheck = Callable[[str], Awaitable[bool]]
 
 
@@ -58,35 +57,14 @@ class Resolved:
     is_placeholder: bool
 
 
-def generate_key_upload(user_id: str, device_id: str, now_ms: int) -> dict[str, Any]:
-    """A ``/keys/upload`` body like a Parley client's, with fresh keys whose private
-    halves are discarded: self-signed device keys carrying a signed pre-key, and
-    signed one-time pre-keys."""
-    identity = IdentityKeyPair.generate()
-    device_keys = identity.device_keys(user_id, device_id)
-    device_keys.pop("signatures", None)
-    device_keys[SIGNED_PRE_KEY_FIELD] = SignedPreKey.generate(1, now_ms).signed_public(
-        identity, user_id, device_id
-    )
-    device_keys = identity.sign_json(device_keys, user_id, device_id)
-    otks = {}
-    for key_id in range(1, PLACEHOLDER_OTKS + 1):
-        otk = OneTimePreKey.generate(key_id)
-        otks[f"{OTK_ALGORITHM}:{key_id}"] = otk.signed_public(identity, user_id, device_id)
-    return {"device_keys": device_keys, "one_time_keys": otks}
-
-
 class PlaceholderService:
     def __init__(
-        self, server_name: str, repo: PlaceholderRepository, devices: DeviceService,
-        device_repo: DeviceRepository, clock: Clock,
+        self, server_name: str, repo: PlaceholderRepository, devices: DeviceService, clock: Clock,
     ) -> None:
         self.server_name = server_name
         self.repo = repo
         self.devices = devices
-        self.device_repo = device_repo
         self.clock = clock
-        self.key_store: KeyStore | None = None
         self.conversation_check: ConversationCheck | None = None
         # Declines and forgets what the placeholder still holds, before removal.
         self.release_memberships: Callable[[str], Awaitable[None]] | None = None
@@ -105,42 +83,26 @@ class PlaceholderService:
         localpart = "u" + (await self._derive(f"user{attempt}", email, 24)).lower()
         return make_user_id(localpart, self.server_name)
 
-    async def _device_id(self, email: str) -> str:
-        # Same alphabet and length as devices created by a login.
-        return "".join(c for c in await self._derive("device", email, 52) if c.isalpha())[:10]
-
     async def resolve(self, email: str) -> Resolved | None:
         """The account for ``email``, reserving a placeholder if there is none.
 
-        Both outcomes run the same statements (key generation, an
-        insert-if-absent, a read of the holder, a device read), so neither
-        the answer nor its cost says whether the address is registered.
+        Both outcomes run the same statements (an insert-if-absent and a read
+        of the holder), so neither the answer nor its cost says whether the
+        address is registered.  No device and no key is made.
         """
         now = self.clock.now_ms()
-        device_id = await self._device_id(email)
         for attempt in range(3):
             user_id = await self._candidate(email, attempt)
-            keys = generate_key_upload(user_id, device_id, now)
             await self.repo.reserve(user_id, user_id[1:].split(":", 1)[0], email, now)
             holder = await self.repo.holder_of(email)
             if holder is None:
                 continue  # the derived id belongs to someone else: try the next one
-            holder_id, placeholder = holder
-            existing = await self.device_repo.get(holder_id, device_id)
-            if placeholder and existing is None:
-                await self._create_device(holder_id, device_id, keys, now)
-            return Resolved(holder_id, placeholder)
+            return Resolved(*holder)
         return None
 
-    async def _create_device(self, user_id: str, device_id: str, keys: dict[str, Any], now: int) -> None:
-        _, created = await self.device_repo.ensure(user_id, device_id, None, None, now)
-        if created and self.key_store is not None:
-            if keys["device_keys"]["user_id"] != user_id:
-                keys = generate_key_upload(user_id, device_id, now)
-            await self.key_store(user_id, device_id, keys)
-
     async def on_upgraded(self, user_id: str) -> None:
-        """A placeholder became a real account: drop its server-made device and keys."""
+        """A placeholder became a real account: drop any device it still has
+        (only placeholders made before they stopped having keys had one)."""
         await self.devices.delete_all(user_id)
 
     async def cleanup(self) -> int:

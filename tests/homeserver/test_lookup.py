@@ -8,8 +8,8 @@ import statistics
 import time
 from typing import Any
 
+from common.crypto.keys import IdentityKeyPair, OneTimePreKey, SignedPreKey
 from homeserver.services.clock import ManualClock
-from homeserver.services.placeholders import generate_key_upload
 from tests.homeserver.test_media_support import UNSTABLE
 from tests.support.server import Account, RunningServer, serve_homeserver
 from tests.support.smtp import SmtpSink
@@ -48,6 +48,20 @@ async def register_with_email(server: RunningServer, smtp_sink: SmtpSink, email:
     assert response.status_code == 200, response.text
     data = response.json()
     return Account(data["user_id"], data["device_id"], data["access_token"], "long enough pw")
+
+
+def generate_key_upload(user_id: str, device_id: str, now_ms: int) -> dict[str, Any]:
+    """A ``/keys/upload`` body like a Parley client's: self-signed device keys
+    carrying a signed pre-key, and five signed one-time pre-keys."""
+    identity = IdentityKeyPair.generate()
+    device_keys = identity.device_keys(user_id, device_id)
+    device_keys.pop("signatures", None)
+    device_keys["im.parley.signed_pre_key"] = SignedPreKey.generate(1, now_ms).signed_public(
+        identity, user_id, device_id)
+    device_keys = identity.sign_json(device_keys, user_id, device_id)
+    otks = {f"im.parley.signed_x25519:{key_id}": OneTimePreKey.generate(key_id).signed_public(
+        identity, user_id, device_id) for key_id in range(1, 6)}
+    return {"device_keys": device_keys, "one_time_keys": otks}
 
 
 async def lookup(server: RunningServer, asker: Account, email: Any) -> Any:
@@ -102,19 +116,16 @@ async def test_lookup_answers_the_same_for_registered_and_unregistered(
             assert response.status_code == 200 and response.json() == {}
             response = await server.api("GET", f"profile/{user_id}/displayname", asker)
             assert response.status_code == 200 and response.json() == {}
-        # The asker may query both users' keys, and both look like a Parley device.
+        # The asker may query both users' keys: the registered user's device
+        # answers; the placeholder has no device and no key at all (the
+        # server never makes keys for a person: the conversation waits).
         real_keys = await query_keys(server, asker, real.user_id)
-        fake_keys = await query_keys(server, asker, placeholder)
-        assert len(real_keys) == len(fake_keys) == 1
-        assert shape(list(real_keys.values())) == shape(list(fake_keys.values()))
-        # Both hand out a one-time key.
-        for user_id, devices in ((real.user_id, real_keys), (placeholder, fake_keys)):
-            device_id = next(iter(devices))
-            response = await server.api("POST", "keys/claim", asker, json={
-                "one_time_keys": {user_id: {device_id: "im.parley.signed_x25519"}}})
-            assert response.status_code == 200, response.text
-            claimed = response.json()["one_time_keys"][user_id][device_id]
-            assert len(claimed) == 1
+        assert len(real_keys) == 1
+        assert await query_keys(server, asker, placeholder) == {}
+        response = await server.api("POST", "keys/claim", asker, json={
+            "one_time_keys": {placeholder: {"ANYDEVICE": "im.parley.signed_x25519"}}})
+        assert response.status_code == 200, response.text
+        assert response.json()["one_time_keys"].get(placeholder, {}) == {}
 
         # Durations of both paths (printed, not asserted: no timed assertions).
         timings: dict[str, list[float]] = {"registered": [], "unregistered (first lookup)": [],
@@ -164,12 +175,11 @@ async def test_registration_upgrades_the_placeholder_in_place(make_config: Any, 
         asker = await server.register()
         email = new_email()
         placeholder = (await lookup(server, asker, email)).json()["user_id"]
-        old_devices = await query_keys(server, asker, placeholder)
-        assert len(old_devices) == 1
+        assert await query_keys(server, asker, placeholder) == {}
         # The e-mail code flow treats the address as unregistered (a code is sent).
         account = await register_with_email(server, smtp_sink, email, username=f"zed{secrets.token_hex(3)}")
         assert account.user_id == placeholder
-        # The server-made device and its keys are gone; only the real login device remains.
+        # Only the real login device exists; its keys come from the person's client.
         response = await server.api("GET", "devices", account)
         assert [d["device_id"] for d in response.json()["devices"]] == [account.device_id]
         assert await query_keys(server, asker, placeholder) == {}
@@ -215,6 +225,7 @@ async def test_stale_placeholders_are_removed(make_config: Any) -> None:
         assert response.status_code == 404
         assert await query_keys(server, asker, old) == {}
         assert (await server.api("GET", f"profile/{young}", asker)).status_code == 200
-        # Looking the address up again reserves the same id afresh.
+        # Looking the address up again reserves the same id afresh (still keyless).
         assert (await lookup(server, asker, old_email)).json()["user_id"] == old
-        assert len(await query_keys(server, asker, old)) == 1
+        assert await query_keys(server, asker, old) == {}
+        assert (await server.api("GET", f"profile/{old}", asker)).status_code == 200

@@ -1,5 +1,5 @@
-"""Placeholders and rooms: invitations survive registration, messages to the placeholder do not,
-and placeholders in a real conversation are not cleaned up."""
+"""Placeholders and rooms: invitations survive registration, a placeholder has no device to
+send to, and placeholders in a real conversation are not cleaned up."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ async def count_to_device(server: RunningServer, user_id: str) -> int:
     return int(row["n"])
 
 
-async def test_invitation_survives_registration_and_messages_do_not(make_config: Any, smtp_sink: SmtpSink) -> None:
+async def test_invitation_survives_registration_and_nothing_is_sent_to_server_keys(
+        make_config: Any, smtp_sink: SmtpSink) -> None:
     async with serve_homeserver(make_config(**email_config(smtp_sink))) as server:
         alice = await server.register()
         email = new_email()
@@ -31,12 +32,12 @@ async def test_invitation_survives_registration_and_messages_do_not(make_config:
         room_id = await make_room(server, alice, name="Waiting for you")
         response = await server.api("POST", f"rooms/{room_id}/invite", alice, json={"user_id": placeholder})
         assert response.status_code == 200, response.text
-        # Alice encrypts something to the placeholder's device (nobody holds its keys).
-        (device_id,) = (await query_keys(server, alice, placeholder)).keys()
+        # There is no device to encrypt to: Alice's client has to wait for Bob's own devices.
+        assert await query_keys(server, alice, placeholder) == {}
         response = await server.api("PUT", f"sendToDevice/m.room.encrypted/{secrets.token_hex(4)}", alice, json={
-            "messages": {placeholder: {device_id: {"algorithm": "im.parley.x3dh.v1", "ciphertext": "opaque"}}}})
+            "messages": {placeholder: {"*": {"algorithm": "im.parley.x3dh.v1", "ciphertext": "opaque"}}}})
         assert response.status_code == 200, response.text
-        assert await count_to_device(server, placeholder) == 1
+        assert await count_to_device(server, placeholder) == 0
 
         account = await register_with_email(server, smtp_sink, email)
         assert account.user_id == placeholder

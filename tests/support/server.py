@@ -118,7 +118,7 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
-        for _ in range(200):
+        for _ in range(3000):  # up to ~60 s: the first start on a fresh MySQL database migrates it
             if task.done():
                 task.result()
             try:
@@ -126,6 +126,8 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
                 break
             except httpx.TransportError:
                 await asyncio.sleep(0.02)
+        else:
+            raise RuntimeError(f"the homeserver on port {port} did not answer within ~60 s")
         yield RunningServer(base_url, config, app.state.hs, client)
     finally:
         await client.aclose()
