@@ -29,6 +29,7 @@ from homeserver.config import Config
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
+from homeserver.services.admin import AdminServices, build_admin_services
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
@@ -105,6 +106,8 @@ class Services:
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
+    # Server administration (services/admin/), built after the rest.
+    admin: AdminServices = field(init=False)
 
 
 @dataclass
@@ -189,11 +192,13 @@ def build_services(
         directory=people.directory,
     )
 
+    services.admin = build_admin_services(config, database, services)
+
     async def expire_auth_state() -> None:
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers

@@ -59,6 +59,10 @@ class RegistrationConfig:
     # Verification codes are valid this long.
     code_ttl_seconds: int = 900
     code_max_attempts: int = 5
+    # Shared-secret registration (/_synapse/admin/v1/register); empty = off.
+    shared_secret: str = ""
+    # Require a registration token (m.login.registration_token) to register.
+    require_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,17 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    # /metrics: "" serves it on the main listeners to loopback clients only;
+    # "host:port" serves it (to anyone who can connect) on its own listener instead.
+    metrics_listener: str = ""
+    # Structured JSON log lines with a request id.
+    json_logs: bool = False
+    # Localpart of the account that sends server notices.
+    server_notices_localpart: str = "server"
+
+
+@dataclass(frozen=True)
 class Config:
     server_name: str = "localhost"
     public_baseurl: str = ""
@@ -121,6 +136,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     # ------------------------------------------------------------------ derived
     @property

@@ -1,0 +1,62 @@
+"""Admin API: rooms (``/_synapse/admin/v1/rooms...``) and server notices."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homeserver.api.admin.auth import admin, param, require_admin
+from homeserver.api.http import json_response, read_json
+
+
+async def list_rooms(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.list_rooms(request.query_params))
+
+
+async def room_details(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms/{roomId}"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.details(param(request, "room_id")))
+
+
+async def room_members(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms/{roomId}/members"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.members(param(request, "room_id")))
+
+
+async def room_state(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms/{roomId}/state"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.state(param(request, "room_id")))
+
+
+async def delete_room(request: Request) -> Response:
+    """DELETE /_synapse/admin/v1/rooms/{roomId}"""
+    requester = await require_admin(request)
+    body = await read_json(request, allow_empty=True)
+    return json_response(await admin(request).rooms.delete(requester.user_id, param(request, "room_id"), body))
+
+
+async def get_block(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms/{roomId}/block"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.block_status(param(request, "room_id")))
+
+
+async def put_block(request: Request) -> Response:
+    """PUT /_synapse/admin/v1/rooms/{roomId}/block"""
+    requester = await require_admin(request)
+    body = await read_json(request)
+    return json_response(
+        await admin(request).rooms.set_block(requester.user_id, param(request, "room_id"), body.get("block"))
+    )
+
+
+async def send_server_notice(request: Request) -> Response:
+    """POST /_synapse/admin/v1/send_server_notice"""
+    await require_admin(request)
+    body = await read_json(request)
+    return json_response(await admin(request).notices.send(body))
