@@ -49,6 +49,7 @@ def _row(row: Row) -> AdminUserRow:
 class UserQuery:
     """Filters and paging of ``GET /_synapse/admin/v2/users``."""
 
+    server_name: str = ""
     offset: int = 0
     limit: int = 100
     user_id: str | None = None
@@ -67,9 +68,12 @@ _ORDER = {
 }
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escape(value)}%"
 
 
 class AdminUserRepository:
@@ -108,8 +112,9 @@ class AdminUserRepository:
         )
 
     async def search(self, query: UserQuery) -> tuple[list[AdminUserRow], int]:
-        where = ["u.is_placeholder = 0"]
-        params: list[Any] = []
+        esc = "'\\\\'" if self.db.dialect == "mysql" else "'\\'"
+        where = ["u.is_placeholder = 0", f"u.user_id LIKE ? ESCAPE {esc}"]
+        params: list[Any] = ["%:" + _escape(query.server_name)]
         if not query.deactivated:
             where.append("u.deactivated = 0")
         if not query.locked:
@@ -118,13 +123,11 @@ class AdminUserRepository:
             where.append("u.admin = ?")
             params.append(int(query.admins))
         if query.user_id:
-            where.append("u.user_id LIKE ? ESCAPE '\\\\'" if self.db.dialect == "mysql"
-                         else "u.user_id LIKE ? ESCAPE '\\'")
-            params.append(_like(query.user_id))
+            where.append(f"LOWER(u.user_id) LIKE ? ESCAPE {esc}")
+            params.append(_like(query.user_id.lower()))
         if query.name:
-            esc = "'\\\\'" if self.db.dialect == "mysql" else "'\\'"
-            where.append(f"(u.user_id LIKE ? ESCAPE {esc} OR dn.value LIKE ? ESCAPE {esc})")
-            params += [_like(query.name), _like(query.name)]
+            where.append(f"(LOWER(u.user_id) LIKE ? ESCAPE {esc} OR LOWER(dn.value) LIKE ? ESCAPE {esc})")
+            params += [_like(query.name.lower()), _like(query.name.lower())]
         clause = " WHERE " + " AND ".join(where)
         base = self._select() + clause
         count = await self.db.fetch_one(f"SELECT COUNT(*) AS n FROM ({base}) AS matched", params)

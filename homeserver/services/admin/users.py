@@ -127,7 +127,7 @@ class AdminUserService:
         if direction not in ("f", "b"):
             raise bad_param("dir must be 'f' or 'b'")
         query = UserQuery(
-            offset=offset, limit=min(limit, 1000), user_id=params.get("user_id"), name=params.get("name"),
+            server_name=self.server_name, offset=offset, limit=min(limit, 1000), user_id=params.get("user_id"), name=params.get("name"),
             deactivated=_bool_param(params, "deactivated", False),
             admins=_bool_param(params, "admins", None) if "admins" in params else None,
             locked=_bool_param(params, "locked", True), order_by=params.get("order_by", "name"),
