@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.errors import bad_param, not_found
+from common.errors import MatrixError, bad_param, not_found
 from homeserver.services.clock import Clock
 from homeserver.services.messages import MessageService
 from homeserver.services.rooms import RoomService, check_room_id
@@ -43,8 +43,13 @@ class ReportService:
         score = body.get("score")
         if score is not None and (not isinstance(score, int) or isinstance(score, bool) or not -100 <= score <= 0):
             raise bad_param("score must be an integer between -100 and 0")
-        # 404 unless the reporter can see the event.
-        await self.messages.get_event(user_id, device_id, room_id, event_id)
+        # 404 unless the reporter can see the event (also for rooms they are not in).
+        try:
+            await self.messages.get_event(user_id, device_id, room_id, event_id)
+        except MatrixError as exc:
+            if exc.status not in (403, 404):
+                raise
+            raise not_found("The event does not exist or you cannot see it") from None
         await self.repo.add_report(room_id, event_id, user_id, reason, score, self.clock.now_ms())
 
     async def report_room(self, user_id: str, room_id: str, body: Mapping[str, Any]) -> None:
