@@ -23,9 +23,11 @@ from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
 from homeserver.api.http import error_response
+from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
@@ -118,6 +120,7 @@ class Homeserver:
     services: Services
     redis: Any = None
     housekeepers: list[Housekeeper] = field(default_factory=list)
+    metrics: Metrics | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -263,6 +266,8 @@ def create_app(
     signing_key = load_or_create_signing_key(config.data_path / "signing.key")
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
+    hs.metrics = Metrics(services.notifier, database, redis)
+    services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -289,6 +294,7 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[
+            Middleware(RequestMetricsMiddleware, metrics=hs.metrics),
             Middleware(DatabaseContextMiddleware, database=database),
             Middleware(
                 BodyLimitMiddleware,

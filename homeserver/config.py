@@ -201,6 +201,9 @@ class Config:
                 "set smtp.host, or registration.open = true, or (dev only) "
                 "security.log_verification_codes = true"
             )
+        metrics_at = self.admin.metrics_listener
+        if metrics_at and (":" not in metrics_at or not metrics_at.rsplit(":", 1)[1].isdigit()):
+            raise ConfigError("admin.metrics_listener must be empty or host:port")
         if self.limits.max_request_bytes < 1024:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
 

@@ -80,6 +80,8 @@ class RunningServer:
     hs: Homeserver
     client: httpx.AsyncClient
     _counter: int = field(default=0)
+    # The ASGI app itself, for in-process requests (e.g. from another client address).
+    app: Any = None
 
     async def register(self, username: str | None = None, password: str = "correct horse 1",
                        **extra: Any) -> Account:
@@ -126,7 +128,7 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
                 break
             except httpx.TransportError:
                 await asyncio.sleep(0.02)
-        yield RunningServer(base_url, config, app.state.hs, client)
+        yield RunningServer(base_url, config, app.state.hs, client, app=app)
     finally:
         await client.aclose()
         app.state.hs.services.notifier.wake_all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from homeserver.api import metrics
 from homeserver.api.admin import media, registration, reports, rooms, users
 
 A1 = "/_synapse/admin/v1"
@@ -15,6 +16,7 @@ def admin_routes() -> list[BaseRoute]:
     room = A1 + "/rooms/{room_id}"
     tokens = A1 + "/registration_tokens"
     return [
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         # Registration and version
         Route(A1 + "/register", registration.register_nonce, methods=["GET"]),
         Route(A1 + "/register", registration.register, methods=["POST"]),
