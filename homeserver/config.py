@@ -117,6 +117,14 @@ class AdminConfig:
     json_logs: bool = False
     # Localpart of the account that sends server notices.
     server_notices_localpart: str = "server"
+    # Delete local media neither downloaded nor uploaded for this many days (0 = keep forever).
+    media_retention_local_days: int = 0
+    # Purge messages older than a room's m.room.retention max_lifetime.
+    retention_enabled: bool = False
+    # The policy of rooms without m.room.retention, in days (0 = keep forever).
+    retention_default_max_lifetime_days: int = 0
+    # Servers refused everywhere (comma-separated, * and ? wildcards); applied with m.room.server_acl.
+    server_deny_list: str = ""
 
 
 @dataclass(frozen=True)

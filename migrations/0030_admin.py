@@ -83,6 +83,12 @@ def upgrade(dialect: str) -> list[str]:
         ),
         create_table(
             dialect,
+            "media_access",
+            [("media_id", "str:64", "NOT NULL"), ("last_access_ts", "bigint", "NOT NULL")],
+            primary_key=["media_id"],
+        ),
+        create_table(
+            dialect,
             "server_notice_rooms",
             [("user_id", "id", "NOT NULL"), ("room_id", "id", "NOT NULL")],
             primary_key=["user_id"],

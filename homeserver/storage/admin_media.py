@@ -8,8 +8,12 @@ _COLUMNS = "media_id, uploader, content_type, size, filename, state, created_ts"
 
 
 class AdminMediaRepository:
-    def __init__(self, db: Database) -> None:
+    """Local media: uploaded by this server's users (``server_name``)."""
+
+    def __init__(self, db: Database, server_name: str) -> None:
         self.db = db
+        self.local = "%:" + server_name.replace("%", "").replace("_", "\\_")
+        self.esc = "'\\\\'" if db.dialect == "mysql" else "'\\'"
 
     async def of_user(self, user_id: str, offset: int, limit: int, descending: bool) -> tuple[list[Row], int]:
         count = await self.db.fetch_one(
@@ -26,9 +30,45 @@ class AdminMediaRepository:
         rows = await self.db.fetch("SELECT media_id FROM media WHERE uploader = ?", [user_id])
         return [str(r["media_id"]) for r in rows]
 
+    async def touch(self, media_id: str, now_ms: int, granularity_ms: int) -> None:
+        """Record a download; at most one write per ``granularity_ms`` per file."""
+        updated = await self.db.execute(
+            "UPDATE media_access SET last_access_ts = ? WHERE media_id = ? AND last_access_ts < ?",
+            [now_ms, media_id, now_ms - granularity_ms],
+        )
+        if updated == 0:
+            await self.db.execute(
+                self.db.insert_ignore_sql("media_access", ["media_id", "last_access_ts"]), [media_id, now_ms]
+            )
+
+    async def last_access(self, media_ids: list[str]) -> dict[str, int]:
+        if not media_ids:
+            return {}
+        marks = ", ".join("?" for _ in media_ids)
+        rows = await self.db.fetch(
+            f"SELECT media_id, last_access_ts FROM media_access WHERE media_id IN ({marks})", media_ids
+        )
+        return {str(r["media_id"]): int(r["last_access_ts"]) for r in rows}
+
+    async def not_accessed_since(self, cutoff: int, limit: int = 500) -> list[str]:
+        """Complete media last downloaded (or, never downloaded, uploaded) before ``cutoff``."""
+        rows = await self.db.fetch(
+            "SELECT m.media_id FROM media m LEFT JOIN media_access a ON a.media_id = m.media_id "
+            "WHERE m.state = 'complete' AND COALESCE(a.last_access_ts, m.created_ts) < ? "
+            f"AND m.uploader LIKE ? ESCAPE {self.esc} LIMIT ?",
+            [cutoff, self.local, limit],
+        )
+        return [str(r["media_id"]) for r in rows]
+
+    async def forget_access(self, media_ids: list[str]) -> None:
+        if media_ids:
+            marks = ", ".join("?" for _ in media_ids)
+            await self.db.execute(f"DELETE FROM media_access WHERE media_id IN ({marks})", media_ids)
+
     async def created_before(self, before_ts: int, size_gt: int) -> list[str]:
         rows = await self.db.fetch(
-            "SELECT media_id FROM media WHERE state = 'complete' AND created_ts < ? AND size > ?",
-            [before_ts, size_gt],
+            "SELECT media_id FROM media WHERE state = 'complete' AND created_ts < ? AND size > ? "
+            f"AND uploader LIKE ? ESCAPE {self.esc}",
+            [before_ts, size_gt, self.local],
         )
         return [str(r["media_id"]) for r in rows]

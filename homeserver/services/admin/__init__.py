@@ -17,6 +17,7 @@ from homeserver.services.admin.media import AdminMediaService
 from homeserver.services.admin.notices import ServerNoticeService
 from homeserver.services.admin.registration import RegistrationTokenService, SharedSecretRegistration
 from homeserver.services.admin.reports import ReportService
+from homeserver.services.admin.retention import RetentionService
 from homeserver.services.admin.rooms import AdminRoomService
 from homeserver.services.admin.users import AdminUserService
 from homeserver.storage.admin_media import AdminMediaRepository
@@ -25,6 +26,7 @@ from homeserver.storage.admin_users import AdminUserRepository
 from homeserver.storage.database import Database
 from homeserver.storage.moderation import ModerationRepository
 from homeserver.storage.profiles import ProfileRepository
+from homeserver.storage.retention import RetentionRepository
 
 if TYPE_CHECKING:
     from homeserver.app import Services
@@ -40,10 +42,14 @@ class AdminServices:
     reports: ReportService
     notices: ServerNoticeService
     moderation: ModerationRepository
+    retention: RetentionService
+    media_retention_days: int = 0
 
     async def expire(self) -> None:
-        """Housekeeping: forget expired shared-secret nonces."""
+        """Housekeeping: expired nonces, media and room history past their retention."""
         await self.moderation.expire_nonces(self.users.clock.now_ms())
+        await self.media.apply_retention(self.media_retention_days)
+        await self.retention.purge_expired()
 
 
 def build_admin_services(config: Config, database: Database, s: Services) -> AdminServices:
@@ -56,7 +62,7 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
     tokens = RegistrationTokenService(moderation, s.clock)
     rooms = AdminRoomService(config.server_name, AdminRoomRepository(database), s.rooms, s.membership,
                              moderation, user_repo, s.clock)
-    media = AdminMediaService(s.media, AdminMediaRepository(database), moderation, user_repo, s.profiles,
+    media = AdminMediaService(s.media, AdminMediaRepository(database, config.server_name), moderation, user_repo, s.profiles,
                               s.clock)
     admin = AdminServices(
         users=users,
@@ -66,10 +72,14 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         notices=ServerNoticeService(config.server_name, config.admin.server_notices_localpart, s.accounts.users,
                                     s.rooms, moderation, s.clock),
         moderation=moderation,
+        retention=RetentionService(RetentionRepository(database, config.server_name), s.media, s.media.repo, s.clock,
+                                   config.admin.retention_enabled, config.admin.retention_default_max_lifetime_days),
+        media_retention_days=config.admin.media_retention_local_days,
     )
     s.tokens.guards.append(users.guard)
     s.messages.policy = users
     s.membership.entry_checks.append(rooms.check_not_blocked)
     s.media.serve_checks.append(media.check_servable)
+    s.media.serve_checks.append(media.record_access)
     s.accounts.registration_tokens = tokens
     return admin

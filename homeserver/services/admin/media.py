@@ -18,6 +18,8 @@ from homeserver.storage.admin_users import AdminUserRepository
 from homeserver.storage.moderation import ModerationRepository
 
 Json = dict[str, Any]
+# Downloads update a file's last access at most this often.
+ACCESS_GRANULARITY_MS = 3_600_000
 
 
 class AdminMediaService:
@@ -34,6 +36,24 @@ class AdminMediaService:
         if await self.moderation.quarantined_by([media_id]):
             raise not_found("Media not found")
 
+    async def record_access(self, media_id: str) -> None:
+        await self.repo.touch(media_id, self.clock.now_ms(), ACCESS_GRANULARITY_MS)
+
+    async def _delete_keeping_avatars(self, candidates: list[str]) -> list[str]:
+        if candidates:
+            avatars = await self.profiles.avatars_in_use([self.media.mxc(m) for m in candidates])
+            candidates = [m for m in candidates if self.media.mxc(m) not in avatars]
+        await self.media.delete_media(candidates)
+        await self.repo.forget_access(candidates)
+        return candidates
+
+    async def apply_retention(self, local_days: int) -> list[str]:
+        """Housekeeping: delete local media not downloaded for ``local_days`` (avatars kept)."""
+        if local_days <= 0:
+            return []
+        cutoff = self.clock.now_ms() - local_days * 86_400_000
+        return await self._delete_keeping_avatars(await self.repo.not_accessed_since(cutoff))
+
     async def _local(self, server_name: str, media_id: str) -> str:
         media_id = self.media.checked_id(server_name, media_id)
         if await self.media.repo.get(media_id) is None:
@@ -45,10 +65,12 @@ class AdminMediaService:
         if offset < 0 or limit < 1:
             raise bad_param("from must be >= 0 and limit >= 1")
         rows, total = await self.repo.of_user(user_id, offset, limit, params.get("dir", "f") == "b")
-        marks = await self.moderation.quarantined_by([str(r["media_id"]) for r in rows])
+        ids = [str(r["media_id"]) for r in rows]
+        marks = await self.moderation.quarantined_by(ids)
+        accessed = await self.repo.last_access(ids)
         media = [{
             "media_id": r["media_id"], "media_type": r["content_type"], "media_length": int(r["size"]),
-            "upload_name": r["filename"], "created_ts": int(r["created_ts"]), "last_access_ts": None,
+            "upload_name": r["filename"], "created_ts": int(r["created_ts"]), "last_access_ts": accessed.get(str(r["media_id"])),
             "quarantined_by": marks.get(str(r["media_id"])), "safe_from_quarantine": False,
         } for r in rows]
         body: Json = {"media": media, "total": total}
@@ -87,11 +109,12 @@ class AdminMediaService:
         if before < 0 or size_gt < 0:
             raise bad_param("before_ts and size_gt must be non-negative")
         candidates = await self.repo.created_before(before, size_gt)
-        if params.get("keep_profiles", "true") == "true" and candidates:
-            avatars = await self.profiles.avatars_in_use([self.media.mxc(m) for m in candidates])
-            candidates = [m for m in candidates if self.media.mxc(m) not in avatars]
-        await self.media.delete_media(candidates)
-        deleted = candidates
+        if params.get("keep_profiles", "true") == "true":
+            deleted = await self._delete_keeping_avatars(candidates)
+        else:
+            await self.media.delete_media(candidates)
+            await self.repo.forget_access(candidates)
+            deleted = candidates
         await self.admin_users.audit(admin, "delete_media_before", str(before), {"count": len(deleted)},
                                      self.clock.now_ms())
         return {"deleted_media": deleted, "total": len(deleted)}
