@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -209,6 +210,9 @@ class Config:
                 "set smtp.host, or registration.open = true, or (dev only) "
                 "security.log_verification_codes = true"
             )
+        for entry in self.admin.server_deny_list.split(","):
+            if entry.strip() and not re.fullmatch(r"[A-Za-z0-9.:\[\]*?-]+", entry.strip()):
+                raise ConfigError(f"admin.server_deny_list: {entry.strip()!r} is not a server name pattern")
         metrics_at = self.admin.metrics_listener
         if metrics_at and (":" not in metrics_at or not metrics_at.rsplit(":", 1)[1].isdigit()):
             raise ConfigError("admin.metrics_listener must be empty or host:port")

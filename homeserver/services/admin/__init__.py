@@ -19,6 +19,7 @@ from homeserver.services.admin.registration import RegistrationTokenService, Sha
 from homeserver.services.admin.reports import ReportService
 from homeserver.services.admin.retention import RetentionService
 from homeserver.services.admin.rooms import AdminRoomService
+from homeserver.services.admin.server_policy import ServerPolicy, parse_deny_list
 from homeserver.services.admin.users import AdminUserService
 from homeserver.storage.admin_media import AdminMediaRepository
 from homeserver.storage.admin_rooms import AdminRoomRepository
@@ -43,6 +44,7 @@ class AdminServices:
     notices: ServerNoticeService
     moderation: ModerationRepository
     retention: RetentionService
+    servers: ServerPolicy
     media_retention_days: int = 0
 
     async def expire(self) -> None:
@@ -74,6 +76,7 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         moderation=moderation,
         retention=RetentionService(RetentionRepository(database, config.server_name), s.media, s.media.repo, s.clock,
                                    config.admin.retention_enabled, config.admin.retention_default_max_lifetime_days),
+        servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events),
         media_retention_days=config.admin.media_retention_local_days,
     )
     s.tokens.guards.append(users.guard)
