@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from common.errors import Codes, MatrixError
@@ -39,8 +38,6 @@ class TokenService:
         self.tokens = tokens
         self.devices = devices
         self.clock = clock
-        # Checks on the account behind a valid token (e.g. locked accounts), added by other services.
-        self.guards: list[Callable[[str], Awaitable[None]]] = []
 
     async def issue(self, user_id: str, device_id: str) -> str:
         token = "prl_" + secrets.token_urlsafe(32)
@@ -64,8 +61,6 @@ class TokenService:
             or device.last_seen_ip != ip
         ):
             await self.devices.touch(owner.user_id, owner.device_id, ip, now)
-        for guard in self.guards:
-            await guard(owner.user_id)
         return Requester(owner.user_id, owner.device_id, token_hash)
 
     async def revoke(self, requester: Requester) -> None:

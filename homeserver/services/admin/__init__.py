@@ -79,7 +79,6 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events),
         media_retention_days=config.admin.media_retention_local_days,
     )
-    s.tokens.guards.append(users.guard)
     s.messages.policy = users
     s.membership.entry_checks.append(rooms.check_not_blocked)
     s.media.serve_checks.append(media.check_servable)

@@ -32,6 +32,7 @@ Json = dict[str, Any]
 NOT_ADMIN = "You are not a server admin"
 # Suspended accounts may still do these (MSC3823): leave rooms, log out, manage devices.
 SUSPENDED_ALLOWED_SUFFIXES = ("/leave", "/logout", "/logout/all", "/delete_devices")
+LOCKED_ALLOWED_SUFFIXES = ("/logout", "/logout/all")
 
 
 def user_json(row: AdminUserRow, last_seen_ts: int | None = None) -> Json:
@@ -102,20 +103,19 @@ class AdminUserService:
             raise not_found("User not found")
         return row
 
-    async def guard(self, user_id: str) -> None:
-        """Refuse every request of a locked account (registered with the token service)."""
+    async def check_account(self, user_id: str, method: str, path: str) -> None:
+        """Every authenticated request: a locked account may only log out; a suspended one
+        may read, leave rooms, log out and delete devices (MSC3823).  One query."""
         flags = await self.repo.flags(user_id)
-        if flags is not None and flags["locked"]:
+        if flags is None:
+            return
+        if flags["locked"] and not path.endswith(LOCKED_ALLOWED_SUFFIXES):
             raise MatrixError(401, Codes.USER_LOCKED, "This account has been locked", {"soft_logout": True})
-
-    async def check_suspended(self, user_id: str, method: str, path: str) -> None:
-        if method in ("GET", "HEAD", "OPTIONS") or path.endswith(SUSPENDED_ALLOWED_SUFFIXES):
+        if not flags["suspended"] or method in ("GET", "HEAD", "OPTIONS"):
             return
-        if method == "DELETE" and "/devices/" in path:
+        if path.endswith(SUSPENDED_ALLOWED_SUFFIXES) or (method == "DELETE" and "/devices/" in path):
             return
-        flags = await self.repo.flags(user_id)
-        if flags is not None and flags["suspended"]:
-            raise MatrixError(403, "M_USER_SUSPENDED", "This account has been suspended")
+        raise MatrixError(403, "M_USER_SUSPENDED", "This account has been suspended")
 
     # ---------------------------------------------------------- reading
     async def list_users(self, params: Mapping[str, str]) -> Json:

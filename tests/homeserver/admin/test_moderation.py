@@ -14,9 +14,13 @@ async def test_locked_account_gets_m_user_locked(server: RunningServer, admin: A
     expect(await server.api("PUT", f"{A2}/users/{alice.user_id}", admin, json={"locked": True}))
     body = expect(await server.api("GET", "account/whoami", alice), 401, "M_USER_LOCKED")
     assert body["soft_logout"] is True
+    expect(await server.api("POST", "createRoom", alice, json={}), 401, "M_USER_LOCKED")
     assert expect(await server.api("GET", f"{A2}/users/{alice.user_id}", admin))["locked"] is True
     expect(await server.api("PUT", f"{A2}/users/{alice.user_id}", admin, json={"locked": False}))
     expect(await server.api("GET", "account/whoami", alice))
+    # A locked account may still log out.
+    expect(await server.api("PUT", f"{A2}/users/{alice.user_id}", admin, json={"locked": True}))
+    expect(await server.api("POST", "logout", alice, json={}))
 
 
 async def test_suspended_account_can_read_and_leave_but_not_send(server: RunningServer, admin: Account) -> None:
