@@ -89,6 +89,14 @@ def upgrade(dialect: str) -> list[str]:
         ),
         create_table(
             dialect,
+            "room_deletions",
+            [("delete_id", "str:64", "NOT NULL"), ("room_id", "id", "NOT NULL"), ("status", "str:16", "NOT NULL"),
+             ("result", "text", "NOT NULL"), ("ts", "bigint", "NOT NULL")],
+            primary_key=["delete_id"],
+        ),
+        create_index(dialect, "room_deletions", "ix_room_deletions_room", ["room_id"]),
+        create_table(
+            dialect,
             "server_notice_rooms",
             [("user_id", "id", "NOT NULL"), ("room_id", "id", "NOT NULL")],
             primary_key=["user_id"],

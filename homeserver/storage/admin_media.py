@@ -65,6 +65,33 @@ class AdminMediaRepository:
             marks = ", ".join("?" for _ in media_ids)
             await self.db.execute(f"DELETE FROM media_access WHERE media_id IN ({marks})", media_ids)
 
+    async def statistics(self, order_by: str, descending: bool, search: str | None, from_ts: int | None,
+                         until_ts: int | None) -> list[Row]:
+        """Per local uploader: number and total size of complete uploads."""
+        where = ["m.state = 'complete'", f"m.uploader LIKE ? ESCAPE {self.esc}"]
+        params: list[object] = [self.local]
+        if from_ts is not None:
+            where.append("m.created_ts >= ?")
+            params.append(from_ts)
+        if until_ts is not None:
+            where.append("m.created_ts <= ?")
+            params.append(until_ts)
+        having = ""
+        if search:
+            having = " HAVING LOWER(m.uploader) LIKE ? OR LOWER(MAX(dn.value)) LIKE ?"
+            pattern = "%" + search.lower().replace("%", "").replace("_", "") + "%"
+            params += [pattern, pattern]
+        order = {"user_id": "user_id", "displayname": "displayname", "media_length": "media_length",
+                 "media_count": "media_count"}[order_by]
+        return await self.db.fetch(
+            "SELECT m.uploader AS user_id, MAX(dn.value) AS displayname, COUNT(*) AS media_count, "
+            "SUM(m.size) AS media_length FROM media m LEFT JOIN profile_fields dn "
+            "ON dn.user_id = m.uploader AND dn.field_name = 'displayname' "
+            f"WHERE {' AND '.join(where)} GROUP BY m.uploader{having} "
+            f"ORDER BY {order} {'DESC' if descending else 'ASC'}, user_id",
+            params,
+        )
+
     async def created_before(self, before_ts: int, size_gt: int) -> list[str]:
         rows = await self.db.fetch(
             "SELECT media_id FROM media WHERE state = 'complete' AND created_ts < ? AND size > ? "

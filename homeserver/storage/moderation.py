@@ -3,6 +3,7 @@ event reports, blocked rooms, quarantined media and server-notice rooms."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,22 @@ class ModerationRepository:
             f"SELECT media_id, quarantined_by FROM media_quarantine WHERE media_id IN ({marks})", media_ids
         )
         return {str(r["media_id"]): str(r["quarantined_by"]) for r in rows}
+
+    # ------------------------------------------------------- room deletions
+    async def record_deletion(self, delete_id: str, room_id: str, status: str, result: dict[str, Any],
+                              now_ms: int) -> None:
+        await self.db.execute(
+            "INSERT INTO room_deletions (delete_id, room_id, status, result, ts) VALUES (?, ?, ?, ?, ?)",
+            [delete_id, room_id, status, json.dumps(result), now_ms],
+        )
+
+    async def deletions(self, room_id: str | None = None, delete_id: str | None = None) -> list[Row]:
+        column, value = ("room_id", room_id) if room_id is not None else ("delete_id", delete_id)
+        rows = await self.db.fetch(
+            f"SELECT delete_id, room_id, status, result FROM room_deletions WHERE {column} = ? ORDER BY ts",
+            [value],
+        )
+        return [{**r, "result": json.loads(r["result"])} for r in rows]
 
     # --------------------------------------------------- server notice rooms
     async def notice_room(self, user_id: str) -> str | None:

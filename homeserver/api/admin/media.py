@@ -52,3 +52,9 @@ async def delete_older(request: Request) -> Response:
     """POST /_synapse/admin/v1/media/delete?before_ts=..."""
     requester = await require_admin(request)
     return json_response(await admin(request).media.delete_older(requester.user_id, request.query_params))
+
+
+async def media_statistics(request: Request) -> Response:
+    """GET /_synapse/admin/v1/statistics/users/media"""
+    await require_admin(request)
+    return json_response(await admin(request).media.statistics(request.query_params))

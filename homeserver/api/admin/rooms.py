@@ -60,3 +60,37 @@ async def send_server_notice(request: Request) -> Response:
     await require_admin(request)
     body = await read_json(request)
     return json_response(await admin(request).notices.send(body))
+
+
+async def delete_room_v2(request: Request) -> Response:
+    """DELETE /_synapse/admin/v2/rooms/{roomId}"""
+    requester = await require_admin(request)
+    body = await read_json(request, allow_empty=True)
+    return json_response(await admin(request).room_tools.delete_v2(requester.user_id, param(request, "room_id"), body))
+
+
+async def delete_status_for_room(request: Request) -> Response:
+    """GET /_synapse/admin/v2/rooms/{roomId}/delete_status"""
+    await require_admin(request)
+    return json_response(await admin(request).room_tools.status_for_room(param(request, "room_id")))
+
+
+async def delete_status(request: Request) -> Response:
+    """GET /_synapse/admin/v2/rooms/delete_status/{deleteId}"""
+    await require_admin(request)
+    return json_response(await admin(request).room_tools.status(param(request, "delete_id")))
+
+
+async def join_user(request: Request) -> Response:
+    """POST /_synapse/admin/v1/join/{roomId}"""
+    requester = await require_admin(request)
+    body = await read_json(request)
+    return json_response(await admin(request).room_tools.join(requester.user_id, param(request, "room_id"), body))
+
+
+async def make_room_admin(request: Request) -> Response:
+    """POST /_synapse/admin/v1/rooms/{roomId}/make_room_admin"""
+    requester = await require_admin(request)
+    body = await read_json(request, allow_empty=True)
+    return json_response(
+        await admin(request).room_tools.make_room_admin(requester.user_id, param(request, "room_id"), body))

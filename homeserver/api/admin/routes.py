@@ -54,12 +54,18 @@ def admin_routes() -> list[BaseRoute]:
         Route(room + "/block", rooms.get_block, methods=["GET"]),
         Route(room + "/block", rooms.put_block, methods=["PUT"]),
         Route(A1 + "/send_server_notice", rooms.send_server_notice, methods=["POST"]),
+        Route(A2 + "/rooms/delete_status/{delete_id}", rooms.delete_status, methods=["GET"]),
+        Route(A2 + "/rooms/{room_id}", rooms.delete_room_v2, methods=["DELETE"]),
+        Route(A2 + "/rooms/{room_id}/delete_status", rooms.delete_status_for_room, methods=["GET"]),
+        Route(A1 + "/join/{room_id}", rooms.join_user, methods=["POST"]),
+        Route(room + "/make_room_admin", rooms.make_room_admin, methods=["POST"]),
         # Media
         Route(u1 + "/media", media.user_media, methods=["GET"]),
         Route(A1 + "/user/{user_id}/media/quarantine", media.quarantine_user, methods=["POST"]),
         Route(A1 + "/media/quarantine/{server_name}/{media_id}", media.quarantine, methods=["POST"]),
         Route(A1 + "/media/unquarantine/{server_name}/{media_id}", media.unquarantine, methods=["POST"]),
         Route(A1 + "/media/delete", media.delete_older, methods=["POST"]),
+        Route(A1 + "/statistics/users/media", media.media_statistics, methods=["GET"]),
         Route(A1 + "/media/{server_name}/{media_id}", media.delete_media, methods=["DELETE"]),
         # Reports (client side and admin side)
         Route("/_matrix/client/v3/rooms/{room_id}/report/{event_id}", reports.report_event, methods=["POST"]),

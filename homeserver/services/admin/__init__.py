@@ -18,6 +18,7 @@ from homeserver.services.admin.notices import ServerNoticeService
 from homeserver.services.admin.registration import RegistrationTokenService, SharedSecretRegistration
 from homeserver.services.admin.reports import ReportService
 from homeserver.services.admin.retention import RetentionService
+from homeserver.services.admin.room_tools import AdminRoomTools
 from homeserver.services.admin.rooms import AdminRoomService
 from homeserver.services.admin.server_policy import ServerPolicy, parse_deny_list
 from homeserver.services.admin.users import AdminUserService
@@ -45,6 +46,7 @@ class AdminServices:
     moderation: ModerationRepository
     retention: RetentionService
     servers: ServerPolicy
+    room_tools: AdminRoomTools
     media_retention_days: int = 0
 
     async def expire(self) -> None:
@@ -76,6 +78,7 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         moderation=moderation,
         retention=RetentionService(RetentionRepository(database, config.server_name), s.media, s.media.repo, s.clock,
                                    config.admin.retention_enabled, config.admin.retention_default_max_lifetime_days),
+        room_tools=AdminRoomTools(rooms, users, moderation),
         servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events),
         media_retention_days=config.admin.media_retention_local_days,
     )

@@ -101,6 +101,9 @@ class AdminMediaService:
         await self.admin_users.audit(admin, "delete_media", media_id, {}, self.clock.now_ms())
         return {"deleted_media": [media_id], "total": 1}
 
+    async def statistics(self, params: Mapping[str, str]) -> Json:
+        return await media_statistics(self.repo, params)
+
     async def delete_older(self, admin: str, params: Mapping[str, str]) -> Json:
         if "before_ts" not in params:
             raise bad_param("before_ts is required")
@@ -128,3 +131,29 @@ def _int(params: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise bad_param(f"{name} must be an integer") from None
+
+
+_STAT_ORDERS = ("user_id", "displayname", "media_length", "media_count")
+
+
+async def media_statistics(repo: AdminMediaRepository, params: Mapping[str, str]) -> Json:
+    """GET /_synapse/admin/v1/statistics/users/media"""
+    offset, limit = _int(params, "from", 0), _int(params, "limit", 100)
+    if offset < 0 or limit < 1:
+        raise bad_param("from must be >= 0 and limit >= 1")
+    order_by = params.get("order_by", "user_id")
+    if order_by not in _STAT_ORDERS:
+        raise bad_param(f"order_by must be one of {', '.join(_STAT_ORDERS)}")
+    direction = params.get("dir", "f")
+    if direction not in ("f", "b"):
+        raise bad_param("dir must be 'f' or 'b'")
+    from_ts = _int(params, "from_ts", 0) if "from_ts" in params else None
+    until_ts = _int(params, "until_ts", 0) if "until_ts" in params else None
+    rows = await repo.statistics(order_by, direction == "b", params.get("search_term"), from_ts, until_ts)
+    users = [{"user_id": r["user_id"], "displayname": r["displayname"], "media_count": int(r["media_count"]),
+              "media_length": int(r["media_length"] or 0)} for r in rows]
+    page = users[offset:offset + limit]
+    body: Json = {"users": page, "total": len(users)}
+    if offset + len(page) < len(users):
+        body["next_token"] = offset + len(page)
+    return body

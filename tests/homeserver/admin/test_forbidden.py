@@ -40,6 +40,12 @@ ADMIN_ENDPOINTS = [
     ("GET", f"{A1}/rooms/{R}/block"),
     ("PUT", f"{A1}/rooms/{R}/block"),
     ("POST", A1 + "/send_server_notice"),
+    ("DELETE", f"{A2}/rooms/{R}"),
+    ("GET", f"{A2}/rooms/{R}/delete_status"),
+    ("GET", A2 + "/rooms/delete_status/abc"),
+    ("POST", f"{A1}/join/{R}"),
+    ("POST", f"{A1}/rooms/{R}/make_room_admin"),
+    ("GET", A1 + "/statistics/users/media"),
     ("GET", f"{A1}/users/{U}/media"),
     ("POST", f"{A1}/user/{U}/media/quarantine"),
     ("POST", A1 + "/media/quarantine/example.test/abcd"),
@@ -96,4 +102,5 @@ def _template(path: str) -> str:
     path = re.sub(r"/devices/DEV$", "/devices/{device_id}", path)
     path = re.sub(r"/event_reports/1$", "/event_reports/{report_id}", path)
     path = re.sub(r"/registration_tokens/abc$", "/registration_tokens/{token}", path)
+    path = re.sub(r"/delete_status/abc$", "/delete_status/{delete_id}", path)
     return path
