@@ -120,7 +120,8 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
-        for _ in range(200):
+        # Up to a minute: the first start on a fresh MariaDB database runs every migration's DDL.
+        for _ in range(3000):
             if task.done():
                 task.result()
             try:
