@@ -97,6 +97,13 @@ def upgrade(dialect: str) -> list[str]:
         create_index(dialect, "room_deletions", "ix_room_deletions_room", ["room_id"]),
         create_table(
             dialect,
+            "history_purges",
+            [("purge_id", "str:64", "NOT NULL"), ("room_id", "id", "NOT NULL"), ("status", "str:16", "NOT NULL"),
+             ("deleted", "int", "NOT NULL"), ("ts", "bigint", "NOT NULL")],
+            primary_key=["purge_id"],
+        ),
+        create_table(
+            dialect,
             "server_notice_rooms",
             [("user_id", "id", "NOT NULL"), ("room_id", "id", "NOT NULL")],
             primary_key=["user_id"],

@@ -180,6 +180,17 @@ class ModerationRepository:
         )
         return [{**r, "result": json.loads(r["result"])} for r in rows]
 
+    async def record_purge(self, purge_id: str, room_id: str, status: str, deleted: int, now_ms: int) -> None:
+        await self.db.execute(
+            "INSERT INTO history_purges (purge_id, room_id, status, deleted, ts) VALUES (?, ?, ?, ?, ?)",
+            [purge_id, room_id, status, deleted, now_ms],
+        )
+
+    async def purge(self, purge_id: str) -> Row | None:
+        return await self.db.fetch_one(
+            "SELECT purge_id, room_id, status, deleted FROM history_purges WHERE purge_id = ?", [purge_id]
+        )
+
     # --------------------------------------------------- server notice rooms
     async def notice_room(self, user_id: str) -> str | None:
         row = await self.db.fetch_one("SELECT room_id FROM server_notice_rooms WHERE user_id = ?", [user_id])

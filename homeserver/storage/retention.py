@@ -40,15 +40,26 @@ class RetentionRepository:
         )
         return [str(r["room_id"]) for r in rows]
 
-    async def expired_messages(self, room_id: str, cutoff_ts: int, limit: int = 500) -> list[str]:
-        """Non-state events older than ``cutoff_ts``, never the room's latest event."""
-        rows = await self.db.fetch(
+    async def expired_messages(self, room_id: str, cutoff_ts: int | None, before_pos: int | None = None,
+                               keep_local: bool = False, limit: int = 500) -> list[str]:
+        """Non-state events older than ``cutoff_ts`` (or before stream position ``before_pos``),
+        never the room's latest event."""
+        sql = (
             "SELECT e.event_id FROM events e JOIN rooms r ON r.room_id = e.room_id "
-            "WHERE e.room_id = ? AND e.state_key IS NULL AND e.origin_server_ts < ? "
-            "AND (r.last_event_id IS NULL OR e.event_id <> r.last_event_id) "
-            "ORDER BY e.stream_pos LIMIT ?",
-            [room_id, cutoff_ts, limit],
+            "WHERE e.room_id = ? AND e.state_key IS NULL "
+            "AND (r.last_event_id IS NULL OR e.event_id <> r.last_event_id)"
         )
+        params: list[Any] = [room_id]
+        if cutoff_ts is not None:
+            sql += " AND e.origin_server_ts < ?"
+            params.append(cutoff_ts)
+        if before_pos is not None:
+            sql += " AND e.stream_pos < ?"
+            params.append(before_pos)
+        if keep_local:
+            sql += f" AND e.sender NOT LIKE ? ESCAPE {self.esc}"
+            params.append(self.local)
+        rows = await self.db.fetch(sql + " ORDER BY e.stream_pos LIMIT ?", [*params, limit])
         return [str(r["event_id"]) for r in rows]
 
     async def delete_events(self, room_id: str, event_ids: list[str]) -> None:

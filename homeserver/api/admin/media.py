@@ -58,3 +58,11 @@ async def media_statistics(request: Request) -> Response:
     """GET /_synapse/admin/v1/statistics/users/media"""
     await require_admin(request)
     return json_response(await admin(request).media.statistics(request.query_params))
+
+
+async def delete_user_media(request: Request) -> Response:
+    """DELETE /_synapse/admin/v1/users/{userId}/media"""
+    requester = await require_admin(request)
+    user_id = param(request, "user_id")
+    await admin(request).users.existing(user_id)
+    return json_response(await admin(request).media.delete_of_user(requester.user_id, user_id))

@@ -94,3 +94,18 @@ async def make_room_admin(request: Request) -> Response:
     body = await read_json(request, allow_empty=True)
     return json_response(
         await admin(request).room_tools.make_room_admin(requester.user_id, param(request, "room_id"), body))
+
+
+async def purge_history(request: Request) -> Response:
+    """POST /_synapse/admin/v1/purge_history/{roomId}[/{eventId}]"""
+    requester = await require_admin(request)
+    body = await read_json(request, allow_empty=True)
+    event_id = request.path_params.get("event_id")
+    return json_response(await admin(request).room_tools.purge_history(
+        requester.user_id, param(request, "room_id"), str(event_id) if event_id else None, body))
+
+
+async def purge_status(request: Request) -> Response:
+    """GET /_synapse/admin/v1/purge_history_status/{purgeId}"""
+    await require_admin(request)
+    return json_response(await admin(request).room_tools.purge_status(param(request, "purge_id")))

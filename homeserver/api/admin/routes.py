@@ -59,8 +59,12 @@ def admin_routes() -> list[BaseRoute]:
         Route(A2 + "/rooms/{room_id}/delete_status", rooms.delete_status_for_room, methods=["GET"]),
         Route(A1 + "/join/{room_id}", rooms.join_user, methods=["POST"]),
         Route(room + "/make_room_admin", rooms.make_room_admin, methods=["POST"]),
+        Route(A1 + "/purge_history/{room_id}", rooms.purge_history, methods=["POST"]),
+        Route(A1 + "/purge_history/{room_id}/{event_id}", rooms.purge_history, methods=["POST"]),
+        Route(A1 + "/purge_history_status/{purge_id}", rooms.purge_status, methods=["GET"]),
         # Media
         Route(u1 + "/media", media.user_media, methods=["GET"]),
+        Route(u1 + "/media", media.delete_user_media, methods=["DELETE"]),
         Route(A1 + "/user/{user_id}/media/quarantine", media.quarantine_user, methods=["POST"]),
         Route(A1 + "/media/quarantine/{server_name}/{media_id}", media.quarantine, methods=["POST"]),
         Route(A1 + "/media/unquarantine/{server_name}/{media_id}", media.unquarantine, methods=["POST"]),

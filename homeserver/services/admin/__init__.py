@@ -68,6 +68,9 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
                              moderation, user_repo, s.clock)
     media = AdminMediaService(s.media, AdminMediaRepository(database, config.server_name), moderation, user_repo, s.profiles,
                               s.clock)
+    retention = RetentionService(RetentionRepository(database, config.server_name), s.media, s.media.repo,
+                                 s.clock, config.admin.retention_enabled,
+                                 config.admin.retention_default_max_lifetime_days)
     admin = AdminServices(
         users=users,
         registration=SharedSecretRegistration(config, s.accounts, user_repo, moderation, s.profiles, s.clock),
@@ -76,9 +79,8 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         notices=ServerNoticeService(config.server_name, config.admin.server_notices_localpart, s.accounts.users,
                                     s.rooms, moderation, s.clock),
         moderation=moderation,
-        retention=RetentionService(RetentionRepository(database, config.server_name), s.media, s.media.repo, s.clock,
-                                   config.admin.retention_enabled, config.admin.retention_default_max_lifetime_days),
-        room_tools=AdminRoomTools(rooms, users, moderation),
+        retention=retention,
+        room_tools=AdminRoomTools(rooms, users, moderation, retention),
         servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events),
         media_retention_days=config.admin.media_retention_local_days,
     )

@@ -95,6 +95,13 @@ class AdminMediaService:
                                      self.clock.now_ms())
         return {"num_quarantined": len(ids)}
 
+    async def delete_of_user(self, admin: str, user_id: str) -> Json:
+        ids = await self.repo.ids_of_user(user_id)
+        await self.media.delete_media(ids)
+        await self.repo.forget_access(ids)
+        await self.admin_users.audit(admin, "delete_user_media", user_id, {"count": len(ids)}, self.clock.now_ms())
+        return {"deleted_media": ids, "total": len(ids)}
+
     async def delete(self, admin: str, server_name: str, media_id: str) -> Json:
         media_id = await self._local(server_name, media_id)
         await self.media.delete_media([media_id])

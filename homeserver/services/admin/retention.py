@@ -40,6 +40,23 @@ class RetentionService:
         self.enabled = enabled
         self.default_ms = default_days * DAY_MS if default_days > 0 else None
 
+    async def purge_room(self, room_id: str, cutoff_ts: int | None, before_pos: int | None = None,
+                         keep_local: bool = False) -> int:
+        """Delete a room's messages older than ``cutoff_ts`` / before ``before_pos`` (and their
+        declared media nothing else uses); return how many."""
+        deleted = 0
+        while True:
+            expired = await self.repo.expired_messages(room_id, cutoff_ts, before_pos, keep_local)
+            if not expired:
+                return deleted
+            media: set[str] = set()
+            for event_id in expired:
+                media.update(await self.media_repo.refs_of_event(room_id, event_id))
+                await self.media_repo.delete_event_refs(room_id, event_id)
+            await self.repo.delete_events(room_id, expired)
+            await self.media.delete_unreferenced(media)
+            deleted += len(expired)
+
     async def purge_expired(self) -> int:
         """Housekeeping: delete expired messages in every room; return how many."""
         if not self.enabled:
@@ -52,17 +69,7 @@ class RetentionService:
             lifetime = max_lifetime(policies[room_id]) if room_id in policies else self.default_ms
             if lifetime is None:
                 continue
-            while True:
-                expired = await self.repo.expired_messages(room_id, now - lifetime)
-                if not expired:
-                    break
-                media: set[str] = set()
-                for event_id in expired:
-                    media.update(await self.media_repo.refs_of_event(room_id, event_id))
-                    await self.media_repo.delete_event_refs(room_id, event_id)
-                await self.repo.delete_events(room_id, expired)
-                await self.media.delete_unreferenced(media)
-                deleted += len(expired)
+            deleted += await self.purge_room(room_id, now - lifetime)
         if deleted:
             logger.info("retention: deleted %d expired message(s)", deleted)
         return deleted

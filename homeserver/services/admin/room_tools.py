@@ -9,6 +9,7 @@ from typing import Any
 
 from common.errors import MatrixError, bad_param, forbidden, not_found
 from common.identifiers import parse_room_id
+from homeserver.services.admin.retention import RetentionService
 from homeserver.services.admin.rooms import AdminRoomService
 from homeserver.services.admin.users import AdminUserService
 from homeserver.services.event_auth import user_power
@@ -19,10 +20,44 @@ Json = dict[str, Any]
 
 
 class AdminRoomTools:
-    def __init__(self, rooms: AdminRoomService, users: AdminUserService, moderation: ModerationRepository) -> None:
+    def __init__(self, rooms: AdminRoomService, users: AdminUserService, moderation: ModerationRepository,
+                 retention: RetentionService) -> None:
         self.rooms = rooms
         self.users = users
         self.moderation = moderation
+        self.retention = retention
+
+    # ------------------------------------------------------ purge history
+    async def purge_history(self, admin: str, room_id: str, event_id: str | None, body: Mapping[str, Any]) -> Json:
+        """POST /_synapse/admin/v1/purge_history/{roomId}[/{eventId}]: delete messages before an
+        event or a time (state and the latest event are kept); done before answering."""
+        await self.rooms._summary(room_id)
+        event_id = event_id or body.get("purge_up_to_event_id")
+        up_to_ts = body.get("purge_up_to_ts")
+        delete_local = body.get("delete_local_events", False)
+        if not isinstance(delete_local, bool):
+            raise bad_param("delete_local_events must be a boolean")
+        before_pos = None
+        if event_id is not None:
+            event = await self.rooms.rooms.events.get(event_id) if isinstance(event_id, str) else None
+            if event is None or event.room_id != room_id:
+                raise not_found("Event not found in this room")
+            before_pos = event.stream_pos
+        elif not isinstance(up_to_ts, int) or isinstance(up_to_ts, bool):
+            raise bad_param("purge_up_to_event_id or purge_up_to_ts is required")
+        deleted = await self.retention.purge_room(
+            room_id, up_to_ts if before_pos is None else None, before_pos, keep_local=not delete_local)
+        purge_id = secrets.token_urlsafe(12)
+        now = self.rooms.clock.now_ms()
+        await self.moderation.record_purge(purge_id, room_id, "complete", deleted, now)
+        await self.users.repo.audit(admin, "purge_history", room_id, {"deleted": deleted}, now)
+        return {"purge_id": purge_id}
+
+    async def purge_status(self, purge_id: str) -> Json:
+        row = await self.moderation.purge(purge_id)
+        if row is None:
+            raise not_found("No such purge")
+        return {"status": row["status"]}
 
     # ------------------------------------------------------ v2 deletion
     async def delete_v2(self, admin: str, room_id: str, body: Mapping[str, Any]) -> Json:

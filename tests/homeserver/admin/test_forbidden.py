@@ -46,6 +46,10 @@ ADMIN_ENDPOINTS = [
     ("POST", f"{A1}/join/{R}"),
     ("POST", f"{A1}/rooms/{R}/make_room_admin"),
     ("GET", A1 + "/statistics/users/media"),
+    ("POST", f"{A1}/purge_history/{R}"),
+    ("POST", f"{A1}/purge_history/{R}/$event"),
+    ("GET", A1 + "/purge_history_status/abc"),
+    ("DELETE", f"{A1}/users/{U}/media"),
     ("GET", f"{A1}/users/{U}/media"),
     ("POST", f"{A1}/user/{U}/media/quarantine"),
     ("POST", A1 + "/media/quarantine/example.test/abcd"),
@@ -103,4 +107,6 @@ def _template(path: str) -> str:
     path = re.sub(r"/event_reports/1$", "/event_reports/{report_id}", path)
     path = re.sub(r"/registration_tokens/abc$", "/registration_tokens/{token}", path)
     path = re.sub(r"/delete_status/abc$", "/delete_status/{delete_id}", path)
+    path = re.sub(r"/purge_history_status/abc$", "/purge_history_status/{purge_id}", path)
+    path = path.replace("/$event", "/{event_id}")
     return path

@@ -66,3 +66,15 @@ async def test_delete_media_by_id_and_by_age(server: RunningServer, admin: Accou
     assert (await server.client.get(f"{DOWNLOAD}/{media_path(avatar)}", headers=alice.headers)).status_code == 200
     expect(await server.client.get(f"{DOWNLOAD}/{media_path(old)}", headers=alice.headers), 404)
     expect(await server.api("POST", A1 + "/media/delete", admin), 400, "M_INVALID_PARAM")
+
+
+async def test_delete_all_media_of_a_user(server: RunningServer, admin: Account) -> None:
+    alice = await server.register("alice")
+    first = await upload_ok(server, alice, b"first")
+    second = await upload_ok(server, alice, b"second")
+    body = expect(await server.api("DELETE", f"{A1}/users/{alice.user_id}/media", admin))
+    assert sorted(body["deleted_media"]) == sorted(u.rsplit("/", 1)[1] for u in (first, second))
+    assert body["total"] == 2
+    for uri in (first, second):
+        expect(await server.client.get(f"{DOWNLOAD}/{media_path(uri)}", headers=alice.headers), 404)
+    assert expect(await server.api("GET", f"{A1}/users/{alice.user_id}/media", admin))["total"] == 0

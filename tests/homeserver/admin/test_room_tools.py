@@ -4,7 +4,7 @@ per-user media statistics."""
 from __future__ import annotations
 
 from tests.homeserver.admin.helpers import A1, A2, expect
-from tests.homeserver.room_helpers import create_room
+from tests.homeserver.room_helpers import create_room, send_text
 from tests.homeserver.test_media_support import upload_ok
 from tests.support.server import Account, RunningServer
 
@@ -58,3 +58,33 @@ async def test_media_statistics(server: RunningServer, admin: Account) -> None:
     assert [u["user_id"] for u in searched["users"]] == [alice.user_id]
     expect(await server.api("GET", A1 + "/statistics/users/media", admin, params={"order_by": "x"}), 400,
            "M_INVALID_PARAM")
+
+
+async def _bodies(server: RunningServer, account: Account, room: str) -> list[str]:
+    chunk = expect(await server.api("GET", f"rooms/{room}/messages", account,
+                                    params={"dir": "b", "limit": 100}))["chunk"]
+    return [e["content"].get("body") for e in chunk if e["type"] == "m.room.message"]
+
+
+async def test_purge_history(server: RunningServer, admin: Account) -> None:
+    alice = await server.register("alice")
+    room = await create_room(server, alice, name="Long history")
+    await send_text(server, alice, room, "one")
+    await send_text(server, alice, room, "two")
+    three = await send_text(server, alice, room, "three")
+    await send_text(server, alice, room, "four")
+    # Local users' events are kept unless delete_local_events is set.
+    kept = expect(await server.api("POST", f"{A1}/purge_history/{room}/{three}", admin, json={}))
+    assert expect(await server.api("GET", f"{A1}/purge_history_status/{kept['purge_id']}", admin)) == {
+        "status": "complete"}
+    assert await _bodies(server, alice, room) == ["four", "three", "two", "one"]
+    expect(await server.api("POST", f"{A1}/purge_history/{room}/{three}", admin,
+                            json={"delete_local_events": True}))
+    assert await _bodies(server, alice, room) == ["four", "three"]
+    assert expect(await server.api("GET", f"rooms/{room}/state/m.room.name", alice)) == {"name": "Long history"}
+    expect(await server.api("POST", f"{A1}/purge_history/{room}", admin,
+                            json={"purge_up_to_ts": 2**50, "delete_local_events": True}))
+    assert await _bodies(server, alice, room) == ["four"]  # the latest event is kept
+    expect(await server.api("POST", f"{A1}/purge_history/{room}", admin, json={}), 400, "M_INVALID_PARAM")
+    expect(await server.api("POST", f"{A1}/purge_history/{room}/$nope", admin, json={}), 404, "M_NOT_FOUND")
+    expect(await server.api("GET", f"{A1}/purge_history_status/nope", admin), 404, "M_NOT_FOUND")
