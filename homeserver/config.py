@@ -191,6 +191,8 @@ class Config:
             insecure.append("security.log_verification_codes")
         if self.security.password_scrypt_log_n < 14:
             insecure.append("security.password_scrypt_log_n < 14")
+        if 0 < len(self.registration.shared_secret) < 16:
+            insecure.append("registration.shared_secret shorter than 16 characters")
         if insecure and not self.dev_mode:
             raise ConfigError(
                 "insecure settings are only allowed with dev_mode = true: "

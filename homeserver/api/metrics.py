@@ -22,6 +22,10 @@ from common.errors import Codes, MatrixError
 from homeserver.logs import current_request_id, request_id_for
 from homeserver.metrics import CONTENT_TYPE, Metrics
 
+# A request forwarded by a reverse proxy on the same host comes from loopback too:
+# it is refused when it carries the proxy's forwarding headers.
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
 
 class RequestMetricsMiddleware:
     """Counts and times each request by route template; sets the request id."""
@@ -76,7 +80,8 @@ async def metrics(request: Request) -> Response:
     hs = request.app.state.hs
     if hs.config.admin.metrics_listener:
         raise MatrixError(404, Codes.UNRECOGNIZED, "Unrecognized request")
-    if not _is_loopback(request.client.host if request.client else None):
+    proxied = any(h in request.headers for h in PROXY_HEADERS)
+    if proxied or not _is_loopback(request.client.host if request.client else None):
         raise MatrixError(403, Codes.FORBIDDEN, "/metrics is only served to loopback clients")
     return await _render(hs.metrics)
 

@@ -418,6 +418,10 @@ class AccountService:
             "well_known": {"m.homeserver": {"base_url": self.config.base_url}},
         }
 
+    async def login_new_device(self, user_id: str, ip: str | None) -> LoginResult:
+        """A fresh device and access token for an account created by other means (admin tools)."""
+        return await self._issue_login(user_id, None, None, ip)
+
     async def _issue_login(
         self, user_id: str, device_id: Any, display_name: Any, ip: str | None
     ) -> LoginResult:

@@ -78,6 +78,9 @@ async def test_metrics_refused_to_remote_clients(server: RunningServer) -> None:
         response = await remote.get("/metrics")
     assert response.status_code == 403 and response.json()["errcode"] == "M_FORBIDDEN"
     assert (await server.client.get("/metrics")).status_code == 200
+    # Through a reverse proxy on the same host the client address is loopback too.
+    proxied = await server.client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert proxied.status_code == 403
 
 
 async def test_separate_metrics_listener(make_config: Any) -> None:

@@ -12,7 +12,7 @@ from homeserver.api.http import client_ip, json_response, read_json
 
 async def register_nonce(request: Request) -> Response:
     """GET /_synapse/admin/v1/register"""
-    return json_response(await admin(request).registration.nonce())
+    return json_response(await admin(request).registration.nonce(client_ip(request)))
 
 
 async def register(request: Request) -> Response:

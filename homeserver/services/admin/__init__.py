@@ -75,7 +75,7 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         users=users,
         registration=SharedSecretRegistration(config, s.accounts, user_repo, moderation, s.profiles, s.clock),
         tokens=tokens, rooms=rooms, media=media,
-        reports=ReportService(moderation, s.rooms, s.messages, s.clock),
+        reports=ReportService(moderation, s.rooms, s.messages, s.limiter, s.clock),
         notices=ServerNoticeService(config.server_name, config.admin.server_notices_localpart, s.accounts.users,
                                     s.rooms, moderation, s.clock),
         moderation=moderation,

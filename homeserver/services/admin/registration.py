@@ -27,12 +27,15 @@ from homeserver.services.accounts import AccountService
 from homeserver.services.admin.users import check_password
 from homeserver.services.clock import Clock
 from homeserver.services.profiles import ProfileService
+from homeserver.services.ratelimit import Limit
 from homeserver.services.uia import UiaSession
 from homeserver.storage.accounts import AlreadyExists
 from homeserver.storage.admin_users import AdminUserRepository
 from homeserver.storage.moderation import ModerationRepository, RegistrationToken
 
 NONCE_TTL_MS = 60_000
+# Nonces are rows in the database: an address gets at most this many per minute.
+NONCE_LIMIT = Limit("admin_nonce", 30)
 TOKEN_STAGE = "m.login.registration_token"
 TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-"
@@ -65,9 +68,10 @@ class SharedSecretRegistration:
         if not self.secret:
             raise MatrixError(400, Codes.UNKNOWN, "Shared secret registration is not enabled")
 
-    async def nonce(self) -> Json:
+    async def nonce(self, ip: str | None) -> Json:
         """GET /_synapse/admin/v1/register"""
         self._require_enabled()
+        await self.accounts.limiter.check(NONCE_LIMIT, f"ip:{ip}")
         nonce = secrets.token_hex(32)
         await self.repo.add_nonce(nonce, self.clock.now_ms() + NONCE_TTL_MS)
         return {"nonce": nonce}
@@ -104,7 +108,7 @@ class SharedSecretRegistration:
         displayname = body.get("displayname")
         if isinstance(displayname, str) and displayname:
             await self.profiles.set_field(user_id, user_id, "displayname", {"displayname": displayname})
-        login = await self.accounts._issue_login(user_id, None, None, ip)
+        login = await self.accounts.login_new_device(user_id, ip)
         return {"access_token": login.access_token, "user_id": user_id,
                 "home_server": self.server_name, "device_id": login.device_id}
 

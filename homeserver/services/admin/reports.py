@@ -13,12 +13,14 @@ from typing import Any
 from common.errors import MatrixError, bad_param, not_found
 from homeserver.services.clock import Clock
 from homeserver.services.messages import MessageService
+from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.rooms import RoomService, check_room_id
 from homeserver.storage.database import Row
 from homeserver.storage.moderation import ModerationRepository
 
 Json = dict[str, Any]
 MAX_REASON = 1000
+REPORT_LIMIT = Limit("report", 20)
 
 
 def _reason(body: Mapping[str, Any]) -> str | None:
@@ -30,7 +32,8 @@ def _reason(body: Mapping[str, Any]) -> str | None:
 
 class ReportService:
     def __init__(self, repo: ModerationRepository, rooms: RoomService, messages: MessageService,
-                 clock: Clock) -> None:
+                 limiter: RateLimiter, clock: Clock) -> None:
+        self.limiter = limiter
         self.repo = repo
         self.rooms = rooms
         self.messages = messages
@@ -40,6 +43,7 @@ class ReportService:
     async def report_event(self, user_id: str, device_id: str, room_id: str, event_id: str,
                            body: Mapping[str, Any]) -> None:
         reason = _reason(body)
+        await self.limiter.check(REPORT_LIMIT, user_id)
         score = body.get("score")
         if score is not None and (not isinstance(score, int) or isinstance(score, bool) or not -100 <= score <= 0):
             raise bad_param("score must be an integer between -100 and 0")
@@ -54,6 +58,7 @@ class ReportService:
 
     async def report_room(self, user_id: str, room_id: str, body: Mapping[str, Any]) -> None:
         reason = _reason(body)
+        await self.limiter.check(REPORT_LIMIT, user_id)
         check_room_id(room_id)
         membership = await self.rooms.repo.membership(room_id, user_id)
         if membership is None or membership.membership not in ("join", "invite"):

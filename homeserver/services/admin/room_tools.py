@@ -31,7 +31,7 @@ class AdminRoomTools:
     async def purge_history(self, admin: str, room_id: str, event_id: str | None, body: Mapping[str, Any]) -> Json:
         """POST /_synapse/admin/v1/purge_history/{roomId}[/{eventId}]: delete messages before an
         event or a time (state and the latest event are kept); done before answering."""
-        await self.rooms._summary(room_id)
+        await self.rooms.summary(room_id)
         event_id = event_id or body.get("purge_up_to_event_id")
         up_to_ts = body.get("purge_up_to_ts")
         delete_local = body.get("delete_local_events", False)
@@ -99,7 +99,7 @@ class AdminRoomTools:
 
     # ------------------------------------------------------ membership
     async def _state(self, room_id: str) -> dict[tuple[str, str], Any]:
-        await self.rooms._summary(room_id)
+        await self.rooms.summary(room_id)
         events = await self.rooms.rooms.room_state_events(room_id)
         return {(e.type, e.state_key or ""): e.pdu for e in events}
 

@@ -84,7 +84,7 @@ class AdminRoomService:
         self.admin_users = admin_users
         self.clock = clock
 
-    async def _summary(self, room_id: str) -> RoomSummaryRow:
+    async def summary(self, room_id: str) -> RoomSummaryRow:
         parse_room_id(room_id)
         summary = await self.repo.room(room_id)
         if summary is None:
@@ -120,19 +120,19 @@ class AdminRoomService:
         return body
 
     async def details(self, room_id: str) -> Json:
-        summary = await self._summary(room_id)
+        summary = await self.summary(room_id)
         state = (await self.rooms.events.current_state([room_id]))[room_id]
         body = room_json(summary, state, self.server_name)
         body["blocked"] = await self.moderation.room_blocker(room_id) is not None
         return body
 
     async def members(self, room_id: str) -> Json:
-        await self._summary(room_id)
+        await self.summary(room_id)
         joined = await self.rooms.repo.joined_user_ids(room_id)
         return {"members": joined, "total": len(joined)}
 
     async def state(self, room_id: str) -> Json:
-        await self._summary(room_id)
+        await self.summary(room_id)
         events = await self.rooms.room_state_events(room_id)
         return {"state": await self.rooms.formatter.format(events)}
 

@@ -82,6 +82,17 @@ async def test_registration_is_off_without_a_secret(make_config: Any) -> None:
         expect(response, 400, "M_UNKNOWN")
 
 
+def test_short_shared_secret_is_refused_outside_dev_mode() -> None:
+    from homeserver.config import ConfigError, load_config
+
+    base = {"registration": {"open": True, "require_email": False, "shared_secret": "short"}}
+    with pytest.raises(ConfigError, match="shared_secret"):
+        load_config(None, environ={}, overrides=base)
+    env = {"PARLEY_REGISTRATION_SHARED_SECRET": "a long enough shared secret"}
+    config = load_config(None, environ=env, overrides={"registration": {"open": True, "require_email": False}})
+    assert config.registration.shared_secret == "a long enough shared secret"
+
+
 async def test_server_version(server: RunningServer) -> None:
     body = expect(await server.client.get(A1 + "/server_version"))
     assert body["server_version"].startswith("Parley ")
