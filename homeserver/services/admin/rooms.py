@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.errors import bad_param, not_found
+from common.errors import bad_param, forbidden, not_found
 from common.identifiers import parse_room_id
 from homeserver.services.clock import Clock
 from homeserver.services.events import EventSpec
@@ -154,7 +154,7 @@ class AdminRoomService:
 
     async def check_not_blocked(self, room_id: str) -> None:
         if await self.moderation.room_blocker(room_id) is not None:
-            raise not_found("This room has been blocked on this server")
+            raise forbidden("This room has been blocked on this server")
 
     async def delete(self, admin: str, room_id: str, body: Mapping[str, Any]) -> Json:
         block, purge = body.get("block", False), body.get("purge", True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.homeserver.admin.cli_helpers import run_admin, write_config
 from tests.homeserver.admin.helpers import A1, A2, expect
 from tests.homeserver.room_helpers import create_room
+from tests.homeserver.test_media_support import DOWNLOAD, media_path, upload_ok
 from tests.support.server import Account, RunningServer
 
 
@@ -66,7 +67,11 @@ async def test_cli_tokens_rooms_and_media(server: RunningServer, admin: Account,
     assert code == 0 and result["kicked_users"] == [alice.user_id], err
     expect(await server.api("GET", f"{A1}/rooms/{room}", admin), 404, "M_NOT_FOUND")
     assert expect(await server.api("GET", f"{A1}/rooms/{room}/block", admin))["block"] is True
-    code, _, err = await run_admin(conf, "purge-media", "--older-than-days", "0")
+    uri = await upload_ok(server, alice, b"bad file")
+    code, _, err = await run_admin(conf, "quarantine-media", uri.rsplit("/", 1)[1])
     assert code == 0, err
+    expect(await server.client.get(f"{DOWNLOAD}/{media_path(uri)}", headers=alice.headers), 404, "M_NOT_FOUND")
+    code, deleted, err = await run_admin(conf, "purge-media", "--older-than-days", "0")
+    assert code == 0 and uri.rsplit("/", 1)[1] in deleted["deleted_media"], err
     code, _, err = await run_admin(conf, "nonsense")
     assert code == 2

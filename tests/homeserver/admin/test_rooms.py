@@ -47,9 +47,9 @@ async def test_block_room_refuses_joins(server: RunningServer, admin: Account) -
     expect(await server.api("PUT", f"{A1}/rooms/{room}/block", admin, json={"block": True}))
     assert expect(await server.api("GET", f"{A1}/rooms/{room}/block", admin)) == {
         "block": True, "user_id": admin.user_id}
-    expect(await server.api("POST", f"rooms/{room}/join", bob), 404, "M_NOT_FOUND")
-    expect(await server.api("POST", f"rooms/{room}/invite", alice, json={"user_id": bob.user_id}), 404,
-           "M_NOT_FOUND")
+    expect(await server.api("POST", f"rooms/{room}/join", bob), 403, "M_FORBIDDEN")
+    expect(await server.api("POST", f"rooms/{room}/invite", alice, json={"user_id": bob.user_id}), 403,
+           "M_FORBIDDEN")
     expect(await server.api("PUT", f"{A1}/rooms/{room}/block", admin, json={"block": False}))
     expect(await server.api("POST", f"rooms/{room}/join", bob))
     expect(await server.api("PUT", f"{A1}/rooms/{room}/block", admin, json={"block": "yes"}), 400,
