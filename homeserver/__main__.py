@@ -59,6 +59,9 @@ async def run(config: Config) -> None:
         app.state.hs.services.notifier.wake_all()
 
     hc = hypercorn_config(config)
+    if config.admin.json_logs:
+        # Hypercorn's own lines go through the JSON handler too.
+        hc.errorlog = logging.getLogger("hypercorn.error")
     if not hc.certfile:
         logger.warning("TLS is off: serving plain HTTP (h2c and HTTP/1.1); use a TLS proxy or set [tls]")
     if config.dev_mode:
@@ -69,6 +72,7 @@ async def run(config: Config) -> None:
         metrics_hc = HypercornConfig()
         metrics_hc.bind = [config.admin.metrics_listener]
         metrics_hc.accesslog = None
+        metrics_hc.errorlog = hc.errorlog
         logger.info("metrics on http://%s/metrics", config.admin.metrics_listener)
         servers.append(serve(metrics_app(app.state.hs), metrics_hc,  # type: ignore[arg-type]
                              shutdown_trigger=shutdown.wait))

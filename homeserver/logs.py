@@ -47,7 +47,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id.get(),
+            "request_id": current_request_id.get(),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
