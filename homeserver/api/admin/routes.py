@@ -34,6 +34,8 @@ def admin_routes() -> list[BaseRoute]:
         Route(u1 + "/shadow_ban", users.shadow_ban, methods=["POST", "DELETE"]),
         Route(A1 + "/suspend/{user_id}", users.suspend, methods=["PUT"]),
         Route(u1 + "/joined_rooms", users.joined_rooms, methods=["GET"]),
+        Route(u1 + "/accountdata", users.account_data, methods=["GET"]),
+        Route(u1 + "/pushers", users.pushers, methods=["GET"]),
         Route(u2 + "/devices", users.list_devices, methods=["GET"]),
         Route(u2 + "/devices/{device_id}", users.get_device, methods=["GET"]),
         Route(u2 + "/devices/{device_id}", users.put_device, methods=["PUT"]),

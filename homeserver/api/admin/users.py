@@ -181,3 +181,16 @@ async def username_available(request: Request) -> Response:
     accounts = request.app.state.hs.services.accounts
     await accounts.username_available(username, None)
     return json_response({"available": True})
+
+
+async def account_data(request: Request) -> Response:
+    """GET /_synapse/admin/v1/users/{userId}/accountdata"""
+    await require_admin(request)
+    return json_response(await admin(request).users.account_data(param(request, "user_id")))
+
+
+async def pushers(request: Request) -> Response:
+    """GET /_synapse/admin/v1/users/{userId}/pushers (Parley has no push gateway support: always empty)"""
+    await require_admin(request)
+    await admin(request).users.existing(param(request, "user_id"))
+    return json_response({"pushers": [], "total": 0})

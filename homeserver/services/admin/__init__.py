@@ -63,6 +63,7 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         config.server_name, user_repo, s.accounts, s.tokens, s.devices, s.membership, s.rooms.repo,
         s.profiles, ProfileRepository(database), s.clock,
     )
+    users.account_data_repo = s.account_data.repo
     tokens = RegistrationTokenService(moderation, s.clock)
     rooms = AdminRoomService(config.server_name, AdminRoomRepository(database), s.rooms, s.membership,
                              moderation, user_repo, s.clock)

@@ -22,6 +22,7 @@ from homeserver.services.membership import MembershipService
 from homeserver.services.passwords import MAX_PASSWORD_LENGTH
 from homeserver.services.profiles import ProfileService
 from homeserver.services.ratelimit import Limit
+from homeserver.storage.account_data import AccountDataRepository
 from homeserver.storage.accounts import AlreadyExists
 from homeserver.storage.admin_users import AdminUserRepository, AdminUserRow, UserQuery
 from homeserver.storage.profiles import ProfileRepository
@@ -84,6 +85,7 @@ class AdminUserService:
         self.profiles = profiles
         self.profile_repo = profile_repo
         self.clock = clock
+        self.account_data_repo: AccountDataRepository | None = None
 
     # ---------------------------------------------------------- checks
     async def require_admin(self, user_id: str) -> None:
@@ -236,6 +238,19 @@ class AdminUserService:
         row = await self.existing(user_id)
         rooms = await self.rooms.joined_room_ids(row.user_id)
         return {"joined_rooms": rooms, "total": len(rooms)}
+
+    async def account_data(self, user_id: str) -> Json:
+        """The user's global and per-room account data."""
+        row = await self.existing(user_id)
+        rows = await self.account_data_repo.all_for_user(row.user_id) if self.account_data_repo else []
+        global_data: Json = {}
+        rooms: dict[str, Json] = {}
+        for row in rows:
+            if row.room_id:
+                rooms.setdefault(row.room_id, {})[row.data_type] = row.content
+            else:
+                global_data[row.data_type] = row.content
+        return {"account_data": {"global": global_data, "rooms": rooms}}
 
     # ---------------------------------------------------------- devices
     async def list_devices(self, user_id: str) -> Json:

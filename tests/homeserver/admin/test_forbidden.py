@@ -21,6 +21,8 @@ ADMIN_ENDPOINTS = [
     ("DELETE", f"{A1}/users/{U}/shadow_ban"),
     ("PUT", f"{A1}/suspend/{U}"),
     ("GET", f"{A1}/users/{U}/joined_rooms"),
+    ("GET", f"{A1}/users/{U}/accountdata"),
+    ("GET", f"{A1}/users/{U}/pushers"),
     ("GET", f"{A2}/users/{U}/devices"),
     ("GET", f"{A2}/users/{U}/devices/DEV"),
     ("PUT", f"{A2}/users/{U}/devices/DEV"),

@@ -173,3 +173,19 @@ async def test_joined_rooms_and_username_available(server: RunningServer, admin:
     assert expect(free) == {"available": True}
     taken = await server.api("GET", A1 + "/username_available", admin, params={"username": "alice"})
     expect(taken, 400, "M_USER_IN_USE")
+
+
+async def test_account_data_and_pushers(server: RunningServer, admin: Account) -> None:
+    alice = await server.register("alice")
+    room = await create_room(server, alice)
+    expect(await server.api("PUT", f"user/{alice.user_id}/account_data/org.example.prefs", alice,
+                            json={"theme": "dark"}))
+    expect(await server.api("PUT", f"user/{alice.user_id}/rooms/{room}/account_data/org.example.note", alice,
+                            json={"text": "hi"}))
+    body = expect(await server.api("GET", f"{A1}/users/{alice.user_id}/accountdata", admin))
+    assert body["account_data"]["global"]["org.example.prefs"] == {"theme": "dark"}
+    assert body["account_data"]["rooms"][room]["org.example.note"] == {"text": "hi"}
+    assert expect(await server.api("GET", f"{A1}/users/{alice.user_id}/pushers", admin)) == {
+        "pushers": [], "total": 0}
+    expect(await server.api("GET", f"{A1}/users/@nobody:{server.config.server_name}/pushers", admin), 404,
+           "M_NOT_FOUND")
