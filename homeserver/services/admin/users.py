@@ -241,8 +241,8 @@ class AdminUserService:
 
     async def account_data(self, user_id: str) -> Json:
         """The user's global and per-room account data."""
-        row = await self.existing(user_id)
-        rows = await self.account_data_repo.all_for_user(row.user_id) if self.account_data_repo else []
+        account = await self.existing(user_id)
+        rows = await self.account_data_repo.all_for_user(account.user_id) if self.account_data_repo else []
         global_data: Json = {}
         rooms: dict[str, Json] = {}
         for row in rows:
