@@ -109,3 +109,9 @@ async def purge_status(request: Request) -> Response:
     """GET /_synapse/admin/v1/purge_history_status/{purgeId}"""
     await require_admin(request)
     return json_response(await admin(request).room_tools.purge_status(param(request, "purge_id")))
+
+
+async def room_messages(request: Request) -> Response:
+    """GET /_synapse/admin/v1/rooms/{roomId}/messages"""
+    await require_admin(request)
+    return json_response(await admin(request).rooms.messages(param(request, "room_id"), request.query_params))

@@ -53,6 +53,7 @@ def admin_routes() -> list[BaseRoute]:
         Route(room, rooms.delete_room, methods=["DELETE"]),
         Route(room + "/members", rooms.room_members, methods=["GET"]),
         Route(room + "/state", rooms.room_state, methods=["GET"]),
+        Route(room + "/messages", rooms.room_messages, methods=["GET"]),
         Route(room + "/block", rooms.get_block, methods=["GET"]),
         Route(room + "/block", rooms.put_block, methods=["PUT"]),
         Route(A1 + "/send_server_notice", rooms.send_server_notice, methods=["POST"]),

@@ -39,6 +39,7 @@ ADMIN_ENDPOINTS = [
     ("DELETE", f"{A1}/rooms/{R}"),
     ("GET", f"{A1}/rooms/{R}/members"),
     ("GET", f"{A1}/rooms/{R}/state"),
+    ("GET", f"{A1}/rooms/{R}/messages"),
     ("GET", f"{A1}/rooms/{R}/block"),
     ("PUT", f"{A1}/rooms/{R}/block"),
     ("POST", A1 + "/send_server_notice"),

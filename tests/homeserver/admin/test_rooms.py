@@ -97,3 +97,20 @@ async def test_server_notice_reaches_the_user(server: RunningServer, admin: Acco
     assert bodies == ["2", "Maintenance tonight"]
     expect(await server.api("POST", A1 + "/send_server_notice", admin, json={"user_id": alice.user_id}), 400,
            "M_INVALID_PARAM")
+
+
+async def test_room_messages_for_admins_outside_the_room(server: RunningServer, admin: Account) -> None:
+    alice = await server.register("alice")
+    room = await create_room(server, alice)
+    for i in range(3):
+        await send_text(server, alice, room, f"m{i}")
+    first = expect(await server.api("GET", f"{A1}/rooms/{room}/messages", admin, params={"dir": "b", "limit": 2}))
+    bodies = [e["content"].get("body") for e in first["chunk"]]
+    assert bodies == ["m2", "m1"] and "end" in first
+    rest = expect(await server.api("GET", f"{A1}/rooms/{room}/messages", admin,
+                                   params={"dir": "b", "from": first["end"], "limit": 50}))
+    assert [e["content"].get("body") for e in rest["chunk"] if e["type"] == "m.room.message"] == ["m0"]
+    forward = expect(await server.api("GET", f"{A1}/rooms/{room}/messages", admin, params={"limit": 50}))
+    assert forward["chunk"][0]["type"] == "m.room.create"
+    expect(await server.api("GET", f"{A1}/rooms/{room}/messages", admin, params={"dir": "x"}), 400,
+           "M_INVALID_PARAM")
