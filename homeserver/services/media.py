@@ -144,7 +144,7 @@ class MediaService:
         self._protected: list[ProtectedMedia] = []
         self._membership: Callable[[str], Awaitable[list[str]]] | None = None
         self._event_info: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None
-        # Checks before a file is served (admin: quarantined media answers 404).
+        # Called before a file is served (admin: quarantined media answers 404; last access is recorded).
         self.serve_checks: list[Callable[[str], Awaitable[None]]] = []
 
     def protect_with(self, check: ProtectedMedia) -> None:
