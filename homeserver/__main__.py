@@ -18,8 +18,10 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
+from homeserver.api.metrics import metrics_app
 from homeserver.app import create_app
 from homeserver.config import Config, ConfigError, load_config
+from homeserver.logs import configure_logging
 from homeserver.tls import ensure_dev_certificate
 
 logger = logging.getLogger("homeserver")
@@ -57,12 +59,24 @@ async def run(config: Config) -> None:
         app.state.hs.services.notifier.wake_all()
 
     hc = hypercorn_config(config)
+    if config.admin.json_logs:
+        # Hypercorn's own lines go through the JSON handler too.
+        hc.errorlog = logging.getLogger("hypercorn.error")
     if not hc.certfile:
         logger.warning("TLS is off: serving plain HTTP (h2c and HTTP/1.1); use a TLS proxy or set [tls]")
     if config.dev_mode:
         logger.warning("DEV MODE: insecure development settings are allowed")
     logger.info("Parley homeserver %s listening on %s", config.server_name, ", ".join(hc.bind))
-    await serve(app, hc, shutdown_trigger=trigger)  # type: ignore[arg-type]
+    servers = [serve(app, hc, shutdown_trigger=trigger)]  # type: ignore[arg-type]
+    if config.admin.metrics_listener:
+        metrics_hc = HypercornConfig()
+        metrics_hc.bind = [config.admin.metrics_listener]
+        metrics_hc.accesslog = None
+        metrics_hc.errorlog = hc.errorlog
+        logger.info("metrics on http://%s/metrics", config.admin.metrics_listener)
+        servers.append(serve(metrics_app(app.state.hs), metrics_hc,  # type: ignore[arg-type]
+                             shutdown_trigger=shutdown.wait))
+    await asyncio.gather(*servers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Everything the server creates (database, media, keys) is private to its user.
     os.umask(0o077)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level, config.admin.json_logs)
     try:
         asyncio.run(run(config))
     except KeyboardInterrupt:

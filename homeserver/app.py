@@ -23,12 +23,15 @@ from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
 from homeserver.api.http import error_response
+from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
+from homeserver.services.admin import AdminServices, build_admin_services
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
@@ -105,6 +108,8 @@ class Services:
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
+    # Server administration (services/admin/), built after the rest.
+    admin: AdminServices = field(init=False)
 
 
 @dataclass
@@ -115,6 +120,7 @@ class Homeserver:
     services: Services
     redis: Any = None
     housekeepers: list[Housekeeper] = field(default_factory=list)
+    metrics: Metrics | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -189,11 +195,13 @@ def build_services(
         directory=people.directory,
     )
 
+    services.admin = build_admin_services(config, database, services)
+
     async def expire_auth_state() -> None:
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers
@@ -258,6 +266,8 @@ def create_app(
     signing_key = load_or_create_signing_key(config.data_path / "signing.key")
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
+    hs.metrics = Metrics(services.notifier, database, redis)
+    services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -284,6 +294,7 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[
+            Middleware(RequestMetricsMiddleware, metrics=hs.metrics),
             Middleware(DatabaseContextMiddleware, database=database),
             Middleware(
                 BodyLimitMiddleware,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -59,6 +60,10 @@ class RegistrationConfig:
     # Verification codes are valid this long.
     code_ttl_seconds: int = 900
     code_max_attempts: int = 5
+    # Shared-secret registration (/_synapse/admin/v1/register); empty = off.
+    shared_secret: str = ""
+    # Require a registration token (m.login.registration_token) to register.
+    require_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,25 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    # /metrics: "" serves it on the main listeners to loopback clients only;
+    # "host:port" serves it (to anyone who can connect) on its own listener instead.
+    metrics_listener: str = ""
+    # Structured JSON log lines with a request id.
+    json_logs: bool = False
+    # Localpart of the account that sends server notices.
+    server_notices_localpart: str = "server"
+    # Delete local media neither downloaded nor uploaded for this many days (0 = keep forever).
+    media_retention_local_days: int = 0
+    # Purge messages older than a room's m.room.retention max_lifetime.
+    retention_enabled: bool = False
+    # The policy of rooms without m.room.retention, in days (0 = keep forever).
+    retention_default_max_lifetime_days: int = 0
+    # Servers refused everywhere (comma-separated, * and ? wildcards); applied with m.room.server_acl.
+    server_deny_list: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server_name: str = "localhost"
     public_baseurl: str = ""
@@ -121,6 +145,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -166,6 +191,8 @@ class Config:
             insecure.append("security.log_verification_codes")
         if self.security.password_scrypt_log_n < 14:
             insecure.append("security.password_scrypt_log_n < 14")
+        if 0 < len(self.registration.shared_secret) < 16:
+            insecure.append("registration.shared_secret shorter than 16 characters")
         if insecure and not self.dev_mode:
             raise ConfigError(
                 "insecure settings are only allowed with dev_mode = true: "
@@ -185,6 +212,12 @@ class Config:
                 "set smtp.host, or registration.open = true, or (dev only) "
                 "security.log_verification_codes = true"
             )
+        for entry in self.admin.server_deny_list.split(","):
+            if entry.strip() and not re.fullmatch(r"[A-Za-z0-9.:\[\]*?-]+", entry.strip()):
+                raise ConfigError(f"admin.server_deny_list: {entry.strip()!r} is not a server name pattern")
+        metrics_at = self.admin.metrics_listener
+        if metrics_at and (":" not in metrics_at or not metrics_at.rsplit(":", 1)[1].isdigit()):
+            raise ConfigError("admin.metrics_listener must be empty or host:port")
         if self.limits.max_request_bytes < 1024:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
 

@@ -51,6 +51,8 @@ class Notifier:
         self._waiters: dict[str, set[Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Long-polls woken so far (read by /metrics).
+        self.wakeups = 0
 
     # ------------------------------------------------------------ local side
     @contextlib.contextmanager
@@ -76,6 +78,7 @@ class Notifier:
         for waiters in targets:
             for waiter in list(waiters):
                 waiter.wake()
+                self.wakeups += 1
 
     def wake_all(self) -> None:
         """Shutdown: every open long-poll answers now."""

@@ -67,6 +67,7 @@ def access_token(request: Request) -> str | None:
 async def require_auth(request: Request) -> Requester:
     services = request.app.state.hs.services
     requester: Requester = await services.tokens.authenticate(access_token(request), client_ip(request))
+    await services.admin.users.check_account(requester.user_id, request.method, request.url.path)
     return requester
 
 

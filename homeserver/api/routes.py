@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from homeserver.api.admin.routes import admin_routes
 from homeserver.api.client import (
     account_data,
     devices,
@@ -185,4 +186,4 @@ def extras_routes() -> list[BaseRoute]:
     ]
 
 def all_routes() -> list[BaseRoute]:
-    return client_routes()
+    return client_routes() + admin_routes()

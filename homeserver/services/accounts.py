@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -38,7 +38,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.mail import Mailer
 from homeserver.services.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from homeserver.services.ratelimit import Limit, RateLimiter
-from homeserver.services.uia import InteractiveAuth, UiaSession
+from homeserver.services.uia import InteractiveAuth, StageChecker, UiaSession
 from homeserver.storage.accounts import AlreadyExists, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.models.accounts import User
@@ -50,9 +50,15 @@ DUMMY_STAGE = "m.login.dummy"
 PASSWORD_STAGE = "m.login.password"
 SIGNATURE_STAGE = "im.parley.login.signature"
 SIGNATURE_LOGIN = SIGNATURE_STAGE
+TOKEN_STAGE = "m.login.registration_token"
 
 INVALID_CREDENTIALS = "Invalid username, password or signature"
 INVALID_CODE = "The verification code is wrong or has expired"
+
+
+class RegistrationTokenStage(Protocol):
+    async def check_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str: ...
+    async def consume(self, token: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,8 @@ class AccountService:
         self.login_limit = Limit("login", rl.login_per_minute)
         # Called with the user id when a placeholder becomes a real account.
         self.placeholder_upgraded: list[Callable[[str], Awaitable[None]]] = []
+        # The m.login.registration_token stage (set by the admin services).
+        self.registration_tokens: RegistrationTokenStage | None = None
 
     # ---------------------------------------------------------------- e-mail
     async def request_email_code(
@@ -178,6 +186,8 @@ class AccountService:
             flows.append([DUMMY_STAGE])
             if [EMAIL_STAGE] not in flows:
                 flows.append([EMAIL_STAGE])
+        if self.config.registration.require_token:
+            flows = [[TOKEN_STAGE, *flow] for flow in flows]
         return flows
 
     async def _check_email_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
@@ -197,6 +207,12 @@ class AccountService:
         await self.uia.remember(session, EMAIL_STAGE, row.email)
         await self.auth_state.delete_email_validation(sid)
         return row.email
+
+    async def _check_token_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
+        assert self.registration_tokens is not None
+        token = await self.registration_tokens.check_stage(auth, session)
+        await self.uia.remember(session, TOKEN_STAGE, token)
+        return token
 
     async def _check_dummy_stage(self, auth: Mapping[str, Any], session: UiaSession) -> None:
         del auth, session
@@ -234,10 +250,17 @@ class AccountService:
             # The first request of an interactive flow counts towards the limit;
             # later stages of the same flow do not.
             await self.limiter.check(self.register_limit, f"ip:{ip}")
+        checkers: dict[str, StageChecker] = {
+            EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
+        }
+        if self.registration_tokens is not None:
+            checkers[TOKEN_STAGE] = self._check_token_stage
         session = await self.uia.authenticate(
-            auth, "register", None, self.registration_flows(),
-            {EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage},
+            auth, "register", None, self.registration_flows(), checkers
         )
+        if self.config.registration.require_token:
+            assert self.registration_tokens is not None
+            await self.registration_tokens.consume(session.results[TOKEN_STAGE])
         email = session.results.get(EMAIL_STAGE)
         password_hash = await self.passwords.hash(password) if password else None
         now = self.clock.now_ms()
@@ -394,6 +417,10 @@ class AccountService:
             "home_server": self.config.server_name,
             "well_known": {"m.homeserver": {"base_url": self.config.base_url}},
         }
+
+    async def login_new_device(self, user_id: str, ip: str | None) -> LoginResult:
+        """A fresh device and access token for an account created by other means (admin tools)."""
+        return await self._issue_login(user_id, None, None, ip)
 
     async def _issue_login(
         self, user_id: str, device_id: Any, display_name: Any, ip: str | None

@@ -11,6 +11,7 @@ side effects.  After the commit the concerned users' long-polls are woken.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,8 @@ class EventSender:
         self.clock = clock
         self.notifier = notifier
         self._listeners: list[CommitListener] = []
+        # Called with the seconds each successful write took (read by /metrics).
+        self.persist_observers: list[Callable[[float], None]] = []
 
     def on_committed(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
@@ -81,8 +84,11 @@ class EventSender:
             existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
             if existing is not None:
                 return await self._existing(existing)
+        started = time.perf_counter()
         try:
             stored = await self._write(room_id, specs, txn, new_room, precheck, after)
+            for observe in self.persist_observers:
+                observe(time.perf_counter() - started)
         except _Duplicate as dup:
             return await self._existing(dup.event_id)
         except DuplicateTxn:

@@ -144,6 +144,8 @@ class MediaService:
         self._protected: list[ProtectedMedia] = []
         self._membership: Callable[[str], Awaitable[list[str]]] | None = None
         self._event_info: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None
+        # Called before a file is served (admin: quarantined media answers 404; last access is recorded).
+        self.serve_checks: list[Callable[[str], Awaitable[None]]] = []
 
     def protect_with(self, check: ProtectedMedia) -> None:
         """Register a check naming media that must never be deleted (e.g. avatars)."""
@@ -315,6 +317,8 @@ class MediaService:
             raise not_found("Media not found")
         if row.state != COMPLETE:
             raise MatrixError(504, Codes.NOT_YET_UPLOADED, "The media has not been uploaded yet")
+        for check in self.serve_checks:
+            await check(media_id)
         return row
 
     async def get_file(self, server_name: str, media_id: str, filename: str | None = None) -> MediaFile:

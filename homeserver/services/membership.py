@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from common.errors import Codes, MatrixError
@@ -40,6 +41,8 @@ class MembershipService:
         self.events = rooms.events
         self.repo = rooms.repo
         self.sender = rooms.sender
+        # Checks before anyone joins or is invited (admin: blocked rooms).
+        self.entry_checks: list[Callable[[str], Awaitable[None]]] = []
 
     async def _room(self, room_id: str) -> None:
         check_room_id(room_id)
@@ -47,8 +50,13 @@ class MembershipService:
         if head is None or head.purged:
             raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
 
-    async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+    async def _entry(self, room_id: str) -> None:
         await self._room(room_id)
+        for check in self.entry_checks:
+            await check(room_id)
+
+    async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+        await self._entry(room_id)
         target_id = await self.rooms.check_local_user(target)
         content = _reason(await self.rooms.member_content(target_id, "invite"), reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
@@ -57,7 +65,7 @@ class MembershipService:
         if room_id_or_alias.startswith("#"):
             raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
         room_id = room_id_or_alias
-        await self._room(room_id)
+        await self._entry(room_id)
         current = await self.repo.membership(room_id, user_id)
         if current is not None and current.membership == "join":
             return room_id
@@ -176,6 +184,10 @@ class MembershipService:
     async def _purge_if_empty(self, room_id: str) -> None:
         if await self.repo.members(room_id, ("join", "invite")):
             return
+        await self._purge(room_id)
+
+    async def purge(self, room_id: str) -> None:
+        """Delete a room nobody is in any more (events, state and, through listeners, media)."""
         await self._purge(room_id)
 
     async def _purge(self, room_id: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import secrets
+from typing import Any, Protocol
 
 from common.errors import Codes, MatrixError
 from common.identifiers import is_valid_event_id, is_valid_opaque_id
@@ -26,6 +27,11 @@ JsonDict = dict[str, Any]
 _NOT_VIA_SEND = ("m.room.redaction", "m.room.member", "m.room.create")
 
 
+class SendPolicy(Protocol):
+    async def message_limit(self, user_id: str, default: Limit) -> Limit | None: ...
+    async def is_shadow_banned(self, user_id: str) -> bool: ...
+
+
 def check_txn_id(txn_id: str) -> str:
     if not is_valid_opaque_id(txn_id):
         raise MatrixError(400, Codes.INVALID_PARAM, "Invalid transaction id")
@@ -40,6 +46,8 @@ class MessageService:
         self.formatter = rooms.formatter
         self.limiter = limiter
         self.limit = Limit("messages", config.rate_limits.messages_per_minute)
+        # Per-user policy (admin: rate-limit overrides, shadow bans); None = defaults.
+        self.policy: SendPolicy | None = None
 
     async def send(self, user_id: str, device_id: str, room_id: str, event_type: str, txn_id: str,
                    content: JsonDict) -> str:
@@ -52,7 +60,15 @@ class MessageService:
         existing = await self.events.txn_event_id(user_id, device_id, txn_id)
         if existing is not None:
             return existing
-        await self.limiter.check(self.limit, user_id)
+        limit: Limit | None = self.limit
+        if self.policy is not None:
+            limit = await self.policy.message_limit(user_id, self.limit)
+            if await self.policy.is_shadow_banned(user_id):
+                # The sender sees success; nobody else sees the event.
+                await self.rooms.require_joined(user_id, room_id)
+                return "$" + secrets.token_urlsafe(32)
+        if limit is not None:
+            await self.limiter.check(limit, user_id)
         stored = await self.sender.send(room_id, [EventSpec(event_type, user_id, content)], txn=txn)
         return stored[-1].event_id
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -76,6 +77,8 @@ class Database:
         else:
             raise ValueError(f"unsupported database URL scheme {scheme!r} (use sqlite:// or mysql://)")
         self.context = TortoiseContext()
+        # Called with the seconds each raw SQL statement took (read by /metrics).
+        self.query_observers: list[Callable[[float], None]] = []
 
     async def connect(self) -> None:
         """Connect without touching the schema (tools, tests)."""
@@ -124,14 +127,31 @@ class Database:
     ) -> int:
         """Run a statement; return the number of affected rows."""
         client = conn or self.connection()
+        started = time.perf_counter()
         rowcount, _ = await client.execute_query(self.sql(query), list(params))
+        self._observe(started)
         return int(rowcount)
+
+    def _observe(self, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        for observe in self.query_observers:
+            observe(elapsed)
+
+    def pool_stats(self) -> tuple[int, int, int] | None:
+        """(open, idle, max) connections of the MySQL pool; None for SQLite (one connection)."""
+        pool = getattr(self.connection(), "_pool", None)
+        if pool is None:
+            return None
+        return int(pool.size), int(pool.freesize), int(pool.maxsize)
 
     async def fetch(
         self, query: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
     ) -> list[Row]:
         client = conn or self.connection()
-        return await client.execute_query_dict(self.sql(query), list(params))
+        started = time.perf_counter()
+        rows = await client.execute_query_dict(self.sql(query), list(params))
+        self._observe(started)
+        return rows
 
     async def fetch_one(
         self, query: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None

@@ -80,6 +80,8 @@ class RunningServer:
     hs: Homeserver
     client: httpx.AsyncClient
     _counter: int = field(default=0)
+    # The ASGI app itself, for in-process requests (e.g. from another client address).
+    app: Any = None
 
     async def register(self, username: str | None = None, password: str = "correct horse 1",
                        **extra: Any) -> Account:
@@ -118,7 +120,8 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
-        for _ in range(3000):  # up to ~60 s: the first start on a fresh MySQL database migrates it
+        # Up to a minute: the first start on a fresh MariaDB database runs every migration's DDL.
+        for _ in range(3000):
             if task.done():
                 task.result()
             try:
@@ -128,7 +131,7 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
                 await asyncio.sleep(0.02)
         else:
             raise RuntimeError(f"the homeserver on port {port} did not answer within ~60 s")
-        yield RunningServer(base_url, config, app.state.hs, client)
+        yield RunningServer(base_url, config, app.state.hs, client, app=app)
     finally:
         await client.aclose()
         app.state.hs.services.notifier.wake_all()

@@ -1,0 +1,1 @@
+"""The Synapse-compatible server admin API (``/_synapse/admin/...``)."""
