@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
+from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.routes import all_routes
@@ -285,6 +286,10 @@ def create_app(
         routes=all_routes(),
         middleware=[
             Middleware(DatabaseContextMiddleware, database=database),
+            Middleware(
+                BodyGuardMiddleware, idle_timeout_s=config.limits.body_idle_timeout_ms / 1000,
+                drain_bytes=config.limits.max_file_bytes + config.limits.max_request_bytes,
+            ),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=config.limits.max_request_bytes,

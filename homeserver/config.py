@@ -80,6 +80,8 @@ class LimitsConfig:
     max_avatar_bytes: int = 2 * 1024 * 1024
     max_room_name_length: int = 100
     max_sync_timeout_ms: int = 60_000
+    # Each chunk of a request body must arrive within this many milliseconds.
+    body_idle_timeout_ms: int = 20_000
 
 
 @dataclass(frozen=True)
