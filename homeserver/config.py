@@ -66,6 +66,10 @@ class RateLimitConfig:
     enabled: bool = True
     register_per_minute: int = 3
     login_per_minute: int = 10
+    # Failed logins per account and hour from all addresses together: a ceiling
+    # on guessing from many addresses.  Failures per (account, address) are
+    # limited by login_per_minute, so guesses from elsewhere do not lock the owner out.
+    login_failures_per_account_per_hour: int = 100
     messages_per_minute: int = 20
     email_lookup_per_minute: int = 10
     pairing_per_minute: int = 10

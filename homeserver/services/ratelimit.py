@@ -24,6 +24,7 @@ class Limit:
 
 class CounterStore(Protocol):
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int: ...
+    async def count(self, bucket: str, window_start: int) -> int: ...
     async def reset(self, bucket: str) -> None: ...
     async def cleanup(self, older_than: int) -> int: ...
 
@@ -35,6 +36,9 @@ class DatabaseCounters:
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
         del period_ms
         return await self.repo.hit(bucket, window_start)
+
+    async def count(self, bucket: str, window_start: int) -> int:
+        return await self.repo.count(bucket, window_start)
 
     async def reset(self, bucket: str) -> None:
         await self.repo.reset(bucket)
@@ -57,6 +61,10 @@ class RedisCounters:
         pipe.pexpire(key, period_ms * 2)
         count, _ = await pipe.execute()
         return int(count)
+
+    async def count(self, bucket: str, window_start: int) -> int:
+        value = await self.redis.get(f"{self.prefix}rl:{bucket}:{window_start}")  # type: ignore[attr-defined]
+        return int(value or 0)
 
     async def reset(self, bucket: str) -> None:
         pattern = f"{self.prefix}rl:{bucket}:*"
@@ -88,6 +96,26 @@ class RateLimiter:
         hits = await self.counters.hit(bucket, window_start, limit.period_ms)
         if hits > limit.per_period:
             raise limit_exceeded(window_start + limit.period_ms - now)
+
+    async def ensure_below(self, limit: Limit, key: str) -> None:
+        """Raise M_LIMIT_EXCEEDED if ``key`` has used up ``limit`` in this window, counting nothing.
+
+        With :meth:`record` this limits failures only (failed logins):
+        check before the attempt, record when it failed.
+        """
+        if not self.enabled or limit.per_period <= 0:
+            return
+        now = self.clock.now_ms()
+        window_start = now - now % limit.period_ms
+        if await self.counters.count(self._bucket(limit, key), window_start) >= limit.per_period:
+            raise limit_exceeded(window_start + limit.period_ms - now)
+
+    async def record(self, limit: Limit, key: str) -> None:
+        """Count one event for ``key`` without refusing anything."""
+        if not self.enabled or limit.per_period <= 0:
+            return
+        now = self.clock.now_ms()
+        await self.counters.hit(self._bucket(limit, key), now - now % limit.period_ms, limit.period_ms)
 
     async def reset(self, limit: Limit, key: str) -> None:
         await self.counters.reset(self._bucket(limit, key))

@@ -12,7 +12,6 @@ from tortoise.exceptions import IntegrityError
 from common.errors import Codes, MatrixError
 from homeserver.storage.database import Database
 
-
 VERSION_ATTEMPTS = 100
 
 

@@ -42,7 +42,7 @@ async def test_to_device_with_hostile_values_is_refused_and_the_victims_sync_sur
     mallory = await server.register()
     victim = await server.register()
     before = await sync(server, victim)
-    raw = '{"messages":{"%s":{"*":{"x":%s}}}}' % (victim.user_id, leaf)
+    raw = '{"messages":{"' + victim.user_id + '":{"*":{"x":' + leaf + '}}}}'
     status, body = await _put_raw(server, "sendToDevice/m.x/t1", mallory, raw)
     assert (status, body["errcode"]) == (400, errcode), body
     # The victim's next syncs answer, and carry valid JSON.
