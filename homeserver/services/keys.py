@@ -72,8 +72,8 @@ SIGNED_PRE_KEY_FIELD = "im.parley.signed_pre_key"
 SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
 SPK_CREATED_FIELD = "im.parley.signed_pre_key_created_ts"
 
-_ALGORITHM = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9+/=._~\-]{1,128}$")
+_ALGORITHM = re.compile(r"^[A-Za-z0-9._\-]{1,64}\Z")
+_KEY_ID = re.compile(r"^[A-Za-z0-9+/=._~\-]{1,128}\Z")
 MAX_ONE_TIME_KEYS_PER_ALGORITHM = 500
 MAX_KEY_OBJECT_BYTES = 16_384
 MAX_QUERY_USERS = 1000

@@ -59,8 +59,8 @@ from homeserver.storage.media import COMPLETE, MediaRepository, MediaRow
 
 logger = logging.getLogger(__name__)
 
-MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}$")
+MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}\Z")
 PENDING_TTL_MS = 24 * 3600 * 1000
 TEMP_FILE_MAX_AGE_MS = 3600 * 1000
 MAX_PENDING_PER_USER = 50

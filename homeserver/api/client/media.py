@@ -27,7 +27,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "private, max-age=86400",
 }
 
-_SINGLE_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
+_SINGLE_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})\Z")
 
 
 def _declared_length(request: Request) -> int | None:
