@@ -159,7 +159,10 @@ def build_services(
         config, database, signing_key, streams, notifier, clock, limiter, users, device_repo, devices
     )
     extras = build_extras(database, streams, notifier, clock, core.rooms, config.limits.max_sync_timeout_ms)
-    keys = KeyService(KeyRepository(database, streams), notifier, clock, config.server_name)
+    keys = KeyService(
+        KeyRepository(database, streams), notifier, clock, config.server_name,
+        limiter=limiter, claims_per_hour=config.rate_limits.one_time_key_claims_per_hour,
+    )
     keys.membership, keys.history = core.rooms, core.rooms.events
     devices.on_deleted(keys.on_devices_deleted)
     pairing = PairingService(

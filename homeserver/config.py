@@ -74,6 +74,8 @@ class RateLimitConfig:
     email_lookup_per_minute: int = 10
     pairing_per_minute: int = 10
     media_per_minute: int = 30
+    # One-time keys one user may claim per device of another per hour (then the fallback key).
+    one_time_key_claims_per_hour: int = 10
 
 
 @dataclass(frozen=True)

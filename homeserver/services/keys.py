@@ -61,6 +61,7 @@ from common.errors import Codes, MatrixError, bad_json, bad_param
 from common.identifiers import is_valid_device_id, parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
+from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.sync_api import MembershipReader, SyncContext, SyncToken
 from homeserver.storage.keys import DEVICE_LISTS_STREAM, KeyRepository, NewOneTimeKey, StoredDeviceKeys
 
@@ -163,8 +164,15 @@ class KeyService:
         clock: Clock,
         server_name: str,
         membership: MembershipReader | None = None,
+        limiter: RateLimiter | None = None,
+        claims_per_hour: int = 0,
     ) -> None:
         self.repo = repo
+        # One claimer takes at most ``claims_per_hour`` one-time keys of each
+        # device; past that it gets the fallback key, so a room-mate cannot
+        # drain a user's one-time keys.
+        self.limiter = limiter
+        self.claim_limit = Limit("otk_claim", claims_per_hour, 3_600_000)
         self.notifier = notifier
         self.clock = clock
         self.server_name = server_name
@@ -415,13 +423,26 @@ class KeyService:
         for user_id, device_id, algorithm in requests:
             if not self._is_local(user_id) or user_id not in visible:
                 continue
-            got = await self.repo.claim_one_time_key(user_id, device_id, algorithm)
+            got = None
+            if await self._may_claim(requester, user_id, device_id):
+                got = await self.repo.claim_one_time_key(user_id, device_id, algorithm)
+                if got is not None and self.limiter is not None:
+                    await self.limiter.record(self.claim_limit, f"{requester}|{user_id}|{device_id}")
             if got is None:
                 got = await self.repo.claim_fallback_key(user_id, device_id, algorithm)
             if got is not None:
                 key_id, key_json = got
                 result.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": json.loads(key_json)}
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
+
+    async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:
+        if self.limiter is None:
+            return True
+        try:
+            await self.limiter.ensure_below(self.claim_limit, f"{requester}|{user_id}|{device_id}")
+        except MatrixError:
+            return False
+        return True
 
     # ------------------------------------------------------------ device lists
     async def changes(self, requester: str, from_token: str, to_token: str) -> dict[str, Any]:
