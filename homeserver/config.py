@@ -84,6 +84,8 @@ class LimitsConfig:
     max_image_bytes: int = 5 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     max_avatar_bytes: int = 2 * 1024 * 1024
+    # Bytes of media one user may keep uploaded (0: no quota).
+    max_media_bytes_per_user: int = 1024 * 1024 * 1024
     max_room_name_length: int = 100
     max_sync_timeout_ms: int = 60_000
     # Each chunk of a request body must arrive within this many milliseconds.
