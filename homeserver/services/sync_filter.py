@@ -142,7 +142,7 @@ def encode_position_token(pos: int) -> str:
 
 def decode_position_token(token: str) -> int:
     """``t<pos>`` from /messages, or a /sync token (its events position)."""
-    if token.startswith("t") and token[1:].isdigit() and len(token) < 24:
+    if token.startswith("t") and token[1:].isascii() and token[1:].isdigit() and len(token) <= 17:
         return int(token[1:])
     if token.startswith("p"):
         return SyncToken.decode(token).get("events")

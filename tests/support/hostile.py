@@ -72,13 +72,14 @@ HOSTILE_PATH_VALUES = (
 )
 
 HOSTILE_QUERIES: tuple[dict[str, str], ...] = (
-    {"since": "s9223372036854775808_1", "from": "t9223372036854775808", "limit": "9223372036854775808"},
+    {"since": "p9223372036854775808_1", "from": "t9223372036854775808", "limit": "9223372036854775808"},
+    {"since": "p1_99999999999999999999", "from": "p9223372036854775807", "to": "t99999999999999999999"},
     {"since": "-1", "from": "-5", "to": "-7", "limit": "-1", "timeout": "-1"},
     {"since": "abc", "from": "x_y_z", "limit": "ten", "timeout": "1e400", "dir": "sideways"},
     {"filter": "[" * 700, "full_state": "maybe", "set_presence": "%00"},
     {"filter": '{"room":{"timeline":{"limit":1e400}}}', "width": "1e400", "height": "-1"},
     {"filter": '{"a":"\\ud800"}', "method": "explode", "animated": "2"},
-    {"since": "s" + "9" * 40, "limit": "0", "timeout": "99999999999999999999", "width": "99999999"},
+    {"since": "p" + "9" * 40, "limit": "0", "timeout": "99999999999999999999", "width": "99999999"},
     {"from": "%ED%A0%80", "user_id": "@%0A:x", "via": "%00", "allow_remote": "yes"},
 )
 
