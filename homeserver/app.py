@@ -46,7 +46,13 @@ from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
-from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
+from homeserver.services.ratelimit import (
+    CounterStore,
+    DatabaseCounters,
+    FallbackCounters,
+    RateLimiter,
+    RedisCounters,
+)
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
 from homeserver.services.rooms import RoomService
@@ -122,7 +128,8 @@ class Homeserver:
 def _connect_redis(url: str) -> Any:
     import redis.asyncio as redis_asyncio
 
-    return redis_asyncio.from_url(url)
+    # A Redis that does not answer must not hold requests: fail fast, fall back.
+    return redis_asyncio.from_url(url, socket_connect_timeout=2)
 
 
 def build_services(
@@ -133,10 +140,11 @@ def build_services(
     device_repo = DeviceRepository(database)
     token_repo = TokenRepository(database)
     auth_state = AuthStateRepository(database)
+    database_counters = DatabaseCounters(RateLimitRepository(database))
     counters: CounterStore = (
-        RedisCounters(redis, prefix=f"parley:{config.server_name}:")
+        FallbackCounters(RedisCounters(redis, prefix=f"parley:{config.server_name}:"), database_counters)
         if redis is not None
-        else DatabaseCounters(RateLimitRepository(database))
+        else database_counters
     )
     limiter = RateLimiter(
         counters, clock, enabled=config.rate_limits.enabled, namespace=config.server_name

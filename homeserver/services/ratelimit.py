@@ -7,12 +7,15 @@ the same counts.  Fixed windows of ``period_ms``; an exceeded limit answers
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from common.errors import MatrixError, limit_exceeded
 from homeserver.services.clock import Clock
 from homeserver.storage.ratelimits import RateLimitRepository
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,52 @@ class RedisCounters:
         return 0  # keys expire by themselves
 
 
+class FallbackCounters:
+    """Redis counters that fall back to the database while Redis is unreachable.
+
+    An unreachable Redis used to turn every rate-limited request into a 500;
+    now the counts continue in the database (all instances share it) and one
+    warning is logged per outage.
+    """
+
+    def __init__(self, primary: CounterStore, fallback: CounterStore) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self._failing = False
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:
+            logger.warning("rate-limit counters: Redis unreachable (%s); counting in the database",
+                           type(exc).__name__)
+        self._failing = True
+
+    async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
+        try:
+            count = await self.primary.hit(bucket, window_start, period_ms)
+        except Exception as exc:
+            self._failed(exc)
+            return await self.fallback.hit(bucket, window_start, period_ms)
+        self._failing = False
+        return count
+
+    async def count(self, bucket: str, window_start: int) -> int:
+        try:
+            return await self.primary.count(bucket, window_start)
+        except Exception as exc:
+            self._failed(exc)
+            return await self.fallback.count(bucket, window_start)
+
+    async def reset(self, bucket: str) -> None:
+        try:
+            await self.primary.reset(bucket)
+        except Exception as exc:
+            self._failed(exc)
+        await self.fallback.reset(bucket)
+
+    async def cleanup(self, older_than: int) -> int:
+        return await self.fallback.cleanup(older_than)
+
+
 class RateLimiter:
     def __init__(
         self, counters: CounterStore, clock: Clock, enabled: bool = True, namespace: str = ""
@@ -128,4 +177,4 @@ class RateLimiter:
         return await self.counters.cleanup(self.clock.now_ms() - 3_600_000)
 
 
-__all__ = ["Limit", "MatrixError", "RateLimiter", "DatabaseCounters", "RedisCounters"]
+__all__ = ["Limit", "MatrixError", "RateLimiter", "DatabaseCounters", "RedisCounters", "FallbackCounters"]
