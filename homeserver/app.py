@@ -27,6 +27,7 @@ from homeserver.api.http import error_response
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.log_safety import keep_query_parameters_out_of_logs
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
@@ -263,6 +264,7 @@ def create_app(
 ) -> Starlette:
     """Build a homeserver application for ``config``."""
     config.validate()
+    keep_query_parameters_out_of_logs()
     prepare_data_dir(config)
     clock = clock or Clock()
     database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
