@@ -197,6 +197,10 @@ class Config:
             )
         if self.limits.max_request_bytes < 1024:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
+        if self.limits.body_idle_timeout_ms < 100:
+            raise ConfigError("limits.body_idle_timeout_ms must be at least 100")
+        if self.limits.max_media_bytes_per_user < 0:
+            raise ConfigError("limits.max_media_bytes_per_user must be 0 (no quota) or more")
 
 
 # ---------------------------------------------------------------------- loading
