@@ -33,6 +33,10 @@ class StrictJsonError(ValueError):
 class _Refused(Exception):
     """Raised from inside the parser hooks; turned into StrictJsonError."""
 
+    def __init__(self, message: str, not_json: bool = False) -> None:
+        super().__init__(message)
+        self.not_json = not_json
+
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > 16:
@@ -55,7 +59,8 @@ def _finite_float(text: str) -> float:
 
 
 def _refuse_constant(name: str) -> Any:
-    raise _Refused(f"{name} is not valid JSON")
+    # NaN and Infinity are JavaScript, not JSON: the body is not JSON at all.
+    raise _Refused(f"{name} is not valid JSON", not_json=True)
 
 
 def loads_strict(raw: bytes | str, allow_floats: bool = False, max_depth: int = MAX_DEPTH) -> Any:
@@ -78,7 +83,7 @@ def loads_strict(raw: bytes | str, allow_floats: bool = False, max_depth: int = 
             parse_constant=_refuse_constant,
         )
     except _Refused as exc:
-        raise StrictJsonError(str(exc)) from None
+        raise StrictJsonError(str(exc), not_json=exc.not_json) from None
     except (ValueError, RecursionError):
         raise StrictJsonError("not valid JSON", not_json=True) from None
     _check_strings(value)

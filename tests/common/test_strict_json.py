@@ -9,7 +9,7 @@ from common.strict_json import MAX_DEPTH, StrictJsonError, dumps_strict, loads_s
 
 @pytest.mark.parametrize("raw", [
     '{"a":"\\ud800"}', '{"\\udc00":1}', '{"a":1e400}', '{"a":1.0}', '{"a":9007199254740992}',
-    '{"a":-9007199254740992}', '{"a":NaN}', '{"a":-Infinity}', "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+    '{"a":-9007199254740992}', "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
 ])
 def test_refused_as_bad_json(raw: str) -> None:
     with pytest.raises(StrictJsonError) as info:
@@ -17,7 +17,7 @@ def test_refused_as_bad_json(raw: str) -> None:
     assert not info.value.not_json
 
 
-@pytest.mark.parametrize("raw", [b"{", b'{"a":"\xff"}', b"", b"[" * 10])
+@pytest.mark.parametrize("raw", [b"{", b'{"a":"\xff"}', b"", b"[" * 10, b'{"a":NaN}', b'{"a":-Infinity}'])
 def test_refused_as_not_json(raw: bytes) -> None:
     with pytest.raises(StrictJsonError) as info:
         loads_strict(raw)

@@ -21,7 +21,7 @@ HOSTILE = {
     "float": ("1.5", "M_BAD_JSON"),
     "int_above_2_53": ("9007199254740992", "M_BAD_JSON"),
     "int_below_minus_2_53": ("-9007199254740992", "M_BAD_JSON"),
-    "nan": ("NaN", "M_BAD_JSON"),
+    "nan": ("NaN", "M_NOT_JSON"),
     "deep": ("[" * 600 + "]" * 600, "M_BAD_JSON"),
 }
 
