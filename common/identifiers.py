@@ -13,19 +13,27 @@ import string
 
 from common.errors import Codes, MatrixError
 
+# Patterns end in \Z, not $: "$" also matches before a trailing newline,
+# which let "@alice\n:hs" through as a user id.
+
 # Matrix server names: a hostname or IP literal, optionally with a port.
 _SERVER_NAME = re.compile(
-    r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?$"
+    r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?\Z"
 )
 # Historical user-id grammar allows more, but newly registered localparts
 # must use this subset (spec: "Historical user IDs" vs. the current grammar).
-_LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+$")
-_OPAQUE = re.compile(r"^[A-Za-z0-9._~\-]+$")
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9._~\-]{1,64}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+\Z")
+_OPAQUE = re.compile(r"^[A-Za-z0-9._~\-]+\Z")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9._~\-]{1,64}\Z")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
 
 MAX_ID_LENGTH = 255
 MAX_EMAIL_LENGTH = 254
+
+
+def has_control_characters(text: str) -> bool:
+    """C0 controls, DEL and C1 controls: never part of an identifier, type or key."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
 
 
 def is_valid_server_name(name: str) -> bool:

@@ -22,11 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
+from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.log_safety import keep_query_parameters_out_of_logs
 from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
@@ -48,7 +50,13 @@ from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
-from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
+from homeserver.services.ratelimit import (
+    CounterStore,
+    DatabaseCounters,
+    FallbackCounters,
+    RateLimiter,
+    RedisCounters,
+)
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
 from homeserver.services.rooms import RoomService
@@ -127,7 +135,8 @@ class Homeserver:
 def _connect_redis(url: str) -> Any:
     import redis.asyncio as redis_asyncio
 
-    return redis_asyncio.from_url(url)
+    # A Redis that does not answer must not hold requests: fail fast, fall back.
+    return redis_asyncio.from_url(url, socket_connect_timeout=2)
 
 
 def build_services(
@@ -138,10 +147,11 @@ def build_services(
     device_repo = DeviceRepository(database)
     token_repo = TokenRepository(database)
     auth_state = AuthStateRepository(database)
+    database_counters = DatabaseCounters(RateLimitRepository(database))
     counters: CounterStore = (
-        RedisCounters(redis, prefix=f"parley:{config.server_name}:")
+        FallbackCounters(RedisCounters(redis, prefix=f"parley:{config.server_name}:"), database_counters)
         if redis is not None
-        else DatabaseCounters(RateLimitRepository(database))
+        else database_counters
     )
     limiter = RateLimiter(
         counters, clock, enabled=config.rate_limits.enabled, namespace=config.server_name
@@ -164,7 +174,10 @@ def build_services(
         config, database, signing_key, streams, notifier, clock, limiter, users, device_repo, devices
     )
     extras = build_extras(database, streams, notifier, clock, core.rooms, config.limits.max_sync_timeout_ms)
-    keys = KeyService(KeyRepository(database, streams), notifier, clock, config.server_name)
+    keys = KeyService(
+        KeyRepository(database, streams), notifier, clock, config.server_name,
+        limiter=limiter, claims_per_hour=config.rate_limits.one_time_key_claims_per_hour,
+    )
     keys.membership, keys.history = core.rooms, core.rooms.events
     devices.on_deleted(keys.on_devices_deleted)
     pairing = PairingService(
@@ -259,6 +272,7 @@ def create_app(
 ) -> Starlette:
     """Build a homeserver application for ``config``."""
     config.validate()
+    keep_query_parameters_out_of_logs()
     prepare_data_dir(config)
     clock = clock or Clock()
     database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
@@ -296,6 +310,10 @@ def create_app(
         middleware=[
             Middleware(RequestMetricsMiddleware, metrics=hs.metrics),
             Middleware(DatabaseContextMiddleware, database=database),
+            Middleware(
+                BodyGuardMiddleware, idle_timeout_s=config.limits.body_idle_timeout_ms / 1000,
+                drain_bytes=config.limits.max_file_bytes + config.limits.max_request_bytes,
+            ),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=config.limits.max_request_bytes,

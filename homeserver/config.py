@@ -71,10 +71,16 @@ class RateLimitConfig:
     enabled: bool = True
     register_per_minute: int = 3
     login_per_minute: int = 10
+    # Failed logins per account and hour from all addresses together: a ceiling
+    # on guessing from many addresses.  Failures per (account, address) are
+    # limited by login_per_minute, so guesses from elsewhere do not lock the owner out.
+    login_failures_per_account_per_hour: int = 100
     messages_per_minute: int = 20
     email_lookup_per_minute: int = 10
     pairing_per_minute: int = 10
     media_per_minute: int = 30
+    # One-time keys one user may claim per device of another per hour (then the fallback key).
+    one_time_key_claims_per_hour: int = 10
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,12 @@ class LimitsConfig:
     max_image_bytes: int = 5 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     max_avatar_bytes: int = 2 * 1024 * 1024
+    # Bytes of media one user may keep uploaded (0: no quota).
+    max_media_bytes_per_user: int = 1024 * 1024 * 1024
     max_room_name_length: int = 100
     max_sync_timeout_ms: int = 60_000
+    # Each chunk of a request body must arrive within this many milliseconds.
+    body_idle_timeout_ms: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -220,6 +230,10 @@ class Config:
             raise ConfigError("admin.metrics_listener must be empty or host:port")
         if self.limits.max_request_bytes < 1024:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
+        if self.limits.body_idle_timeout_ms < 100:
+            raise ConfigError("limits.body_idle_timeout_ms must be at least 100")
+        if self.limits.max_media_bytes_per_user < 0:
+            raise ConfigError("limits.max_media_bytes_per_user must be 0 (no quota) or more")
 
 
 # ---------------------------------------------------------------------- loading

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.errors import Codes, MatrixError
+from common.strict_json import StrictJsonError, dumps_strict, loads_strict
 from homeserver.services.auth import Requester
 
 JSON_HEADERS = {"Cache-Control": "no-cache, no-store, must-revalidate"}
@@ -16,7 +16,7 @@ JSON_HEADERS = {"Cache-Control": "no-cache, no-store, must-revalidate"}
 
 class MatrixJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return dumps_strict(content)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -30,24 +30,30 @@ def error_response(error: MatrixError) -> Response:
     return response
 
 
-async def read_json(request: Request, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object (the size limit is enforced by middleware)."""
+async def read_json(request: Request, allow_empty: bool = False, allow_floats: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, through the one JSON door (:mod:`common.strict_json`).
+
+    The size limit is enforced by middleware.  ``allow_floats`` is only for
+    the few fields the spec defines as non-integer numbers (tag ``order``).
+    """
     raw = await request.body()
     if not raw.strip():
         if allow_empty:
             return {}
         raise MatrixError(400, Codes.NOT_JSON, "Request body is not JSON")
-    try:
-        value = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise MatrixError(400, Codes.NOT_JSON, "Request body is not valid JSON") from None
+    value = parse_json_text(raw, "Request body", allow_floats)
     if not isinstance(value, dict):
         raise MatrixError(400, Codes.BAD_JSON, "Request body must be a JSON object")
     return value
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def parse_json_text(raw: bytes | str, what: str, allow_floats: bool = False) -> Any:
+    """Untrusted JSON (a body or a query parameter) as a value canonical JSON can carry."""
+    try:
+        return loads_strict(raw, allow_floats=allow_floats)
+    except StrictJsonError as exc:
+        errcode = Codes.NOT_JSON if exc.not_json else Codes.BAD_JSON
+        raise MatrixError(400, errcode, f"{what} is not acceptable JSON: {exc}") from None
 
 
 def client_ip(request: Request) -> str | None:

@@ -120,6 +120,11 @@ class AccountService:
         rl = config.rate_limits
         self.register_limit = Limit("register", rl.register_per_minute)
         self.login_limit = Limit("login", rl.login_per_minute)
+        # Registration requests of any kind (a flow takes up to three).
+        self.register_attempt_limit = Limit("register_attempt", rl.register_per_minute * 3)
+        # Failed logins per (account, address), and per account from everywhere.
+        self.login_failure_limit = Limit("login_fail", rl.login_per_minute)
+        self.login_ceiling = Limit("login_fail_acct", rl.login_failures_per_account_per_hour, 3_600_000)
         # Called with the user id when a placeholder becomes a real account.
         self.placeholder_upgraded: list[Callable[[str], Awaitable[None]]] = []
         # The m.login.registration_token stage (set by the admin services).
@@ -221,6 +226,13 @@ class AccountService:
         """POST /register (kind=user)."""
         if not self.config.registration.enabled:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration is disabled")
+        # Every attempt counts, whatever it carries; a request that does not
+        # continue an interactive flow (no session: the first request, or a
+        # one-shot m.login.dummy registration) counts as a new registration.
+        await self.limiter.check(self.register_attempt_limit, f"ip:{ip}")
+        auth = body.get("auth")
+        if not (isinstance(auth, dict) and isinstance(auth.get("session"), str)):
+            await self.limiter.check(self.register_limit, f"ip:{ip}")
         username = body.get("username")
         password = body.get("password")
         if username is None:
@@ -245,11 +257,6 @@ class AccountService:
         existing = await self.users.get(user_id)
         if existing is not None:
             raise MatrixError(400, Codes.USER_IN_USE, "That user name is taken")
-        auth = body.get("auth")
-        if auth is None:
-            # The first request of an interactive flow counts towards the limit;
-            # later stages of the same flow do not.
-            await self.limiter.check(self.register_limit, f"ip:{ip}")
         checkers: dict[str, StageChecker] = {
             EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
         }
@@ -336,11 +343,26 @@ class AccountService:
     async def _login_target(self, body: Mapping[str, Any], ip: str | None) -> tuple[str, User | None]:
         await self.limiter.check(self.login_limit, f"ip:{ip}")
         target = await self.resolve_identifier(body)
-        await self.limiter.check(self.login_limit, f"acct:{target}")
+        await self._ensure_login_allowed(target, ip)
         user = None if target.startswith("email:") else await self.users.get(target)
         if user is not None and (user.deactivated or user.is_placeholder):
             user = None
         return target, user
+
+    async def _ensure_login_allowed(self, target: str, ip: str | None) -> None:
+        """Refuse (even the right credentials) while this address, or everyone, failed too often.
+
+        Only failures count, per (account, address): wrong passwords sent from
+        elsewhere do not lock the owner out.  The hourly per-account ceiling
+        bounds guessing spread over many addresses.
+        """
+        await self.limiter.ensure_below(self.login_failure_limit, f"{target}|{ip}")
+        await self.limiter.ensure_below(self.login_ceiling, target)
+
+    async def _login_failed(self, target: str, ip: str | None) -> MatrixError:
+        await self.limiter.record(self.login_failure_limit, f"{target}|{ip}")
+        await self.limiter.record(self.login_ceiling, target)
+        return MatrixError(403, Codes.FORBIDDEN, INVALID_CREDENTIALS)
 
     async def create_challenge(self, body: Mapping[str, Any], ip: str | None) -> dict[str, Any]:
         """Issue a single-use nonce for key-based login, for any identifier."""
@@ -366,7 +388,7 @@ class AccountService:
             return False
         return True
 
-    async def _check_signature(self, body: Mapping[str, Any], expected_user: str | None) -> User:
+    async def _check_signature(self, body: Mapping[str, Any], expected_user: str | None, ip: str | None) -> User:
         challenge_id = body.get("challenge_id")
         if not isinstance(challenge_id, str) or len(challenge_id) > 64:
             raise MatrixError(400, Codes.MISSING_PARAM, "challenge_id is required")
@@ -377,11 +399,12 @@ class AccountService:
         target, nonce = taken
         if expected_user is not None and target != expected_user:
             raise invalid
+        await self._ensure_login_allowed(target, ip)
         user = None if target.startswith("email:") else await self.users.get(target)
         if user is not None and (user.deactivated or user.is_placeholder):
             user = None
         if not self._verify_challenge_signature(user, challenge_id, nonce, body.get("signature")):
-            raise invalid
+            raise await self._login_failed(target, ip)
         assert user is not None
         return user
 
@@ -394,7 +417,7 @@ class AccountService:
             user = None
         ok = await self.passwords.verify(password, user.password_hash if user else None)
         if not ok or user is None:
-            raise MatrixError(403, Codes.FORBIDDEN, INVALID_CREDENTIALS)
+            raise await self._login_failed(target, ip)
         return user
 
     async def login(self, body: Mapping[str, Any], ip: str | None) -> dict[str, Any]:
@@ -404,7 +427,7 @@ class AccountService:
             user = await self._check_password(body, ip, None)
         elif kind == SIGNATURE_LOGIN:
             await self.limiter.check(self.login_limit, f"ip:{ip}")
-            user = await self._check_signature(body, None)
+            user = await self._check_signature(body, None, ip)
         else:
             raise MatrixError(400, Codes.UNKNOWN, "Unknown login type")
         login = await self._issue_login(
@@ -462,7 +485,7 @@ class AccountService:
         async def signature_stage(a: Mapping[str, Any], s: UiaSession) -> None:
             del s
             await self.limiter.check(self.login_limit, f"ip:{ip}")
-            await self._check_signature(a, user_id)
+            await self._check_signature(a, user_id, ip)
 
         await self.uia.authenticate(
             auth, purpose, user_id, flows,

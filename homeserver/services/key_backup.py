@@ -46,7 +46,7 @@ def parse_version(value: str | None) -> int:
     """A version string from a path or query; unknown formats are simply not found."""
     if value is None or value == "":
         raise missing_param("The version parameter is required")
-    if not value.isdigit() or len(value) > 15:
+    if not (value.isascii() and value.isdigit()) or len(value) > 15:
         raise not_found("Unknown backup version")
     return int(value)
 

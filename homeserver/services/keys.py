@@ -64,6 +64,7 @@ from common.identifiers import is_valid_device_id, parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
 from homeserver.services.kem_keys import KEM_ALGORITHM, check_kem_key
+from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.sync_api import MembershipReader, SyncContext, SyncToken
 from homeserver.storage.keys import DEVICE_LISTS_STREAM, KeyRepository, NewOneTimeKey, StoredDeviceKeys
 
@@ -75,8 +76,8 @@ SIGNED_PRE_KEY_FIELD = "im.parley.signed_pre_key"
 SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
 SPK_CREATED_FIELD = "im.parley.signed_pre_key_created_ts"
 
-_ALGORITHM = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9+/=._~\-]{1,128}$")
+_ALGORITHM = re.compile(r"^[A-Za-z0-9._\-]{1,64}\Z")
+_KEY_ID = re.compile(r"^[A-Za-z0-9+/=._~\-]{1,128}\Z")
 MAX_ONE_TIME_KEYS_PER_ALGORITHM = 500
 MAX_KEY_OBJECT_BYTES = 16_384
 MAX_QUERY_USERS = 1000
@@ -166,8 +167,15 @@ class KeyService:
         clock: Clock,
         server_name: str,
         membership: MembershipReader | None = None,
+        limiter: RateLimiter | None = None,
+        claims_per_hour: int = 0,
     ) -> None:
         self.repo = repo
+        # One claimer takes at most ``claims_per_hour`` one-time keys of each
+        # device; past that it gets the fallback key, so a room-mate cannot
+        # drain a user's one-time keys.
+        self.limiter = limiter
+        self.claim_limit = Limit("otk_claim", claims_per_hour, 3_600_000)
         self.notifier = notifier
         self.clock = clock
         self.server_name = server_name
@@ -420,13 +428,26 @@ class KeyService:
         for user_id, device_id, algorithm in requests:
             if not self._is_local(user_id) or user_id not in visible:
                 continue
-            got = await self.repo.claim_one_time_key(user_id, device_id, algorithm)
+            got = None
+            if await self._may_claim(requester, user_id, device_id):
+                got = await self.repo.claim_one_time_key(user_id, device_id, algorithm)
+                if got is not None and self.limiter is not None:
+                    await self.limiter.record(self.claim_limit, f"{requester}|{user_id}|{device_id}")
             if got is None:
                 got = await self.repo.claim_fallback_key(user_id, device_id, algorithm)
             if got is not None:
                 key_id, key_json = got
                 result.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": json.loads(key_json)}
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
+
+    async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:
+        if self.limiter is None:
+            return True
+        try:
+            await self.limiter.ensure_below(self.claim_limit, f"{requester}|{user_id}|{device_id}")
+        except MatrixError:
+            return False
+        return True
 
     # ------------------------------------------------------------ device lists
     async def changes(self, requester: str, from_token: str, to_token: str) -> dict[str, Any]:

@@ -53,14 +53,15 @@ from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
 from common.identifiers import is_valid_event_id, parse_room_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
+from homeserver.services.media_limits import check_quota, disk_errors
 from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.thumbnails import ImageRejected, inspect_image, make_thumbnail
 from homeserver.storage.media import COMPLETE, MediaRepository, MediaRow
 
 logger = logging.getLogger(__name__)
 
-MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}$")
+MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}\Z")
 PENDING_TTL_MS = 24 * 3600 * 1000
 TEMP_FILE_MAX_AGE_MS = 3600 * 1000
 MAX_PENDING_PER_USER = 50
@@ -239,8 +240,13 @@ class MediaService:
             await self.limiter.check(self.upload_limit, user_id)
             media_id = secrets.token_urlsafe(18)
         limit = self.limit_for(ctype)
-        tmp, size, digest = await self._receive(body, limit, declared_length)
+        quota = self.config.limits.max_media_bytes_per_user
+        used = await self.repo.bytes_used(user_id) if quota > 0 else 0
+        check_quota(used, declared_length or 0, quota)
+        with disk_errors():
+            tmp, size, digest = await self._receive(body, limit, declared_length)
         try:
+            check_quota(used, size, quota)
             final = self.file_path(media_id)
             now = self.clock.now_ms()
             if target is not None:
@@ -259,6 +265,10 @@ class MediaService:
         return self.mxc(media_id)
 
     def _move_into_place(self, tmp: Path, final: Path) -> None:
+        with disk_errors():
+            self._move_into_place_raw(tmp, final)
+
+    def _move_into_place_raw(self, tmp: Path, final: Path) -> None:
         for folder in (final.parent.parent, final.parent):
             folder.mkdir(mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)

@@ -117,7 +117,10 @@ class PairingService:
         await self.limiter.check(self.limit, f"claim-user:{user_id}")
         now = self.clock.now_ms()
         window = now - now % FAILED_CLAIM_WINDOW_MS
-        if await self.repo.failures(user_id, window) >= MAX_FAILED_CLAIMS:
+        # Every attempt takes a slot first (atomically) and gives it back if it
+        # succeeds, so at most MAX_FAILED_CLAIMS guesses fail per window even
+        # when they all arrive at once.
+        if await self.repo.reserve_attempt(user_id, window) > MAX_FAILED_CLAIMS:
             raise limit_exceeded(window + FAILED_CLAIM_WINDOW_MS - now)
         code = body.get("code")
         session = None
@@ -127,8 +130,8 @@ class PairingService:
             session = None
         pairing_id = secrets.token_urlsafe(18)
         if session is None or not await self.repo.claim(session.session_id, pairing_id, user_id, device_id, now):
-            await self.repo.add_failure(user_id, window)
             raise _unknown_code()
+        await self.repo.release_attempt(user_id, window)
         return {
             "pairing_id": pairing_id,
             "ephemeral_key": session.ephemeral_key,

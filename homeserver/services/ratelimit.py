@@ -7,12 +7,15 @@ the same counts.  Fixed windows of ``period_ms``; an exceeded limit answers
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from common.errors import MatrixError, limit_exceeded
 from homeserver.services.clock import Clock
 from homeserver.storage.ratelimits import RateLimitRepository
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Limit:
 
 class CounterStore(Protocol):
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int: ...
+    async def count(self, bucket: str, window_start: int) -> int: ...
     async def reset(self, bucket: str) -> None: ...
     async def cleanup(self, older_than: int) -> int: ...
 
@@ -35,6 +39,9 @@ class DatabaseCounters:
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
         del period_ms
         return await self.repo.hit(bucket, window_start)
+
+    async def count(self, bucket: str, window_start: int) -> int:
+        return await self.repo.count(bucket, window_start)
 
     async def reset(self, bucket: str) -> None:
         await self.repo.reset(bucket)
@@ -58,6 +65,10 @@ class RedisCounters:
         count, _ = await pipe.execute()
         return int(count)
 
+    async def count(self, bucket: str, window_start: int) -> int:
+        value = await self.redis.get(f"{self.prefix}rl:{bucket}:{window_start}")  # type: ignore[attr-defined]
+        return int(value or 0)
+
     async def reset(self, bucket: str) -> None:
         pattern = f"{self.prefix}rl:{bucket}:*"
         async for key in self.redis.scan_iter(match=pattern):  # type: ignore[attr-defined]
@@ -66,6 +77,52 @@ class RedisCounters:
     async def cleanup(self, older_than: int) -> int:
         del older_than
         return 0  # keys expire by themselves
+
+
+class FallbackCounters:
+    """Redis counters that fall back to the database while Redis is unreachable.
+
+    An unreachable Redis used to turn every rate-limited request into a 500;
+    now the counts continue in the database (all instances share it) and one
+    warning is logged per outage.
+    """
+
+    def __init__(self, primary: CounterStore, fallback: CounterStore) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self._failing = False
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:
+            logger.warning("rate-limit counters: Redis unreachable (%s); counting in the database",
+                           type(exc).__name__)
+        self._failing = True
+
+    async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
+        try:
+            count = await self.primary.hit(bucket, window_start, period_ms)
+        except Exception as exc:
+            self._failed(exc)
+            return await self.fallback.hit(bucket, window_start, period_ms)
+        self._failing = False
+        return count
+
+    async def count(self, bucket: str, window_start: int) -> int:
+        try:
+            return await self.primary.count(bucket, window_start)
+        except Exception as exc:
+            self._failed(exc)
+            return await self.fallback.count(bucket, window_start)
+
+    async def reset(self, bucket: str) -> None:
+        try:
+            await self.primary.reset(bucket)
+        except Exception as exc:
+            self._failed(exc)
+        await self.fallback.reset(bucket)
+
+    async def cleanup(self, older_than: int) -> int:
+        return await self.fallback.cleanup(older_than)
 
 
 class RateLimiter:
@@ -89,6 +146,26 @@ class RateLimiter:
         if hits > limit.per_period:
             raise limit_exceeded(window_start + limit.period_ms - now)
 
+    async def ensure_below(self, limit: Limit, key: str) -> None:
+        """Raise M_LIMIT_EXCEEDED if ``key`` has used up ``limit`` in this window, counting nothing.
+
+        With :meth:`record` this limits failures only (failed logins):
+        check before the attempt, record when it failed.
+        """
+        if not self.enabled or limit.per_period <= 0:
+            return
+        now = self.clock.now_ms()
+        window_start = now - now % limit.period_ms
+        if await self.counters.count(self._bucket(limit, key), window_start) >= limit.per_period:
+            raise limit_exceeded(window_start + limit.period_ms - now)
+
+    async def record(self, limit: Limit, key: str) -> None:
+        """Count one event for ``key`` without refusing anything."""
+        if not self.enabled or limit.per_period <= 0:
+            return
+        now = self.clock.now_ms()
+        await self.counters.hit(self._bucket(limit, key), now - now % limit.period_ms, limit.period_ms)
+
     async def reset(self, limit: Limit, key: str) -> None:
         await self.counters.reset(self._bucket(limit, key))
 
@@ -100,4 +177,4 @@ class RateLimiter:
         return await self.counters.cleanup(self.clock.now_ms() - 3_600_000)
 
 
-__all__ = ["Limit", "MatrixError", "RateLimiter", "DatabaseCounters", "RedisCounters"]
+__all__ = ["Limit", "MatrixError", "RateLimiter", "DatabaseCounters", "RedisCounters", "FallbackCounters"]

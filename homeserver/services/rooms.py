@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from common.errors import Codes, MatrixError
-from common.identifiers import parse_room_id, parse_user_id
+from common.identifiers import has_control_characters, parse_room_id, parse_user_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
 from homeserver.services.event_auth import validate_power_levels_content
@@ -69,13 +69,13 @@ def default_power_levels(creator: str, admins: list[str]) -> JsonDict:
 
 
 def check_event_type(value: Any, what: str = "event type") -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_TYPE_LENGTH:
+    if not isinstance(value, str) or not value or len(value) > MAX_TYPE_LENGTH or has_control_characters(value):
         raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid {what}")
     return value
 
 
 def check_state_key(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TYPE_LENGTH:
+    if not isinstance(value, str) or len(value) > MAX_TYPE_LENGTH or has_control_characters(value):
         raise MatrixError(400, Codes.INVALID_PARAM, "Invalid state key")
     return value
 

@@ -31,6 +31,9 @@ STREAMS: tuple[str, ...] = (
 )
 
 
+MAX_POSITION = 2**53 - 1
+
+
 @dataclass(frozen=True)
 class SyncToken:
     """One position per stream, encoded as ``p<pos>_<pos>_...``."""
@@ -52,7 +55,8 @@ class SyncToken:
             parts = tuple(int(p) for p in text[1:].split("_"))
         except ValueError:
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid sync token") from None
-        if not parts or len(parts) > len(STREAMS) or any(p < 0 for p in parts):
+        # Positions past 2**53 cannot be real, and past 2**63 SQLite cannot even bind them.
+        if not parts or len(parts) > len(STREAMS) or any(not 0 <= p <= MAX_POSITION for p in parts):
             raise MatrixError(400, Codes.INVALID_PARAM, "Invalid sync token")
         return cls(parts + (0,) * (len(STREAMS) - len(parts)))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from common.errors import Codes, MatrixError
+from common.strict_json import StrictJsonError, loads_strict
 from homeserver.services.sync_api import SyncToken
 
 JsonDict = dict[str, Any]
@@ -126,9 +126,10 @@ def parse_filter_param(text: str) -> JsonDict | None:
     if not text.lstrip().startswith("{"):
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
-        raise MatrixError(400, Codes.NOT_JSON, "The filter is not valid JSON") from None
+        value = loads_strict(text)
+    except StrictJsonError as exc:
+        errcode = Codes.NOT_JSON if exc.not_json else Codes.BAD_JSON
+        raise MatrixError(400, errcode, f"The filter is not acceptable JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _bad("a filter must be an object")
     return value
@@ -141,7 +142,7 @@ def encode_position_token(pos: int) -> str:
 
 def decode_position_token(token: str) -> int:
     """``t<pos>`` from /messages, or a /sync token (its events position)."""
-    if token.startswith("t") and token[1:].isdigit() and len(token) < 24:
+    if token.startswith("t") and token[1:].isascii() and token[1:].isdigit() and len(token) <= 17:
         return int(token[1:])
     if token.startswith("p"):
         return SyncToken.decode(token).get("events")

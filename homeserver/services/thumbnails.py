@@ -65,6 +65,7 @@ def inspect_image(path: Path) -> ImageInfo:
                 if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
                     raise ImageRejected("image dimensions are out of range")
                 img.verify()
+            _decode_cheaply(path)
     except ImageRejected:
         raise
     except Exception as exc:  # any decoder complaint means "not acceptable"
@@ -72,9 +73,33 @@ def inspect_image(path: Path) -> ImageInfo:
     return ImageInfo(sniffed, width, height)
 
 
+def _decode_cheaply(path: Path) -> None:
+    """Decode the pixel data, which ``verify()`` does not do for JPEG: a truncated
+    JPEG passed it, was accepted as an avatar and made /thumbnail answer 500.
+
+    JPEG decodes at 1/8 scale (DCT scaling), so the cost stays small; PNG
+    chunks were CRC-checked by ``verify()`` and are decoded when not huge.
+    """
+    with Image.open(path, formats=["PNG", "JPEG"]) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
+        elif img.size[0] * img.size[1] > MAX_THUMBNAIL_SOURCE_PIXELS:
+            return
+        img.load()
+
+
 def make_thumbnail(path: Path, width: int, height: int, method: str) -> tuple[bytes, str]:
     """A thumbnail no larger than needed for ``width`` x ``height``; (bytes, content type)."""
     info = inspect_image(path)
+    try:
+        return _thumbnail(path, info, width, height, method)
+    except ImageRejected:
+        raise
+    except Exception as exc:  # a decoder complaint is the image's fault, not the server's
+        raise ImageRejected(f"image does not decode: {type(exc).__name__}") from None
+
+
+def _thumbnail(path: Path, info: ImageInfo, width: int, height: int, method: str) -> tuple[bytes, str]:
     width = max(1, min(width, MAX_THUMBNAIL_SIDE))
     height = max(1, min(height, MAX_THUMBNAIL_SIDE))
     with Image.open(path, formats=["PNG", "JPEG"]) as source:

@@ -20,11 +20,18 @@ JsonDict = dict[str, Any]
 MAX_PER_SYNC = 100
 MAX_TARGETS = 1000
 TXN_RETENTION_MS = 24 * 3600 * 1000
+# Queues are bounded: a device that never syncs cannot grow its queue without
+# limit, and one sender cannot fill another user's queue on their own.
+MAX_QUEUED_PER_DEVICE = 1000
+MAX_QUEUED_PER_SENDER = 100
 
 
 class ToDeviceService:
     def __init__(self, repo: ToDeviceRepository, devices: DeviceRepository, notifier: Notifier,
-                 clock: Clock, server_name: str) -> None:
+                 clock: Clock, server_name: str, max_per_device: int = MAX_QUEUED_PER_DEVICE,
+                 max_per_sender: int = MAX_QUEUED_PER_SENDER) -> None:
+        self.max_per_device = max_per_device
+        self.max_per_sender = max_per_sender
         self.repo = repo
         self.devices = devices
         self.notifier = notifier
@@ -41,21 +48,43 @@ class ToDeviceService:
                 raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
             if not isinstance(per_device, dict):
                 raise MatrixError(400, Codes.BAD_JSON, "messages must map user ids to device maps")
+            existing = {d.device_id for d in await self.devices.list_for_user(user_id)}
             for device_id, content in per_device.items():
                 if not isinstance(content, dict):
                     raise MatrixError(400, Codes.BAD_JSON, "to-device content must be an object")
                 if device_id == "*":
-                    targets = [d.device_id for d in await self.devices.list_for_user(user_id)]
+                    targets = sorted(existing)
                 elif is_valid_device_id(device_id):
-                    targets = [device_id]
+                    # A device that does not exist gets nothing (as the spec has it):
+                    # a queue for it would never be read nor deleted.
+                    targets = [device_id] if device_id in existing else []
                 else:
                     raise MatrixError(400, Codes.INVALID_PARAM, "Invalid device id")
                 queued += [(user_id, target, content) for target in targets]
                 if len(queued) > MAX_TARGETS:
                     raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
+        await self._check_quota(sender, queued)
         pos = await self.repo.enqueue(sender, sender_device, txn_id, event_type, queued, self.clock.now_ms())
         if pos:
             await self.notifier.notify({user_id for user_id, _, _ in queued})
+
+    async def _check_quota(self, sender: str, queued: list[tuple[str, str, JsonDict]]) -> None:
+        """M_LIMIT_EXCEEDED when a target device's queue, or this sender's share of it, is full."""
+        adding: dict[tuple[str, str], int] = {}
+        for user_id, device_id, _ in queued:
+            adding[(user_id, device_id)] = adding.get((user_id, device_id), 0) + 1
+        for user_id in sorted({u for u, _ in adding}):
+            counts = await self.repo.queued_counts(user_id, sender)
+            for (target_user, device_id), extra in adding.items():
+                if target_user != user_id:
+                    continue
+                total, from_sender = counts.get(device_id, (0, 0))
+                if total + extra > self.max_per_device or from_sender + extra > self.max_per_sender:
+                    raise MatrixError(
+                        429, Codes.LIMIT_EXCEEDED,
+                        f"The to-device queue of {user_id} {device_id} is full until it syncs",
+                        extra={"retry_after_ms": 60_000}, headers={"Retry-After": "60"},
+                    )
 
     async def collect(self, user_id: str, device_id: str, since: int | None, upto: int
                       ) -> tuple[list[JsonDict], int]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
+from common.errors import Codes, MatrixError
 from homeserver.storage.database import Database
+
+VERSION_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,14 @@ class KeyBackupRepository:
 
     # ------------------------------------------------------------- versions
     async def create_version(self, user_id: str, algorithm: str, auth_data: str, now_ms: int) -> int:
-        """A new version, numbered after every earlier one (deleted ones included)."""
-        for _ in range(10):
+        """A new version, numbered after every earlier one (deleted ones included).
+
+        Concurrent creates race for the next number; each round at least one
+        of them wins, so the attempts cover any realistic burst (40 at once
+        used to exhaust 10 attempts and answer 500).  The jitter spreads the
+        losers apart.
+        """
+        for _ in range(VERSION_ATTEMPTS):
             row = await self.db.fetch_one(
                 "SELECT MAX(version) AS v FROM room_key_backup_versions WHERE user_id = ?", (user_id,)
             )
@@ -72,8 +83,10 @@ class KeyBackupRepository:
                 )
                 return version
             except IntegrityError:
-                continue  # a concurrent create took this number
-        raise RuntimeError("could not allocate a backup version")
+                # A concurrent create took this number.
+                await asyncio.sleep(random.uniform(0, 0.01))
+        raise MatrixError(429, Codes.LIMIT_EXCEEDED, "Too many concurrent backup versions created",
+                          extra={"retry_after_ms": 1000}, headers={"Retry-After": "1"})
 
     async def get_version(self, user_id: str, version: int | None = None) -> BackupVersion | None:
         """A live version, or the newest live one when ``version`` is None."""

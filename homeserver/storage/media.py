@@ -83,6 +83,14 @@ class MediaRepository:
         )
         return count == 1
 
+    async def bytes_used(self, uploader: str) -> int:
+        """Bytes of complete media uploaded by ``uploader`` (for the per-user quota)."""
+        row = await self.db.fetch_one(
+            "SELECT COALESCE(SUM(size), 0) AS n FROM media WHERE uploader = ? AND state = ?",
+            [uploader, COMPLETE],
+        )
+        return int(row["n"]) if row else 0
+
     async def count_pending(self, uploader: str, now_ms: int) -> int:
         row = await self.db.fetch_one(
             "SELECT COUNT(*) AS n FROM media WHERE uploader = ? AND state = ? AND upload_expires_ts >= ?",

@@ -142,26 +142,40 @@ class PairingRepository:
         return await self.db.execute("DELETE FROM pairing_sessions WHERE expires_ts <= ?", (now_ms,))
 
     # ------------------------------------------------------ failed claims
-    async def failures(self, user_id: str, window_start: int) -> int:
-        row = await self.db.fetch_one(
-            "SELECT failures FROM pairing_claim_failures WHERE user_id = ? AND window_start = ?",
-            (user_id, window_start),
-        )
-        return int(row["failures"]) if row else 0
+    async def reserve_attempt(self, user_id: str, window_start: int) -> int:
+        """Count one claim attempt in this window, atomically; return the count including it.
 
-    async def add_failure(self, user_id: str, window_start: int) -> None:
-        updated = await self.db.execute(
-            "UPDATE pairing_claim_failures SET failures = failures + 1 "
-            "WHERE user_id = ? AND window_start = ?",
+        One upsert and a read in one transaction (the upsert holds the row's
+        lock), so concurrent claims each get their own number: the cap
+        cannot be raced past by sending many guesses at once.
+        """
+        if self.db.dialect == "mysql":
+            upsert = (
+                "INSERT INTO pairing_claim_failures (user_id, window_start, failures) VALUES (?, ?, 1) "
+                "ON DUPLICATE KEY UPDATE failures = IF(window_start = VALUES(window_start), failures + 1, 1), "
+                "window_start = VALUES(window_start)"
+            )
+        else:
+            upsert = (
+                "INSERT INTO pairing_claim_failures (user_id, window_start, failures) VALUES (?, ?, 1) "
+                "ON CONFLICT (user_id) DO UPDATE SET failures = CASE "
+                "WHEN pairing_claim_failures.window_start = excluded.window_start "
+                "THEN pairing_claim_failures.failures + 1 ELSE 1 END, window_start = excluded.window_start"
+            )
+        async with self.db.transaction() as conn:
+            await self.db.execute(upsert, (user_id, window_start), conn=conn)
+            row = await self.db.fetch_one(
+                "SELECT failures FROM pairing_claim_failures WHERE user_id = ?", (user_id,), conn=conn
+            )
+        return int(row["failures"]) if row else 1
+
+    async def release_attempt(self, user_id: str, window_start: int) -> None:
+        """A reserved attempt succeeded: it does not count as a failure."""
+        await self.db.execute(
+            "UPDATE pairing_claim_failures SET failures = failures - 1 "
+            "WHERE user_id = ? AND window_start = ? AND failures > 0",
             (user_id, window_start),
         )
-        if updated == 0:
-            await self.db.execute(
-                self.db.upsert_sql(
-                    "pairing_claim_failures", ["user_id"], ["user_id", "window_start", "failures"]
-                ),
-                (user_id, window_start, 1),
-            )
 
     async def delete_failures_before(self, window_start: int) -> int:
         return await self.db.execute(

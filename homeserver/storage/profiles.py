@@ -28,38 +28,35 @@ class ProfileRepository:
         )
         return {str(r["field_name"]): FieldRow(r["value"], str(r["visibility"])) for r in rows}
 
+    def _upsert_sql(self, keep_column: str) -> str:
+        """One statement that inserts a field or updates it, leaving ``keep_column`` as it was.
+
+        One statement, not INSERT IGNORE then UPDATE in a transaction: two of
+        those at once on MariaDB each held the row's shared lock from the
+        INSERT and waited for the other's to UPDATE (deadlock 1213).
+        """
+        columns = ["user_id", "field_name", "value", "visibility", "updated_ts"]
+        changed = [c for c in ("value", "visibility") if c != keep_column] + ["updated_ts"]
+        placeholders = ", ".join("?" for _ in columns)
+        insert = f"INSERT INTO profile_fields ({', '.join(columns)}) VALUES ({placeholders})"
+        if self.db.dialect == "mysql":
+            return insert + " ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in changed)
+        return insert + " ON CONFLICT (user_id, field_name) DO UPDATE SET " + ", ".join(
+            f"{c} = excluded.{c}" for c in changed)
+
     async def set_value(
         self, user_id: str, field_name: str, value: str | None, default_visibility: str, now_ms: int
     ) -> None:
         """Set a field's value, keeping its visibility (or ``default_visibility`` if new)."""
-        async with self.db.transaction() as conn:
-            await self.db.execute(
-                self.db.insert_ignore_sql(
-                    "profile_fields", ["user_id", "field_name", "value", "visibility", "updated_ts"]
-                ),
-                [user_id, field_name, value, default_visibility, now_ms],
-                conn,
-            )
-            await self.db.execute(
-                "UPDATE profile_fields SET value = ?, updated_ts = ? WHERE user_id = ? AND field_name = ?",
-                [value, now_ms, user_id, field_name],
-                conn,
-            )
+        await self.db.execute(
+            self._upsert_sql(keep_column="visibility"),
+            [user_id, field_name, value, default_visibility, now_ms],
+        )
 
     async def set_visibility(self, user_id: str, field_name: str, visibility: str, now_ms: int) -> None:
-        async with self.db.transaction() as conn:
-            await self.db.execute(
-                self.db.insert_ignore_sql(
-                    "profile_fields", ["user_id", "field_name", "value", "visibility", "updated_ts"]
-                ),
-                [user_id, field_name, None, visibility, now_ms],
-                conn,
-            )
-            await self.db.execute(
-                "UPDATE profile_fields SET visibility = ?, updated_ts = ? WHERE user_id = ? AND field_name = ?",
-                [visibility, now_ms, user_id, field_name],
-                conn,
-            )
+        await self.db.execute(
+            self._upsert_sql(keep_column="value"), [user_id, field_name, None, visibility, now_ms]
+        )
 
     async def values_for(self, user_ids: Sequence[str], field_names: Sequence[str]) -> dict[str, dict[str, str]]:
         """``{user_id: {field: value}}`` for the given users and fields (non-null values)."""

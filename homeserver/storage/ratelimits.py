@@ -31,6 +31,13 @@ class RateLimitRepository:
             )
         return int(row["hits"]) if row else 1
 
+    async def count(self, bucket: str, window_start: int) -> int:
+        """Hits in ``bucket`` in this window (0 when it has none)."""
+        row = await self.db.fetch_one(
+            "SELECT hits FROM rate_limits WHERE bucket = ? AND window_start = ?", (bucket, window_start)
+        )
+        return int(row["hits"]) if row else 0
+
     async def reset(self, bucket: str) -> None:
         await self.db.execute("DELETE FROM rate_limits WHERE bucket = ?", (bucket,))
 

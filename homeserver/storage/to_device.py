@@ -61,6 +61,16 @@ class ToDeviceRepository:
             for r in rows
         ]
 
+    async def queued_counts(self, user_id: str, sender: str) -> dict[str, tuple[int, int]]:
+        """device id -> (messages queued for it, of which from ``sender``)."""
+        rows = await self.db.fetch(
+            "SELECT device_id, COUNT(*) AS total, "
+            "SUM(CASE WHEN sender = ? THEN 1 ELSE 0 END) AS mine "
+            "FROM to_device_messages WHERE user_id = ? GROUP BY device_id",
+            (sender, user_id),
+        )
+        return {str(r["device_id"]): (int(r["total"]), int(r["mine"] or 0)) for r in rows}
+
     async def acknowledge(self, user_id: str, device_id: str, upto: int) -> int:
         """Delete what the device has received (positions <= ``upto``)."""
         return await self.db.execute(

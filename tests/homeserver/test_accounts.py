@@ -244,3 +244,12 @@ async def test_bad_tokens(server: RunningServer, auth: str | None) -> None:
     response = await server.api("GET", "account/whoami", headers=headers)
     assert response.status_code == 401
     assert response.json()["errcode"] in ("M_MISSING_TOKEN", "M_UNKNOWN_TOKEN")
+
+
+async def test_user_names_ending_in_a_newline_are_refused(server: RunningServer) -> None:
+    """``@alice\\n:hs`` was accepted: the localpart pattern ended in ``$``."""
+    response = await server.api("POST", "register", json={
+        "username": "alice\n", "password": "long enough pw", "auth": {"type": "m.login.dummy"}})
+    assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_USERNAME"
+    event_type = await server.api("PUT", "sendToDevice/m.x%0A/t1", await server.register(), json={"messages": {}})
+    assert event_type.status_code == 400 and event_type.json()["errcode"] == "M_INVALID_PARAM"

@@ -79,3 +79,9 @@ def test_unknown_file_setting_refused(tmp_path: Path) -> None:
     path.write_text('dev_mode = true\n[registration]\nopen = true\nsurprise = 1\n')
     with pytest.raises(ConfigError, match="surprise"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize("limits", [{"body_idle_timeout_ms": 0}, {"max_media_bytes_per_user": -1}])
+def test_hardening_limits_are_validated(limits: dict[str, int]) -> None:
+    with pytest.raises(ConfigError):
+        load_config(None, environ={}, overrides={"limits": limits})

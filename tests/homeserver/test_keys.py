@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from common.canonical_json import sign_json, unpadded_b64encode
+from homeserver.services.clock import ManualClock
 from homeserver.services.sync_api import SyncToken
-from tests.support.server import Account, RunningServer
+from tests.support.server import Account, RunningServer, serve_homeserver
 
 PARLEY_OTK = "im.parley.signed_x25519"
 
@@ -357,3 +358,33 @@ async def test_deleting_a_device_forgets_its_keys(server: RunningServer) -> None
     changes = (await server.api("GET", "keys/changes", alice,
                                 params={"from": before, "to": await current_token(server)})).json()
     assert changes["changed"] == [alice.user_id]
+
+
+async def test_one_claimer_cannot_drain_a_devices_one_time_keys(make_config: Any) -> None:
+    """Any room-mate could claim every one-time key of a user; now 3 per hour each, then the fallback key."""
+    clock = ManualClock(start_ms=1_800_000_000_000)
+    async with serve_homeserver(make_config(rate_limits={"one_time_key_claims_per_hour": 3}), clock=clock) as server:
+        alice = await server.register("alice")
+        mallory = await server.register("mallory")
+        bob = await server.register("bob")
+        await grant(server, mallory, alice)
+        await grant(server, bob, alice)
+        ident = await upload_device(server, alice, otks=10)
+        fallback = {f"{PARLEY_OTK}:FB1": ident.sign({"key": _x25519_b64(), "fallback": True})}
+        await upload(server, alice, {"fallback_keys": fallback})
+        body: dict[str, Any] = {"one_time_keys": {alice.user_id: {alice.device_id: PARLEY_OTK}}}
+
+        async def claim(account: Account) -> dict[str, Any]:
+            response = await server.api("POST", "keys/claim", account, json=body)
+            assert response.status_code == 200, response.text
+            return dict(response.json()["one_time_keys"][alice.user_id][alice.device_id])
+
+        taken = [await claim(mallory) for _ in range(6)]
+        assert all(got != fallback for got in taken[:3])
+        assert taken[3:] == [fallback] * 3
+        assert await server.hs.services.keys.repo.count_one_time_keys(alice.user_id, alice.device_id) == {
+            PARLEY_OTK: 7}
+        # Another claimer still gets a one-time key; an hour later, so does mallory.
+        assert await claim(bob) != fallback
+        clock.advance(3_600_000)
+        assert await claim(mallory) != fallback

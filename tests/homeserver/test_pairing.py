@@ -172,3 +172,16 @@ async def test_pairing_across_two_instances(make_config: Any) -> None:
         ready = await _poll(first, started["poll_token"])
         assert ready.json()["payload"] == {"k": "v"}
         assert_error(await _poll(second, started["poll_token"]), 404, "M_NOT_FOUND")
+
+
+async def test_concurrent_wrong_codes_cannot_race_past_the_cap(make_config: Any) -> None:
+    """The failure counter was read, then written: 30 guesses at once all passed the check."""
+    async with serve_homeserver(make_config(**GENEROUS)) as server:
+        mallory = await server.register("mallory")
+        target = await _start(server)
+        guesses = [f"{n:08d}" for n in range(30) if f"{n:08d}" != target["code"]][:30]
+        responses = await asyncio.gather(*(_claim(server, mallory, g) for g in guesses))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses.count(404) == 5, statuses
+        assert set(statuses) == {404, 429}
+        assert_error(await _claim(server, mallory, target["code"]), 429, "M_LIMIT_EXCEEDED")

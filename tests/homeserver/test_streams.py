@@ -33,7 +33,9 @@ async def test_first_writes_of_a_fresh_server_run_concurrently(fresh_database_ur
     their transactions; the load benchmark caught it, this test did not
     reproduce it reliably — the structural guard is the UnknownStream test.)"""
     port = free_port()
-    proc = start_server(write_config(tmp_path, port, fresh_database_url))
+    # Eight registrations from one address: more than the default registration limit.
+    proc = start_server(write_config(tmp_path, port, fresh_database_url,
+                                     "[rate_limits]\nregister_per_minute = 100\n"))
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(base, proc=proc)

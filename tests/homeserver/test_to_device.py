@@ -79,3 +79,39 @@ async def test_deleted_device_loses_its_queue(server: RunningServer) -> None:
     rows = await server.hs.database.fetch(
         "SELECT COUNT(*) AS n FROM to_device_messages WHERE user_id = ? AND device_id = ?", (bob.user_id, bob2.device_id))
     assert int(rows[0]["n"]) == 0
+
+
+async def test_messages_for_devices_that_do_not_exist_are_not_queued(server: RunningServer) -> None:
+    """Queues for unknown device ids were kept forever: nobody syncs or deletes them."""
+    alice = await server.register()
+    bob = await server.register()
+    body = {"messages": {
+        bob.user_id: {"NOSUCHDEVICE": {"n": 1}, bob.device_id: {"n": 2}},
+        f"@nobody:{server.config.server_name}": {"*": {"n": 3}, "DEV": {"n": 4}},
+    }}
+    assert (await server.api("PUT", "sendToDevice/m.test/unknown1", alice, json=body)).status_code == 200
+    rows = await server.hs.database.fetch(
+        "SELECT user_id, device_id FROM to_device_messages WHERE sender = ?", (alice.user_id,))
+    assert [(r["user_id"], r["device_id"]) for r in rows] == [(bob.user_id, bob.device_id)]
+
+
+async def test_a_sender_cannot_fill_a_devices_queue(server: RunningServer) -> None:
+    """Queues were unbounded; now one sender may queue 100 per device and everyone 1000."""
+    alice = await server.register()
+    carol = await server.register()
+    bob = await server.register()
+    first = await sync(server, bob)
+    body = {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}}
+    for n in range(100):
+        response = await server.api("PUT", f"sendToDevice/m.test/q{n}", alice, json=body)
+        assert response.status_code == 200, response.text
+    full = await server.api("PUT", "sendToDevice/m.test/q100", alice, json=body)
+    await expect_error(full, 429, "M_LIMIT_EXCEEDED")
+    # Another sender is not blocked by alice's share.
+    other = await server.api("PUT", "sendToDevice/m.test/c1", carol, json=body)
+    assert other.status_code == 200
+    # Once bob syncs (and acknowledges), alice may send again.
+    got = await sync(server, bob, since=first["next_batch"])
+    await sync(server, bob, since=got["next_batch"])
+    again = await server.api("PUT", "sendToDevice/m.test/q101", alice, json=body)
+    assert again.status_code == 200, again.text

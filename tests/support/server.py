@@ -41,6 +41,8 @@ def test_config(
             "register_per_minute": 1000,
             "login_per_minute": 1000,
             "messages_per_minute": 100000,
+            # Tests that drain one-time keys on purpose; the limit has its own test.
+            "one_time_key_claims_per_hour": 100000,
         },
     }
     merged = _merge(base, overrides or {})

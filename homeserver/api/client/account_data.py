@@ -63,7 +63,7 @@ async def get_tags(request: Request) -> Response:
 async def put_tag(request: Request) -> Response:
     """PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags/{tag}"""
     requester = await require_auth(request)
-    body = await read_json(request)
+    body = await read_json(request, allow_floats=True)
     await services(request).account_data.put_tag(
         requester.user_id, path_param(request, "user_id"), path_param(request, "room_id"),
         path_param(request, "tag"), body,

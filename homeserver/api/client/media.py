@@ -27,14 +27,14 @@ SECURITY_HEADERS = {
     "Cache-Control": "private, max-age=86400",
 }
 
-_SINGLE_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
+_SINGLE_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})\Z")
 
 
 def _declared_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise bad_param("Invalid Content-Length")
     return int(raw)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
 from homeserver.api.client.rooms import room_id_param
-from homeserver.api.http import json_response, read_json, require_auth, services
+from homeserver.api.http import json_response, parse_json_text, read_json, require_auth, services
 from homeserver.services.sync_filter import RoomEventFilter
 
 
@@ -30,11 +28,7 @@ def filter_param(request: Request) -> RoomEventFilter:
     raw = request.query_params.get("filter")
     if raw is None:
         return RoomEventFilter()
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise MatrixError(400, Codes.NOT_JSON, "filter is not valid JSON") from None
-    return RoomEventFilter.parse(value)
+    return RoomEventFilter.parse(parse_json_text(raw, "filter"))
 
 
 async def send(request: Request) -> Response:
