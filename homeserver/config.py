@@ -83,6 +83,12 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class RoomsConfig:
+    # Room version of new rooms when createRoom names none (see conf/homeserver.example.toml).
+    default_version: str = "11"
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     host: str = ""
     port: int = 587
@@ -119,6 +125,7 @@ class Config:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    rooms: RoomsConfig = field(default_factory=RoomsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
@@ -187,6 +194,10 @@ class Config:
             )
         if self.limits.max_request_bytes < 1024:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
+        from homeserver.services.room_versions import ROOM_VERSIONS
+
+        if self.rooms.default_version not in ROOM_VERSIONS:
+            raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
 
 
 # ---------------------------------------------------------------------- loading

@@ -96,7 +96,7 @@ class MembershipService:
         heir = joined[0].user_id
         power = dict(state[("m.room.power_levels", "")]["content"])
         users = dict(power.get("users") or {})
-        users[heir] = level
+        users[heir] = min(level, CREATOR_LEVEL)  # v12 creators' power is infinite, not expressible
         users.pop(user_id, None)
         power["users"] = users
         return EventSpec("m.room.power_levels", user_id, power, "")

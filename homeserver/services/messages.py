@@ -74,6 +74,8 @@ class MessageService:
         if target.type == "m.room.create":
             raise MatrixError(403, Codes.FORBIDDEN, "The room's m.room.create event cannot be redacted")
         original = dict(target.content)
+        head = await self.events.room_head(room_id)
+        version = head.room_version if head is not None else "11"
 
         def may_redact(spec: EventSpec, state: StateCache) -> None:
             if target.sender == user_id:
@@ -84,9 +86,9 @@ class MessageService:
 
         async def apply(writer: RoomWriter, stored: list[StoredEvent]) -> None:
             redaction = stored[-1]
-            pruned = redact_event(target.pdu, "11")
+            pruned = redact_event(target.pdu, version)
             await writer.redact(target.event_id, pruned, redaction.event_id,
-                                redact_content(target.type, target.content) if target.is_state else None)
+                                redact_content(target.type, target.content, version) if target.is_state else None)
 
         content: JsonDict = {"redacts": event_id}
         if reason is not None:

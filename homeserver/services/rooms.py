@@ -17,7 +17,8 @@ from homeserver.services.clock import Clock
 from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
-from homeserver.services.events import SUPPORTED_ROOM_VERSIONS, EventSpec
+from homeserver.services.events import EventSpec
+from homeserver.services.room_versions import room_version
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.rooms import RoomRepository
@@ -170,9 +171,8 @@ class RoomService:
             preset = "public_chat" if visibility == "public" else "private_chat"
         if preset not in PRESETS:
             raise MatrixError(400, Codes.INVALID_PARAM, f"Unknown preset {str(preset)[:40]!r}")
-        version = body.get("room_version", SUPPORTED_ROOM_VERSIONS[0])
-        if version not in SUPPORTED_ROOM_VERSIONS:
-            raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, "Only room version 11 is supported")
+        version = body.get("room_version", self.config.rooms.default_version)
+        rules = room_version(version)
         is_direct = body.get("is_direct", False)
         if not isinstance(is_direct, bool):
             raise MatrixError(400, Codes.BAD_JSON, "is_direct must be a boolean")
@@ -204,6 +204,11 @@ class RoomService:
 
         admins = invitees if preset == "trusted_private_chat" else []
         power = default_power_levels(user_id, admins)
+        if rules.infinite_creators:
+            # v12: creators have infinite power and may not appear in the power levels.
+            extra = creation.get("additional_creators")
+            for creator in [user_id, *(extra if isinstance(extra, list) else [])]:
+                power["users"].pop(creator, None)
         power.update(override)
         validate_power_levels_content(power)
 
@@ -228,9 +233,9 @@ class RoomService:
             # Direct chats add both users: the invitee joins at once.
             for target in invitees:
                 specs.append(EventSpec("m.room.member", target, await self.member_content(target, "join"), target))
-        room_id = new_room_id(self.server_name)
-        await self.sender.send(room_id, specs, new_room=NewRoom(user_id, is_direct, version))
-        return room_id
+        stored = await self.sender.send(new_room_id(self.server_name), specs,
+                                        new_room=NewRoom(user_id, is_direct, version))
+        return stored[0].room_id
 
     def _initial_state(self, value: Any) -> list[tuple[str, str, JsonDict]]:
         if not isinstance(value, list) or len(value) > 50:
