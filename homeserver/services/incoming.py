@@ -220,16 +220,14 @@ class IncomingEvents:
         missing = [p for p in prevs if p not in known_prevs or known_prevs[p].status == "outlier"]
         if missing:
             raise MissingEvents(missing)
-        try:
-            check_event_allowed(pdu, await self._auth_map(pdu, version, room_id))
-        except AuthError as exc:
-            return await self._store_aside(event_id, pdu, room_id, "rejected", exc.message, None)
         before = await self.resolve_states(
             version, [await self.graph.state_ids(known_prevs[p].state_group) for p in prevs])
         try:
+            check_event_allowed(pdu, await self._auth_map(pdu, version, room_id))
             check_event_allowed(pdu, await self._state_map(before, pdu, version))
         except AuthError as exc:
-            return await self._store_aside(event_id, pdu, room_id, "rejected", exc.message, None)
+            # A rejected event changes no state: the state after it is the state before.
+            return await self._store_aside(event_id, pdu, room_id, "rejected", exc.message, before, known_prevs)
         after = dict(before)
         if "state_key" in pdu:
             after[_key(pdu)] = event_id
