@@ -78,6 +78,13 @@ class Received:
     reason: str | None = None
 
 
+def _rules(room_version: str) -> RoomVersion:
+    if room_version not in ROOM_VERSIONS:
+        raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION,
+                          f"This server does not support room version {room_version[:20]!r}")
+    return ROOM_VERSIONS[room_version]
+
+
 def _key(pdu: JsonDict) -> tuple[str, str]:
     return (str(pdu.get("type")), str(pdu.get("state_key", "")))
 
@@ -184,7 +191,7 @@ class IncomingEvents:
     # ------------------------------------------------------------ entry points
     async def receive_outlier(self, room_version: str, pdu: JsonDict) -> Received:
         """An event known without its place in the graph (e.g. an auth event): auth-chain checks only."""
-        version = ROOM_VERSIONS[room_version]
+        version = _rules(room_version)
         event_id, pdu = await self._valid(pdu, version)
         if await self._known([event_id]):
             return Received(event_id, "duplicate")
@@ -210,7 +217,7 @@ class IncomingEvents:
 
     async def receive(self, room_version: str, pdu: JsonDict) -> Received:
         """An event with its place in the graph; its prev and auth events must be known."""
-        version = ROOM_VERSIONS[room_version]
+        version = _rules(room_version)
         event_id, pdu = await self._valid(pdu, version)
         if await self._known([event_id]):
             return Received(event_id, "duplicate")

@@ -178,10 +178,9 @@ class MessageService:
         after = await self.events.paginate(room_id, event.stream_pos, "f", after_n, None, lower, upper, **kwargs)
         start = encode_position_token((before[-1].stream_pos if before else event.stream_pos) - 1)
         end = encode_position_token(after[-1].stream_pos if after else event.stream_pos)
-        if upper == NO_UPPER_BOUND:
-            state = (await self.events.current_state([room_id]))[room_id]
-        else:
-            state = await self.events.state_at(room_id, upper)
+        # The spec: the state of the room at the last event returned (from the graph, not current state).
+        last = after[-1] if after else event
+        state = await self.events.state_at_group(last.state_group)
         if event_filter.lazy_load_members:
             senders = {e.sender for e in [event, *before, *after]}
             state = [s for s in state if s.type != "m.room.member" or s.state_key in senders]
