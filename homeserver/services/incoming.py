@@ -292,7 +292,8 @@ class IncomingEvents:
             await writer.insert_event(event)
             old_current = await current_state_rows(writer)  # after the insert's own upsert
             referenced = await self.graph.is_referenced(event_id, writer.conn)
-            await self.graph.replace_extremities(writer.conn, room_id, list(prevs), [] if referenced else [event_id])
+            await self.graph.replace_extremities(writer.conn, room_id, await self._ancestors_to_drop(prevs),
+                                                 [] if referenced else [event_id])
             extremities = await self.graph.extremities(room_id, writer.conn)
             groups = await self.graph.get_graph_events([e for e, _ in extremities], writer.conn)
             states = [await self.graph.state_ids(g.state_group, writer.conn) for g in groups.values()]
@@ -312,6 +313,21 @@ class IncomingEvents:
         touched.update(await self.events_joined(room_id))
         await self.notifier.notify(touched)
         return Received(event_id, "accepted")
+
+    async def _ancestors_to_drop(self, prevs: dict[str, GraphEvent]) -> list[str]:
+        """The prev events, and the ancestors reached through prevs outside the timeline (a soft-failed
+        or rejected prev does not replace its own prevs as extremities, but the accepted event has seen
+        them): none of these can stay a forward extremity, whatever the order events came in."""
+        out = list(prevs)
+        stack = [e for e in prevs.values() if e.status != "timeline"]
+        seen = set(out)
+        while stack:
+            event = stack.pop()
+            parents = [p for p in reference_ids(event.pdu.get("prev_events")) if p not in seen]
+            seen.update(parents)
+            out.extend(parents)
+            stack.extend(e for e in (await self._known(parents)).values() if e.status != "timeline")
+        return out
 
     async def _set_membership(self, writer: RoomWriter, user_id: str, event_id: str | None) -> None:
         if event_id is None:
