@@ -128,6 +128,10 @@ async def test_knocking(server: RunningServer, version: str) -> None:
     assert knocked.status_code == 200 and knocked.json() == {"room_id": room}
     members = (await server.api("GET", f"rooms/{room}/members", alice)).json()["chunk"]
     assert {m["state_key"]: m["content"]["membership"] for m in members}[carol.user_id] == "knock"
+    synced = (await server.api("GET", "sync", carol, params={"timeout": 0})).json()
+    knock_state = synced["rooms"]["knock"][room]["knock_state"]["events"]
+    assert {(e["type"], e["state_key"]) for e in knock_state} >= {("m.room.join_rules", ""), ("m.room.member", carol.user_id)}
+    assert room not in synced["rooms"]["join"]
     assert (await server.api("POST", f"rooms/{room}/invite", alice, json={"user_id": carol.user_id})).status_code \
         == 200
     assert (await server.api("POST", f"rooms/{room}/join", carol, json={})).status_code == 200
