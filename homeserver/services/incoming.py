@@ -50,13 +50,8 @@ from homeserver.services.events import (
 )
 from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.services.state_res import resolve
-from homeserver.storage.events import (
-    EventRepository,
-    RoomWriter,
-    StoredEvent,
-    current_state_rows,
-    set_state_row,
-)
+from homeserver.storage.current_state import current_state_rows, set_state_row
+from homeserver.storage.events import EventRepository, RoomWriter, StoredEvent
 from homeserver.storage.graph import GraphEvent, StateIds
 
 JsonDict = dict[str, Any]
