@@ -52,7 +52,7 @@ from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.services.state_res import resolve
 from homeserver.storage.current_state import current_state_rows, set_state_row
 from homeserver.storage.events import EventRepository, RoomWriter, StoredEvent
-from homeserver.storage.graph import GraphEvent, StateIds
+from homeserver.storage.graph import Connection, GraphEvent, StateIds
 
 JsonDict = dict[str, Any]
 KeyLookup = Callable[[str, str], Awaitable[Ed25519PublicKey | None]]
@@ -127,8 +127,8 @@ class IncomingEvents:
                 return True
         return False
 
-    async def _known(self, ids: list[str]) -> dict[str, GraphEvent]:
-        return await self.graph.get_graph_events(ids)
+    async def _known(self, ids: list[str], conn: Connection | None = None) -> dict[str, GraphEvent]:
+        return await self.graph.get_graph_events(ids, conn)
 
     async def _auth_map(self, pdu: JsonDict, version: RoomVersion, room_id: str) -> StateMap:
         """Rule 3: the event's own auth events, all known, unique per key, not rejected, of this room."""
@@ -163,7 +163,8 @@ class IncomingEvents:
         known = await self._known(list(wanted.values()))
         return {k: known[v].pdu for k, v in wanted.items() if v in known}
 
-    async def resolve_states(self, version: RoomVersion, states: list[StateIds]) -> StateIds:
+    async def resolve_states(self, version: RoomVersion, states: list[StateIds],
+                             conn: Connection | None = None) -> StateIds:
         """State resolution with every event it needs loaded (state events and auth chains)."""
         if len(states) <= 1 or all(s == states[0] for s in states):
             return dict(states[0]) if states else {}
@@ -171,7 +172,7 @@ class IncomingEvents:
         rejected: set[str] = set()
         frontier = {e for s in states for e in s.values()}
         while frontier:
-            found = await self._known(list(frontier))
+            found = await self._known(list(frontier), conn)  # conn: see this write's own rows
             frontier = set()
             for event_id, event in found.items():
                 loaded[event_id] = event.pdu
@@ -292,7 +293,7 @@ class IncomingEvents:
             extremities = await self.graph.extremities(room_id, writer.conn)
             groups = await self.graph.get_graph_events([e for e, _ in extremities], writer.conn)
             states = [await self.graph.state_ids(g.state_group, writer.conn) for g in groups.values()]
-            current = await self.resolve_states(version, states) if states else after
+            current = await self.resolve_states(version, states, writer.conn) if states else after
             current_group = group
             if len(groups) > 1 or (groups and next(iter(groups)) != event_id):
                 current_group = -pos  # the resolved current state gets its own group

@@ -26,6 +26,8 @@ StateIds = dict[StateKey, str]
 JsonDict = dict[str, Any]
 
 SNAPSHOT_EVERY = 50
+# A database connection (inside a write transaction) as services pass it along.
+Connection = BaseDBAsyncClient
 
 
 def _ph(n: int) -> str:

@@ -143,3 +143,23 @@ async def test_bad_signature_and_soft_fail(server: RunningServer) -> None:
         assert timeline is None  # kept in the graph, never shown to clients
         extremities = await server.hs.services.rooms.events.graph.extremities(room.room_id)
     assert [e for e, _ in extremities] == [room.names["BAN"]]
+
+
+async def test_concurrent_state_resolves_as_soon_as_the_fork_arrives(server: RunningServer) -> None:
+    room = RemoteRoom("11")
+    a = room.user("a")
+    room.add("CREATE", a, "m.room.create", {"room_version": "11"}, "")
+    room.add("JA", a, "m.room.member", {"membership": "join"}, a)
+    room.add("PL", a, "m.room.power_levels", {"users": {a: 100}}, "")
+    room.add("N1", a, "m.room.name", {"name": "first"}, "")
+    room.add("N2", a, "m.room.name", {"name": "second"}, "", prev=["PL"])  # later timestamp, other branch
+    inbox = incoming(server, room)
+    events = server.hs.services.rooms.events
+    with server.hs.database.activated():
+        for name in ("CREATE", "JA", "PL", "N1", "N2"):
+            assert (await inbox.receive("11", room.events[room.names[name]])).status == "accepted"
+        # Two forward extremities; the resolved name (same power: the later one) is current at once.
+        assert {e for e, _ in await events.graph.extremities(room.room_id)} == {room.names["N1"], room.names["N2"]}
+        assert (await current_state(server, room.room_id))[("m.room.name", "")] == room.names["N2"]
+        shown = await events.state_event(room.room_id, "m.room.name", "")
+    assert shown is not None and shown.event_id == room.names["N2"]
