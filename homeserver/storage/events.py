@@ -168,16 +168,20 @@ class RoomWriter:
 
     async def lock_room(self) -> RoomHead | None:
         lock = " FOR UPDATE" if self.db.dialect == "mysql" else ""
-        row = await self.db.fetch_one(
-            "SELECT room_id, room_version, creator, is_direct, last_event_id, last_depth, purged, state_group "
-            f"FROM rooms WHERE room_id = ?{lock}",
+        # One statement for the room row and its forward extremities (the hot path of every send).
+        rows = await self.db.fetch(
+            "SELECT r.room_id, r.room_version, r.creator, r.is_direct, r.last_event_id, r.last_depth, r.purged, "
+            "r.state_group, x.event_id AS extremity FROM rooms r "
+            "LEFT JOIN room_extremities x ON x.room_id = r.room_id "
+            f"WHERE r.room_id = ? ORDER BY x.event_id{lock}",
             (self.room_id,),
             conn=self.conn,
         )
-        if row is None:
+        if not rows:
             return None
-        self.head = _head(row)
-        self.head.extremities = await self.graph.extremities(self.room_id, self.conn)
+        self.head = _head(rows[0])
+        # Depths are not read here: the room's greatest depth (last_depth) bounds them all.
+        self.head.extremities = [(str(r["extremity"]), 0) for r in rows if r["extremity"] is not None]
         return self.head
 
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:

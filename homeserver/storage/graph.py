@@ -63,6 +63,14 @@ class GraphRepository:
 
     async def replace_extremities(self, conn: BaseDBAsyncClient, room_id: str, remove: Sequence[str],
                                   add: Sequence[str]) -> None:
+        if len(remove) == 1 and len(add) == 1:
+            # The common case (a line): one statement.
+            moved = await self.db.execute(
+                "UPDATE room_extremities SET event_id = ? WHERE room_id = ? AND event_id = ?",
+                (add[0], room_id, remove[0]), conn=conn,
+            )
+            if moved:
+                return
         if remove:
             await self.db.execute(
                 f"DELETE FROM room_extremities WHERE room_id = ? AND event_id IN ({_ph(len(remove))})",
