@@ -71,6 +71,13 @@ def parse_user_id(user_id: str) -> tuple[str, str]:
 
 
 def parse_room_id(room_id: str) -> tuple[str, str]:
+    """``!opaque:server``, or (room version 12) ``!`` + the create event's URL-safe hash;
+    the server part is then ``""``."""
+    if (
+        isinstance(room_id, str) and len(room_id) == 44 and room_id.startswith("!") and ":" not in room_id
+        and all(c in _URLSAFE_B64 for c in room_id[1:])
+    ):
+        return room_id[1:], ""
     local, server = split_id(room_id, "!")
     if not _OPAQUE.match(local):
         raise MatrixError(400, Codes.INVALID_PARAM, f"Invalid room id: {room_id[:80]!r}")
@@ -78,15 +85,21 @@ def parse_room_id(room_id: str) -> tuple[str, str]:
 
 
 def is_valid_event_id(event_id: str) -> bool:
-    """Room-version 4+ event ids: ``$`` + unpadded URL-safe base64 of a hash."""
-    return (
-        4 <= len(event_id) <= MAX_ID_LENGTH
-        and event_id[0] == "$"
-        and all(c in _URLSAFE_B64 for c in event_id[1:])
-    )
+    """Event ids of every room version: ``$`` + an unpadded (URL-safe, v4+; standard, v3)
+    base64 hash, or (v1/v2) ``$opaque:server``."""
+    if not 4 <= len(event_id) <= MAX_ID_LENGTH or event_id[0] != "$":
+        return False
+    body = event_id[1:]
+    if all(c in _URLSAFE_B64 for c in body):
+        return True
+    if len(body) == 43 and all(c in _STD_B64 for c in body):
+        return True
+    local, sep, server = body.partition(":")
+    return bool(sep and local and _OPAQUE.match(local) and is_valid_server_name(server))
 
 
 _URLSAFE_B64 = frozenset(string.ascii_letters + string.digits + "-_")
+_STD_B64 = frozenset(string.ascii_letters + string.digits + "+/")
 
 
 def is_valid_device_id(device_id: str) -> bool:

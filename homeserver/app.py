@@ -59,6 +59,7 @@ from homeserver.services.ratelimit import (
 )
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
+from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
@@ -101,6 +102,7 @@ class Services:
     messages: MessageService
     sync: SyncService
     to_device: ToDeviceService
+    upgrades: RoomUpgradeService
     # Receipts, typing, presence, account data, filters (services/receipts.py).
     filters: FilterService
     account_data: AccountDataService
@@ -200,7 +202,7 @@ def build_services(
         clock=clock, limiter=limiter, tokens=tokens, devices=devices, accounts=accounts, uia=uia,
         mailer=mail, streams=streams, notifier=notifier,
         rooms=core.rooms, membership=core.membership, messages=core.messages, sync=core.sync,
-        to_device=core.to_device,
+        to_device=core.to_device, upgrades=core.upgrades,
         filters=extras.filters, account_data=extras.account_data, presence=extras.presence,
         typing=extras.typing, receipts=extras.receipts,
         keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,

@@ -98,6 +98,12 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class RoomsConfig:
+    # Room version of new rooms when createRoom names none (see conf/homeserver.example.toml).
+    default_version: str = "11"
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     host: str = ""
     port: int = 587
@@ -153,6 +159,7 @@ class Config:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    rooms: RoomsConfig = field(default_factory=RoomsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
@@ -234,6 +241,10 @@ class Config:
             raise ConfigError("limits.body_idle_timeout_ms must be at least 100")
         if self.limits.max_media_bytes_per_user < 0:
             raise ConfigError("limits.max_media_bytes_per_user must be 0 (no quota) or more")
+        from homeserver.services.room_versions import ROOM_VERSIONS
+
+        if self.rooms.default_version not in ROOM_VERSIONS:
+            raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
 
 
 # ---------------------------------------------------------------------- loading

@@ -51,7 +51,8 @@ class EventFormatter:
         if event.redacted_by is not None:
             redaction = redactions.get(event.redacted_by)
             if redaction is not None:
-                unsigned["redacted_because"] = client_event(redaction.pdu, redaction.event_id, now)
+                unsigned["redacted_because"] = client_event(redaction.pdu, redaction.event_id, now,
+                                                               room_id=redaction.room_id)
             else:
                 unsigned["redacted_because"] = {"event_id": event.redacted_by}
-        return client_event(event.pdu, event.event_id, now, unsigned)
+        return client_event(event.pdu, event.event_id, now, unsigned, room_id=event.room_id)

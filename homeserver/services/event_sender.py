@@ -3,9 +3,11 @@
 ``EventSender.send`` runs everything for a batch of events of one room in a
 single transaction: positions in the ``events`` stream first (serialising
 writers), then the room's forward extremity and the auth state are read,
-each event is built as a signed v11 PDU chained to the previous one,
-checked against the auth rules and stored with its state and membership
-side effects.  After the commit the concerned users' long-polls are woken.
+each event is built as a signed PDU of the room's version referring to the
+forward extremities (at most :data:`MAX_PREV_EVENTS`; later events of the
+batch to the previous one), checked against the auth rules and stored with
+its state group, graph edges, state and membership side effects.  After
+the commit the concerned users' long-polls are woken.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from common.errors import Codes, MatrixError
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
-from homeserver.services.event_auth import auth_types_for_event, check_event_allowed
-from homeserver.services.events import ROOM_VERSION, EventSpec, build_pdu
+from homeserver.services.event_auth import CREATE, auth_types_for_event, check_event_allowed
+from homeserver.services.events import ROOM_VERSION, EventSpec, build_pdu, room_id_for_create
+from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.signing_key import SigningKey
 from homeserver.storage.events import DuplicateTxn, EventRepository, RoomWriter, StoredEvent
 from homeserver.storage.rooms import RoomRepository
@@ -29,6 +32,8 @@ JsonDict = dict[str, Any]
 StateCache = dict[tuple[str, str], StoredEvent]
 # Extra checks run inside the write transaction against the current state.
 Precheck = Callable[[EventSpec, StateCache], None]
+# The spec suggests referencing a bounded number of forward extremities.
+MAX_PREV_EVENTS = 10
 CommitListener = Callable[[str, list[StoredEvent]], Awaitable[None]]
 # Further writes in the same transaction, after the events were stored.
 AfterInsert = Callable[[RoomWriter, list[StoredEvent]], Awaitable[None]]
@@ -116,51 +121,78 @@ class EventSender:
                      after: AfterInsert | None) -> list[StoredEvent]:
         now = self.clock.now_ms()
         async with self.events.write(room_id, len(specs)) as writer:
+            prebuilt: tuple[str, JsonDict] | None = None
             if new_room is not None:
+                version = ROOM_VERSIONS[new_room.room_version]
+                if version.room_id_from_create:
+                    # v12: the room id is the hash of the create event, so build that first.
+                    prebuilt = self._build(specs[0], "", [], [], 1, now, version, {})
+                    writer.room_id = room_id_for_create(prebuilt[0])
                 head = await writer.create_room(new_room.room_version, new_room.creator, new_room.is_direct, now)
             else:
                 found = await writer.lock_room()
                 if found is None or found.purged:
                     raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
                 head = found
+                version = ROOM_VERSIONS[head.room_version]
             if txn is not None:
                 existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
                 if existing is not None:
                     raise _Duplicate(existing)
-            state = await self._load_state(writer, specs)
-            prev = [head.last_event_id] if head.last_event_id else []
-            depth = head.last_depth
+            state = await self._load_state(writer, specs, version)
+            referenced = [event_id for event_id, _ in head.extremities[:MAX_PREV_EVENTS]]
+            prev = list(referenced)
+            depth = max([head.last_depth, *(d for _, d in head.extremities)])
+            hashes: dict[str, JsonDict] = {}
+            if version.event_format == "v1":
+                hashes = {e.event_id: dict(e.pdu.get("hashes") or {}) for e in state.values()}
+                for event_id, known in (await writer.graph.get_graph_events(prev, writer.conn)).items():
+                    hashes[event_id] = dict(known.pdu.get("hashes") or {})
+            group = head.state_group
             stored: list[StoredEvent] = []
             for spec, pos in zip(specs, writer.positions, strict=True):
-                event = await self._persist_one(writer, spec, pos, state, prev, depth + 1, now, txn, precheck)
+                event = await self._persist_one(writer, spec, pos, state, prev, depth + 1, now, txn, precheck,
+                                                version, group, hashes, prebuilt)
+                prebuilt = None
                 stored.append(event)
                 prev = [event.event_id]
+                hashes[event.event_id] = dict(event.pdu.get("hashes") or {})
+                group = event.state_group
                 depth += 1
-            await writer.set_head(stored[-1].event_id, depth, stored[-1].stream_pos)
+            await writer.graph.replace_extremities(writer.conn, writer.room_id, referenced, [stored[-1].event_id])
+            await writer.set_head(stored[-1].event_id, depth, stored[-1].stream_pos, group)
             if after is not None:
                 await after(writer, stored)
             if txn is not None:
                 await writer.record_txn(txn.user_id, txn.device_id, txn.txn_id, stored[-1].event_id, now)
         return stored
 
-    async def _load_state(self, writer: RoomWriter, specs: Sequence[EventSpec]) -> StateCache:
-        keys: list[tuple[str, str]] = []
+    def _build(self, spec: EventSpec, room_id: str, prev: list[str], auth: list[str], depth: int, now: int,
+               version: RoomVersion, hashes: dict[str, JsonDict]) -> tuple[str, JsonDict]:
+        return build_pdu(spec, room_id, prev, auth, depth, now, self.server_name, self.signing_key.version,
+                         self.signing_key.private_key, version, hashes)
+
+    async def _load_state(self, writer: RoomWriter, specs: Sequence[EventSpec], version: RoomVersion) -> StateCache:
+        keys: list[tuple[str, str]] = [CREATE]
         for spec in specs:
-            keys += auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content)
+            keys += auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content, version)
             if spec.state_key is not None:
                 keys.append((spec.type, spec.state_key))
         return await writer.load_state(keys)
 
     async def _persist_one(self, writer: RoomWriter, spec: EventSpec, pos: int, state: StateCache,
                            prev: list[str], depth: int, now: int, txn: Txn | None,
-                           precheck: Precheck | None) -> StoredEvent:
-        auth_keys = auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content)
+                           precheck: Precheck | None, version: RoomVersion, group: int | None,
+                           hashes: dict[str, JsonDict], prebuilt: tuple[str, JsonDict] | None) -> StoredEvent:
+        auth_keys = auth_types_for_event(spec.type, spec.sender, spec.state_key, spec.content, version)
         auth_events = [state[k] for k in auth_keys if k in state]
-        event_id, pdu = build_pdu(
-            spec, writer.room_id, prev, [e.event_id for e in auth_events], depth, now,
-            self.server_name, self.signing_key.version, self.signing_key.private_key,
-        )
-        check_event_allowed(pdu, {k: state[k].pdu for k in auth_keys if k in state})
+        if prebuilt is not None:
+            event_id, pdu = prebuilt
+        else:
+            event_id, pdu = self._build(spec, writer.room_id, prev, [e.event_id for e in auth_events], depth, now,
+                                        version, hashes)
+        auth_state = {k: state[k].pdu for k in [CREATE, *auth_keys] if k in state}
+        check_event_allowed(pdu, auth_state)
         if precheck is not None:
             precheck(spec, state)
         replaced = state.get((spec.type, spec.state_key)) if spec.state_key is not None else None
@@ -175,7 +207,12 @@ class EventSender:
             replaces_state=replaced.event_id if replaced else None,
             prev_content=replaced.content if replaced else None,
             prev_sender=replaced.sender if replaced else None,
+            state_group=group,
         )
+        if spec.state_key is not None:
+            await writer.graph.add_state_group(writer.conn, pos, writer.room_id, group,
+                                               {(spec.type, spec.state_key): event_id})
+            event.state_group = pos
         await writer.insert_event(event)
         if event.membership is not None and spec.state_key is not None:
             was_joined = replaced is not None and replaced.membership == "join"

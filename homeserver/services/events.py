@@ -1,16 +1,20 @@
-"""Room events as room-version-11 PDUs: hashing, signing, ids, redaction, client format.
+"""Room events as PDUs of every room version: hashing, signing, ids, client format.
 
-Pure functions, no I/O.  The rules follow the Matrix specification:
+Pure functions, no I/O.  The rules follow the Matrix specification; what
+differs per version comes from ``room_versions.py``:
 
 * content hash: SHA-256 of the canonical JSON of the event without
   ``unsigned``, ``signatures`` and ``hashes`` (``hashes.sha256``, unpadded
   standard base64);
 * reference hash: SHA-256 of the canonical JSON of the *redacted* event
   without ``signatures`` and ``unsigned``; the event id is ``$`` + its
-  unpadded URL-safe base64 (room versions 4 and later);
+  unpadded base64 (v3) or URL-safe base64 (v4 and later).  Versions 1 and 2
+  carry a random ``$local:server`` id inside the PDU instead, and refer to
+  other events as ``[event_id, {"sha256": hash}]`` pairs;
+* version 12: the ``m.room.create`` event has no ``room_id``; the room id is
+  its event id with the ``!`` sigil;
 * signatures: the server signs the redacted event (signing JSON appendix);
-* redaction: the room-version-11 algorithm (older versions only for the
-  specification's test vectors).
+* redaction: ``redaction.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,70 +35,17 @@ from common.canonical_json import (
     unpadded_b64encode,
     verify_signed_json,
 )
+from homeserver.services.redaction import redact_content, redact_event
+from homeserver.services.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS, RoomVersion
 
 JsonDict = dict[str, Any]
 
-ROOM_VERSION = "11"
-SUPPORTED_ROOM_VERSIONS = ("11",)
-
-# Top-level keys the v11 redaction algorithm keeps.
-_V11_TOP_LEVEL = frozenset(
-    {
-        "event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
-        "signatures", "depth", "prev_events", "auth_events", "origin_server_ts",
-    }
-)
-# Before v11 these were protected as well.
-_LEGACY_TOP_LEVEL = _V11_TOP_LEVEL | {"origin", "membership", "prev_state"}
+ROOM_VERSION = DEFAULT_ROOM_VERSION
+SUPPORTED_ROOM_VERSIONS = tuple(ROOM_VERSIONS)
 
 
-def _kept_content_keys(event_type: str, room_version: str) -> frozenset[str] | None:
-    """Content keys kept by redaction; None means "keep all"."""
-    v11 = room_version == "11"
-    if event_type == "m.room.member":
-        keys = {"membership"}
-        if v11:
-            keys |= {"join_authorised_via_users_server"}
-        return frozenset(keys)
-    if event_type == "m.room.create":
-        return None if v11 else frozenset({"creator"})
-    if event_type == "m.room.join_rules":
-        return frozenset({"join_rule", "allow"} if v11 else {"join_rule"})
-    if event_type == "m.room.power_levels":
-        keys = {"ban", "events", "events_default", "kick", "redact", "state_default", "users",
-                "users_default"}
-        if v11:
-            keys |= {"invite"}
-        return frozenset(keys)
-    if event_type == "m.room.history_visibility":
-        return frozenset({"history_visibility"})
-    if event_type == "m.room.redaction" and v11:
-        return frozenset({"redacts"})
-    return frozenset()
-
-
-def redact_event(event: JsonDict, room_version: str = ROOM_VERSION) -> JsonDict:
-    """The redacted form of ``event`` (a new dict; ``unsigned`` is dropped)."""
-    top = _V11_TOP_LEVEL if room_version == "11" else _LEGACY_TOP_LEVEL
-    out = {k: copy.deepcopy(v) for k, v in event.items() if k in top}
-    content = event.get("content")
-    content = content if isinstance(content, dict) else {}
-    kept = _kept_content_keys(str(event.get("type", "")), room_version)
-    if kept is None:
-        new_content = copy.deepcopy(content)
-    else:
-        new_content = {k: copy.deepcopy(v) for k, v in content.items() if k in kept}
-    if room_version == "11" and event.get("type") == "m.room.member":
-        tpi = content.get("third_party_invite")
-        if isinstance(tpi, dict) and "signed" in tpi:
-            new_content["third_party_invite"] = {"signed": copy.deepcopy(tpi["signed"])}
-    out["content"] = new_content
-    return out
-
-
-def redact_content(event_type: str, content: JsonDict, room_version: str = ROOM_VERSION) -> JsonDict:
-    """Only the content part of the redaction algorithm."""
-    return dict(redact_event({"type": event_type, "content": content}, room_version)["content"])
+def _rules(version: RoomVersion | str) -> RoomVersion:
+    return ROOM_VERSIONS[version] if isinstance(version, str) else version
 
 
 def compute_content_hash(event: JsonDict) -> str:
@@ -101,27 +54,44 @@ def compute_content_hash(event: JsonDict) -> str:
     return unpadded_b64encode(digest)
 
 
-def compute_reference_hash(event: JsonDict, room_version: str = ROOM_VERSION) -> bytes:
-    redacted = redact_event(event, room_version)
+def compute_reference_hash(event: JsonDict, room_version: RoomVersion | str = ROOM_VERSION) -> bytes:
+    rules = _rules(room_version)
+    redacted = redact_event(event, rules)
     redacted.pop("signatures", None)
     redacted.pop("unsigned", None)
-    redacted.pop("event_id", None)
+    if rules.event_format != "v1":
+        redacted.pop("event_id", None)
     return hashlib.sha256(encode_canonical_json(redacted)).digest()
 
 
-def compute_event_id(event: JsonDict, room_version: str = ROOM_VERSION) -> str:
-    digest = compute_reference_hash(event, room_version)
+def compute_event_id(event: JsonDict, room_version: RoomVersion | str = ROOM_VERSION) -> str:
+    """The id of ``event``: its reference hash, or (v1/v2) the id it carries."""
+    rules = _rules(room_version)
+    if rules.event_id_scheme == "server":
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str):
+            raise ValueError("a v1/v2 event carries its event_id")
+        return event_id
+    digest = compute_reference_hash(event, rules)
+    if rules.event_id_scheme == "b64":
+        return "$" + unpadded_b64encode(digest)
     return "$" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def room_id_for_create(create_event_id: str) -> str:
+    """Room version 12: the room id is the create event's id with the ``!`` sigil."""
+    return "!" + create_event_id[1:]
 
 
 def hash_and_sign(
     event: JsonDict, server_name: str, key_version: str, key: Ed25519PrivateKey,
-    room_version: str = ROOM_VERSION,
+    room_version: RoomVersion | str = ROOM_VERSION,
 ) -> JsonDict:
     """Add ``hashes`` and the server's signature to ``event`` (in place) and return it."""
     event["hashes"] = {"sha256": compute_content_hash(event)}
-    redacted = redact_event(event, room_version)
+    redacted = redact_event(event, _rules(room_version))
     redacted.pop("signatures", None)
+    redacted.pop("unsigned", None)
     sign_json(redacted, server_name, key_version, key)
     signature = redacted["signatures"][server_name][f"ed25519:{key_version}"]
     event.setdefault("signatures", {}).setdefault(server_name, {})[f"ed25519:{key_version}"] = signature
@@ -130,15 +100,36 @@ def hash_and_sign(
 
 def verify_event_signature(
     event: JsonDict, server_name: str, key_version: str, public_key: Ed25519PublicKey,
-    room_version: str = ROOM_VERSION,
+    room_version: RoomVersion | str = ROOM_VERSION,
 ) -> bool:
-    redacted = redact_event(event, room_version)
+    redacted = redact_event(event, _rules(room_version))
+    redacted.pop("unsigned", None)
     return verify_signed_json(redacted, server_name, key_version, public_key)
 
 
 def content_hash_matches(event: JsonDict) -> bool:
     hashes = event.get("hashes")
     return isinstance(hashes, dict) and hashes.get("sha256") == compute_content_hash(event)
+
+
+def reference_ids(refs: Any) -> list[str]:
+    """Event ids of ``prev_events``/``auth_events`` in either format."""
+    out: list[str] = []
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, str):
+            out.append(ref)
+        elif isinstance(ref, list) and ref and isinstance(ref[0], str):
+            out.append(ref[0])
+    return out
+
+
+def redacts_of(pdu: JsonDict) -> str | None:
+    """The event a redaction redacts (``content.redacts`` from v11, top level before)."""
+    content = pdu.get("content")
+    value = content.get("redacts") if isinstance(content, dict) else None
+    if not isinstance(value, str):
+        value = pdu.get("redacts")
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -165,8 +156,15 @@ def build_pdu(
     server_name: str,
     key_version: str,
     key: Ed25519PrivateKey,
+    room_version: RoomVersion | str = ROOM_VERSION,
+    hashes_of: Mapping[str, JsonDict] | None = None,
 ) -> tuple[str, JsonDict]:
-    """A signed v11 PDU and its event id."""
+    """A signed PDU of the room's version and its event id.
+
+    ``hashes_of`` gives the ``hashes`` of the referenced events (versions 1
+    and 2 only).  For a version-12 ``m.room.create`` ``room_id`` is ignored.
+    """
+    rules = _rules(room_version)
     pdu: JsonDict = {
         "auth_events": list(auth_events),
         "content": copy.deepcopy(spec.content),
@@ -179,8 +177,27 @@ def build_pdu(
     }
     if spec.state_key is not None:
         pdu["state_key"] = spec.state_key
-    hash_and_sign(pdu, server_name, key_version, key)
-    return compute_event_id(pdu), pdu
+    if spec.type == "m.room.create" and rules.room_id_from_create:
+        del pdu["room_id"]
+    if spec.type == "m.room.redaction" and not rules.redacts_in_content:
+        redacts = spec.content.get("redacts")
+        if isinstance(redacts, str):
+            pdu["redacts"] = redacts
+    if spec.type == "m.room.create" and not rules.creator_is_sender:
+        pdu["content"].setdefault("creator", spec.sender)
+    if rules.event_format == "v1":
+        hashes = hashes_of or {}
+
+        def ref(event_id: str) -> list[Any]:
+            found = hashes.get(event_id) or {}
+            return [event_id, {"sha256": found.get("sha256", "")}]
+
+        pdu["prev_events"] = [ref(e) for e in prev_events]
+        pdu["auth_events"] = [ref(e) for e in auth_events]
+        pdu["event_id"] = f"${secrets.token_urlsafe(18)}:{server_name}"
+        pdu["origin"] = server_name
+    hash_and_sign(pdu, server_name, key_version, key, rules)
+    return compute_event_id(pdu, rules), pdu
 
 
 def client_event(
@@ -188,6 +205,7 @@ def client_event(
     event_id: str,
     now_ms: int,
     unsigned: JsonDict | None = None,
+    room_id: str | None = None,
 ) -> JsonDict:
     """The ClientEvent shape of a stored PDU."""
     out: JsonDict = {
@@ -196,15 +214,17 @@ def client_event(
         "sender": pdu["sender"],
         "content": pdu.get("content", {}),
         "origin_server_ts": pdu["origin_server_ts"],
-        "room_id": pdu["room_id"],
+        "room_id": pdu.get("room_id", room_id or room_id_for_create(event_id)),
     }
     if "state_key" in pdu:
         out["state_key"] = pdu["state_key"]
     if pdu["type"] == "m.room.redaction":
-        redacts = pdu.get("content", {}).get("redacts")
+        redacts = redacts_of(pdu)
         if isinstance(redacts, str):
-            # v11 moved ``redacts`` into content; many clients still read the top level.
+            # v11 moved ``redacts`` into content; clients read either place.
             out["redacts"] = redacts
+            if "redacts" not in out["content"]:
+                out["content"] = {**out["content"], "redacts": redacts}
     extra: JsonDict = {"age": max(0, now_ms - int(pdu["origin_server_ts"]))}
     if unsigned:
         extra.update(unsigned)
@@ -220,3 +240,11 @@ def stripped_state(pdu: JsonDict) -> JsonDict:
         "sender": pdu["sender"],
         "content": pdu.get("content", {}),
     }
+
+
+__all__ = [
+    "EventSpec", "build_pdu", "client_event", "compute_content_hash", "compute_event_id",
+    "compute_reference_hash", "content_hash_matches", "hash_and_sign", "redact_content", "redact_event",
+    "redacts_of", "reference_ids", "room_id_for_create", "stripped_state", "verify_event_signature",
+    "ROOM_VERSION", "SUPPORTED_ROOM_VERSIONS",
+]

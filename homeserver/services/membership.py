@@ -17,7 +17,7 @@ from typing import Any
 
 from common.errors import Codes, MatrixError
 from common.identifiers import parse_user_id
-from homeserver.services.event_auth import member_key, user_power
+from homeserver.services.event_auth import level_for, member_key, user_power
 from homeserver.services.events import EventSpec
 from homeserver.services.rooms import CREATOR_LEVEL, RoomService, check_room_id
 from homeserver.storage.events import StoredEvent
@@ -70,6 +70,42 @@ class MembershipService:
         if current is not None and current.membership == "join":
             return room_id
         content = await self.rooms.member_content(user_id, "join")
+        if current is None or current.membership != "invite":
+            via = await self._restricted_authoriser(user_id, room_id)
+            if via is not None:
+                content["join_authorised_via_users_server"] = via
+        await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, user_id)])
+        return room_id
+
+    async def _restricted_authoriser(self, user_id: str, room_id: str) -> str | None:
+        """For a restricted room (v8+): a member who may invite, if the user is in an allowed room."""
+        state_events = await self.rooms.room_state_events(room_id)
+        state = {(e.type, e.state_key or ""): e.pdu for e in state_events}
+        join_rules = state.get(("m.room.join_rules", ""), {}).get("content", {})
+        if join_rules.get("join_rule") not in ("restricted", "knock_restricted"):
+            return None
+        allowed = False
+        for condition in join_rules.get("allow") or []:
+            if isinstance(condition, dict) and condition.get("type") == "m.room_membership":
+                other = await self.repo.membership(str(condition.get("room_id")), user_id)
+                allowed = allowed or (other is not None and other.membership == "join")
+        if not allowed:
+            raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of a room this room admits")
+        joined = [m.user_id for m in await self.repo.members(room_id, ("join",))]
+        invite_level = level_for(state, "invite")
+        able = sorted((u for u in joined if user_power(state, u) >= invite_level),
+                      key=lambda u: -user_power(state, u))
+        if not able:
+            raise MatrixError(400, Codes.UNABLE_TO_AUTHORISE_JOIN, "No member of this room can authorise your join")
+        return able[0]
+
+    async def knock(self, user_id: str, room_id_or_alias: str, reason: Any = None) -> str:
+        """Ask to be invited (room version 7+, join rule ``knock`` or ``knock_restricted``)."""
+        if room_id_or_alias.startswith("#"):
+            raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
+        room_id = room_id_or_alias
+        await self._room(room_id)
+        content = _reason({"membership": "knock"}, reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, user_id)])
         return room_id
 
@@ -104,7 +140,7 @@ class MembershipService:
         heir = joined[0].user_id
         power = dict(state[("m.room.power_levels", "")]["content"])
         users = dict(power.get("users") or {})
-        users[heir] = level
+        users[heir] = min(level, CREATOR_LEVEL)  # v12 creators' power is infinite, not expressible
         users.pop(user_id, None)
         power["users"] = users
         return EventSpec("m.room.power_levels", user_id, power, "")

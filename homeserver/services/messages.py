@@ -90,6 +90,8 @@ class MessageService:
         if target.type == "m.room.create":
             raise MatrixError(403, Codes.FORBIDDEN, "The room's m.room.create event cannot be redacted")
         original = dict(target.content)
+        head = await self.events.room_head(room_id)
+        version = head.room_version if head is not None else "11"
 
         def may_redact(spec: EventSpec, state: StateCache) -> None:
             if target.sender == user_id:
@@ -100,9 +102,9 @@ class MessageService:
 
         async def apply(writer: RoomWriter, stored: list[StoredEvent]) -> None:
             redaction = stored[-1]
-            pruned = redact_event(target.pdu, "11")
+            pruned = redact_event(target.pdu, version)
             await writer.redact(target.event_id, pruned, redaction.event_id,
-                                redact_content(target.type, target.content) if target.is_state else None)
+                                redact_content(target.type, target.content, version) if target.is_state else None)
 
         content: JsonDict = {"redacts": event_id}
         if reason is not None:
@@ -192,10 +194,9 @@ class MessageService:
         after = await self.events.paginate(room_id, event.stream_pos, "f", after_n, None, lower, upper, **kwargs)
         start = encode_position_token((before[-1].stream_pos if before else event.stream_pos) - 1)
         end = encode_position_token(after[-1].stream_pos if after else event.stream_pos)
-        if upper == NO_UPPER_BOUND:
-            state = (await self.events.current_state([room_id]))[room_id]
-        else:
-            state = await self.events.state_at(room_id, upper)
+        # The spec: the state of the room at the last event returned (from the graph, not current state).
+        last = after[-1] if after else event
+        state = await self.events.state_at_group(last.state_group)
         if event_filter.lazy_load_members:
             senders = {e.sender for e in [event, *before, *after]}
             state = [s for s in state if s.type != "m.room.member" or s.state_key in senders]

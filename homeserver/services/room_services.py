@@ -14,6 +14,7 @@ from homeserver.services.event_sender import EventSender
 from homeserver.services.membership import MembershipService
 from homeserver.services.messages import MessageService
 from homeserver.services.ratelimit import RateLimiter
+from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.to_device import ToDeviceService
@@ -36,6 +37,7 @@ class RoomServices:
     sync: SyncService
     to_device: ToDeviceService
     housekeepers: list[Any]
+    upgrades: RoomUpgradeService
 
 
 def build_room_services(config: Config, database: Database, signing_key: SigningKey,
@@ -63,4 +65,5 @@ def build_room_services(config: Config, database: Database, signing_key: Signing
         sync=sync,
         to_device=to_device,
         housekeepers=[expire_txns, to_device.cleanup],
+        upgrades=RoomUpgradeService(rooms),
     )

@@ -17,7 +17,8 @@ from homeserver.services.clock import Clock
 from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
-from homeserver.services.events import SUPPORTED_ROOM_VERSIONS, EventSpec
+from homeserver.services.events import EventSpec
+from homeserver.services.room_versions import room_version
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.rooms import RoomRepository
@@ -66,6 +67,19 @@ def default_power_levels(creator: str, admins: list[str]) -> JsonDict:
         "invite": 0,
         "notifications": {"room": CREATOR_LEVEL},
     }
+
+
+def join_rules_for(version: str | None) -> tuple[str, ...]:
+    """The join rules a room of ``version`` understands (None: any supported version)."""
+    rules = room_version(version) if version is not None else None
+    out = ["invite", "public"]
+    if rules is None or rules.knocking:
+        out.append("knock")
+    if rules is None or rules.restricted:
+        out.append("restricted")
+    if rules is None or rules.knock_restricted:
+        out.append("knock_restricted")
+    return tuple(out)
 
 
 def check_event_type(value: Any, what: str = "event type") -> str:
@@ -170,9 +184,8 @@ class RoomService:
             preset = "public_chat" if visibility == "public" else "private_chat"
         if preset not in PRESETS:
             raise MatrixError(400, Codes.INVALID_PARAM, f"Unknown preset {str(preset)[:40]!r}")
-        version = body.get("room_version", SUPPORTED_ROOM_VERSIONS[0])
-        if version not in SUPPORTED_ROOM_VERSIONS:
-            raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, "Only room version 11 is supported")
+        version = body.get("room_version", self.config.rooms.default_version)
+        rules = room_version(version)
         is_direct = body.get("is_direct", False)
         if not isinstance(is_direct, bool):
             raise MatrixError(400, Codes.BAD_JSON, "is_direct must be a boolean")
@@ -200,11 +213,18 @@ class RoomService:
         override = body.get("power_level_content_override", {})
         if not isinstance(override, dict):
             raise MatrixError(400, Codes.BAD_JSON, "power_level_content_override must be an object")
-        initial_state = self._initial_state(body.get("initial_state", []))
+        initial_state = self._initial_state(body.get("initial_state", []), version)
 
         admins = invitees if preset == "trusted_private_chat" else []
         power = default_power_levels(user_id, admins)
         power.update(override)
+        if rules.infinite_creators:
+            # v12: creators have infinite power and may not appear in the power levels.
+            extra = creation.get("additional_creators")
+            users = dict(power.get("users") or {})
+            for creator in [user_id, *(extra if isinstance(extra, list) else [])]:
+                users.pop(creator, None)
+            power["users"] = users
         validate_power_levels_content(power)
 
         specs = [
@@ -228,11 +248,11 @@ class RoomService:
             # Direct chats add both users: the invitee joins at once.
             for target in invitees:
                 specs.append(EventSpec("m.room.member", target, await self.member_content(target, "join"), target))
-        room_id = new_room_id(self.server_name)
-        await self.sender.send(room_id, specs, new_room=NewRoom(user_id, is_direct, version))
-        return room_id
+        stored = await self.sender.send(new_room_id(self.server_name), specs,
+                                        new_room=NewRoom(user_id, is_direct, version))
+        return stored[0].room_id
 
-    def _initial_state(self, value: Any) -> list[tuple[str, str, JsonDict]]:
+    def _initial_state(self, value: Any, version: str) -> list[tuple[str, str, JsonDict]]:
         if not isinstance(value, list) or len(value) > 50:
             raise MatrixError(400, Codes.BAD_JSON, "initial_state must be a list of at most 50 events")
         out = []
@@ -246,7 +266,7 @@ class RoomService:
                 raise MatrixError(400, Codes.BAD_JSON, "initial_state content must be an object")
             if event_type in _RESERVED_INITIAL_STATE:
                 raise MatrixError(400, Codes.INVALID_PARAM, f"{event_type} cannot be set in initial_state")
-            self.check_state_content(event_type, content)
+            self.check_state_content(event_type, content, version)
             out.append((event_type, state_key, content))
         return out
 
@@ -255,13 +275,14 @@ class RoomService:
         if not isinstance(name, str) or len(name) > limit:
             raise MatrixError(400, Codes.INVALID_PARAM, f"Room names are strings of at most {limit} characters")
 
-    def check_state_content(self, event_type: str, content: JsonDict) -> None:
+    def check_state_content(self, event_type: str, content: JsonDict, version: str | None = None) -> None:
         if event_type == "m.room.name":
             self.check_name(content.get("name", ""))
         elif event_type == "m.room.power_levels":
             validate_power_levels_content(content)
-        elif event_type == "m.room.join_rules" and content.get("join_rule") not in ("invite", "public"):
-            raise MatrixError(400, Codes.INVALID_PARAM, "join_rule must be invite or public")
+        elif event_type == "m.room.join_rules" and content.get("join_rule") not in join_rules_for(version):
+            raise MatrixError(400, Codes.INVALID_PARAM,
+                              "join_rule must be one of " + ", ".join(join_rules_for(version)))
         elif event_type == "m.room.history_visibility" and content.get("history_visibility") not in (
             "invited", "joined", "shared", "world_readable"
         ):
@@ -322,7 +343,8 @@ class RoomService:
             await self.require_joined(user_id, room_id)
         if event_type == "m.room.create":
             raise MatrixError(403, Codes.FORBIDDEN, "m.room.create cannot be changed")
-        self.check_state_content(event_type, content)
+        head = await self.events.room_head(room_id)
+        self.check_state_content(event_type, content, head.room_version if head else None)
         current = await self.events.state_event(room_id, event_type, state_key)
         if current is not None and current.sender == user_id and current.content == content:
             return current.event_id  # an unchanged state event is not sent again

@@ -157,6 +157,7 @@ class SyncService:
         has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
                                          sync_filter)
         has_new |= await self._add_invites(response, plans)
+        has_new |= await self._add_knocks(response, plans)
         has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
 
         since_to_device = since.get("to_device") if since else None
@@ -232,7 +233,7 @@ class SyncService:
             plan = await self._membership_at(m, user_id, upto)
             if plan is None:
                 continue
-            if plan.event is None and plan.membership == "invite":
+            if plan.event is None and plan.membership in ("invite", "knock"):
                 need_events.append(plan.event_id)
             plans.append(plan)
         if need_events:
@@ -381,6 +382,19 @@ class SyncService:
                 invite["origin_server_ts"] = plan.event.pdu.get("origin_server_ts")
                 stripped.append(invite)
             response["rooms"]["invite"][plan.room_id] = {"invite_state": {"events": stripped}}
+        return True
+
+    async def _add_knocks(self, response: JsonDict, plans: list[_RoomPlan]) -> bool:
+        """Rooms the user knocked on: ``rooms.knock`` with the stripped state and the knock."""
+        knocks = [p for p in plans if p.membership == "knock" and (p.newly or p.extra)]
+        if not knocks:
+            return False
+        states = await self.events.current_state([p.room_id for p in knocks], types=list(INVITE_STATE_TYPES))
+        for plan in knocks:
+            stripped = [stripped_state(e.pdu) for e in states.get(plan.room_id, [])]
+            if plan.event is not None:
+                stripped.append(stripped_state(plan.event.pdu))
+            response["rooms"]["knock"][plan.room_id] = {"knock_state": {"events": stripped}}
         return True
 
     async def _add_leaves(self, response: JsonDict, user_id: str, device_id: str, plans: list[_RoomPlan],

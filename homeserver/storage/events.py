@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -21,13 +21,14 @@ from tortoise.exceptions import IntegrityError
 
 from common.canonical_json import encode_canonical_json
 from homeserver.storage.database import Database, Row
+from homeserver.storage.graph import GraphRepository
 from homeserver.storage.streams import StreamRepository
 
 JsonDict = dict[str, Any]
 
 EVENT_COLUMNS = (
     "stream_pos, event_id, room_id, type, state_key, sender, membership, depth, origin_server_ts, "
-    "pdu, txn_device, txn_id, replaces_state, prev_content, prev_sender, redacted_by"
+    "pdu, txn_device, txn_id, replaces_state, prev_content, prev_sender, redacted_by, state_group"
 )
 
 
@@ -55,6 +56,8 @@ class StoredEvent:
     prev_content: JsonDict | None = None
     prev_sender: str | None = None
     redacted_by: str | None = None
+    # The state group holding the room state after this event (see graph.py).
+    state_group: int | None = None
 
     @property
     def content(self) -> JsonDict:
@@ -83,6 +86,7 @@ def event_from_row(row: Row) -> StoredEvent:
         prev_content=json.loads(prev) if prev else None,
         prev_sender=row.get("prev_sender"),
         redacted_by=row.get("redacted_by"),
+        state_group=None if row.get("state_group") is None else int(row["state_group"]),
     )
 
 
@@ -95,6 +99,28 @@ class RoomHead:
     last_event_id: str | None
     last_depth: int
     purged: bool
+    state_group: int | None = None
+    # Forward extremities (event_id, depth), deepest first; read by RoomWriter.lock_room.
+    extremities: list[tuple[str, int]] = field(default_factory=list)
+
+
+def reference_ids(refs: Any) -> list[str]:
+    """Event ids of a PDU's ``prev_events`` (plain ids, or ``[id, hashes]`` in v1/v2)."""
+    out: list[str] = []
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, str):
+            out.append(ref)
+        elif isinstance(ref, list) and ref and isinstance(ref[0], str):
+            out.append(ref[0])
+    return out
+
+
+def _head(row: Row) -> RoomHead:
+    return RoomHead(
+        str(row["room_id"]), str(row["room_version"]), str(row["creator"]), bool(row["is_direct"]),
+        row["last_event_id"], int(row["last_depth"]), bool(row["purged"]),
+        None if row.get("state_group") is None else int(row["state_group"]),
+    )
 
 
 def _placeholders(n: int) -> str:
@@ -131,8 +157,10 @@ def type_clause(column: str, types: Sequence[str] | None, not_types: Sequence[st
 class RoomWriter:
     """One write transaction on one room (see the module docstring)."""
 
-    def __init__(self, db: Database, conn: BaseDBAsyncClient, room_id: str, positions: list[int]) -> None:
+    def __init__(self, db: Database, conn: BaseDBAsyncClient, room_id: str, positions: list[int],
+                 graph: GraphRepository) -> None:
         self.db = db
+        self.graph = graph
         self.conn = conn
         self.room_id = room_id
         self.positions = positions
@@ -140,18 +168,20 @@ class RoomWriter:
 
     async def lock_room(self) -> RoomHead | None:
         lock = " FOR UPDATE" if self.db.dialect == "mysql" else ""
-        row = await self.db.fetch_one(
-            "SELECT room_id, room_version, creator, is_direct, last_event_id, last_depth, purged "
-            f"FROM rooms WHERE room_id = ?{lock}",
+        # One statement for the room row and its forward extremities (the hot path of every send).
+        rows = await self.db.fetch(
+            "SELECT r.room_id, r.room_version, r.creator, r.is_direct, r.last_event_id, r.last_depth, r.purged, "
+            "r.state_group, x.event_id AS extremity FROM rooms r "
+            "LEFT JOIN room_extremities x ON x.room_id = r.room_id "
+            f"WHERE r.room_id = ? ORDER BY x.event_id{lock}",
             (self.room_id,),
             conn=self.conn,
         )
-        if row is None:
+        if not rows:
             return None
-        self.head = RoomHead(
-            str(row["room_id"]), str(row["room_version"]), str(row["creator"]), bool(row["is_direct"]),
-            row["last_event_id"], int(row["last_depth"]), bool(row["purged"]),
-        )
+        self.head = _head(rows[0])
+        # Depths are not read here: the room's greatest depth (last_depth) bounds them all.
+        self.head.extremities = [(str(r["extremity"]), 0) for r in rows if r["extremity"] is not None]
         return self.head
 
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:
@@ -195,17 +225,18 @@ class RoomWriter:
     async def insert_event(self, event: StoredEvent) -> None:
         pdu = event.pdu
         await self.db.execute(
-            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_placeholders(16)})",
+            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_placeholders(17)})",
             (
                 event.stream_pos, event.event_id, event.room_id, event.type, event.state_key,
                 event.sender, event.membership, int(pdu["depth"]), int(pdu["origin_server_ts"]),
                 encode_canonical_json(pdu).decode("utf-8"), event.txn_device, event.txn_id,
                 event.replaces_state,
                 None if event.prev_content is None else json.dumps(event.prev_content),
-                event.prev_sender, None,
+                event.prev_sender, None, event.state_group,
             ),
             conn=self.conn,
         )
+        await self.graph.add_edges(self.conn, event.room_id, event.event_id, reference_ids(pdu.get("prev_events")))
         if event.state_key is not None:
             await self.db.execute(
                 self.db.upsert_sql(
@@ -227,11 +258,18 @@ class RoomWriter:
             conn=self.conn,
         )
 
-    async def set_head(self, event_id: str, depth: int, pos: int) -> None:
+    async def set_head(self, event_id: str, depth: int, pos: int, state_group: int | None) -> None:
+        """The latest event, the room's greatest depth and its current state group."""
         await self.db.execute(
-            "UPDATE rooms SET last_event_id = ?, last_depth = ?, last_pos = ? WHERE room_id = ?",
-            (event_id, depth, pos, self.room_id),
+            "UPDATE rooms SET last_event_id = ?, last_depth = ?, last_pos = ?, state_group = ? WHERE room_id = ?",
+            (event_id, depth, pos, state_group, self.room_id),
             conn=self.conn,
+        )
+
+    async def delete_state(self, event_type: str, state_key: str) -> None:
+        await self.db.execute(
+            "DELETE FROM room_state WHERE room_id = ? AND type = ? AND state_key = ?",
+            (self.room_id, event_type, state_key), conn=self.conn,
         )
 
     async def record_txn(self, user_id: str, device_id: str, txn_id: str, event_id: str, now_ms: int) -> None:
@@ -264,6 +302,7 @@ class EventRepository:
     def __init__(self, db: Database, streams: StreamRepository) -> None:
         self.db = db
         self.streams = streams
+        self.graph = GraphRepository(db)
 
     @contextlib.asynccontextmanager
     async def write(self, room_id: str, count: int) -> AsyncIterator[RoomWriter]:
@@ -271,7 +310,7 @@ class EventRepository:
         async with self.db.transaction() as conn:
             last = await self.streams.advance(conn, "events", count)
             positions = list(range(last - count + 1, last + 1))
-            yield RoomWriter(self.db, conn, room_id, positions)
+            yield RoomWriter(self.db, conn, room_id, positions, self.graph)
 
     # ------------------------------------------------------------------ reads
     async def get(self, event_id: str) -> StoredEvent | None:
@@ -300,16 +339,17 @@ class EventRepository:
 
     async def room_head(self, room_id: str) -> RoomHead | None:
         row = await self.db.fetch_one(
-            "SELECT room_id, room_version, creator, is_direct, last_event_id, last_depth, purged "
+            "SELECT room_id, room_version, creator, is_direct, last_event_id, last_depth, purged, state_group "
             "FROM rooms WHERE room_id = ?",
             (room_id,),
         )
-        if row is None:
-            return None
-        return RoomHead(
-            str(row["room_id"]), str(row["room_version"]), str(row["creator"]), bool(row["is_direct"]),
-            row["last_event_id"], int(row["last_depth"]), bool(row["purged"]),
-        )
+        return _head(row) if row else None
+
+    async def state_at_group(self, group: int | None) -> list[StoredEvent]:
+        """The room state held by a state group (the state after the event that has it)."""
+        ids = await self.graph.state_ids(group)
+        found = await self.get_many(ids.values())
+        return sorted(found.values(), key=lambda e: e.stream_pos)
 
     async def current_state(self, room_ids: Sequence[str], types: Sequence[str] | None = None
                             ) -> dict[str, list[StoredEvent]]:
@@ -480,10 +520,12 @@ class EventRepository:
             else:
                 await self.db.execute("DELETE FROM events WHERE room_id = ?", (room_id,), conn=conn)
             await self.db.execute("DELETE FROM room_state WHERE room_id = ?", (room_id,), conn=conn)
+            await self.graph.delete_room(conn, room_id)
             await self.db.execute("UPDATE rooms SET purged = 1 WHERE room_id = ?", (room_id,), conn=conn)
 
     async def delete_room_fully(self, room_id: str) -> None:
         async with self.db.transaction() as conn:
+            await self.graph.delete_room(conn, room_id)
             for table in ("events", "room_state", "room_memberships", "rooms"):
                 await self.db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,), conn=conn)
 
@@ -504,3 +546,4 @@ def _sender_clause(senders: Sequence[str] | None, not_senders: Sequence[str] | N
         parts.append(f"{column} NOT IN ({_placeholders(len(not_senders))})")
         params += list(not_senders)
     return (" AND ".join(parts) or "1 = 1"), params
+

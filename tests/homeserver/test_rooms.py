@@ -50,7 +50,7 @@ async def test_create_room_state_and_lists(server: RunningServer) -> None:
 async def test_create_room_validation(server: RunningServer) -> None:
     alice = await server.register()
     await expect_error(await server.api("POST", "createRoom", alice, json={"name": "x" * 101}), 400, "M_INVALID_PARAM")
-    await expect_error(await server.api("POST", "createRoom", alice, json={"room_version": "9"}), 400,
+    await expect_error(await server.api("POST", "createRoom", alice, json={"room_version": "13"}), 400,
                        "M_UNSUPPORTED_ROOM_VERSION")
     await expect_error(await server.api("POST", "createRoom", alice, json={"preset": "nope"}), 400, "M_INVALID_PARAM")
     await expect_error(await server.api("POST", "createRoom", alice, json={"invite": ["not-a-user"]}), 400,
