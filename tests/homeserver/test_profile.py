@@ -19,8 +19,10 @@ PHONE, LOCATION, EMAIL = "im.parley.phone", "im.parley.location", "im.parley.ema
 async def test_display_name(server: RunningServer) -> None:
     alice = await server.register()
     bob = await server.register()
+    # Never set: the localpart, as on Synapse (clients show it; it is not stored).
     response = await server.api("GET", f"profile/{alice.user_id}/displayname", bob)
-    assert response.status_code == 200 and response.json() == {}
+    assert response.status_code == 200
+    assert response.json() == {"displayname": alice.user_id[1:].split(":")[0]}
     response = await server.api("PUT", f"profile/{alice.user_id}/displayname", alice, json={"displayname": "Alice A."})
     assert response.status_code == 200, response.text
     for reader in (alice, bob):
@@ -41,7 +43,7 @@ async def test_display_name(server: RunningServer) -> None:
     response = await server.api("PUT", f"profile/{alice.user_id}/displayname", bob, json={"displayname": "Mallory"})
     assert response.status_code == 403 and response.json()["errcode"] == "M_FORBIDDEN"
     assert (await server.api("GET", f"profile/{alice.user_id}", bob)).json() == {"displayname": ok}
-    # Clearing.
+    # Clearing, explicitly: no display name at all then.
     assert (await server.api("DELETE", f"profile/{alice.user_id}/displayname", alice)).status_code == 200
     assert (await server.api("GET", f"profile/{alice.user_id}", bob)).json() == {}
 
@@ -77,10 +79,11 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     )
     assert response.status_code == 200
     assert response.json() == {PHONE: "everyone", LOCATION: "shared_room", EMAIL: "nobody"}
+    name = {"displayname": alice.user_id[1:].split(":")[0]}
     owner_view = (await server.api("GET", f"profile/{alice.user_id}", alice)).json()
-    assert owner_view == {PHONE: "+420 123 456 789", LOCATION: "Brno", EMAIL: "alice@example.org"}
+    assert owner_view == {**name, PHONE: "+420 123 456 789", LOCATION: "Brno", EMAIL: "alice@example.org"}
     stranger_view = (await server.api("GET", f"profile/{alice.user_id}", stranger)).json()
-    assert stranger_view == {PHONE: "+420 123 456 789"}
+    assert stranger_view == {**name, PHONE: "+420 123 456 789"}
     # Hidden and unset fields answer the same.
     for field in (LOCATION, EMAIL):
         response = await server.api("GET", f"profile/{alice.user_id}/{field}", stranger)
@@ -91,7 +94,7 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND"
     # Nobody means nobody but the owner; everyone includes strangers.
     await server.api("PUT", UNSTABLE + "/profile/visibility", alice, json={PHONE: "nobody", EMAIL: "everyone"})
-    assert (await server.api("GET", f"profile/{alice.user_id}", stranger)).json() == {EMAIL: "alice@example.org"}
+    assert (await server.api("GET", f"profile/{alice.user_id}", stranger)).json() == {**name, EMAIL: "alice@example.org"}
     # Validation.
     for field, bad in ((PHONE, "call me maybe"), (PHONE, "1" * 33), (LOCATION, "x" * 101), (EMAIL, "not-an-email"),
                        (PHONE, 123)):
@@ -106,7 +109,8 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     bob = await server.register()
     await server.api("PUT", UNSTABLE + "/profile/visibility", bob, json={LOCATION: "everyone"})
     await server.api("PUT", f"profile/{bob.user_id}/{LOCATION}", bob, json={LOCATION: "Praha"})
-    assert (await server.api("GET", f"profile/{bob.user_id}", stranger)).json() == {LOCATION: "Praha"}
+    assert (await server.api("GET", f"profile/{bob.user_id}", stranger)).json() == {
+        "displayname": bob.user_id[1:].split(":")[0], LOCATION: "Praha"}
 
 
 async def test_avatars_must_be_small_jpeg_or_png_of_your_own(server: RunningServer) -> None:
