@@ -45,6 +45,7 @@ from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
+from homeserver.services.push_rules import PushRuleService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_services import build_room_services
@@ -105,6 +106,8 @@ class Services:
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
+    # The rest of the client-server API (issue 21).
+    push_rules: PushRuleService
 
 
 @dataclass
@@ -187,6 +190,7 @@ def build_services(
         keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
         media=people.media, profiles=people.profiles, placeholders=people.placeholders,
         directory=people.directory,
+        push_rules=PushRuleService(extras.account_data),
     )
 
     async def expire_auth_state() -> None:

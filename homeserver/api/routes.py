@@ -21,6 +21,7 @@ from homeserver.api.client import (
     pairing,
     presence,
     profile,
+    push_rules,
     receipts,
     register,
     rooms,
@@ -70,6 +71,7 @@ def client_routes() -> list[BaseRoute]:
         *people_routes(),
         *key_routes(),
         *extras_routes(),
+        *cs_api_routes(),
     ]
 
 
@@ -183,6 +185,23 @@ def extras_routes() -> list[BaseRoute]:
         *_both("/user/{user_id}/filter", filters.create_filter, ["POST"]),
         *_both("/user/{user_id}/filter/{filter_id}", filters.get_filter, ["GET"]),
     ]
+
+def cs_api_routes() -> list[BaseRoute]:
+    """The rest of the client-server API standard clients expect (issue 21)."""
+    pr = "/pushrules/{scope}/{kind}/{rule_id}"
+    return [
+        *_both("/pushrules/", push_rules.get_all, ["GET"]),
+        *_both("/pushrules/{scope}/", push_rules.get_scope, ["GET"]),
+        *_both("/pushrules/{scope}/{kind}/", push_rules.get_kind, ["GET"]),
+        *_both(pr, push_rules.get_rule, ["GET"]),
+        *_both(pr, push_rules.put_rule, ["PUT"]),
+        *_both(pr, push_rules.delete_rule, ["DELETE"]),
+        *_both(pr + "/enabled", push_rules.get_attribute, ["GET"]),
+        *_both(pr + "/enabled", push_rules.set_attribute, ["PUT"]),
+        *_both(pr + "/actions", push_rules.get_attribute, ["GET"]),
+        *_both(pr + "/actions", push_rules.set_attribute, ["PUT"]),
+    ]
+
 
 def all_routes() -> list[BaseRoute]:
     return client_routes()
