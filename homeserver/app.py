@@ -48,6 +48,7 @@ from homeserver.services.profiles import ProfileService
 from homeserver.services.push_rules import PushRuleService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
 from homeserver.services.receipts import ReceiptService, build_extras
+from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
@@ -63,6 +64,7 @@ from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.streams import StreamRepository
 
 logger = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class Services:
     directory: DirectoryService
     # The rest of the client-server API (issue 21).
     push_rules: PushRuleService
+    room_directory: RoomDirectoryService
 
 
 @dataclass
@@ -179,6 +182,9 @@ def build_services(
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.rooms.on_room_purged(extras.on_room_purged)
+    room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
+    core.rooms.directory = room_directory
+    core.rooms.on_room_purged(room_directory.on_room_purged)
 
     services = Services(
         clock=clock, limiter=limiter, tokens=tokens, devices=devices, accounts=accounts, uia=uia,
@@ -191,6 +197,7 @@ def build_services(
         media=people.media, profiles=people.profiles, placeholders=people.placeholders,
         directory=people.directory,
         push_rules=PushRuleService(extras.account_data),
+        room_directory=room_directory,
     )
 
     async def expire_auth_state() -> None:

@@ -24,6 +24,7 @@ from homeserver.api.client import (
     push_rules,
     receipts,
     register,
+    room_directory,
     rooms,
     sync,
     to_device,
@@ -200,6 +201,14 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both(pr + "/enabled", push_rules.set_attribute, ["PUT"]),
         *_both(pr + "/actions", push_rules.get_attribute, ["GET"]),
         *_both(pr + "/actions", push_rules.set_attribute, ["PUT"]),
+        *_both("/directory/room/{room_alias}", room_directory.put_alias, ["PUT"]),
+        *_both("/directory/room/{room_alias}", room_directory.get_alias, ["GET"]),
+        *_both("/directory/room/{room_alias}", room_directory.delete_alias, ["DELETE"]),
+        *_both("/rooms/{room_id}/aliases", room_directory.room_aliases, ["GET"]),
+        *_both("/directory/list/room/{room_id}", room_directory.get_visibility, ["GET"]),
+        *_both("/directory/list/room/{room_id}", room_directory.set_visibility, ["PUT"]),
+        *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
+        *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
     ]
 
 

@@ -14,6 +14,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id, parse_user_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
+from homeserver.services.directory_hooks import DirectoryHooks
 from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
@@ -99,6 +100,8 @@ class RoomService:
         self._purged_listeners: list[RoomPurgedListener] = []
         self._redacted_listeners: list[EventRedactedListener] = []
         self.profile_lookup: ProfileLookup | None = None
+        # Aliases and the public room list (services/room_directory.py), set by the app.
+        self.directory: DirectoryHooks | None = None
 
     # ------------------------------------------------------------ hooks
     def on_room_purged(self, callback: RoomPurgedListener) -> None:
@@ -176,8 +179,9 @@ class RoomService:
         is_direct = body.get("is_direct", False)
         if not isinstance(is_direct, bool):
             raise MatrixError(400, Codes.BAD_JSON, "is_direct must be a boolean")
-        if body.get("room_alias_name") is not None:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Room aliases are not supported")
+        alias = None
+        if body.get("room_alias_name") is not None and self.directory is not None:
+            alias = await self.directory.alias_for_new_room(body["room_alias_name"])
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Third-party invites are not supported")
         invites = body.get("invite", [])
@@ -220,6 +224,8 @@ class RoomService:
             specs.append(EventSpec("m.room.name", user_id, {"name": name}, ""))
         if topic is not None:
             specs.append(EventSpec("m.room.topic", user_id, {"topic": topic}, ""))
+        if alias is not None:
+            specs.append(EventSpec("m.room.canonical_alias", user_id, {"alias": alias}, ""))
         for target in invitees:
             extra = {"is_direct": True} if is_direct else None
             specs.append(EventSpec("m.room.member", user_id, await self.member_content(target, "invite", extra),
@@ -229,7 +235,11 @@ class RoomService:
             for target in invitees:
                 specs.append(EventSpec("m.room.member", target, await self.member_content(target, "join"), target))
         room_id = new_room_id(self.server_name)
+        if alias is not None and self.directory is not None:
+            await self.directory.add_for_new_room(alias, room_id, user_id)
         await self.sender.send(room_id, specs, new_room=NewRoom(user_id, is_direct, version))
+        if visibility == "public" and self.directory is not None:
+            await self.directory.publish(room_id, True)
         return room_id
 
     def _initial_state(self, value: Any) -> list[tuple[str, str, JsonDict]]:
@@ -323,6 +333,8 @@ class RoomService:
         if event_type == "m.room.create":
             raise MatrixError(403, Codes.FORBIDDEN, "m.room.create cannot be changed")
         self.check_state_content(event_type, content)
+        if event_type == "m.room.canonical_alias" and self.directory is not None:
+            await self.directory.check_canonical_alias(room_id, content)
         current = await self.events.state_event(room_id, event_type, state_key)
         if current is not None and current.sender == user_id and current.content == content:
             return current.event_id  # an unchanged state event is not sent again
