@@ -27,6 +27,7 @@ from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddle
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
 from homeserver.notifier import Notifier
+from homeserver.services.account_admin import AccountAdminService
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
 from homeserver.services.auth import TokenService
@@ -111,6 +112,7 @@ class Services:
     # The rest of the client-server API (issue 21).
     push_rules: PushRuleService
     room_directory: RoomDirectoryService
+    account_admin: AccountAdminService
 
 
 @dataclass
@@ -198,6 +200,10 @@ def build_services(
         directory=people.directory,
         push_rules=PushRuleService(extras.account_data),
         room_directory=room_directory,
+        account_admin=AccountAdminService(
+            accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
+            people.profiles.repo,
+        ),
     )
 
     async def expire_auth_state() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from homeserver.api.client import (
+    account,
     account_data,
     devices,
     directory,
@@ -209,6 +210,9 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/directory/list/room/{room_id}", room_directory.set_visibility, ["PUT"]),
         *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
         *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
+        *_both("/account/password", account.change_password, ["POST"]),
+        *_both("/account/deactivate", account.deactivate, ["POST"]),
+        *_both("/capabilities", account.capabilities, ["GET"]),
     ]
 
 
