@@ -54,6 +54,7 @@ from homeserver.services.room_services import build_room_services
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
+from homeserver.services.sync_v1 import LegacySyncService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
@@ -113,6 +114,7 @@ class Services:
     push_rules: PushRuleService
     room_directory: RoomDirectoryService
     account_admin: AccountAdminService
+    legacy_sync: LegacySyncService
 
 
 @dataclass
@@ -200,6 +202,7 @@ def build_services(
         directory=people.directory,
         push_rules=PushRuleService(extras.account_data),
         room_directory=room_directory,
+        legacy_sync=LegacySyncService(core.sync),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

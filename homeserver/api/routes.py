@@ -28,6 +28,7 @@ from homeserver.api.client import (
     room_directory,
     rooms,
     sync,
+    sync_v1,
     to_device,
     versions,
 )
@@ -213,6 +214,9 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/account/password", account.change_password, ["POST"]),
         *_both("/account/deactivate", account.deactivate, ["POST"]),
         *_both("/capabilities", account.capabilities, ["GET"]),
+        *_both("/events", sync_v1.events, ["GET"]),
+        *_both("/initialSync", sync_v1.initial_sync, ["GET"]),
+        *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
     ]
 
 
