@@ -106,6 +106,8 @@ class ProfileService:
         """The visibilities ``reader`` may see on ``owner``'s profile."""
         if reader == owner:
             return set(VISIBILITIES)
+        if not reader:  # anonymous
+            return {EVERYONE}
         if self.membership is not None and owner in await self.membership.users_sharing_a_room(reader):
             return {EVERYONE, SHARED_ROOM}
         return {EVERYONE}

@@ -57,7 +57,10 @@ async def test_unknown_and_invalid_users(server: RunningServer) -> None:
             assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND", path
     response = await server.api("GET", "profile/not-a-user-id", alice)
     assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_PARAM"
+    # Reading needs no token (spec: GET /profile/{userId} "Requires auth: No"); writing does.
     response = await server.api("GET", f"profile/{alice.user_id}")
+    assert response.status_code == 200
+    response = await server.api("PUT", f"profile/{alice.user_id}/displayname", json={"displayname": "x"})
     assert response.status_code == 401
     response = await server.api("PUT", f"profile/{alice.user_id}/org.example.colour", alice, json={"org.example.colour": "red"})
     assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_PARAM"
@@ -169,3 +172,17 @@ async def test_avatar_in_use_survives_media_cleanup_hooks(server: RunningServer)
     assert await media.delete_unreferenced([media_id]) == []
     response = await server.client.get(f"/_matrix/client/v1/media/download/{uri[6:]}", headers=alice.headers)
     assert response.status_code == 200
+
+
+async def test_public_fields_are_readable_without_a_token(server: RunningServer) -> None:
+    alice = await server.register()
+    await server.api("PUT", f"profile/{alice.user_id}/displayname", alice, json={"displayname": "Alice"})
+    await server.api("PUT", f"profile/{alice.user_id}/{PHONE}", alice, json={PHONE: "+1 555"})
+    await server.api("PUT", UNSTABLE + "/profile/visibility", alice, json={PHONE: "shared_room"})
+    anonymous = await server.api("GET", f"profile/{alice.user_id}/displayname")
+    assert anonymous.status_code == 200 and anonymous.json() == {"displayname": "Alice"}
+    assert (await server.api("GET", f"profile/{alice.user_id}")).json() == {"displayname": "Alice"}
+    assert (await server.api("GET", f"profile/{alice.user_id}/{PHONE}")).status_code == 404
+    # A bad token is still refused.
+    bad = await server.api("GET", f"profile/{alice.user_id}", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
