@@ -39,7 +39,8 @@ Extra Parley response fields (upload and ``/sync``):
 so clients rotate the signed pre-key every 7 days.
 
 **Who may query/claim whose keys**: own devices always; users sharing a room
-(``MembershipReader.users_sharing_a_room``); users the requester has looked
+as joined, invited or knocking members on either side (Element encrypts its
+first DM message while the other person is only invited); users the requester has looked
 up (:meth:`KeyService.grant_lookup`).  Other users' results are silently
 empty.
 """
@@ -179,7 +180,7 @@ class KeyService:
     async def _sharing(self, user_id: str) -> set[str]:
         if self.membership is None:
             return {user_id}
-        return set(await self.membership.users_sharing_a_room(user_id)) | {user_id}
+        return set(await self.membership.users_sharing_a_room_in_any_state(user_id)) | {user_id}
 
     async def visible_users(self, requester: str) -> set[str]:
         """Users whose keys ``requester`` may query and claim."""

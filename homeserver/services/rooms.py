@@ -149,6 +149,9 @@ class RoomService:
     async def joined_users(self, room_id: str) -> list[str]:
         return await self.repo.joined_user_ids(room_id)
 
+    async def users_sharing_a_room_in_any_state(self, user_id: str) -> set[str]:
+        return await self.repo.users_sharing_a_room_in_any_state(user_id)
+
     async def users_sharing_a_room(self, user_id: str) -> set[str]:
         return await self.repo.users_sharing_a_room(user_id)
 
