@@ -326,7 +326,8 @@ class SyncService:
                     "limited": limited,
                     "prev_batch": prev,
                 },
-                "state": {"events": await self.formatter.format(state)},
+                "state": {"events": await self.formatter.format(
+                    [e for e in state if sync_filter.state.allows_event(e.type, e.sender)])},
                 "ephemeral": {"events": []},
                 "account_data": {"events": []},
             }
@@ -392,15 +393,27 @@ class SyncService:
         if not leaves:
             return False
         limit = sync_filter.timeline_limit
+        tl = sync_filter.timeline
         for plan in leaves:
             after = 0 if plan.newly and not plan.extra else since_events
-            events = (await self.events.timelines([plan.room_id], after, plan.upto, limit))[plan.room_id]
+            events = (await self.events.timelines(
+                [plan.room_id], after, plan.upto, limit,
+                types=tl.types, not_types=tl.not_types, senders=tl.senders, not_senders=tl.not_senders,
+            ))[plan.room_id]
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
             state: list[StoredEvent] = []
-            if limited and events:
+            first = plan.extra[0] if plan.extra else None
+            joined_in_batch = first is not None and first.membership == "join" and (
+                not first.replaces_state or (first.prev_content or {}).get("membership") != "join"
+            )
+            if events and joined_in_batch:
+                # Joined and left within this batch: all the state before the timeline.
+                state = await self.events.state_at(plan.room_id, events[0].stream_pos - 1)
+            elif events and (limited or plan.newly):
                 state = await self.events.state_between(plan.room_id, after, events[0].stream_pos - 1)
+            state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
             response["rooms"]["leave"][plan.room_id] = {
                 "timeline": {
                     "events": await self.formatter.format(events, user_id, device_id),
