@@ -19,6 +19,7 @@ from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
 from homeserver.services.events import SUPPORTED_ROOM_VERSIONS, EventSpec
+from homeserver.services.history_visibility import history_floor, room_visibility
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.rooms import RoomRepository
@@ -285,16 +286,16 @@ class RoomService:
         """Stream positions (lower exclusive, upper inclusive) of the room the user may read."""
         membership = await self.repo.membership(room_id, user_id)
         if membership is None or membership.forgotten or membership.membership in ("invite", "knock"):
+            if await self.events.room_head(room_id) is not None and (
+                await room_visibility(self.events, room_id) == "world_readable"
+            ):
+                return 0, NO_UPPER_BOUND  # readable by anyone, members or not
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")
         head = await self.events.room_head(room_id)
         if head is None:
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")
         upper = NO_UPPER_BOUND if membership.membership == "join" else membership.stream_pos
-        lower = 0
-        if membership.membership == "join" and membership.joined_since is not None:
-            hv = await self.events.state_event(room_id, "m.room.history_visibility", "")
-            if hv is not None and hv.content.get("history_visibility") in ("joined", "invited"):
-                lower = membership.joined_since - 1
+        lower = await history_floor(self.events, membership, await room_visibility(self.events, room_id))
         return lower, upper
 
     async def require_joined(self, user_id: str, room_id: str) -> None:
