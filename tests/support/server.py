@@ -118,7 +118,8 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
-        for _ in range(200):
+        # Start-up (migrations on a shared MariaDB) can take seconds on a loaded machine.
+        for _ in range(1500):
             if task.done():
                 task.result()
             try:
@@ -126,6 +127,8 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
                 break
             except httpx.TransportError:
                 await asyncio.sleep(0.02)
+        else:
+            raise RuntimeError("the test homeserver did not start within 30 s")
         yield RunningServer(base_url, config, app.state.hs, client)
     finally:
         await client.aclose()
