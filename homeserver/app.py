@@ -32,6 +32,7 @@ from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
+from homeserver.services.cross_signing import CrossSigningService
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
@@ -61,6 +62,7 @@ from homeserver.services.uia import InteractiveAuth
 from homeserver.signing_key import SigningKey, load_or_create_signing_key
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
+from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -115,6 +117,7 @@ class Services:
     room_directory: RoomDirectoryService
     account_admin: AccountAdminService
     legacy_sync: LegacySyncService
+    cross_signing: CrossSigningService
 
 
 @dataclass
@@ -186,6 +189,8 @@ def build_services(
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.rooms.on_room_purged(extras.on_room_purged)
+    cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
+    keys.query_extensions.append(cross_signing.add_to_query)
     room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
     core.rooms.directory = room_directory
     core.rooms.on_room_purged(room_directory.on_room_purged)
@@ -203,6 +208,7 @@ def build_services(
         push_rules=PushRuleService(extras.account_data),
         room_directory=room_directory,
         legacy_sync=LegacySyncService(core.sync),
+        cross_signing=cross_signing,
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

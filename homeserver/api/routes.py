@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from homeserver.api.client import (
     account,
     account_data,
+    cross_signing,
     devices,
     directory,
     filters,
@@ -217,6 +218,8 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/events", sync_v1.events, ["GET"]),
         *_both("/initialSync", sync_v1.initial_sync, ["GET"]),
         *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
+        *_both("/keys/device_signing/upload", cross_signing.upload_device_signing, ["POST"]),
+        *_both("/keys/signatures/upload", cross_signing.upload_signatures, ["POST"]),
     ]
 
 

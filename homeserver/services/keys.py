@@ -51,6 +51,7 @@ import base64
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -175,6 +176,9 @@ class KeyService:
         # Set by app.py: lets device_lists report users who start or stop
         # sharing a room (joins and leaves between two sync tokens).
         self.history: MembershipHistory | None = None
+        # Called as (requester, visible users queried, response) to add more to
+        # /keys/query answers (cross-signing keys and signatures).
+        self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
 
     # ------------------------------------------------------------- visibility
     async def _sharing(self, user_id: str) -> set[str]:
@@ -392,7 +396,10 @@ class KeyService:
             if unsigned:
                 obj["unsigned"] = unsigned
             result[keys.user_id][keys.device_id] = obj
-        return {"device_keys": result, "failures": self._remote_failures(users)}
+        response = {"device_keys": result, "failures": self._remote_failures(users)}
+        for extension in self.query_extensions:
+            await extension(requester, allowed, response)
+        return response
 
     async def claim(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/claim"""
