@@ -174,6 +174,9 @@ def build_services(
     keys = KeyService(KeyRepository(database, streams), notifier, clock, config.server_name)
     keys.membership, keys.history = core.rooms, core.rooms.events
     devices.on_deleted(keys.on_devices_deleted)
+    # A new or renamed device is a device-list change for everyone sharing a room.
+    devices.on_created(keys.device_list_changed)
+    devices.on_renamed(keys.device_list_changed)
     pairing = PairingService(
         PairingRepository(database), limiter, clock, config.server_name,
         config.rate_limits.pairing_per_minute,

@@ -155,7 +155,8 @@ def people_routes() -> list[BaseRoute]:
         *_media("/config", media.media_config, ["GET"]),
         *_media(dl, media.download, ["GET"]),
         *_media(dl + "/", media.download, ["GET"]),
-        *_media(dl + "/{file_name}", media.download, ["GET"]),
+        # :path: matrix-nio puts the caller's file name here, an encoded "/" included.
+        *_media(dl + "/{file_name:path}", media.download, ["GET"]),
         *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
         Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
         *_both("/profile/{user_id}", profile.get_profile, ["GET"]),

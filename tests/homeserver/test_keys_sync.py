@@ -183,3 +183,18 @@ async def test_keys_reach_an_invited_user_and_back(server: RunningServer) -> Non
         assert claim.json()["one_time_keys"][target.user_id][target.device_id], claim.text
     hidden = await server.api("POST", "keys/query", stranger, json={"device_keys": {bob.user_id: []}})
     assert hidden.json()["device_keys"][bob.user_id] == {}
+
+
+async def test_new_and_renamed_devices_are_device_list_changes(server: RunningServer) -> None:
+    alice = await server.register("alice")
+    bob = await server.register("bob")
+    await _shared_room(server, alice, bob)
+    since = (await _sync(server, bob))["next_batch"]
+    await login(server, alice, "NEWDEVICE")
+    changed = await _sync(server, bob, since=since)
+    assert alice.user_id in changed["device_lists"]["changed"]
+    since = changed["next_batch"]
+    renamed = await server.api("PUT", "devices/NEWDEVICE", alice, json={"display_name": "Kitchen"})
+    assert renamed.status_code == 200
+    again = await _sync(server, bob, since=since)
+    assert alice.user_id in again["device_lists"]["changed"]
