@@ -191,6 +191,7 @@ def build_services(
         core.sync.add_contributor(contributor)
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
+    core.sync.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
     keys.query_extensions.append(cross_signing.add_to_query)

@@ -70,6 +70,23 @@ class _Rebuild:
     acknowledged: bool = False
 
 
+def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
+    """Spec, "Ignoring Users": no events and no invitations from ignored users."""
+    if not ignored:
+        return
+    rooms = response["rooms"]
+    for section in ("join", "leave"):
+        for room in rooms[section].values():
+            timeline = room.get("timeline")
+            if timeline is not None:
+                timeline["events"] = [e for e in timeline["events"] if e.get("sender") not in ignored]
+    for room_id, room in list(rooms["invite"].items()):
+        invite = next((e for e in room.get("invite_state", {}).get("events", [])
+                       if e.get("type") == "m.room.member" and e.get("state_key") == user_id), None)
+        if invite is not None and invite.get("sender") in ignored:
+            del rooms["invite"][room_id]
+
+
 class SyncService:
     def __init__(self, config: Config, events: EventRepository, rooms: RoomRepository,
                  streams: StreamRepository, notifier: Notifier, formatter: EventFormatter,
@@ -85,6 +102,8 @@ class SyncService:
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
         self.filter_store: Any = None
+        # ``async (user_id) -> set of ignored user ids`` (m.ignored_user_list), set by the app.
+        self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -159,6 +178,8 @@ class SyncService:
                                          sync_filter)
         has_new |= await self._add_invites(response, plans)
         has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+        if self.ignored_users is not None:
+            drop_ignored(response, user_id, await self.ignored_users(user_id))
 
         since_to_device = since.get("to_device") if since else None
         to_device_events: list[JsonDict]
