@@ -197,6 +197,7 @@ def build_services(
     keys.query_extensions.append(cross_signing.add_to_query)
     room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
     core.rooms.directory = room_directory
+    people.directory.public_room_users = room_directory.repo.users_in_public_rooms
     core.rooms.on_room_purged(room_directory.on_room_purged)
 
     services = Services(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,30 @@ class RoomDirectoryRepository:
             (server_name,),
         )
         return [str(r["room_id"]) for r in rows]
+
+    async def users_in_public_rooms(self) -> set[str]:
+        """Users joined to a room anyone may join or read (join rule public, or
+        world-readable history): the user directory lists them to everyone."""
+        rows = await self.db.fetch(
+            "SELECT rs.room_id, e.pdu FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+            "WHERE rs.type IN ('m.room.join_rules', 'm.room.history_visibility') AND rs.state_key = ''",
+            (),
+        )
+        public: set[str] = set()
+        for row in rows:
+            content = json.loads(row["pdu"]).get("content") or {}
+            if content.get("join_rule") == "public" or content.get("history_visibility") == "world_readable":
+                public.add(str(row["room_id"]))
+        users: set[str] = set()
+        ids = sorted(public)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found = await self.db.fetch(
+                f"SELECT DISTINCT user_id FROM room_memberships WHERE membership = 'join' "
+                f"AND room_id IN ({', '.join('?' for _ in chunk)})", chunk,
+            )
+            users |= {str(r["user_id"]) for r in found}
+        return users
 
     async def first_aliases(self, room_ids: Sequence[str]) -> dict[str, str]:
         if not room_ids:
