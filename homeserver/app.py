@@ -42,6 +42,7 @@ from homeserver.services.mail import Mailer, build_mailer
 from homeserver.services.media import MediaService
 from homeserver.services.membership import MembershipService
 from homeserver.services.messages import MessageService
+from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
@@ -118,6 +119,7 @@ class Services:
     account_admin: AccountAdminService
     legacy_sync: LegacySyncService
     cross_signing: CrossSigningService
+    openid: OpenIdService
 
 
 @dataclass
@@ -214,6 +216,7 @@ def build_services(
         room_directory=room_directory,
         legacy_sync=LegacySyncService(core.sync),
         cross_signing=cross_signing,
+        openid=OpenIdService(signing_key, config.server_name, clock),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

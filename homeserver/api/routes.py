@@ -20,6 +20,7 @@ from homeserver.api.client import (
     login,
     media,
     messages,
+    openid,
     pairing,
     presence,
     profile,
@@ -221,6 +222,8 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
         *_both("/keys/device_signing/upload", cross_signing.upload_device_signing, ["POST"]),
         *_both("/keys/signatures/upload", cross_signing.upload_signatures, ["POST"]),
+        *_both("/user/{user_id}/openid/request_token", openid.request_token, ["POST"]),
+        Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
     ]
 
 
