@@ -49,6 +49,7 @@ from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push_rules import PushRuleService
+from homeserver.services.pushers import PusherService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.room_directory import RoomDirectoryService
@@ -68,6 +69,7 @@ from homeserver.storage.database import Database
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
+from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.streams import StreamRepository
@@ -120,6 +122,7 @@ class Services:
     legacy_sync: LegacySyncService
     cross_signing: CrossSigningService
     openid: OpenIdService
+    pushers: PusherService
 
 
 @dataclass
@@ -195,6 +198,8 @@ def build_services(
     core.sync.set_filter_store(extras.filters)
     core.sync.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
+    pushers = PusherService(PusherRepository(database), clock)
+    devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
     keys.query_extensions.append(cross_signing.add_to_query)
     room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
@@ -217,6 +222,7 @@ def build_services(
         legacy_sync=LegacySyncService(core.sync),
         cross_signing=cross_signing,
         openid=OpenIdService(signing_key, config.server_name, clock),
+        pushers=pushers,
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

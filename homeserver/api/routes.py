@@ -25,6 +25,7 @@ from homeserver.api.client import (
     presence,
     profile,
     push_rules,
+    pushers,
     receipts,
     register,
     room_directory,
@@ -224,6 +225,8 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/keys/signatures/upload", cross_signing.upload_signatures, ["POST"]),
         *_both("/user/{user_id}/openid/request_token", openid.request_token, ["POST"]),
         Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
+        *_both("/pushers", pushers.get_pushers, ["GET"]),
+        *_both("/pushers/set", pushers.set_pusher, ["POST"]),
     ]
 
 
