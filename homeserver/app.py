@@ -48,6 +48,7 @@ from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
+from homeserver.services.push_counts import PushCounter
 from homeserver.services.push_rules import PushRuleService
 from homeserver.services.pushers import PusherService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
@@ -198,6 +199,10 @@ def build_services(
     core.sync.set_filter_store(extras.filters)
     core.sync.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
+    push_rules = PushRuleService(extras.account_data)
+    extras.unread.push_counts = PushCounter(
+        push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo
+    ).counts
     pushers = PusherService(PusherRepository(database), clock)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
@@ -217,7 +222,7 @@ def build_services(
         keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
         media=people.media, profiles=people.profiles, placeholders=people.placeholders,
         directory=people.directory,
-        push_rules=PushRuleService(extras.account_data),
+        push_rules=push_rules,
         room_directory=room_directory,
         legacy_sync=LegacySyncService(core.sync),
         cross_signing=cross_signing,
