@@ -49,6 +49,7 @@ from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push_counts import PushCounter
+from homeserver.services.push_gateway import PushDispatcher
 from homeserver.services.push_rules import PushRuleService
 from homeserver.services.pushers import PusherService
 from homeserver.services.ratelimit import CounterStore, DatabaseCounters, RateLimiter, RedisCounters
@@ -124,6 +125,7 @@ class Services:
     cross_signing: CrossSigningService
     openid: OpenIdService
     pushers: PusherService
+    push_gateway: PushDispatcher
 
 
 @dataclass
@@ -200,10 +202,12 @@ def build_services(
     core.sync.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
     push_rules = PushRuleService(extras.account_data)
-    extras.unread.push_counts = PushCounter(
-        push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo
-    ).counts
-    pushers = PusherService(PusherRepository(database), clock)
+    counter = PushCounter(push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo)
+    extras.unread.push_counts = counter.counts
+    pusher_repo = PusherRepository(database)
+    pushers = PusherService(pusher_repo, clock)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter)
+    core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
     keys.query_extensions.append(cross_signing.add_to_query)
@@ -228,6 +232,7 @@ def build_services(
         cross_signing=cross_signing,
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
+        push_gateway=push_gateway,
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,
@@ -317,6 +322,7 @@ def create_app(
                 yield
             finally:
                 await services.notifier.stop()
+                await services.push_gateway.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:

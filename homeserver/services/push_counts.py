@@ -24,7 +24,7 @@ class PushCounter:
         self.events = events
         self.rooms = rooms
 
-    async def _context(self, user_id: str, room_id: str, member_count: int) -> tuple[PushContext, Any]:
+    async def context(self, user_id: str, room_id: str, member_count: int) -> tuple[PushContext, Any]:
         state = await self.events.current_state([room_id], ["m.room.power_levels", "m.room.create"])
         flat = {(e.type, e.state_key or ""): e.pdu for e in state[room_id]}
         me = await self.events.state_event(room_id, "m.room.member", user_id)
@@ -47,7 +47,7 @@ class PushCounter:
         members = await self.rooms.member_counts(rooms)
         out: dict[str, tuple[int, int]] = {}
         for room_id in rooms:
-            ctx, flat = await self._context(user_id, room_id, members.get(room_id, {}).get("join", 0))
+            ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
             notify = highlight = 0
             for event in events.get(room_id, []):
                 sender = str(event.get("sender", ""))
