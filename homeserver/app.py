@@ -60,6 +60,7 @@ from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
+from homeserver.services.threepids import ThreepidService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
@@ -126,6 +127,7 @@ class Services:
     openid: OpenIdService
     pushers: PusherService
     push_gateway: PushDispatcher
+    threepids: ThreepidService
 
 
 @dataclass
@@ -233,6 +235,7 @@ def build_services(
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
         push_gateway=push_gateway,
+        threepids=ThreepidService(accounts),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

@@ -32,6 +32,7 @@ from homeserver.api.client import (
     rooms,
     sync,
     sync_v1,
+    threepids,
     to_device,
     versions,
 )
@@ -227,6 +228,12 @@ def cs_api_routes() -> list[BaseRoute]:
         Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
         *_both("/pushers", pushers.get_pushers, ["GET"]),
         *_both("/pushers/set", pushers.set_pusher, ["POST"]),
+        *_both("/account/3pid", threepids.list_threepids, ["GET"]),
+        *_both("/account/3pid/email/requestToken", threepids.email_request_token, ["POST"]),
+        *_both("/account/3pid/add", threepids.add, ["POST"]),
+        *_both("/account/3pid/delete", threepids.delete, ["POST"]),
+        *_both("/account/3pid/bind", threepids.bind, ["POST"]),
+        *_both("/account/3pid/unbind", threepids.unbind, ["POST"]),
     ]
 
 

@@ -60,6 +60,9 @@ class UserRepository:
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await User.filter(user_id=user_id).update(password_hash=password_hash)
 
+    async def set_email(self, user_id: str, email: str | None) -> None:
+        await User.filter(user_id=user_id).update(email=email)
+
     async def deactivate(self, user_id: str) -> None:
         """For good: no password, no login key, marked deactivated."""
         await User.filter(user_id=user_id).update(deactivated=True, password_hash=None, login_key=None)
