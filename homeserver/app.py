@@ -42,6 +42,7 @@ from homeserver.services.mail import Mailer, build_mailer
 from homeserver.services.media import MediaService
 from homeserver.services.membership import MembershipService
 from homeserver.services.messages import MessageService
+from homeserver.services.notifications import NotificationService
 from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
 from homeserver.services.passwords import PasswordHasher
@@ -128,6 +129,7 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    notifications: NotificationService
 
 
 @dataclass
@@ -236,6 +238,7 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
+        notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,

@@ -108,3 +108,11 @@ async def test_capabilities(server: RunningServer) -> None:
     assert caps["m.room_versions"]["default"] == "11"
     assert caps["m.room_versions"]["available"]["11"] == "stable"
     assert (await server.api("GET", "capabilities")).status_code == 401
+
+
+async def test_turn_server_and_thirdparty_protocols_answer_empty(server: RunningServer) -> None:
+    alice = await server.register()
+    for path in ("voip/turnServer", "thirdparty/protocols"):
+        response = await server.api("GET", path, alice)
+        assert response.status_code == 200 and response.json() == {}, path
+        assert (await server.api("GET", path)).status_code == 401

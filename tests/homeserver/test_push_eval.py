@@ -78,3 +78,34 @@ async def test_sync_counts_follow_the_push_rules(server: RunningServer) -> None:
     await server.api("PUT", "pushrules/global/override/.m.rule.master/enabled", alice, json={"enabled": True})
     body = await sync(server, alice, filter=json.dumps({"room": {"timeline": {"limit": 1}}}))
     assert body["rooms"]["join"][room]["unread_notifications"] == {"notification_count": 0, "highlight_count": 0}
+
+
+async def test_notifications_list(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    await server.api("POST", f"join/{quote(room)}", bob, json={})
+    ids = []
+    for i, content in enumerate([
+        {"msgtype": "m.text", "body": "one"},
+        {"msgtype": "m.notice", "body": "quiet"},
+        {"msgtype": "m.text", "body": "two", "m.mentions": {"user_ids": [alice.user_id]}},
+        {"msgtype": "m.text", "body": "three"},
+    ]):
+        sent = await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/n{i}", bob, json=content)
+        ids.append(sent.json()["event_id"])
+    body = (await server.api("GET", "notifications", alice)).json()
+    assert [n["event"]["event_id"] for n in body["notifications"]] == [ids[3], ids[2], ids[0]]
+    first = body["notifications"][0]
+    assert first["room_id"] == room and first["read"] is False and "notify" in first["actions"]
+    highlights = (await server.api("GET", "notifications", alice, params={"only": "highlight"})).json()
+    assert [n["event"]["event_id"] for n in highlights["notifications"]] == [ids[2]]
+    page = (await server.api("GET", "notifications", alice, params={"limit": 2})).json()
+    assert len(page["notifications"]) == 2
+    rest = (await server.api("GET", "notifications", alice, params={"from": page["next_token"]})).json()
+    assert [n["event"]["event_id"] for n in rest["notifications"]] == [ids[0]]
+    # A read receipt marks them read.
+    await server.api("POST", f"rooms/{quote(room)}/receipt/m.read/{quote(ids[3])}", alice, json={})
+    after = (await server.api("GET", "notifications", alice)).json()
+    assert all(n["read"] for n in after["notifications"])
+    assert (await server.api("GET", "notifications", alice, params={"from": "x"})).status_code == 400

@@ -36,6 +36,18 @@ def room_versions_capability() -> dict[str, object]:
     }
 
 
+async def turn_server(request: Request) -> Response:
+    """GET /_matrix/client/v3/voip/turnServer: no TURN server is configured (an empty answer, as the spec allows)."""
+    await require_auth(request)
+    return json_response({})
+
+
+async def thirdparty_protocols(request: Request) -> Response:
+    """GET /_matrix/client/v3/thirdparty/protocols: no bridges (application services)."""
+    await require_auth(request)
+    return json_response({})
+
+
 async def capabilities(request: Request) -> Response:
     """GET /_matrix/client/v3/capabilities"""
     await require_auth(request)
