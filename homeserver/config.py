@@ -59,6 +59,8 @@ class RegistrationConfig:
     # Verification codes are valid this long.
     code_ttl_seconds: int = 900
     code_max_attempts: int = 5
+    # Guest accounts (POST /register?kind=guest), limited to the spec's guest endpoints.
+    allow_guests: bool = False
 
 
 @dataclass(frozen=True)

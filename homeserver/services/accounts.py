@@ -273,6 +273,26 @@ class AccountService:
             await listener(user.user_id)
         return await self._registration_result(user.user_id, params, ip)
 
+    async def register_guest(self, body: Mapping[str, Any], ip: str | None) -> dict[str, Any]:
+        """POST /register?kind=guest: an account without credentials, one device, a guest token."""
+        if not self.config.registration.enabled or not self.config.registration.allow_guests:
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is disabled")
+        await self.limiter.check(self.register_limit, f"ip:{ip}")
+        for _ in range(5):
+            localpart = "guest" + random_string(12, "0123456789")
+            try:
+                user = await self.users.create(make_user_id(localpart, self.config.server_name), localpart,
+                                               None, None, None, self.clock.now_ms())
+                break
+            except AlreadyExists:
+                continue
+        else:
+            raise MatrixError(500, Codes.UNKNOWN, "Could not allocate a guest id")
+        device = await self.devices.login_device(user.user_id, None, body.get("initial_device_display_name"), ip)
+        token = await self.tokens.issue(user.user_id, device, is_guest=True)
+        return {"user_id": user.user_id, "device_id": device, "access_token": token,
+                "home_server": self.config.server_name}
+
     async def _registration_result(
         self, user_id: str, params: Mapping[str, Any], ip: str | None
     ) -> dict[str, Any]:

@@ -133,6 +133,15 @@ class RoomDirectoryService:
             if row is None or row.room_id != room_id:
                 raise MatrixError(400, Codes.BAD_ALIAS, f"{str(name)[:80]} is not an alias of this room")
 
+    async def check_guest_join(self, room_id_or_alias: str) -> None:
+        """Guests join only rooms whose ``m.room.guest_access`` is ``can_join`` (spec)."""
+        room_id = room_id_or_alias
+        if room_id_or_alias.startswith("#"):
+            room_id = await self.room_id_for(room_id_or_alias)
+        event = await self.rooms.events.state_event(room_id, "m.room.guest_access", "")
+        if event is None or event.content.get("guest_access") != "can_join":
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guests cannot join this room")
+
     # --------------------------------------------------------------- directory
     async def visibility(self, room_id: str) -> JsonDict:
         """GET /directory/list/room/{roomId}"""
