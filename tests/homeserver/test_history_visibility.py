@@ -46,6 +46,8 @@ async def test_joining_member_sees_only_what_visibility_allows(
     for name, event_id in ids.items():
         response = await server.api("GET", f"rooms/{quote(room)}/event/{quote(event_id)}", bob)
         assert response.status_code == (200 if name in seen else 404), (visibility, name)
+        context = await server.api("GET", f"rooms/{quote(room)}/context/{quote(event_id)}", bob)
+        assert (context.status_code == 200) == (name in seen), (visibility, name, context.text)
 
 
 async def test_world_readable_rooms_are_readable_by_non_members(server: RunningServer) -> None:
