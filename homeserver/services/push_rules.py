@@ -90,7 +90,9 @@ def _new_rule(kind: str, rule_id: str, body: JsonDict) -> JsonDict:
             raise _bad("Content rules need a pattern", Codes.MISSING_PARAM)
         rule["pattern"] = pattern
     elif kind in ("override", "underride"):
-        rule["conditions"] = _check_conditions(body.get("conditions", []))
+        if "conditions" not in body:
+            raise _bad(f"{kind} rules need conditions", Codes.MISSING_PARAM)
+        rule["conditions"] = _check_conditions(body["conditions"])
     # Room and sender rules: the id is the room or user id the implicit condition
     # matches; any string is kept (SyTest adds "#spam:example.com" as a room rule).
     return rule

@@ -139,6 +139,8 @@ async def test_bad_rules_are_refused(server: RunningServer) -> None:
         ("pushrules/global/room/r1", {"actions": "notify"}, "M_BAD_JSON"),
         ("pushrules/global/room/r1", {"actions": ["explode"]}, "M_INVALID_PARAM"),
         ("pushrules/global/override/r1", {"actions": [], "conditions": {"kind": "x"}}, "M_BAD_JSON"),
+        ("pushrules/global/underride/r1", {"actions": ["notify"]}, "M_MISSING_PARAM"),
+        ("pushrules/global/room/r1", {}, "M_BAD_JSON"),
         ("pushrules/global/nokind/r1", {"actions": []}, "M_INVALID_PARAM"),
         ("pushrules/device/room/r1", {"actions": []}, "M_INVALID_PARAM"),
     ]
