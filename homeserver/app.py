@@ -31,11 +31,13 @@ from homeserver.config import Config
 from homeserver.log_safety import keep_query_parameters_out_of_logs
 from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
+from homeserver.services.account_admin import AccountAdminService
 from homeserver.services.account_data import AccountDataService
 from homeserver.services.accounts import AccountService
 from homeserver.services.admin import AdminServices, build_admin_services
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
+from homeserver.services.cross_signing import CrossSigningService
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
@@ -45,11 +47,17 @@ from homeserver.services.mail import Mailer, build_mailer
 from homeserver.services.media import MediaService
 from homeserver.services.membership import MembershipService
 from homeserver.services.messages import MessageService
+from homeserver.services.notifications import NotificationService
+from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
 from homeserver.services.profiles import ProfileService
+from homeserver.services.push_counts import PushCounter
+from homeserver.services.push_gateway import PushDispatcher
+from homeserver.services.push_rules import PushRuleService
+from homeserver.services.pushers import PusherService
 from homeserver.services.ratelimit import (
     CounterStore,
     DatabaseCounters,
@@ -58,22 +66,28 @@ from homeserver.services.ratelimit import (
     RedisCounters,
 )
 from homeserver.services.receipts import ReceiptService, build_extras
+from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
+from homeserver.services.sync_v1 import LegacySyncService
+from homeserver.services.threepids import ThreepidService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
 from homeserver.signing_key import SigningKey, load_or_create_signing_key
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
+from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
+from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.streams import StreamRepository
 
 logger = logging.getLogger(__name__)
@@ -118,6 +132,17 @@ class Services:
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
+    # The rest of the client-server API (issue 21).
+    push_rules: PushRuleService
+    room_directory: RoomDirectoryService
+    account_admin: AccountAdminService
+    legacy_sync: LegacySyncService
+    cross_signing: CrossSigningService
+    openid: OpenIdService
+    pushers: PusherService
+    push_gateway: PushDispatcher
+    threepids: ThreepidService
+    notifications: NotificationService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -182,6 +207,9 @@ def build_services(
     )
     keys.membership, keys.history = core.rooms, core.rooms.events
     devices.on_deleted(keys.on_devices_deleted)
+    # A new or renamed device is a device-list change for everyone sharing a room.
+    devices.on_created(keys.device_list_changed)
+    devices.on_renamed(keys.device_list_changed)
     pairing = PairingService(
         PairingRepository(database), limiter, clock, config.server_name,
         config.rate_limits.pairing_per_minute,
@@ -196,7 +224,22 @@ def build_services(
         core.sync.add_contributor(contributor)
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
+    core.sync.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
+    push_rules = PushRuleService(extras.account_data)
+    counter = PushCounter(push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo)
+    extras.unread.push_counts = counter.counts
+    pusher_repo = PusherRepository(database)
+    pushers = PusherService(pusher_repo, clock)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter)
+    core.rooms.sender.on_committed(push_gateway.on_committed)
+    devices.on_deleted(pushers.on_devices_deleted)
+    cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
+    keys.query_extensions.append(cross_signing.add_to_query)
+    room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
+    core.rooms.directory = room_directory
+    people.directory.public_room_users = room_directory.repo.users_in_public_rooms
+    core.rooms.on_room_purged(room_directory.on_room_purged)
 
     services = Services(
         clock=clock, limiter=limiter, tokens=tokens, devices=devices, accounts=accounts, uia=uia,
@@ -208,6 +251,19 @@ def build_services(
         keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
         media=people.media, profiles=people.profiles, placeholders=people.placeholders,
         directory=people.directory,
+        push_rules=push_rules,
+        room_directory=room_directory,
+        legacy_sync=LegacySyncService(core.sync),
+        cross_signing=cross_signing,
+        openid=OpenIdService(signing_key, config.server_name, clock),
+        pushers=pushers,
+        push_gateway=push_gateway,
+        threepids=ThreepidService(accounts),
+        notifications=NotificationService(counter, core.rooms.formatter),
+        account_admin=AccountAdminService(
+            accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
+            people.profiles.repo,
+        ),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -298,6 +354,7 @@ def create_app(
                 yield
             finally:
                 await services.notifier.stop()
+                await services.push_gateway.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:

@@ -64,6 +64,8 @@ class RegistrationConfig:
     shared_secret: str = ""
     # Require a registration token (m.login.registration_token) to register.
     require_token: bool = False
+    # Guest accounts (POST /register?kind=guest), limited to the spec's guest endpoints.
+    allow_guests: bool = False
 
 
 @dataclass(frozen=True)

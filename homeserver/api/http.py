@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from common.errors import Codes, MatrixError
 from common.strict_json import StrictJsonError, dumps_strict, loads_strict
+from homeserver.api.guests import guest_may_call
 from homeserver.services.auth import Requester
 
 JSON_HEADERS = {"Cache-Control": "no-cache, no-store, must-revalidate"}
@@ -74,6 +75,8 @@ async def require_auth(request: Request) -> Requester:
     services = request.app.state.hs.services
     requester: Requester = await services.tokens.authenticate(access_token(request), client_ip(request))
     await services.admin.users.check_account(requester.user_id, request.method, request.url.path)
+    if requester.is_guest and not guest_may_call(request.method, request.url.path):
+        raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not allowed here")
     return requester
 
 

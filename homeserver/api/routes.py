@@ -10,7 +10,9 @@ from starlette.routing import BaseRoute, Route
 
 from homeserver.api.admin.routes import admin_routes
 from homeserver.api.client import (
+    account,
     account_data,
+    cross_signing,
     devices,
     directory,
     filters,
@@ -19,14 +21,21 @@ from homeserver.api.client import (
     login,
     media,
     messages,
+    notifications,
+    openid,
     pairing,
     presence,
     profile,
+    push_rules,
+    pushers,
     receipts,
     register,
+    room_directory,
     room_versions,
     rooms,
     sync,
+    sync_v1,
+    threepids,
     to_device,
     versions,
 )
@@ -72,6 +81,7 @@ def client_routes() -> list[BaseRoute]:
         *people_routes(),
         *key_routes(),
         *extras_routes(),
+        *cs_api_routes(),
     ]
 
 
@@ -103,7 +113,6 @@ def core_routes() -> list[BaseRoute]:
         *_both(r + "/messages", messages.messages, ["GET"]),
         *_both(r + "/event/{event_id:path}", messages.get_event, ["GET"]),
         *_both(r + "/context/{event_id:path}", messages.context, ["GET"]),
-        *_both("/capabilities", room_versions.capabilities, ["GET"]),
         *_both(r + "/upgrade", room_versions.upgrade, ["POST"]),
         *_both("/knock/{room_id_or_alias}", room_versions.knock, ["POST"]),
         *_both("/sync", sync.sync, ["GET"]),
@@ -154,7 +163,8 @@ def people_routes() -> list[BaseRoute]:
         *_media("/config", media.media_config, ["GET"]),
         *_media(dl, media.download, ["GET"]),
         *_media(dl + "/", media.download, ["GET"]),
-        *_media(dl + "/{file_name}", media.download, ["GET"]),
+        # :path: matrix-nio puts the caller's file name here, an encoded "/" included.
+        *_media(dl + "/{file_name:path}", media.download, ["GET"]),
         *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
         Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
         *_both("/profile/{user_id}", profile.get_profile, ["GET"]),
@@ -188,6 +198,52 @@ def extras_routes() -> list[BaseRoute]:
         *_both("/user/{user_id}/filter", filters.create_filter, ["POST"]),
         *_both("/user/{user_id}/filter/{filter_id}", filters.get_filter, ["GET"]),
     ]
+
+def cs_api_routes() -> list[BaseRoute]:
+    """The rest of the client-server API standard clients expect (issue 21)."""
+    pr = "/pushrules/{scope}/{kind}/{rule_id}"
+    return [
+        *_both("/pushrules/", push_rules.get_all, ["GET"]),
+        *_both("/pushrules/{scope}/", push_rules.get_scope, ["GET"]),
+        *_both("/pushrules/{scope}/{kind}/", push_rules.get_kind, ["GET"]),
+        *_both(pr, push_rules.get_rule, ["GET"]),
+        *_both(pr, push_rules.put_rule, ["PUT"]),
+        *_both(pr, push_rules.delete_rule, ["DELETE"]),
+        *_both(pr + "/enabled", push_rules.get_attribute, ["GET"]),
+        *_both(pr + "/enabled", push_rules.set_attribute, ["PUT"]),
+        *_both(pr + "/actions", push_rules.get_attribute, ["GET"]),
+        *_both(pr + "/actions", push_rules.set_attribute, ["PUT"]),
+        *_both("/directory/room/{room_alias}", room_directory.put_alias, ["PUT"]),
+        *_both("/directory/room/{room_alias}", room_directory.get_alias, ["GET"]),
+        *_both("/directory/room/{room_alias}", room_directory.delete_alias, ["DELETE"]),
+        *_both("/rooms/{room_id}/aliases", room_directory.room_aliases, ["GET"]),
+        *_both("/directory/list/room/{room_id}", room_directory.get_visibility, ["GET"]),
+        *_both("/directory/list/room/{room_id}", room_directory.set_visibility, ["PUT"]),
+        *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
+        *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
+        *_both("/account/password", account.change_password, ["POST"]),
+        *_both("/account/deactivate", account.deactivate, ["POST"]),
+        *_both("/capabilities", account.capabilities, ["GET"]),
+        *_both("/voip/turnServer", account.turn_server, ["GET"]),
+        *_both("/thirdparty/protocols", account.thirdparty_protocols, ["GET"]),
+        *_both("/events", sync_v1.events, ["GET"]),
+        *_both("/initialSync", sync_v1.initial_sync, ["GET"]),
+        *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
+        *_both("/keys/device_signing/upload", cross_signing.upload_device_signing, ["POST"]),
+        *_both("/keys/signatures/upload", cross_signing.upload_signatures, ["POST"]),
+        *_both("/user/{user_id}/openid/request_token", openid.request_token, ["POST"]),
+        Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
+        *_both("/pushers", pushers.get_pushers, ["GET"]),
+        *_both("/pushers/set", pushers.set_pusher, ["POST"]),
+        *_both("/notifications", notifications.notifications, ["GET"]),
+        *_both("/account/3pid", threepids.list_threepids, ["GET"]),
+        *_both("/account/3pid/email/requestToken", threepids.email_request_token, ["POST"]),
+        *_both("/account/3pid/add", threepids.add, ["POST"]),
+        *_both("/account/3pid/delete", threepids.delete, ["POST"]),
+        *_both("/account/3pid/bind", threepids.bind, ["POST"]),
+        *_both("/account/3pid/unbind", threepids.unbind, ["POST"]),
+    ]
+
 
 def all_routes() -> list[BaseRoute]:
     return client_routes() + admin_routes()

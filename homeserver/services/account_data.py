@@ -132,6 +132,12 @@ class AccountDataService:
             raise MatrixError(404, Codes.NOT_FOUND, "Room account data not found")
         return content
 
+    async def ignored_users(self, user_id: str) -> set[str]:
+        """The users ``user_id`` ignores (``m.ignored_user_list``)."""
+        content = await self.repo.get(user_id, GLOBAL, "m.ignored_user_list")
+        ignored = (content or {}).get("ignored_users")
+        return {u for u in ignored if isinstance(u, str)} if isinstance(ignored, dict) else set()
+
     async def set_fully_read(self, user_id: str, room_id: str, event_id: str) -> None:
         """The server-managed read marker (``/read_markers``); the caller checked the event."""
         await self.repo.put(user_id, room_id, FULLY_READ_TYPE, {"event_id": event_id})

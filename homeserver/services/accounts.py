@@ -38,7 +38,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.mail import Mailer
 from homeserver.services.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from homeserver.services.ratelimit import Limit, RateLimiter
-from homeserver.services.uia import InteractiveAuth, StageChecker, UiaSession
+from homeserver.services.uia import AuthAborted, InteractiveAuth, StageChecker, UiaSession
 from homeserver.storage.accounts import AlreadyExists, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.models.accounts import User
@@ -51,6 +51,9 @@ PASSWORD_STAGE = "m.login.password"
 SIGNATURE_STAGE = "im.parley.login.signature"
 SIGNATURE_LOGIN = SIGNATURE_STAGE
 TOKEN_STAGE = "m.login.registration_token"
+
+# Key of the password hash a registration session keeps between requests.
+STORED_HASH = "password_hash"
 
 INVALID_CREDENTIALS = "Invalid username, password or signature"
 INVALID_CODE = "The verification code is wrong or has expired"
@@ -129,6 +132,8 @@ class AccountService:
         self.placeholder_upgraded: list[Callable[[str], Awaitable[None]]] = []
         # The m.login.registration_token stage (set by the admin services).
         self.registration_tokens: RegistrationTokenStage | None = None
+        # Called with the user id of every newly registered account (default profile, ...).
+        self.registered: list[Callable[[str], Awaitable[None]]] = []
 
     # ---------------------------------------------------------------- e-mail
     async def request_email_code(
@@ -223,7 +228,13 @@ class AccountService:
         del auth, session
 
     async def register(self, body: Mapping[str, Any], ip: str | None) -> dict[str, Any]:
-        """POST /register (kind=user)."""
+        """POST /register (kind=user).
+
+        The first request of a flow may carry no credentials at all (``{}``):
+        it gets the 401 with the flows.  The session remembers the parameters
+        of the request that started it, so later stages may send only ``auth``;
+        resubmitting a completed session answers for the same account again.
+        """
         if not self.config.registration.enabled:
             raise MatrixError(403, Codes.FORBIDDEN, "Registration is disabled")
         # Every attempt counts, whatever it carries; a request that does not
@@ -233,49 +244,92 @@ class AccountService:
         auth = body.get("auth")
         if not (isinstance(auth, dict) and isinstance(auth.get("session"), str)):
             await self.limiter.check(self.register_limit, f"ip:{ip}")
-        username = body.get("username")
-        password = body.get("password")
-        if username is None:
+        started = await self.uia.peek(auth, "register", None)
+        # The session keeps a hash of the password, never the password itself.
+        params = {k: v for k, v in body.items() if k not in ("auth", STORED_HASH)}
+        if started is not None and isinstance(started.request, dict):
+            params = {**started.request, **params}
+        if started is not None and started.params.get("registered"):
+            return await self._registration_result(str(started.params["registered"]), params, ip)
+        username = params.get("username")
+        password = params.get("password")
+        if username is None and auth is not None:
             username = random_string(12, "abcdefghijklmnopqrstuvwxyz0123456789")
-        if not isinstance(username, str) or not is_valid_localpart(username.lower()):
+            params["username"] = username
+        if username is not None and (not isinstance(username, str) or not is_valid_localpart(username.lower())):
             raise MatrixError(
                 400, Codes.INVALID_USERNAME,
                 "User names may contain only a-z, 0-9, '.', '_', '=', '-', '/' and '+'",
             )
-        localpart = username.lower()
         if password is not None and (
             not isinstance(password, str) or not 8 <= len(password) <= MAX_PASSWORD_LENGTH
         ):
             raise MatrixError(400, Codes.WEAK_PASSWORD, "Passwords must be 8 to 512 characters long")
-        login_key = parse_login_key(body.get("im.parley.login_key"))
-        if password is None and login_key is None:
-            raise MatrixError(400, Codes.MISSING_PARAM, "A password or a login key is required")
-        inhibit_login = body.get("inhibit_login", False)
+        login_key = parse_login_key(params.get("im.parley.login_key"))
+        inhibit_login = params.get("inhibit_login", False)
         if not isinstance(inhibit_login, bool):
             raise MatrixError(400, Codes.BAD_JSON, "inhibit_login must be a boolean")
-        user_id = make_user_id(localpart, self.config.server_name)
-        existing = await self.users.get(user_id)
-        if existing is not None:
-            raise MatrixError(400, Codes.USER_IN_USE, "That user name is taken")
+        if isinstance(username, str):
+            if await self.users.get(make_user_id(username.lower(), self.config.server_name)) is not None:
+                raise MatrixError(400, Codes.USER_IN_USE, "That user name is taken")
+        stored = {k: v for k, v in params.items() if k != "password"}
+        if isinstance(password, str):
+            stored[STORED_HASH] = await self.passwords.hash(password)
+        password_hash = stored.get(STORED_HASH)
         checkers: dict[str, StageChecker] = {
             EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
         }
         if self.registration_tokens is not None:
             checkers[TOKEN_STAGE] = self._check_token_stage
         session = await self.uia.authenticate(
-            auth, "register", None, self.registration_flows(), checkers
+            auth, "register", None, self.registration_flows(), checkers,
+            request=stored, bind=False,
         )
         if self.config.registration.require_token:
             assert self.registration_tokens is not None
             await self.registration_tokens.consume(session.results[TOKEN_STAGE])
+        if password_hash is None and login_key is None:
+            raise MatrixError(400, Codes.MISSING_PARAM, "A password or a login key is required")
+        assert isinstance(username, str)
+        localpart = username.lower()
+        user_id = make_user_id(localpart, self.config.server_name)
         email = session.results.get(EMAIL_STAGE)
-        password_hash = await self.passwords.hash(password) if password else None
         now = self.clock.now_ms()
         user = await self._create_or_upgrade(user_id, localpart, email, password_hash, login_key, now)
-        result: dict[str, Any] = {"user_id": user.user_id, "home_server": self.config.server_name}
-        if not inhibit_login:
+        session.params["registered"] = user.user_id
+        session.params["request"] = stored
+        await self.uia.repo.set_uia_params(session.session_id, session.params)
+        for listener in self.registered:
+            await listener(user.user_id)
+        return await self._registration_result(user.user_id, params, ip)
+
+    async def register_guest(self, body: Mapping[str, Any], ip: str | None) -> dict[str, Any]:
+        """POST /register?kind=guest: an account without credentials, one device, a guest token."""
+        if not self.config.registration.enabled or not self.config.registration.allow_guests:
+            raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is disabled")
+        await self.limiter.check(self.register_limit, f"ip:{ip}")
+        for _ in range(5):
+            localpart = "guest" + random_string(12, "0123456789")
+            try:
+                user = await self.users.create(make_user_id(localpart, self.config.server_name), localpart,
+                                               None, None, None, self.clock.now_ms())
+                break
+            except AlreadyExists:
+                continue
+        else:
+            raise MatrixError(500, Codes.UNKNOWN, "Could not allocate a guest id")
+        device = await self.devices.login_device(user.user_id, None, body.get("initial_device_display_name"), ip)
+        token = await self.tokens.issue(user.user_id, device, is_guest=True)
+        return {"user_id": user.user_id, "device_id": device, "access_token": token,
+                "home_server": self.config.server_name}
+
+    async def _registration_result(
+        self, user_id: str, params: Mapping[str, Any], ip: str | None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"user_id": user_id, "home_server": self.config.server_name}
+        if not params.get("inhibit_login", False):
             login = await self._issue_login(
-                user.user_id, body.get("device_id"), body.get("initial_device_display_name"), ip
+                user_id, params.get("device_id"), params.get("initial_device_display_name"), ip
             )
             result.update(access_token=login.access_token, device_id=login.device_id)
         return result
@@ -466,8 +520,12 @@ class AccountService:
             flows.append([SIGNATURE_STAGE])
         return flows, {}
 
-    async def reauthenticate(self, auth: Any, purpose: str, user_id: str, ip: str | None) -> None:
-        """Interactive auth for sensitive actions (deleting devices, ...)."""
+    async def reauthenticate(
+        self, auth: Any, purpose: str, user_id: str, ip: str | None, request: Any = None
+    ) -> UiaSession:
+        """Interactive auth for sensitive actions (deleting devices, ...).
+
+        ``request`` names the operation; the session is bound to it."""
         flows, _ = await self.reauth_flows(user_id)
         public: dict[str, Any] = {}
         if [SIGNATURE_STAGE] in flows and not (isinstance(auth, dict) and auth.get("session")):
@@ -480,6 +538,9 @@ class AccountService:
             body = dict(a)
             if "identifier" not in body and "user" not in body:
                 body["identifier"] = {"type": "m.id.user", "user": user_id}
+            if await self.resolve_identifier(body) != user_id:
+                # Someone holding this user's token cannot authorise with their own password.
+                raise AuthAborted(403, Codes.FORBIDDEN, "Authenticate as the user making the request")
             await self._check_password(body, ip, user_id)
 
         async def signature_stage(a: Mapping[str, Any], s: UiaSession) -> None:
@@ -487,10 +548,10 @@ class AccountService:
             await self.limiter.check(self.login_limit, f"ip:{ip}")
             await self._check_signature(a, user_id, ip)
 
-        await self.uia.authenticate(
+        return await self.uia.authenticate(
             auth, purpose, user_id, flows,
             {PASSWORD_STAGE: password_stage, SIGNATURE_STAGE: signature_stage},
-            params={"public": public},
+            params={"public": public}, request=request,
         )
 
     async def replace_login_key(self, user_id: str, auth: Any, login_key: Any, ip: str | None) -> None:
@@ -498,5 +559,5 @@ class AccountService:
         key = parse_login_key(login_key)
         if key is None:
             raise MatrixError(400, Codes.MISSING_PARAM, "login_key is required")
-        await self.reauthenticate(auth, "set_login_key", user_id, ip)
+        await self.reauthenticate(auth, "set_login_key", user_id, ip, request=key)
         await self.users.set_login_key(user_id, key)

@@ -27,6 +27,7 @@ class Requester:
     user_id: str
     device_id: str
     access_token_hash: str
+    is_guest: bool = False
 
 
 def hash_token(token: str) -> str:
@@ -39,9 +40,9 @@ class TokenService:
         self.devices = devices
         self.clock = clock
 
-    async def issue(self, user_id: str, device_id: str) -> str:
+    async def issue(self, user_id: str, device_id: str, is_guest: bool = False) -> str:
         token = "prl_" + secrets.token_urlsafe(32)
-        await self.tokens.create(hash_token(token), user_id, device_id, self.clock.now_ms())
+        await self.tokens.create(hash_token(token), user_id, device_id, self.clock.now_ms(), is_guest)
         return token
 
     async def authenticate(self, token: str | None, ip: str | None) -> Requester:
@@ -61,7 +62,7 @@ class TokenService:
             or device.last_seen_ip != ip
         ):
             await self.devices.touch(owner.user_id, owner.device_id, ip, now)
-        return Requester(owner.user_id, owner.device_id, token_hash)
+        return Requester(owner.user_id, owner.device_id, token_hash, owner.is_guest)
 
     async def revoke(self, requester: Requester) -> None:
         await self.tokens.delete_by_hash(requester.access_token_hash)

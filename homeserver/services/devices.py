@@ -46,9 +46,13 @@ class DeviceService:
         self.clock = clock
         self._created_listeners: list[DeviceListener] = []
         self._deleted_listeners: list[DeviceListener] = []
+        self._renamed_listeners: list[DeviceListener] = []
 
     def on_created(self, listener: DeviceListener) -> None:
         self._created_listeners.append(listener)
+
+    def on_renamed(self, listener: DeviceListener) -> None:
+        self._renamed_listeners.append(listener)
 
     def on_deleted(self, listener: DeviceListener) -> None:
         self._deleted_listeners.append(listener)
@@ -84,6 +88,8 @@ class DeviceService:
             return
         if not await self.devices.rename(user_id, device_id, name):
             raise MatrixError(404, Codes.NOT_FOUND, "No such device")
+        for listener in self._renamed_listeners:
+            await listener(user_id, [device_id])
 
     async def delete(self, user_id: str, device_ids: list[str]) -> None:
         deleted = await self.devices.delete(user_id, device_ids)

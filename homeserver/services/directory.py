@@ -63,6 +63,9 @@ class DirectoryService:
         self.membership: MembershipReader | None = None
         self.grant_lookup: GrantLookup | None = None
         self.min_answer_s = LOOKUP_MIN_ANSWER_MS / 1000
+        self.server_name = profiles.server_name
+        # ``async () -> users in public rooms``, set by the app (room directory storage).
+        self.public_room_users: Callable[[], Awaitable[set[str]]] | None = None
 
     async def lookup_email(self, asker: str, email: Any) -> dict[str, Any]:
         if not isinstance(email, str):
@@ -89,6 +92,14 @@ class DirectoryService:
             return []
         return sorted(u for u in await self.membership.users_sharing_a_room(user_id) if u != user_id)
 
+    async def _searchable(self, user_id: str) -> list[str]:
+        """Room mates and (spec, "User directory") users in public rooms."""
+        found = set(await self._mates(user_id))
+        if self.public_room_users is not None:
+            suffix = ":" + self.server_name
+            found |= {u for u in await self.public_room_users() if u.endswith(suffix) and u != user_id}
+        return sorted(found)
+
     async def _entries(self, user_ids: list[str]) -> list[dict[str, Any]]:
         basics = await self.profiles.basics(user_ids)
         out = []
@@ -111,7 +122,7 @@ class DirectoryService:
         limit = min(limit, MAX_SEARCH_LIMIT)
         needle = term.strip().lower()
         matches = []
-        for entry in await self._entries(await self._mates(user_id)):
+        for entry in await self._entries(await self._searchable(user_id)):
             haystack = f"{entry['user_id']}\n{entry['display_name'] or ''}".lower()
             if needle in haystack:
                 matches.append(entry)

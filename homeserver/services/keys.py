@@ -41,7 +41,8 @@ Extra Parley response fields (upload and ``/sync``):
 so clients rotate the signed pre-key every 7 days.
 
 **Who may query/claim whose keys**: own devices always; users sharing a room
-(``MembershipReader.users_sharing_a_room``); users the requester has looked
+as joined, invited or knocking members on either side (Element encrypts its
+first DM message while the other person is only invited); users the requester has looked
 up (:meth:`KeyService.grant_lookup`).  Other users' results are silently
 empty.
 """
@@ -52,6 +53,7 @@ import base64
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -185,12 +187,15 @@ class KeyService:
         # Set by app.py: lets device_lists report users who start or stop
         # sharing a room (joins and leaves between two sync tokens).
         self.history: MembershipHistory | None = None
+        # Called as (requester, visible users queried, response) to add more to
+        # /keys/query answers (cross-signing keys and signatures).
+        self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
 
     # ------------------------------------------------------------- visibility
     async def _sharing(self, user_id: str) -> set[str]:
         if self.membership is None:
             return {user_id}
-        return set(await self.membership.users_sharing_a_room(user_id)) | {user_id}
+        return set(await self.membership.users_sharing_a_room_in_any_state(user_id)) | {user_id}
 
     async def visible_users(self, requester: str) -> set[str]:
         """Users whose keys ``requester`` may query and claim."""
@@ -404,7 +409,10 @@ class KeyService:
             if unsigned:
                 obj["unsigned"] = unsigned
             result[keys.user_id][keys.device_id] = obj
-        return {"device_keys": result, "failures": self._remote_failures(users)}
+        response = {"device_keys": result, "failures": self._remote_failures(users)}
+        for extension in self.query_extensions:
+            await extension(requester, allowed, response)
+        return response
 
     async def claim(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/claim"""

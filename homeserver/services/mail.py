@@ -36,12 +36,22 @@ class SmtpMailer:
             client = smtplib.SMTP_SSL(cfg.host, cfg.port, context=self._context(), timeout=30)
         else:
             client = smtplib.SMTP(cfg.host, cfg.port, timeout=30)
-        with client:
+        try:
             if cfg.security == "starttls":
                 client.starttls(context=self._context())
             if cfg.username:
                 client.login(cfg.username, cfg.password)
             client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        # The server accepted the message: a quirk while saying goodbye (a dropped
+        # connection, an odd reply to QUIT) must not fail the request.
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError) as exc:
+            logger.info("SMTP server %s misbehaved after accepting the mail: %r", cfg.host, exc)
+            client.close()
 
     async def send(self, to: str, subject: str, body: str) -> None:
         message = EmailMessage()

@@ -62,9 +62,11 @@ class MembershipService:
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
 
     async def join(self, user_id: str, room_id_or_alias: str) -> str:
-        if room_id_or_alias.startswith("#"):
-            raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
         room_id = room_id_or_alias
+        if room_id_or_alias.startswith("#"):
+            if self.rooms.directory is None:
+                raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
+            room_id = await self.rooms.directory.room_id_for(room_id_or_alias)
         await self._entry(room_id)
         current = await self.repo.membership(room_id, user_id)
         if current is not None and current.membership == "join":

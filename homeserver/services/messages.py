@@ -85,8 +85,10 @@ class MessageService:
             return existing
         await self.limiter.check(self.limit, user_id)
         target = await self.events.get(event_id)
-        if target is None or target.room_id != room_id:
+        if target is None:
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
+        if target.room_id != room_id:
+            raise MatrixError(400, Codes.INVALID_PARAM, "The event is not in this room")
         if target.type == "m.room.create":
             raise MatrixError(403, Codes.FORBIDDEN, "The room's m.room.create event cannot be redacted")
         original = dict(target.content)
@@ -122,7 +124,12 @@ class MessageService:
         check_room_id(room_id)
         if not is_valid_event_id(event_id):
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
-        lower, upper = await self.rooms.visible_range(user_id, room_id)
+        try:
+            lower, upper = await self.rooms.visible_range(user_id, room_id)
+        except MatrixError as exc:
+            # Spec: 404 "if the user does not have permission to see the event" —
+            # a room one cannot see answers like one that does not exist.
+            raise MatrixError(404, Codes.NOT_FOUND, "Event not found") from exc
         event = await self.events.get(event_id)
         if event is None or event.room_id != room_id or not lower < event.stream_pos <= upper:
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
@@ -179,7 +186,12 @@ class MessageService:
         if not is_valid_event_id(event_id):
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
         limit = max(0, min(limit, MAX_PAGINATION_LIMIT))
-        lower, upper = await self.rooms.visible_range(user_id, room_id)
+        try:
+            lower, upper = await self.rooms.visible_range(user_id, room_id)
+        except MatrixError as exc:
+            # Spec: 404 "if the user does not have permission to see the event" —
+            # a room one cannot see answers like one that does not exist.
+            raise MatrixError(404, Codes.NOT_FOUND, "Event not found") from exc
         event = await self.events.get(event_id)
         if event is None or event.room_id != room_id or not lower < event.stream_pos <= upper:
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")

@@ -61,6 +61,14 @@ def _no_controls(value: str) -> bool:
     return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
+def default_displayname(user_id: str) -> str:
+    """An account that never set a display name shows its localpart (as on Synapse).
+
+    Computed when read, never stored, so a placeholder account and a fresh
+    real account still look the same."""
+    return user_id[1:].split(":", 1)[0][:MAX_DISPLAYNAME]
+
+
 class ProfileService:
     def __init__(
         self, server_name: str, repo: ProfileRepository, users: UserRepository,
@@ -98,6 +106,8 @@ class ProfileService:
         """The visibilities ``reader`` may see on ``owner``'s profile."""
         if reader == owner:
             return set(VISIBILITIES)
+        if not reader:  # anonymous
+            return {EVERYONE}
         if self.membership is not None and owner in await self.membership.users_sharing_a_room(reader):
             return {EVERYONE, SHARED_ROOM}
         return {EVERYONE}
@@ -107,6 +117,8 @@ class ProfileService:
         rows = await self.repo.fields(owner)
         allowed = await self._reader_level(reader, owner)
         out: dict[str, Any] = {}
+        if DISPLAYNAME not in rows:
+            out[DISPLAYNAME] = default_displayname(owner)
         for name, row in rows.items():
             if row.value is None or name not in ALL_FIELDS:
                 continue
@@ -193,9 +205,17 @@ class ProfileService:
 
     async def public_basics(self, user_id: str) -> tuple[str | None, str | None]:
         """(display name, avatar URL) for new ``m.room.member`` events."""
-        fields = (await self.repo.values_for([user_id], list(PUBLIC_FIELDS))).get(user_id, {})
+        fields = (await self.basics([user_id])).get(user_id, {})
         return fields.get(DISPLAYNAME), fields.get(AVATAR_URL)
 
     async def basics(self, user_ids: list[str]) -> dict[str, dict[str, str]]:
         """Display name and avatar of many users (public fields only)."""
-        return await self.repo.values_for(user_ids, list(PUBLIC_FIELDS))
+        rows = await self.repo.rows_for(user_ids, list(PUBLIC_FIELDS))
+        values: dict[str, dict[str, str]] = {}
+        for user_id in user_ids:
+            fields = rows.get(user_id, {})
+            mine = {f: v for f, v in fields.items() if v is not None}
+            if DISPLAYNAME not in fields:
+                mine[DISPLAYNAME] = default_displayname(user_id)
+            values[user_id] = mine
+        return values

@@ -199,17 +199,24 @@ class UnreadCountContributor:
 
     def __init__(self, repo: ReceiptRepository) -> None:
         self.repo = repo
+        # ``async (user, rooms, upto, unread) -> {room: (notifications, highlights)}`` from
+        # the user's push rules (services/push_counts.py), set by the app.
+        self.push_counts: Callable[[str, list[str], int, dict[str, int]],
+                                   Awaitable[dict[str, tuple[int, int]]]] | None = None
 
     async def contribute(self, ctx: SyncContext, response: JsonDict) -> bool:
         join = response.get("rooms", {}).get("join", {})
         rooms = [r for r in ctx.joined_room_ids if r in join]
         if not rooms:
             return False
-        counts = await self.repo.unread_counts(ctx.user_id, rooms, ctx.upto.get("events"))
+        upto = ctx.upto.get("events")
+        counts = await self.repo.unread_counts(ctx.user_id, rooms, upto)
+        evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts) if self.push_counts else {}
         for room_id in rooms:
+            notifications, highlights = evaluated.get(room_id, (counts.get(room_id, 0), 0))
             join[room_id]["unread_notifications"] = {
-                "notification_count": counts.get(room_id, 0),
-                "highlight_count": 0,
+                "notification_count": notifications,
+                "highlight_count": highlights,
             }
         return False
 
@@ -227,6 +234,7 @@ class Extras:
     # For RoomService.on_room_purged: drop the purged room's receipts, typing
     # rows and room account data.
     on_room_purged: Callable[[str], Awaitable[None]]
+    unread: UnreadCountContributor
     # In registration order: the unread counts come last.
     contributors: list[SyncContributor] = field(default_factory=list)
     housekeepers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
@@ -257,7 +265,7 @@ def build_extras(
         PresenceContributor(presence_repo, membership, clock),
         TypingContributor(typing_repo, clock),
         ReceiptContributor(receipt_repo),
-        UnreadCountContributor(receipt_repo),
+        unread := UnreadCountContributor(receipt_repo),
     ]
     async def on_room_purged(room_id: str) -> None:
         await receipt_repo.delete_room(room_id)
@@ -270,6 +278,7 @@ def build_extras(
         presence=presence,
         typing=typing,
         receipts=receipts,
+        unread=unread,
         contributors=contributors,
         housekeepers=[presence.mark_stale_offline, typing.housekeeping],
         on_room_purged=on_room_purged,

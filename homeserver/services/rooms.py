@@ -14,10 +14,12 @@ from common.errors import Codes, MatrixError
 from common.identifiers import has_control_characters, parse_room_id, parse_user_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
+from homeserver.services.directory_hooks import DirectoryHooks
 from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
 from homeserver.services.events import EventSpec
+from homeserver.services.history_visibility import history_floor, room_visibility
 from homeserver.services.room_versions import room_version
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository, StoredEvent
@@ -113,6 +115,8 @@ class RoomService:
         self._purged_listeners: list[RoomPurgedListener] = []
         self._redacted_listeners: list[EventRedactedListener] = []
         self.profile_lookup: ProfileLookup | None = None
+        # Aliases and the public room list (services/room_directory.py), set by the app.
+        self.directory: DirectoryHooks | None = None
 
     # ------------------------------------------------------------ hooks
     def on_room_purged(self, callback: RoomPurgedListener) -> None:
@@ -160,6 +164,9 @@ class RoomService:
     async def joined_users(self, room_id: str) -> list[str]:
         return await self.repo.joined_user_ids(room_id)
 
+    async def users_sharing_a_room_in_any_state(self, user_id: str) -> set[str]:
+        return await self.repo.users_sharing_a_room_in_any_state(user_id)
+
     async def users_sharing_a_room(self, user_id: str) -> set[str]:
         return await self.repo.users_sharing_a_room(user_id)
 
@@ -189,8 +196,9 @@ class RoomService:
         is_direct = body.get("is_direct", False)
         if not isinstance(is_direct, bool):
             raise MatrixError(400, Codes.BAD_JSON, "is_direct must be a boolean")
-        if body.get("room_alias_name") is not None:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Room aliases are not supported")
+        alias = None
+        if body.get("room_alias_name") is not None and self.directory is not None:
+            alias = await self.directory.alias_for_new_room(body["room_alias_name"])
         if body.get("invite_3pid"):
             raise MatrixError(400, Codes.INVALID_PARAM, "Third-party invites are not supported")
         invites = body.get("invite", [])
@@ -240,6 +248,8 @@ class RoomService:
             specs.append(EventSpec("m.room.name", user_id, {"name": name}, ""))
         if topic is not None:
             specs.append(EventSpec("m.room.topic", user_id, {"topic": topic}, ""))
+        if alias is not None:
+            specs.append(EventSpec("m.room.canonical_alias", user_id, {"alias": alias}, ""))
         for target in invitees:
             extra = {"is_direct": True} if is_direct else None
             specs.append(EventSpec("m.room.member", user_id, await self.member_content(target, "invite", extra),
@@ -248,9 +258,21 @@ class RoomService:
             # Direct chats add both users: the invitee joins at once.
             for target in invitees:
                 specs.append(EventSpec("m.room.member", target, await self.member_content(target, "join"), target))
-        stored = await self.sender.send(new_room_id(self.server_name), specs,
-                                        new_room=NewRoom(user_id, is_direct, version))
-        return stored[0].room_id
+        provisional = new_room_id(self.server_name)
+        # In versions whose room id is the create event's hash, the id is known
+        # only once the room exists; elsewhere the alias is taken first so that
+        # a taken alias creates no room.
+        alias_first = alias is not None and self.directory is not None and not rules.room_id_from_create
+        if alias_first:
+            assert alias is not None and self.directory is not None
+            await self.directory.add_for_new_room(alias, provisional, user_id)
+        stored = await self.sender.send(provisional, specs, new_room=NewRoom(user_id, is_direct, version))
+        room_id = stored[0].room_id
+        if alias is not None and self.directory is not None and not alias_first:
+            await self.directory.add_for_new_room(alias, room_id, user_id)
+        if visibility == "public" and self.directory is not None:
+            await self.directory.publish(room_id, True)
+        return room_id
 
     def _initial_state(self, value: Any, version: str) -> list[tuple[str, str, JsonDict]]:
         if not isinstance(value, list) or len(value) > 50:
@@ -293,16 +315,16 @@ class RoomService:
         """Stream positions (lower exclusive, upper inclusive) of the room the user may read."""
         membership = await self.repo.membership(room_id, user_id)
         if membership is None or membership.forgotten or membership.membership in ("invite", "knock"):
+            if await self.events.room_head(room_id) is not None and (
+                await room_visibility(self.events, room_id) == "world_readable"
+            ):
+                return 0, NO_UPPER_BOUND  # readable by anyone, members or not
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")
         head = await self.events.room_head(room_id)
         if head is None:
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")
         upper = NO_UPPER_BOUND if membership.membership == "join" else membership.stream_pos
-        lower = 0
-        if membership.membership == "join" and membership.joined_since is not None:
-            hv = await self.events.state_event(room_id, "m.room.history_visibility", "")
-            if hv is not None and hv.content.get("history_visibility") in ("joined", "invited"):
-                lower = membership.joined_since - 1
+        lower = await history_floor(self.events, membership, await room_visibility(self.events, room_id))
         return lower, upper
 
     async def require_joined(self, user_id: str, room_id: str) -> None:
@@ -345,6 +367,8 @@ class RoomService:
             raise MatrixError(403, Codes.FORBIDDEN, "m.room.create cannot be changed")
         head = await self.events.room_head(room_id)
         self.check_state_content(event_type, content, head.room_version if head else None)
+        if event_type == "m.room.canonical_alias" and self.directory is not None:
+            await self.directory.check_canonical_alias(room_id, content)
         current = await self.events.state_event(room_id, event_type, state_key)
         if current is not None and current.sender == user_id and current.content == content:
             return current.event_id  # an unchanged state event is not sent again

@@ -20,6 +20,7 @@ from homeserver.config import Config
 from homeserver.notifier import Notifier
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
+from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
 from homeserver.services.to_device import ToDeviceService
@@ -69,6 +70,23 @@ class _Rebuild:
     acknowledged: bool = False
 
 
+def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
+    """Spec, "Ignoring Users": no events and no invitations from ignored users."""
+    if not ignored:
+        return
+    rooms = response["rooms"]
+    for section in ("join", "leave"):
+        for room in rooms[section].values():
+            timeline = room.get("timeline")
+            if timeline is not None:
+                timeline["events"] = [e for e in timeline["events"] if e.get("sender") not in ignored]
+    for room_id, room in list(rooms["invite"].items()):
+        invite = next((e for e in room.get("invite_state", {}).get("events", [])
+                       if e.get("type") == "m.room.member" and e.get("state_key") == user_id), None)
+        if invite is not None and invite.get("sender") in ignored:
+            del rooms["invite"][room_id]
+
+
 class SyncService:
     def __init__(self, config: Config, events: EventRepository, rooms: RoomRepository,
                  streams: StreamRepository, notifier: Notifier, formatter: EventFormatter,
@@ -84,6 +102,8 @@ class SyncService:
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
         self.filter_store: Any = None
+        # ``async (user_id) -> set of ignored user ids`` (m.ignored_user_list), set by the app.
+        self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -159,6 +179,8 @@ class SyncService:
         has_new |= await self._add_invites(response, plans)
         has_new |= await self._add_knocks(response, plans)
         has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+        if self.ignored_users is not None:
+            drop_ignored(response, user_id, await self.ignored_users(user_id))
 
         since_to_device = since.get("to_device") if since else None
         to_device_events: list[JsonDict]
@@ -283,8 +305,14 @@ class SyncService:
         has_new = False
         member_pairs: list[tuple[str, str]] = []
         rooms_out: dict[str, tuple[list[StoredEvent], bool, list[StoredEvent]]] = {}
+        floors = await self._history_floors(user_id, states) if newly else {}
         for plan in joined:
             events = timelines.get(plan.room_id, [])
+            floor = floors.get(plan.room_id, 0)
+            if floor and events and events[0].stream_pos <= floor:
+                # History visibility: nothing from before the member's boundary, and
+                # nothing to paginate back to either.
+                events = [e for e in events if e.stream_pos > floor]
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
@@ -327,7 +355,8 @@ class SyncService:
                     "limited": limited,
                     "prev_batch": prev,
                 },
-                "state": {"events": await self.formatter.format(state)},
+                "state": {"events": await self.formatter.format(
+                    [e for e in state if sync_filter.state.allows_event(e.type, e.sender)])},
                 "ephemeral": {"events": []},
                 "account_data": {"events": []},
             }
@@ -335,6 +364,19 @@ class SyncService:
                 room["summary"] = summaries[room_id]
             response["rooms"]["join"][room_id] = room
         return has_new
+
+    async def _history_floors(self, user_id: str, states: dict[str, list[StoredEvent]]) -> dict[str, int]:
+        """Per newly joined room with ``joined``/``invited`` history visibility, its floor."""
+        floors: dict[str, int] = {}
+        for room_id, state in states.items():
+            hv = next((e for e in state if e.type == "m.room.history_visibility"), None)
+            visibility = hv.content.get("history_visibility") if hv is not None else None
+            if visibility not in RESTRICTED:
+                continue
+            member = await self.rooms.membership(room_id, user_id)
+            if member is not None:
+                floors[room_id] = await history_floor(self.events, member, visibility)
+        return floors
 
     @staticmethod
     def _wants_summary(value: tuple[list[StoredEvent], bool, list[StoredEvent]], joined: list[_RoomPlan],
@@ -406,15 +448,27 @@ class SyncService:
         if not leaves:
             return False
         limit = sync_filter.timeline_limit
+        tl = sync_filter.timeline
         for plan in leaves:
             after = 0 if plan.newly and not plan.extra else since_events
-            events = (await self.events.timelines([plan.room_id], after, plan.upto, limit))[plan.room_id]
+            events = (await self.events.timelines(
+                [plan.room_id], after, plan.upto, limit,
+                types=tl.types, not_types=tl.not_types, senders=tl.senders, not_senders=tl.not_senders,
+            ))[plan.room_id]
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
             state: list[StoredEvent] = []
-            if limited and events:
+            first = plan.extra[0] if plan.extra else None
+            joined_in_batch = first is not None and first.membership == "join" and (
+                not first.replaces_state or (first.prev_content or {}).get("membership") != "join"
+            )
+            if events and joined_in_batch:
+                # Joined and left within this batch: all the state before the timeline.
+                state = await self.events.state_at(plan.room_id, events[0].stream_pos - 1)
+            elif events and (limited or plan.newly):
                 state = await self.events.state_between(plan.room_id, after, events[0].stream_pos - 1)
+            state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
             response["rooms"]["leave"][plan.room_id] = {
                 "timeline": {
                     "events": await self.formatter.format(events, user_id, device_id),

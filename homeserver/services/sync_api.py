@@ -76,6 +76,11 @@ class MembershipReader(Protocol):
         """Users (including ``user_id``) joined to at least one room ``user_id`` is joined to."""
         ...
 
+    async def users_sharing_a_room_in_any_state(self, user_id: str) -> set[str]:
+        """Like :meth:`users_sharing_a_room`, counting invited and knocking members
+        on both sides (end-to-end keys must reach an invitee)."""
+        ...
+
 
 @dataclass
 class SyncContext:

@@ -70,6 +70,32 @@ class RoomEventFilter:
             return False
         return not (self.not_rooms and room_id in self.not_rooms)
 
+    def allows_event(self, event_type: str, sender: str) -> bool:
+        """The filter's types/not_types (``*`` wildcards) and senders/not_senders."""
+        if self.not_types and any(type_matches(p, event_type) for p in self.not_types):
+            return False
+        if self.types is not None and not any(type_matches(p, event_type) for p in self.types):
+            return False
+        if self.not_senders and sender in self.not_senders:
+            return False
+        return self.senders is None or sender in self.senders
+
+
+def type_matches(pattern: str, event_type: str) -> bool:
+    """Spec filters: ``*`` matches any run of characters, everything else literally."""
+    if "*" not in pattern:
+        return pattern == event_type
+    head, *middle, tail = pattern.split("*")
+    if not event_type.startswith(head) or not event_type.endswith(tail) or len(event_type) < len(head) + len(tail):
+        return False
+    at, end = len(head), len(event_type) - len(tail)
+    for part in middle:
+        found = event_type.find(part, at, end)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
+
 
 @dataclass(frozen=True)
 class SyncFilter:

@@ -32,6 +32,19 @@ class UiaSession:
     params: dict[str, Any]
     # Values the stages produced (e.g. the validated e-mail address).
     results: dict[str, Any] = field(default_factory=dict)
+    # True when the client resubmitted a session whose flow was already complete:
+    # the spec has the server answer with the result of the API call again.
+    replayed: bool = False
+
+    @property
+    def request(self) -> Any:
+        """The operation the session was started for (see ``authenticate``)."""
+        return self.params.get("request")
+
+
+class AuthAborted(MatrixError):
+    """A stage failure that ends the request instead of asking for another try
+    (for example a password of a different user than the one authenticating)."""
 
 
 class InteractiveAuthRequired(MatrixError):
@@ -67,27 +80,34 @@ class InteractiveAuth:
         flows: list[list[str]],
         checkers: Mapping[str, StageChecker],
         params: dict[str, Any] | None = None,
+        request: Any = None,
+        bind: bool = True,
     ) -> UiaSession:
         """Process ``auth`` from the request body; return the session once a
-        flow is complete, or raise :class:`InteractiveAuthRequired`."""
+        flow is complete, or raise :class:`InteractiveAuthRequired`.
+
+        ``request`` describes the operation (JSON-able); the session remembers
+        the one it was started for.  With ``bind`` a later request of the same
+        session for a different operation is refused with 403 (a session begun
+        to delete device A cannot delete device B); without it the caller reads
+        the remembered parameters from ``session.request``.  Resubmitting a
+        completed session returns it again with ``replayed`` set.
+        """
         now = self.clock.now_ms()
-        session: UiaSession | None = None
-        if auth is not None and not isinstance(auth, dict):
-            raise MatrixError(400, Codes.BAD_JSON, "auth must be an object")
-        session_id = auth.get("session") if isinstance(auth, dict) else None
-        if session_id is not None:
-            if not isinstance(session_id, str) or len(session_id) > 64:
-                raise MatrixError(400, Codes.INVALID_PARAM, "Invalid auth session")
-            row = await self.repo.get_uia(session_id, now)
-            if row is None or row.purpose != purpose or row.user_id != user_id:
-                raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired auth session")
-            session = UiaSession(row.session_id, row.purpose, row.user_id, row.completed, row.params)
+        session = await self.peek(auth, purpose, user_id)
+        if session is not None and bind and session.request != request:
+            raise MatrixError(
+                403, Codes.FORBIDDEN, "Requested operation has changed during the UI authentication session"
+            )
+        if session is not None and session.params.get("done"):
+            session.replayed = True
+            session.results = dict(session.params.get("results", {}))
+            return session
         if session is None:
             session_id = secrets.token_urlsafe(24)
-            await self.repo.create_uia(
-                session_id, purpose, user_id, params or {}, now, now + SESSION_TTL_MS
-            )
-            session = UiaSession(session_id, purpose, user_id, [], params or {})
+            initial = {**(params or {}), "request": request}
+            await self.repo.create_uia(session_id, purpose, user_id, initial, now, now + SESSION_TTL_MS)
+            session = UiaSession(session_id, purpose, user_id, [], initial)
 
         failure: MatrixError | None = None
         stage = auth.get("type") if isinstance(auth, dict) else None
@@ -99,7 +119,7 @@ class InteractiveAuth:
             else:
                 try:
                     result = await checker(auth, session)
-                except InteractiveAuthRequired:
+                except (InteractiveAuthRequired, AuthAborted):
                     raise
                 except MatrixError as exc:
                     failure = exc
@@ -110,11 +130,10 @@ class InteractiveAuth:
                     session.results[stage] = result
         for flow in flows:
             if all(s in session.completed for s in flow):
-                # Single use: a second request with the same session fails.
-                if not await self.repo.delete_uia(session.session_id):
-                    raise MatrixError(400, Codes.UNKNOWN, "Auth session already used")
                 # Stage results that must survive between requests are stored in params.
                 session.results = {**session.params.get("results", {}), **session.results}
+                session.params["done"] = True
+                await self.repo.set_uia_params(session.session_id, session.params)
                 return session
         if failure is not None and failure.status == 429:
             raise failure
@@ -127,6 +146,20 @@ class InteractiveAuth:
             },
             failure,
         )
+
+    async def peek(self, auth: Any, purpose: str, user_id: str | None) -> UiaSession | None:
+        """The live session named in ``auth`` (None when ``auth`` names none)."""
+        if auth is not None and not isinstance(auth, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "auth must be an object")
+        session_id = auth.get("session") if isinstance(auth, dict) else None
+        if session_id is None:
+            return None
+        if not isinstance(session_id, str) or len(session_id) > 64:
+            raise MatrixError(400, Codes.INVALID_PARAM, "Invalid auth session")
+        row = await self.repo.get_uia(session_id, self.clock.now_ms())
+        if row is None or row.purpose != purpose or row.user_id != user_id:
+            raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired auth session")
+        return UiaSession(row.session_id, row.purpose, row.user_id, row.completed, row.params)
 
     async def remember(self, session: UiaSession, key: str, value: Any) -> None:
         """Keep a stage result across requests (e.g. the validated e-mail)."""

@@ -19,6 +19,7 @@ class TokenOwner:
     user_id: str
     device_id: str
     token_id: int
+    is_guest: bool = False
 
 
 class UserRepository:
@@ -59,6 +60,13 @@ class UserRepository:
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await User.filter(user_id=user_id).update(password_hash=password_hash)
+
+    async def set_email(self, user_id: str, email: str | None) -> None:
+        await User.filter(user_id=user_id).update(email=email)
+
+    async def deactivate(self, user_id: str) -> None:
+        """For good: no password, no login key, marked deactivated."""
+        await User.filter(user_id=user_id).update(deactivated=True, password_hash=None, login_key=None)
 
 
 class DeviceRepository:
@@ -123,16 +131,18 @@ class TokenRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, token_hash: str, user_id: str, device_id: str, now_ms: int) -> None:
+    async def create(self, token_hash: str, user_id: str, device_id: str, now_ms: int,
+                     is_guest: bool = False) -> None:
         await AccessToken.create(
-            token_hash=token_hash, user_id=user_id, device_id=device_id, created_ts=now_ms
+            token_hash=token_hash, user_id=user_id, device_id=device_id, created_ts=now_ms,
+            is_guest=is_guest,
         )
 
     async def lookup(self, token_hash: str) -> TokenOwner | None:
         token = await AccessToken.get_or_none(token_hash=token_hash)
         if token is None:
             return None
-        return TokenOwner(token.user_id, token.device_id, token.id)
+        return TokenOwner(token.user_id, token.device_id, token.id, bool(token.is_guest))
 
     async def delete_by_hash(self, token_hash: str) -> None:
         await AccessToken.filter(token_hash=token_hash).delete()

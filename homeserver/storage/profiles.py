@@ -60,19 +60,28 @@ class ProfileRepository:
 
     async def values_for(self, user_ids: Sequence[str], field_names: Sequence[str]) -> dict[str, dict[str, str]]:
         """``{user_id: {field: value}}`` for the given users and fields (non-null values)."""
+        rows = await self.rows_for(user_ids, field_names, with_unset=False)
+        return {u: {f: v for f, v in fields.items() if v is not None} for u, fields in rows.items()}
+
+    async def rows_for(
+        self, user_ids: Sequence[str], field_names: Sequence[str], with_unset: bool = True
+    ) -> dict[str, dict[str, str | None]]:
+        """Like :meth:`values_for`, also listing fields explicitly set to nothing (None)."""
         if not user_ids or not field_names:
             return {}
-        out: dict[str, dict[str, str]] = {}
+        out: dict[str, dict[str, str | None]] = {}
+        not_null = "" if with_unset else " AND value IS NOT NULL"
         ids = list(user_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows = await self.db.fetch(
                 f"SELECT user_id, field_name, value FROM profile_fields WHERE user_id IN ({_in(chunk)}) "
-                f"AND field_name IN ({_in(field_names)}) AND value IS NOT NULL",
+                f"AND field_name IN ({_in(field_names)}){not_null}",
                 [*chunk, *field_names],
             )
             for r in rows:
-                out.setdefault(str(r["user_id"]), {})[str(r["field_name"])] = str(r["value"])
+                value = None if r["value"] is None else str(r["value"])
+                out.setdefault(str(r["user_id"]), {})[str(r["field_name"])] = value
         return out
 
     async def values_in_use(self, field_name: str, values: Sequence[str]) -> set[str]:

@@ -7,6 +7,7 @@ receipt only moves forward: one for an event at or before the current one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -143,6 +144,34 @@ class ReceiptRepository:
             "SELECT stream_pos FROM events WHERE event_id = ? AND room_id = ?", (event_id, room_id)
         )
         return int(row["stream_pos"]) if row else None
+
+    async def unread_events(
+        self, user_id: str, room_ids: Sequence[str], upto: int, limit: int
+    ) -> dict[str, list[dict[str, object]]]:
+        """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
+        as stored PDUs (for push-rule evaluation)."""
+        out: dict[str, list[dict[str, object]]] = {}
+        for start in range(0, len(room_ids), 200):
+            chunk = list(room_ids[start:start + 200])
+            rows = await self.db.fetch(
+                "SELECT m.room_id, COALESCE(m.joined_since, m.stream_pos) AS since, "
+                "(SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
+                "AND r.room_id = m.room_id) AS rpos FROM room_memberships m "
+                f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})",
+                (user_id, *chunk),
+            )
+            for r in rows:
+                low = max(int(r["since"]), int(r["rpos"] or 0))
+                if low >= upto:
+                    continue
+                found = await self.db.fetch(
+                    "SELECT pdu FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
+                    "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
+                    "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
+                    (str(r["room_id"]), low, upto, user_id, limit),
+                )
+                out[str(r["room_id"])] = [json.loads(e["pdu"]) for e in found]
+        return out
 
     async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, int]:
         """Per joined room: events from other users after the user's latest read

@@ -63,6 +63,15 @@ class RoomRepository:
         )
         return [str(r["room_id"]) for r in rows]
 
+    async def users_sharing_a_room_in_any_state(self, user_id: str) -> set[str]:
+        rows = await self.db.fetch(
+            "SELECT DISTINCT o.user_id FROM room_memberships m JOIN room_memberships o "
+            "ON o.room_id = m.room_id AND o.membership IN ('join', 'invite', 'knock') "
+            "WHERE m.user_id = ? AND m.membership IN ('join', 'invite', 'knock')",
+            (user_id,),
+        )
+        return {str(r["user_id"]) for r in rows} | {user_id}
+
     async def joined_user_ids(self, room_id: str) -> list[str]:
         rows = await self.db.fetch(
             "SELECT user_id FROM room_memberships WHERE room_id = ? AND membership = 'join'", (room_id,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 
 from tests.homeserver.test_media_rooms import make_room
 from tests.homeserver.test_media_support import UNSTABLE
@@ -46,3 +47,21 @@ async def test_search_and_contacts_only_show_room_mates(server: RunningServer) -
     assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_PARAM"
     assert (await server.api("POST", "user_directory/search", json={"search_term": "a"})).status_code == 401
     assert (await server.api("GET", UNSTABLE + "/contacts")).status_code == 401
+
+
+async def test_users_in_public_rooms_are_searchable_by_anyone(server: RunningServer) -> None:
+    searcher = await server.register()
+    public_member = await server.register("pubdirmember")
+    private_member = await server.register("privdirmember")
+    public = (await server.api("POST", "createRoom", public_member, json={"preset": "public_chat"})).json()["room_id"]
+    await server.api("POST", "createRoom", private_member, json={"preset": "private_chat"})
+
+    async def found(term: str) -> list[str]:
+        response = await server.api("POST", "user_directory/search", searcher, json={"search_term": term})
+        assert response.status_code == 200, response.text
+        return [r["user_id"] for r in response.json()["results"]]
+
+    assert await found("pubdirmember") == [public_member.user_id]
+    assert await found("privdirmember") == []
+    await server.api("POST", f"rooms/{quote(public)}/leave", public_member, json={})
+    assert await found("pubdirmember") == []

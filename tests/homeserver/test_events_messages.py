@@ -93,6 +93,12 @@ async def test_redaction(server: RunningServer) -> None:
     assert redaction["redacts"] == secret and redaction["type"] == "m.room.redaction"
     await expect_error(await server.api("PUT", f"rooms/{room}/redact/$nope/r4", alice, json={}), 404, "M_NOT_FOUND")
     await expect_error(await server.api("PUT", f"rooms/{room}/redact/bad/r5", alice, json={}), 400, "M_INVALID_PARAM")
+    # An event of another room is refused as a bad request, not redacted there.
+    elsewhere = await create_room(server, alice)
+    foreign = await send_text(server, alice, elsewhere, "stays")
+    await expect_error(await server.api("PUT", f"rooms/{room}/redact/{foreign}/r7", alice, json={}),
+                       400, "M_INVALID_PARAM")
+    assert (await server.api("GET", f"rooms/{elsewhere}/event/{foreign}", alice)).json()["content"]["body"] == "stays"
     # Redacting the room name state event empties it.
     await server.api("PUT", f"rooms/{room}/state/m.room.name", alice, json={"name": "Secret name"})
     name_id = (await server.api("PUT", f"rooms/{room}/state/m.room.name", alice, json={"name": "Public"})).json()
@@ -163,7 +169,8 @@ async def test_event_and_context(server: RunningServer) -> None:
     event = (await server.api("GET", f"rooms/{room}/event/{ids[4]}", alice)).json()
     assert event["content"]["body"] == "c4" and event["event_id"] == ids[4] and event["room_id"] == room
     assert event["unsigned"]["age"] >= 0
-    await expect_error(await server.api("GET", f"rooms/{room}/event/{ids[4]}", bob), 403, "M_FORBIDDEN")
+    # Spec (GET /rooms/{roomId}/event/{eventId}): 404 when the user may not see the event.
+    await expect_error(await server.api("GET", f"rooms/{room}/event/{ids[4]}", bob), 404, "M_NOT_FOUND")
     await expect_error(await server.api("GET", f"rooms/{room}/event/$unknown", alice), 404, "M_NOT_FOUND")
     context = (await server.api("GET", f"rooms/{room}/context/{ids[4]}", alice, params={"limit": 4})).json()
     assert context["event"]["event_id"] == ids[4]

@@ -162,3 +162,39 @@ async def test_logging_out_a_room_members_device_is_a_change(server: RunningServ
     assert alice.user_id in got["device_lists"]["changed"]
     devices = (await server.api("POST", "keys/query", bob, json={"device_keys": {alice.user_id: []}})).json()
     assert "PHONE" not in devices["device_keys"][alice.user_id]
+
+
+async def test_keys_reach_an_invited_user_and_back(server: RunningServer) -> None:
+    """Element encrypts its first DM message while the other person is only invited:
+    both sides must see each other's keys then (as on Synapse); strangers still see nothing."""
+    alice = await server.register("alice")
+    bob = await server.register("bob")
+    stranger = await server.register("stranger")
+    await upload_device(server, alice, otks=1)
+    await upload_device(server, bob, otks=1)
+    room = (await server.api("POST", "createRoom", alice, json={"preset": "private_chat"})).json()["room_id"]
+    invited = await server.api("POST", f"rooms/{quote(room)}/invite", alice, json={"user_id": bob.user_id})
+    assert invited.status_code == 200
+    for asker, target in ((alice, bob), (bob, alice)):
+        query = await server.api("POST", "keys/query", asker, json={"device_keys": {target.user_id: []}})
+        assert set(query.json()["device_keys"][target.user_id]) == {target.device_id}
+        claim = await server.api("POST", "keys/claim", asker, json={
+            "one_time_keys": {target.user_id: {target.device_id: PARLEY_OTK}}})
+        assert claim.json()["one_time_keys"][target.user_id][target.device_id], claim.text
+    hidden = await server.api("POST", "keys/query", stranger, json={"device_keys": {bob.user_id: []}})
+    assert hidden.json()["device_keys"][bob.user_id] == {}
+
+
+async def test_new_and_renamed_devices_are_device_list_changes(server: RunningServer) -> None:
+    alice = await server.register("alice")
+    bob = await server.register("bob")
+    await _shared_room(server, alice, bob)
+    since = (await _sync(server, bob))["next_batch"]
+    await login(server, alice, "NEWDEVICE")
+    changed = await _sync(server, bob, since=since)
+    assert alice.user_id in changed["device_lists"]["changed"]
+    since = changed["next_batch"]
+    renamed = await server.api("PUT", "devices/NEWDEVICE", alice, json={"display_name": "Kitchen"})
+    assert renamed.status_code == 200
+    again = await _sync(server, bob, since=since)
+    assert alice.user_id in again["device_lists"]["changed"]

@@ -53,6 +53,9 @@ async def test_upload_and_download_round_trip(server: RunningServer) -> None:
     # A filename in the path overrides the stored one (sanitised).
     response = await server.client.get(f"{DOWNLOAD}/{media_path(uri)}/other.pdf", headers=bob.headers)
     assert response.status_code == 200 and 'filename="other.pdf"' in response.headers["content-disposition"]
+    # matrix-nio sends the caller's file name, an encoded "/" included: only the last part is kept.
+    response = await server.client.get(f"{DOWNLOAD}/{media_path(uri)}/dir%2Fother.pdf", headers=bob.headers)
+    assert response.status_code == 200 and 'filename="other.pdf"' in response.headers["content-disposition"]
     # The stored file is private to the server's user.
     media_id = uri.rsplit("/", 1)[1]
     stored = server.config.media_path.resolve() / media_id[:2] / media_id[2:4] / media_id

@@ -19,8 +19,10 @@ PHONE, LOCATION, EMAIL = "im.parley.phone", "im.parley.location", "im.parley.ema
 async def test_display_name(server: RunningServer) -> None:
     alice = await server.register()
     bob = await server.register()
+    # Never set: the localpart, as on Synapse (clients show it; it is not stored).
     response = await server.api("GET", f"profile/{alice.user_id}/displayname", bob)
-    assert response.status_code == 200 and response.json() == {}
+    assert response.status_code == 200
+    assert response.json() == {"displayname": alice.user_id[1:].split(":")[0]}
     response = await server.api("PUT", f"profile/{alice.user_id}/displayname", alice, json={"displayname": "Alice A."})
     assert response.status_code == 200, response.text
     for reader in (alice, bob):
@@ -41,7 +43,7 @@ async def test_display_name(server: RunningServer) -> None:
     response = await server.api("PUT", f"profile/{alice.user_id}/displayname", bob, json={"displayname": "Mallory"})
     assert response.status_code == 403 and response.json()["errcode"] == "M_FORBIDDEN"
     assert (await server.api("GET", f"profile/{alice.user_id}", bob)).json() == {"displayname": ok}
-    # Clearing.
+    # Clearing, explicitly: no display name at all then.
     assert (await server.api("DELETE", f"profile/{alice.user_id}/displayname", alice)).status_code == 200
     assert (await server.api("GET", f"profile/{alice.user_id}", bob)).json() == {}
 
@@ -55,7 +57,10 @@ async def test_unknown_and_invalid_users(server: RunningServer) -> None:
             assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND", path
     response = await server.api("GET", "profile/not-a-user-id", alice)
     assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_PARAM"
+    # Reading needs no token (spec: GET /profile/{userId} "Requires auth: No"); writing does.
     response = await server.api("GET", f"profile/{alice.user_id}")
+    assert response.status_code == 200
+    response = await server.api("PUT", f"profile/{alice.user_id}/displayname", json={"displayname": "x"})
     assert response.status_code == 401
     response = await server.api("PUT", f"profile/{alice.user_id}/org.example.colour", alice, json={"org.example.colour": "red"})
     assert response.status_code == 400 and response.json()["errcode"] == "M_INVALID_PARAM"
@@ -77,10 +82,11 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     )
     assert response.status_code == 200
     assert response.json() == {PHONE: "everyone", LOCATION: "shared_room", EMAIL: "nobody"}
+    name = {"displayname": alice.user_id[1:].split(":")[0]}
     owner_view = (await server.api("GET", f"profile/{alice.user_id}", alice)).json()
-    assert owner_view == {PHONE: "+420 123 456 789", LOCATION: "Brno", EMAIL: "alice@example.org"}
+    assert owner_view == {**name, PHONE: "+420 123 456 789", LOCATION: "Brno", EMAIL: "alice@example.org"}
     stranger_view = (await server.api("GET", f"profile/{alice.user_id}", stranger)).json()
-    assert stranger_view == {PHONE: "+420 123 456 789"}
+    assert stranger_view == {**name, PHONE: "+420 123 456 789"}
     # Hidden and unset fields answer the same.
     for field in (LOCATION, EMAIL):
         response = await server.api("GET", f"profile/{alice.user_id}/{field}", stranger)
@@ -91,7 +97,7 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     assert response.status_code == 404 and response.json()["errcode"] == "M_NOT_FOUND"
     # Nobody means nobody but the owner; everyone includes strangers.
     await server.api("PUT", UNSTABLE + "/profile/visibility", alice, json={PHONE: "nobody", EMAIL: "everyone"})
-    assert (await server.api("GET", f"profile/{alice.user_id}", stranger)).json() == {EMAIL: "alice@example.org"}
+    assert (await server.api("GET", f"profile/{alice.user_id}", stranger)).json() == {**name, EMAIL: "alice@example.org"}
     # Validation.
     for field, bad in ((PHONE, "call me maybe"), (PHONE, "1" * 33), (LOCATION, "x" * 101), (EMAIL, "not-an-email"),
                        (PHONE, 123)):
@@ -106,7 +112,8 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
     bob = await server.register()
     await server.api("PUT", UNSTABLE + "/profile/visibility", bob, json={LOCATION: "everyone"})
     await server.api("PUT", f"profile/{bob.user_id}/{LOCATION}", bob, json={LOCATION: "Praha"})
-    assert (await server.api("GET", f"profile/{bob.user_id}", stranger)).json() == {LOCATION: "Praha"}
+    assert (await server.api("GET", f"profile/{bob.user_id}", stranger)).json() == {
+        "displayname": bob.user_id[1:].split(":")[0], LOCATION: "Praha"}
 
 
 async def test_avatars_must_be_small_jpeg_or_png_of_your_own(server: RunningServer) -> None:
@@ -165,3 +172,17 @@ async def test_avatar_in_use_survives_media_cleanup_hooks(server: RunningServer)
     assert await media.delete_unreferenced([media_id]) == []
     response = await server.client.get(f"/_matrix/client/v1/media/download/{uri[6:]}", headers=alice.headers)
     assert response.status_code == 200
+
+
+async def test_public_fields_are_readable_without_a_token(server: RunningServer) -> None:
+    alice = await server.register()
+    await server.api("PUT", f"profile/{alice.user_id}/displayname", alice, json={"displayname": "Alice"})
+    await server.api("PUT", f"profile/{alice.user_id}/{PHONE}", alice, json={PHONE: "+1 555"})
+    await server.api("PUT", UNSTABLE + "/profile/visibility", alice, json={PHONE: "shared_room"})
+    anonymous = await server.api("GET", f"profile/{alice.user_id}/displayname")
+    assert anonymous.status_code == 200 and anonymous.json() == {"displayname": "Alice"}
+    assert (await server.api("GET", f"profile/{alice.user_id}")).json() == {"displayname": "Alice"}
+    assert (await server.api("GET", f"profile/{alice.user_id}/{PHONE}")).status_code == 404
+    # A bad token is still refused.
+    bad = await server.api("GET", f"profile/{alice.user_id}", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401

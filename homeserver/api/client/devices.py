@@ -44,7 +44,9 @@ async def delete_device(request: Request) -> Response:
     body = await read_json(request, allow_empty=True)
     svc = services(request)
     await svc.devices.get(requester.user_id, device_id)  # 404 before asking for auth
-    await svc.accounts.reauthenticate(body.get("auth"), "delete_devices", requester.user_id, client_ip(request))
+    await svc.accounts.reauthenticate(
+        body.get("auth"), "delete_devices", requester.user_id, client_ip(request), request=[device_id]
+    )
     await svc.devices.delete(requester.user_id, [device_id])
     return json_response({})
 
@@ -59,6 +61,8 @@ async def delete_devices(request: Request) -> Response:
     if len(devices) > 1000:
         raise MatrixError(400, Codes.INVALID_PARAM, "At most 1000 devices at once")
     svc = services(request)
-    await svc.accounts.reauthenticate(body.get("auth"), "delete_devices", requester.user_id, client_ip(request))
+    await svc.accounts.reauthenticate(
+        body.get("auth"), "delete_devices", requester.user_id, client_ip(request), request=sorted(devices)
+    )
     await svc.devices.delete(requester.user_id, [d for d in devices if is_valid_device_id(d)])
     return json_response({})

@@ -102,6 +102,13 @@ async def download(request: Request) -> Response:
     """GET /_matrix/client/v1/media/download/{serverName}/{mediaId}[/{fileName}]"""
     await require_auth(request)
     filename = request.path_params.get("file_name") or None
+    if filename is not None and "/" in str(filename):
+        # Only an *encoded* "/" may appear in the file-name segment (matrix-nio sends the
+        # caller's file name); a literal one is a different path, not a file name.
+        raw = bytes(request.scope.get("raw_path") or b"")
+        tail = raw.rsplit(b"/" + path_param(request, "media_id").encode() + b"/", 1)[-1]
+        if b"/" in tail:
+            raise MatrixError(404, Codes.UNRECOGNIZED, "Unrecognized request")
     media = await services(request).media.get_file(
         path_param(request, "server_name"), path_param(request, "media_id"),
         str(filename) if filename else None,

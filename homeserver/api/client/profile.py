@@ -5,24 +5,29 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homeserver.api.http import json_response, path_param, read_json, require_auth, services
+from homeserver.api.http import access_token, json_response, path_param, read_json, require_auth, services
+
+# Reading a profile needs no token (spec); without one only public fields show.
+ANONYMOUS = ""
+
+
+async def _reader(request: Request) -> str:
+    if access_token(request) is None:
+        return ANONYMOUS
+    return (await require_auth(request)).user_id
 
 
 async def get_profile(request: Request) -> Response:
     """GET /_matrix/client/v3/profile/{userId}"""
-    requester = await require_auth(request)
-    return json_response(
-        await services(request).profiles.get_profile(requester.user_id, path_param(request, "user_id"))
-    )
+    reader = await _reader(request)
+    return json_response(await services(request).profiles.get_profile(reader, path_param(request, "user_id")))
 
 
 async def get_field(request: Request) -> Response:
     """GET /_matrix/client/v3/profile/{userId}/{keyName}"""
-    requester = await require_auth(request)
+    reader = await _reader(request)
     return json_response(
-        await services(request).profiles.get_field(
-            requester.user_id, path_param(request, "user_id"), path_param(request, "key_name")
-        )
+        await services(request).profiles.get_field(reader, path_param(request, "user_id"), path_param(request, "key_name"))
     )
 
 

@@ -12,8 +12,11 @@ from homeserver.api.http import client_ip, json_response, read_json, services
 async def register(request: Request) -> Response:
     """POST /_matrix/client/v3/register"""
     kind = request.query_params.get("kind", "user")
+    if kind == "guest":
+        body = await read_json(request, allow_empty=True)
+        return json_response(await services(request).accounts.register_guest(body, client_ip(request)))
     if kind != "user":
-        raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is disabled")
+        raise MatrixError(400, Codes.INVALID_PARAM, "kind must be user or guest")
     body = await read_json(request)
     return json_response(await services(request).accounts.register(body, client_ip(request)))
 

@@ -46,6 +46,8 @@ async def join_room_id(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/join"""
     requester = await require_auth(request)
     await read_json(request, allow_empty=True)
+    if requester.is_guest:
+        await services(request).room_directory.check_guest_join(room_id_param(request))
     room_id = await services(request).membership.join(requester.user_id, room_id_param(request))
     return json_response({"room_id": room_id})
 
@@ -57,6 +59,8 @@ async def join(request: Request) -> Response:
     target = str(request.path_params["room_id_or_alias"])
     if not target.startswith("#"):
         parse_room_id(target)
+    if requester.is_guest:
+        await services(request).room_directory.check_guest_join(target)
     room_id = await services(request).membership.join(requester.user_id, target)
     return json_response({"room_id": room_id})
 

@@ -39,6 +39,7 @@ class AccessToken(Model):
     user_id = fields.CharField(max_length=255)
     device_id = fields.CharField(max_length=64)
     created_ts = fields.BigIntField()
+    is_guest = fields.BooleanField(default=False)
 
     class Meta:
         table = "access_tokens"

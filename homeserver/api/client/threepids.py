@@ -1,0 +1,54 @@
+"""An account's third-party identifiers (e-mail only; no identity server)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homeserver.api.http import client_ip, json_response, read_json, require_auth, services
+
+
+async def list_threepids(request: Request) -> Response:
+    """GET /_matrix/client/v3/account/3pid"""
+    requester = await require_auth(request)
+    return json_response(await services(request).threepids.list(requester.user_id))
+
+
+async def email_request_token(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid/email/requestToken"""
+    await require_auth(request)
+    body = await read_json(request)
+    result = await services(request).accounts.request_email_code(
+        body.get("email"), body.get("client_secret"), client_ip(request)
+    )
+    config = request.app.state.hs.config
+    result["submit_url"] = f"{config.base_url}/_matrix/client/unstable/im.parley/email/submitToken"
+    return json_response(result)
+
+
+async def add(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid/add"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).threepids.add(requester.user_id, body, client_ip(request))
+    return json_response({})
+
+
+async def delete(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid/delete"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    return json_response(await services(request).threepids.delete(requester.user_id, body))
+
+
+async def bind(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid/bind: refused, there is no identity server."""
+    await require_auth(request)
+    services(request).threepids.bind()
+    return json_response({})
+
+
+async def unbind(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid/unbind: nothing was ever bound."""
+    await require_auth(request)
+    return json_response({"id_server_unbind_result": "no-support"})

@@ -1,0 +1,129 @@
+"""The deprecated v1 sync APIs that clients and SyTest still call — ``GET /events``,
+``GET /initialSync`` and ``GET /rooms/{roomId}/initialSync`` — as thin adapters
+that reshape what :class:`SyncService` builds (spec, "Legacy /events and
+/initialSync").  No second source of events: the same visibility, filters and
+tokens as ``/sync``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.errors import Codes, MatrixError
+from common.identifiers import parse_room_id
+from homeserver.services.sync import SyncService
+from homeserver.services.sync_api import SyncToken
+from homeserver.services.sync_filter import MAX_TIMELINE_LIMIT
+
+JsonDict = dict[str, Any]
+
+DEFAULT_INITIAL_LIMIT = 10
+# /events delivers every event since ``from``; a sync batch this large rarely limits.
+EVENTS_BATCH = MAX_TIMELINE_LIMIT
+
+
+def _with_room(events: list[JsonDict], room_id: str) -> list[JsonDict]:
+    return [{**e, "room_id": room_id} for e in events]
+
+
+def _state_after(room: JsonDict) -> list[JsonDict]:
+    """State at the end of a sync room section: its state, then the timeline's state events."""
+    state: dict[tuple[str, str], JsonDict] = {}
+    for event in [*room.get("state", {}).get("events", []), *room.get("timeline", {}).get("events", [])]:
+        if "state_key" in event:
+            state[(event["type"], event["state_key"])] = event
+    return list(state.values())
+
+
+class LegacySyncService:
+    def __init__(self, sync: SyncService) -> None:
+        self.sync = sync
+
+    async def current_token(self) -> str:
+        return SyncToken.from_mapping(await self.sync.streams.current_all()).encode()
+
+    async def events(
+        self, user_id: str, device_id: str, from_token: str | None, timeout_ms: int, room_id: str | None
+    ) -> JsonDict:
+        """GET /events: everything visible to the user after ``from`` (or from now)."""
+        start = from_token or await self.current_token()
+        room_filter: JsonDict = {"timeline": {"limit": EVENTS_BATCH}}
+        if room_id is not None:
+            parse_room_id(room_id)
+            room_filter["rooms"] = [room_id]
+        body = await self.sync.sync(
+            user_id, device_id, start, timeout_ms, json.dumps({"room": room_filter}), False, None
+        )
+        chunk: list[JsonDict] = []
+        rooms = body["rooms"]
+        for section in ("join", "leave"):
+            for rid, room in rooms[section].items():
+                chunk += _with_room(room.get("timeline", {}).get("events", []), rid)
+                chunk += _with_room(room.get("ephemeral", {}).get("events", []), rid)
+                chunk += _with_room(room.get("account_data", {}).get("events", []), rid)
+        for rid, room in rooms["invite"].items():
+            for event in room.get("invite_state", {}).get("events", []):
+                if event.get("type") == "m.room.member" and event.get("state_key") == user_id:
+                    chunk.append({**event, "room_id": rid})
+        if room_id is None:
+            chunk += body["presence"]["events"]
+            chunk += body["account_data"]["events"]
+        return {"start": start, "end": body["next_batch"], "chunk": chunk}
+
+    async def initial_sync(self, user_id: str, device_id: str, limit: int | None, archived: bool) -> JsonDict:
+        """GET /initialSync"""
+        room_filter: JsonDict = {
+            "timeline": {"limit": DEFAULT_INITIAL_LIMIT if limit is None else limit},
+            "include_leave": archived,
+        }
+        body = await self.sync.sync(user_id, device_id, None, 0, json.dumps({"room": room_filter}), False, None)
+        rooms: list[JsonDict] = []
+        for membership, section in (("join", "join"), ("leave", "leave")):
+            for rid, room in body["rooms"][section].items():
+                rooms.append(self._room(rid, membership, room, body["next_batch"]))
+        for rid, room in body["rooms"]["invite"].items():
+            invite_state = room.get("invite_state", {}).get("events", [])
+            me = next((e for e in invite_state if e.get("type") == "m.room.member"
+                       and e.get("state_key") == user_id), None)
+            entry: JsonDict = {"room_id": rid, "membership": "invite", "invite_state": invite_state}
+            if me is not None:
+                entry["inviter"] = me.get("sender")
+            rooms.append(entry)
+        return {
+            "end": body["next_batch"], "rooms": rooms,
+            "presence": body["presence"]["events"], "account_data": body["account_data"]["events"],
+        }
+
+    @staticmethod
+    def _room(room_id: str, membership: str, room: JsonDict, end: str) -> JsonDict:
+        timeline = room.get("timeline", {})
+        return {
+            "room_id": room_id,
+            "membership": membership,
+            "messages": {
+                "chunk": _with_room(timeline.get("events", []), room_id),
+                "start": timeline.get("prev_batch", end),
+                "end": end,
+            },
+            "state": _with_room(_state_after(room), room_id),
+            "account_data": room.get("account_data", {}).get("events", []),
+        }
+
+    async def room_initial_sync(self, user_id: str, device_id: str, room_id: str, limit: int | None) -> JsonDict:
+        """GET /rooms/{roomId}/initialSync: one room, for its members (present or past)."""
+        parse_room_id(room_id)
+        room_filter: JsonDict = {
+            "rooms": [room_id], "include_leave": True,
+            "timeline": {"limit": DEFAULT_INITIAL_LIMIT if limit is None else limit},
+        }
+        body = await self.sync.sync(user_id, device_id, None, 0, json.dumps({"room": room_filter}), False, None)
+        for membership in ("join", "leave"):
+            room = body["rooms"][membership].get(room_id)
+            if room is not None:
+                out = self._room(room_id, membership, room, body["next_batch"])
+                out["presence"] = body["presence"]["events"]
+                out["receipts"] = [e for e in room.get("ephemeral", {}).get("events", [])
+                                   if e.get("type") == "m.receipt"]
+                return out
+        raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")

@@ -1,0 +1,69 @@
+"""History visibility boundaries (security): what a joining member may read of the past,
+in /sync, /messages and /event, and world-readable rooms for non-members."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.homeserver.room_helpers import bodies, create_room, send_text, sync, timeline
+from tests.support.server import RunningServer
+
+
+async def _room_with_history(server: RunningServer, visibility: str) -> tuple[str, dict[str, str], object, object]:
+    alice = await server.register()
+    bob = await server.register()
+    room = await create_room(server, alice, preset="private_chat")
+    put = await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                           json={"history_visibility": visibility})
+    assert put.status_code == 200, put.text
+    ids = {"before": await send_text(server, alice, room, "before")}
+    await server.api("POST", f"rooms/{quote(room)}/invite", alice, json={"user_id": bob.user_id})
+    ids["invited"] = await send_text(server, alice, room, "invited")
+    joined = await server.api("POST", f"join/{quote(room)}", bob, json={})
+    assert joined.status_code == 200
+    ids["after"] = await send_text(server, alice, room, "after")
+    return room, ids, alice, bob
+
+
+@pytest.mark.parametrize(("visibility", "seen"), [
+    ("joined", ["after"]),
+    ("invited", ["invited", "after"]),
+    ("shared", ["before", "invited", "after"]),
+])
+async def test_joining_member_sees_only_what_visibility_allows(
+    server: RunningServer, visibility: str, seen: list[str]
+) -> None:
+    room, ids, _, bob = await _room_with_history(server, visibility)
+    initial = await sync(server, bob, filter='{"room": {"timeline": {"limit": 50}}}')  # type: ignore[arg-type]
+    assert bodies(timeline(initial, room)) == seen
+
+    messages = await server.api("GET", f"rooms/{quote(room)}/messages", bob, params={"dir": "b", "limit": 50})
+    assert messages.status_code == 200
+    assert list(reversed(bodies(messages.json()["chunk"]))) == seen
+
+    for name, event_id in ids.items():
+        response = await server.api("GET", f"rooms/{quote(room)}/event/{quote(event_id)}", bob)
+        assert response.status_code == (200 if name in seen else 404), (visibility, name)
+        context = await server.api("GET", f"rooms/{quote(room)}/context/{quote(event_id)}", bob)
+        assert (context.status_code == 200) == (name in seen), (visibility, name, context.text)
+
+
+async def test_world_readable_rooms_are_readable_by_non_members(server: RunningServer) -> None:
+    alice = await server.register()
+    stranger = await server.register()
+    room = await create_room(server, alice, preset="public_chat", name="Open book")
+    await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                     json={"history_visibility": "world_readable"})
+    event_id = await send_text(server, alice, room, "for everyone")
+    messages = await server.api("GET", f"rooms/{quote(room)}/messages", stranger, params={"dir": "b"})
+    assert messages.status_code == 200
+    assert "for everyone" in bodies(messages.json()["chunk"])
+    assert (await server.api("GET", f"rooms/{quote(room)}/state/m.room.name", stranger)).json() == {"name": "Open book"}
+    assert (await server.api("GET", f"rooms/{quote(room)}/event/{quote(event_id)}", stranger)).status_code == 200
+    # Back to shared: non-members are refused again.
+    await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                     json={"history_visibility": "shared"})
+    refused = await server.api("GET", f"rooms/{quote(room)}/messages", stranger, params={"dir": "b"})
+    assert refused.status_code == 403

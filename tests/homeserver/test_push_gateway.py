@@ -1,0 +1,115 @@
+"""The HTTP pusher against a real push gateway on a loopback port: notifications for
+events the push rules say to notify about, retries after failures, rejected pushkeys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from homeserver.services import push_gateway
+from tests.homeserver.room_helpers import create_room
+from tests.support.server import RunningServer, free_port
+
+
+class Gateway:
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail_next = 0
+        self.rejected: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def notify(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return JSONResponse({"error": "try later"}, status_code=503)
+        self.received.append(body)
+        self.arrived.set()
+        return JSONResponse({"rejected": self.rejected})
+
+
+@contextlib.asynccontextmanager
+async def running_gateway() -> AsyncIterator[tuple[Gateway, str]]:
+    gateway = Gateway()
+    app = Starlette(routes=[Route("/_matrix/push/v1/notify", gateway.notify, methods=["POST"])])
+    port = free_port()
+    config = HypercornConfig()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    for _ in range(1500):  # until it accepts connections
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.02)
+    try:
+        yield gateway, f"http://127.0.0.1:{port}/_matrix/push/v1/notify"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_notifications_retries_and_rejections(server: RunningServer, monkeypatch: Any) -> None:
+    monkeypatch.setattr(push_gateway, "FIRST_RETRY_S", 0.01)
+    async with running_gateway() as (gateway, url):
+        alice = await server.register()
+        bob = await server.register()
+        room = await create_room(server, alice, preset="public_chat")
+        await server.api("POST", f"join/{quote(room)}", bob, json={})
+        pusher = {"pushkey": "alice-key", "kind": "http", "app_id": "org.example.app",
+                  "app_display_name": "App", "device_display_name": "Phone", "lang": "en",
+                  "data": {"url": url, "extra": "kept"}}
+        assert (await server.api("POST", "pushers/set", alice, json=pusher)).status_code == 200
+
+        # Alice's own message and a notice (suppressed by default) are not pushed.
+        await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/a1", alice,
+                         json={"msgtype": "m.text", "body": "mine"})
+        await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/b1", bob,
+                         json={"msgtype": "m.notice", "body": "bot"})
+        gateway.fail_next = 2  # two failures, then the retry gets through
+        sent = await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/b2", bob,
+                                json={"msgtype": "m.text", "body": "hello alice"})
+        event_id = sent.json()["event_id"]
+        await server.hs.services.push_gateway.drain()
+        assert len(gateway.received) == 1
+        note = gateway.received[0]["notification"]
+        assert note["event_id"] == event_id and note["room_id"] == room
+        assert note["type"] == "m.room.message" and note["sender"] == bob.user_id
+        assert note["content"]["body"] == "hello alice"
+        assert note["counts"]["unread"] >= 1
+        device = note["devices"][0]
+        assert device["pushkey"] == "alice-key" and device["data"] == {"extra": "kept"}
+        assert device["tweaks"] == {"sound": "default"}  # .m.rule.room_one_to_one: two members
+
+
+async def test_rejected_pushkeys_are_removed(server: RunningServer) -> None:
+    async with running_gateway() as (gateway, url):
+        alice = await server.register()
+        bob = await server.register()
+        room = await create_room(server, alice, preset="public_chat")
+        await server.api("POST", f"join/{quote(room)}", bob, json={})
+        pusher = {"pushkey": "stale-key", "kind": "http", "app_id": "org.example.app",
+                  "app_display_name": "App", "device_display_name": "Phone", "lang": "en",
+                  "data": {"url": url, "format": "event_id_only"}}
+        await server.api("POST", "pushers/set", alice, json=pusher)
+        gateway.rejected = ["stale-key"]
+        await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/r1", bob,
+                         json={"msgtype": "m.text", "body": "anyone?"})
+        await server.hs.services.push_gateway.drain()
+        assert len(gateway.received) == 1
+        assert "content" not in gateway.received[0]["notification"]  # event_id_only
+        assert (await server.api("GET", "pushers", alice)).json() == {"pushers": []}
