@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
 from homeserver.app import Homeserver, create_app
 from homeserver.config import Config, load_config
 from homeserver.services.clock import Clock
+from homeserver.serving import serve_bounded
 
 
 def free_port() -> int:
@@ -114,7 +114,7 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     hc.errorlog = None
     hc.accesslog = None
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, hc, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(serve_bounded(app, hc, stop.wait))
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
