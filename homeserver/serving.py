@@ -51,7 +51,7 @@ def fix_h2_closed_connections() -> None:
 
 
 async def serve_bounded(app: Any, config: HypercornConfig,
-                        shutdown_trigger: Callable[[], Awaitable[None]]) -> None:
+                        shutdown_trigger: Callable[[], Awaitable[object]]) -> None:
     """``hypercorn.asyncio.serve`` that returns at most ``graceful_timeout`` (+1 s) after the trigger.
 
     Requests in flight get the grace period to complete; connections still

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,14 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: Any = None,
-                           http2: bool = False) -> AsyncIterator[RunningServer]:
+                           http2: bool = False,
+                           before_start: Callable[[Homeserver], None] | None = None,
+                           ) -> AsyncIterator[RunningServer]:
+    """Serve ``config`` on a free port; ``before_start`` may adjust the homeserver before its start-up."""
     port = free_port()
     app = create_app(config, clock=clock, mailer=mailer)
+    if before_start is not None:
+        before_start(app.state.hs)
     hc = HypercornConfig()
     hc.bind = [f"127.0.0.1:{port}"]
     hc.keep_alive_max_requests = 1_000_000
