@@ -123,13 +123,19 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     base_url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
     try:
-        for _ in range(200):
+        # Up once it answers; start-up (migrations on a loaded MariaDB) may take a while.
+        # Giving up silently after a few seconds used to let tests fail with ConnectError.
+        deadline = asyncio.get_running_loop().time() + 120
+        while True:
             if task.done():
                 task.result()
+                raise RuntimeError("the test homeserver stopped during start-up")
             try:
                 await client.get("/_matrix/client/versions")
                 break
             except httpx.TransportError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
                 await asyncio.sleep(0.02)
         yield RunningServer(base_url, config, app.state.hs, client)
     finally:
