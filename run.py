@@ -53,6 +53,11 @@ def ensure_venv(profile: str) -> Path:
     if override:
         return Path(override)
     python = BIN / ("python.exe" if os.name == "nt" else "python")
+    if VENV.is_file():
+        # A PEP 832 redirect file (older tox runs write one): .venv is ours.
+        print(f"[run.py] replacing the .venv redirect file (-> {VENV.read_text().strip()}) with a venv",
+              flush=True)
+        VENV.unlink()
     if not python.exists():
         print("[run.py] creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
