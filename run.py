@@ -115,8 +115,10 @@ def test(python: Path, rest: list[str]) -> int:
             print("note: no MariaDB on 127.0.0.1:3306, so the mysql environment is skipped")
         rest = ["-e", envs, *rest]
     tox = [str(python), "-m", "tox", "-c", str(ROOT / "tox.ini"), *rest]
+    # tox passes PARLEY_* on to the tests, and the servers they start refuse unknown ones.
+    env = {k: v for k, v in os.environ.items() if k != "PARLEY_RUN_PYTHON"}
     try:
-        return subprocess.call(tox, cwd=ROOT)
+        return subprocess.call(tox, cwd=ROOT, env=env)
     except KeyboardInterrupt:
         return 130
 
