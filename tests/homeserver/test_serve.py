@@ -41,7 +41,8 @@ def start_server(config: Path) -> subprocess.Popen[bytes]:
 
 
 async def wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 30
+    # A liveness bound, not a speed one: a loaded 2-core machine can take a while.
+    deadline = time.monotonic() + 120
     async with httpx.AsyncClient(verify=verify) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:

@@ -74,9 +74,12 @@ async def woken_by(reader: RunningServer, writer: RunningServer, account: Accoun
     await wait_for_waiter(reader)
     await write()
     try:
-        return await asyncio.wait_for(poll, BOUND_S)
+        body = await asyncio.wait_for(poll, BOUND_S)
     except TimeoutError:
         raise AssertionError(f"no wake-up: the long-poll was not answered within {BOUND_S} s") from None
+    # An answered long-poll no longer waits: waiters are not leaked.
+    assert reader.hs.services.notifier.waiting_users == 0
+    return body
 
 
 def _ok(response: Any) -> None:
@@ -174,6 +177,7 @@ async def test_a_quiet_long_poll_waits_for_its_timeout(quiet_server: RunningServ
     quiet_server.hs.services.notifier.wake_all()  # let it go: shutdown wakes every waiter
     body = await asyncio.wait_for(poll, BOUND_S)
     assert body["next_batch"] == since
+    assert quiet_server.hs.services.notifier.waiting_users == 0
 
 
 async def test_write_on_one_instance_wakes_the_other_over_redis(make_config: Any) -> None:
