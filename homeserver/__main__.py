@@ -15,13 +15,13 @@ import signal
 import sys
 from pathlib import Path
 
-from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
 from homeserver.api.metrics import metrics_app
 from homeserver.app import create_app
 from homeserver.config import Config, ConfigError, load_config
 from homeserver.logs import configure_logging
+from homeserver.serving import serve_bounded
 from homeserver.tls import ensure_dev_certificate
 
 logger = logging.getLogger("homeserver")
@@ -35,7 +35,8 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.keep_alive_max_requests = 1_000_000
     hc.graceful_timeout = 10.0
     hc.accesslog = None
-    hc.errorlog = "-"
+    # Hypercorn's own "-" adds a second handler: its lines would print twice.
+    hc.errorlog = logging.getLogger("hypercorn.error")
     hc.alpn_protocols = ["h2", "http/1.1"]
     cert, key = config.tls.cert_file, config.tls.key_file
     if not cert and config.tls.autogenerate:
@@ -67,16 +68,16 @@ async def run(config: Config) -> None:
     if config.dev_mode:
         logger.warning("DEV MODE: insecure development settings are allowed")
     logger.info("Parley homeserver %s listening on %s", config.server_name, ", ".join(hc.bind))
-    servers = [serve(app, hc, shutdown_trigger=trigger)]  # type: ignore[arg-type]
+    servers = [serve_bounded(app, hc, trigger)]
     if config.admin.metrics_listener:
         metrics_hc = HypercornConfig()
         metrics_hc.bind = [config.admin.metrics_listener]
         metrics_hc.accesslog = None
         metrics_hc.errorlog = hc.errorlog
         logger.info("metrics on http://%s/metrics", config.admin.metrics_listener)
-        servers.append(serve(metrics_app(app.state.hs), metrics_hc,  # type: ignore[arg-type]
-                             shutdown_trigger=shutdown.wait))
+        servers.append(serve_bounded(metrics_app(app.state.hs), metrics_hc, shutdown.wait))
     await asyncio.gather(*servers)
+    logger.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

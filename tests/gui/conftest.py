@@ -37,6 +37,38 @@ FAST_KDF = KdfParams.pbkdf2(iterations=1000)
 PASSWORD = "correct horse battery"
 
 
+def _tk_missing() -> str | None:
+    """Why the GUI cannot be built here (None when tkinter and ttkbootstrap import)."""
+    try:
+        import tkinter  # noqa: F401
+
+        import ttkbootstrap  # noqa: F401
+    except ImportError as exc:
+        return (f"Tk is not available ({exc}): install python3-tk (Debian) or a Python built "
+                "with Tk, and the 'client' extra, to run the GUI tests")
+    return None
+
+
+class _TkMissingModule(pytest.Module):
+    """A GUI test module that is reported as skipped, with the reason, instead of failing to import."""
+
+    reason = ""
+
+    def collect(self) -> Any:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise pytest.fail.Exception(self.reason, pytrace=False)
+        raise pytest.skip.Exception(self.reason, allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    reason = _tk_missing()
+    if reason is None:
+        return None
+    module = _TkMissingModule.from_parent(parent, path=module_path)
+    module.reason = reason
+    return module
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/gui" in str(item.fspath).replace(os.sep, "/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,7 +41,8 @@ def start_server(config: Path) -> subprocess.Popen[bytes]:
 
 
 async def wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 30
+    # A liveness bound, not a speed one: a loaded 2-core machine can take a while.
+    deadline = time.monotonic() + 120
     async with httpx.AsyncClient(verify=verify) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -124,3 +126,58 @@ def test_config_error_exits_with_message(tmp_path: Path) -> None:
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "dev_mode" in result.stderr
+
+
+async def test_sigterm_lets_a_slow_upload_finish_and_cuts_a_stalled_one_after_the_grace_period(
+        tmp_path: Path) -> None:
+    """Python 3.12+ made Hypercorn wait for every connection; the grace period must still hold."""
+    from homeserver.__main__ import hypercorn_config
+    from homeserver.config import load_config
+
+    port = free_port()
+    config_path = write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}")
+    grace = hypercorn_config(load_config(config_path, environ={})).graceful_timeout
+    proc = start_server(config_path)
+    base = f"http://127.0.0.1:{port}"
+    chunk = b"x" * 16384
+    signalled = asyncio.Event()
+    never = asyncio.Event()
+
+    async def slow() -> Any:
+        for index in range(10):
+            if index == 2:
+                proc.send_signal(signal.SIGTERM)
+                signalled.set()
+            yield chunk
+            await asyncio.sleep(0.2)
+
+    async def stalled() -> Any:
+        yield chunk
+        await never.wait()
+
+    try:
+        await wait_up(base, proc=proc)
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            response = await client.post("/_matrix/client/v3/register", json={
+                "username": "up", "password": "long enough pw", "auth": {"type": "m.login.dummy"}})
+            headers = {"Authorization": f"Bearer {response.json()['access_token']}",
+                       "Content-Type": "application/octet-stream"}
+            stuck = asyncio.create_task(client.post("/_matrix/media/v3/upload", content=stalled(),
+                                                    headers=headers))
+            uploaded = await client.post("/_matrix/media/v3/upload", content=slow(), headers=headers)
+            assert signalled.is_set()
+            assert uploaded.status_code == 200, uploaded.text
+            # The stalled upload keeps its connection open; the server still exits.
+            status = await asyncio.to_thread(proc.wait, grace + 15)
+            assert status == 0
+            # Its client is still "sending" (the body never ends): stop it.
+            stuck.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await stuck
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        # Hypercorn cancels the stalled request itself (3.11) or our bound does (3.12+).
+        assert "stopped" in output, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
