@@ -54,7 +54,7 @@ from homeserver.services.sync_api import STREAMS
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
-from homeserver.signing_key import SigningKey, load_or_create_signing_key
+from homeserver.signing_key import SigningKey, generate_signing_key, key_from_seed, read_signing_key_file
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.database import Database
@@ -62,6 +62,7 @@ from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
 
 logger = logging.getLogger(__name__)
@@ -243,6 +244,18 @@ def prepare_data_dir(config: Config) -> None:
         os.chmod(path, 0o700)
 
 
+async def load_signing_key(config: Config, database: Database, into: SigningKey, clock: Clock) -> None:
+    """Fill ``into`` with the deployment's key: the stored one, or one this instance creates.
+
+    An older deployment's ``signing.key`` file is imported instead of a new key.
+    """
+    candidate = read_signing_key_file(config.data_path / "signing.key") or generate_signing_key()
+    key_id, seed = await ServerKeyRepository(database).get_or_create(
+        config.server_name, candidate.key_id, candidate.seed_b64, clock.now_ms()
+    )
+    into.load(key_id, key_from_seed(seed))
+
+
 def create_app(
     config: Config,
     clock: Clock | None = None,
@@ -255,7 +268,7 @@ def create_app(
     clock = clock or Clock()
     database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
     redis = _connect_redis(config.redis_url) if config.redis_url else None
-    signing_key = load_or_create_signing_key(config.data_path / "signing.key")
+    signing_key = SigningKey()  # filled from the database at start-up
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
 
@@ -263,6 +276,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
         with database.activated():
+            await load_signing_key(config, database, signing_key, clock)
             await services.streams.prepare(STREAMS)
             await services.notifier.start()
             hs.background.append(
