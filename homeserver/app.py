@@ -24,6 +24,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.http import error_response
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
+from homeserver.api.resilience import ReplayIdempotentRequests, storage_unavailable
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
 from homeserver.notifier import Notifier
@@ -62,6 +63,7 @@ from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.retry import is_transient
 from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
 
@@ -233,6 +235,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    if is_transient(exc):
+        logger.warning("database unavailable serving %s %s: %s", request.method, request.url.path, exc)
+        return error_response(storage_unavailable())
     logger.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(MatrixError(500, Codes.UNKNOWN, "Internal server error"))
 
@@ -304,6 +309,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
+            # Inside the body limit: it buffers bodies for a repeat.
+            Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={
             MatrixError: _matrix_error,
