@@ -61,7 +61,8 @@ async def run(config: Config) -> None:
         logger.warning("TLS is off: serving plain HTTP (h2c and HTTP/1.1); use a TLS proxy or set [tls]")
     if config.dev_mode:
         logger.warning("DEV MODE: insecure development settings are allowed")
-    logger.info("Parley homeserver %s listening on %s", config.server_name, ", ".join(hc.bind))
+    logger.info("Parley homeserver %s (instance %s) listening on %s", config.server_name, config.instance,
+                ", ".join(hc.bind))
     await serve(app, hc, shutdown_trigger=trigger)  # type: ignore[arg-type]
 
 
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     logging.basicConfig(
         level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # The instance name tells apart the logs of several instances of one deployment.
+        format=f"%(asctime)s {config.instance} %(levelname)s %(name)s: %(message)s",
     )
     try:
         asyncio.run(run(config))

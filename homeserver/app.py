@@ -24,6 +24,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.http import error_response
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
+from homeserver.api.proxy import TrustedProxyMiddleware
 from homeserver.api.resilience import ReplayIdempotentRequests, storage_unavailable
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
@@ -35,6 +36,7 @@ from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
+from homeserver.services.health import HealthService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -59,6 +61,7 @@ from homeserver.signing_key import SigningKey, generate_signing_key, key_from_se
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.database import Database
+from homeserver.storage.health import HealthRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
@@ -108,6 +111,7 @@ class Services:
     profiles: ProfileService
     placeholders: PlaceholderService
     directory: DirectoryService
+    health: HealthService
 
 
 @dataclass
@@ -190,6 +194,7 @@ def build_services(
         keys=keys, key_backup=KeyBackupService(KeyBackupRepository(database), clock), pairing=pairing,
         media=people.media, profiles=people.profiles, placeholders=people.placeholders,
         directory=people.directory,
+        health=HealthService(HealthRepository(database), notifier, redis, config.instance),
     )
 
     async def expire_auth_state() -> None:
@@ -303,6 +308,7 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[
+            Middleware(TrustedProxyMiddleware, trusted=config.trusted_proxy_networks),
             Middleware(DatabaseContextMiddleware, database=database),
             Middleware(
                 BodyLimitMiddleware,
