@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,8 @@ from homeserver.storage.ratelimits import RateLimitRepository
 from homeserver.storage.retry import is_transient
 from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
+from homeserver.storage.wake_queue import WakeQueueRepository
+from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +160,13 @@ def build_services(
         tokens, devices, uia, mail, limiter, clock,
     )
     streams = StreamRepository(database)
-    notifier = Notifier(
-        channel=f"parley:{config.server_name}:wake", redis=redis, positions=streams.current_all
+    # Unique per process and per app: tests run several instances in one process.
+    origin = f"{config.instance}/{secrets.token_hex(4)}"
+    bus: WakeBus = (
+        RedisBus(redis, f"parley:{config.server_name}:wake") if redis is not None
+        else DatabaseBus(WakeQueueRepository(database), origin)
     )
+    notifier = Notifier(bus, origin=origin)
 
     core = build_room_services(
         config, database, signing_key, streams, notifier, clock, limiter, users, device_repo, devices
