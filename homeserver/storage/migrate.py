@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from tortoise.exceptions import IntegrityError
 
 import migrations
+from migrations.ddl import adapt_to_server, collation_for_server
 
 if TYPE_CHECKING:
     from homeserver.storage.database import Database
@@ -157,6 +158,9 @@ async def _apply_mysql(db: Database, known: Sequence[Migration], lock_timeout_s:
 
 
 async def _migrate_locked(session: _MysqlSession, known: Sequence[Migration]) -> int:
+    # MariaDB and Oracle MySQL 8 name their exact (binary, NO PAD) collations differently.
+    server_version = str((await session.execute("SELECT VERSION()"))[0][0])
+    collation_for_server(server_version)  # refuses servers without a NO PAD binary collation
     await session.execute(SCHEMA_VERSION_DDL)
     await session.execute(SCHEMA_STEPS_DDL)
     applied = {int(r[0]) for r in await session.execute("SELECT version FROM schema_version")}
@@ -169,7 +173,7 @@ async def _migrate_locked(session: _MysqlSession, known: Sequence[Migration]) ->
         for index, statement in enumerate(migration.upgrade("mysql")):
             if (migration.version, index) in steps:
                 continue
-            await _run_step(session, statement)
+            await _run_step(session, adapt_to_server(statement, server_version))
             await session.execute("INSERT INTO schema_steps (version, step, applied_ts) VALUES (?, ?, ?)",
                                   (migration.version, index, _now_ms()))
         await session.execute("INSERT INTO schema_version (version, applied_ts) VALUES (?, ?)",

@@ -17,7 +17,7 @@ from homeserver.storage.migrate import (
     apply_migrations,
     known_migrations,
 )
-from migrations.ddl import create_table
+from migrations.ddl import adapt_to_server, collation_for_server, create_table, server_flavour
 from tests.support.databases import mysql_database
 
 
@@ -133,3 +133,23 @@ async def test_the_migration_lock_is_per_database(empty_database_url: str) -> No
             await other.close()
         finally:
             holder.close()
+
+
+def test_the_exact_collation_is_chosen_by_server_flavour() -> None:
+    statement = create_table("mysql", "t", [("name", "id", "NOT NULL")])
+    assert "COLLATE=utf8mb4_nopad_bin" in statement
+    # MariaDB (what these machines run, and what VERSION() says there).
+    assert collation_for_server("10.11.6-MariaDB-0+deb12u1") == "utf8mb4_nopad_bin"
+    assert adapt_to_server(statement, "10.11.6-MariaDB-0+deb12u1") == statement
+    assert collation_for_server("5.5.5-10.6.12-MariaDB-log") == "utf8mb4_nopad_bin"
+    # Oracle MySQL 8 has no utf8mb4_nopad_bin; utf8mb4_0900_bin is binary and NO PAD too.
+    assert collation_for_server("8.0.36") == "utf8mb4_0900_bin"
+    assert collation_for_server("8.4.0-commercial") == "utf8mb4_0900_bin"
+    assert "COLLATE=utf8mb4_0900_bin" in adapt_to_server(statement, "8.0.36-0ubuntu0.22.04.1")
+    assert "nopad" not in adapt_to_server(statement, "9.1.0")
+    # Servers with only PAD SPACE collations would let "@alice:x " equal "@alice:x".
+    with pytest.raises(ValueError, match="MySQL 8.0 or later"):
+        collation_for_server("5.7.44-log")
+    with pytest.raises(ValueError, match="10.2"):
+        collation_for_server("10.1.48-MariaDB")
+    assert server_flavour("10.11.6-MariaDB-0+deb12u1") == ("mariadb", (10, 11, 6))
