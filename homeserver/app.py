@@ -159,7 +159,7 @@ def build_services(
         config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n),
         tokens, devices, uia, mail, limiter, clock,
     )
-    streams = StreamRepository(database)
+    streams = StreamRepository(database, multi_writer=config.database.multi_writer)
     # Unique per process and per app: tests run several instances in one process.
     origin = f"{config.instance}/{secrets.token_hex(4)}"
     bus: WakeBus = (

@@ -43,6 +43,8 @@ class DatabaseConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
+    # MySQL: room-event writers claim stream positions instead of sharing one row lock (storage/streams.py).
+    multi_writer: bool = True
 
 
 @dataclass(frozen=True)
