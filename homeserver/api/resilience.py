@@ -46,8 +46,14 @@ class ReplayIdempotentRequests:
             return
         body = await _read_body(receive)
         started = False
+        body_given = False
 
         async def replay_receive() -> Message:
+            # The body once per attempt; after it, what the client does (e.g. disconnect).
+            nonlocal body_given
+            if body_given:
+                return await receive()
+            body_given = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def tracking_send(message: Message) -> None:
@@ -57,6 +63,7 @@ class ReplayIdempotentRequests:
             await send(message)
 
         for attempt in range(1, self.attempts + 1):
+            body_given = False
             try:
                 await self.app(scope, replay_receive, tracking_send)
                 return

@@ -1,7 +1,8 @@
 """Liveness and readiness of one instance, for load balancers and orchestrators.
 
 *Alive* means the process serves HTTP.  *Ready* means it can do useful work:
-the database answers, the schema is the one this code knows, Redis (when
+the database answers, the schema has every migration this code needs (newer
+ones from a rolling upgrade are fine: they are additive), Redis (when
 configured) answers, and the instance is not shutting down; a load balancer
 sends requests only to ready instances.
 """
@@ -38,8 +39,8 @@ class HealthService:
         return checks
 
     async def _schema(self) -> None:
-        if not await self.repo.schema_is_current():
-            raise RuntimeError("the database schema is not the one this instance knows")
+        if not await self.repo.schema_is_complete():
+            raise RuntimeError("the database schema lacks migrations this instance needs")
 
     async def _check(self, probe: Any) -> bool:
         try:

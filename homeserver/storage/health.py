@@ -13,6 +13,10 @@ class HealthRepository:
     async def ping(self) -> None:
         await self.db.fetch_one("SELECT 1 AS ok")
 
-    async def schema_is_current(self) -> bool:
-        """True when exactly the migrations this code knows are applied."""
-        return await applied_versions(self.db) == {m.version for m in known_migrations()}
+    async def schema_is_complete(self) -> bool:
+        """True when every migration this code knows is applied.
+
+        Newer ones (a newer release migrating during a rolling upgrade) are
+        fine: migrations are additive, so this instance keeps serving.
+        """
+        return {m.version for m in known_migrations()} <= await applied_versions(self.db)

@@ -138,7 +138,7 @@ class _MysqlSession:
 
     async def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         async with self.connection.cursor() as cursor:
-            await cursor.execute(self.db.sql(query), list(params))
+            await cursor.execute(self.db.sql(query), list(params) or None)
             return list(await cursor.fetchall())
 
 

@@ -184,7 +184,10 @@ class StreamRepository:
             if r["oldest"] is not None and int(r["oldest"]) < _now_ms() - self.stale_claim_ms:
                 stale.append(stream)
         for stream in stale:
-            await self._expire_claims(stream)
+            try:
+                await self._expire_claims(stream)
+            except Exception:  # e.g. a server without SKIP LOCKED: the claims stay, readers still safe
+                logger.warning("could not expire stale %s stream claims", stream, exc_info=True)
         return out
 
     async def _expire_claims(self, stream: str) -> None:
