@@ -12,10 +12,12 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pymysql
 import pytest
 from tortoise.exceptions import OperationalError
 
+from homeserver.api.resilience import ReplayIdempotentRequests
 from homeserver.storage.database import Database
 from homeserver.storage.retry import transient_kind
 from tests.support.databases import MYSQL_URL, mysql_database
@@ -147,3 +149,35 @@ async def test_classification_of_driver_errors() -> None:
     assert transient_kind(pymysql.err.InterfaceError(0, "Not connected")) == "unavailable"
     assert transient_kind(OperationalError(pymysql.err.OperationalError(1064, "syntax error"))) is None
     assert transient_kind(ValueError("no")) is None
+
+
+def _flaky_app(failures: int, calls: list[bytes]) -> Any:
+    """An ASGI app that fails like a killed database connection ``failures`` times, then echoes the body."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = (await receive()).get("body", b"")
+        calls.append(body)
+        if len(calls) <= failures:
+            raise OperationalError(pymysql.err.OperationalError(2013, "Lost connection to server during query"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_an_idempotent_request_is_replayed_with_its_body(method: str) -> None:
+    calls: list[bytes] = []
+    app = ReplayIdempotentRequests(_flaky_app(2, calls))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.request(method, "/x", content=b"same body")
+    assert response.status_code == 200 and response.content == b"same body"
+    assert calls == [b"same body"] * 3
+
+
+async def test_a_post_is_not_replayed() -> None:
+    calls: list[bytes] = []
+    app = ReplayIdempotentRequests(_flaky_app(1, calls))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        with pytest.raises(OperationalError):
+            await client.post("/x", content=b"once")
+    assert calls == [b"once"]
