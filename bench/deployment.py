@@ -114,9 +114,18 @@ async def _load(bases: list[str], users: int, rooms: int, messages: int, concurr
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=500)) as client:
         async def call(i: int, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            response = await client.request(method, bases[i % len(bases)] + path, headers=headers, **kw)
-            response.raise_for_status()
-            return response.json()
+            for attempt in range(5):
+                try:
+                    response = await client.request(method, bases[i % len(bases)] + path, headers=headers, **kw)
+                except httpx.TransportError:
+                    # A kept-alive connection the server closed meanwhile: repeat, as clients do.
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.1)
+                    continue
+                response.raise_for_status()
+                return response.json()
+            raise AssertionError("unreachable")
 
         tokens = []
         for u in range(users):
@@ -191,7 +200,13 @@ async def run_one(instances: int, multi_writer: bool, args: argparse.Namespace) 
                 bases.append(base)
             async with httpx.AsyncClient(timeout=10) as client:
                 await asyncio.gather(*(_ready(client, b) for b in bases))
-            seconds, latencies = await _load(bases, args.users, args.rooms, args.messages, args.concurrency)
+            try:
+                seconds, latencies = await _load(bases, args.users, args.rooms, args.messages, args.concurrency)
+            except Exception:
+                for i, proc in enumerate(procs):
+                    log = (Path(tmp) / f"hs{i + 1}.log").read_text(errors="replace")
+                    print(f"--- hs{i + 1} (exit code {proc.poll()}):\n{log[-3000:]}", file=sys.stderr)
+                raise
             for proc in procs:
                 proc.terminate()
             for proc in procs:

@@ -11,6 +11,7 @@ import pytest
 
 from homeserver.api.proxy import TrustedProxyMiddleware
 from homeserver.config import ConfigError
+from homeserver.services.clock import ManualClock
 from tests.support.databases import MYSQL_URL, mysql_database
 from tests.support.redis import require_redis
 from tests.support.server import serve_homeserver
@@ -106,7 +107,8 @@ async def test_rate_limits_key_on_the_forwarded_client(make_config: Any, trusted
                                     headers={"X-Forwarded-For": ip})
         return response.status_code
 
-    async with serve_homeserver(config) as server:
+    # A clock that stands still: the three hits cannot straddle two rate-limit windows.
+    async with serve_homeserver(config, clock=ManualClock()) as server:
         assert [await register("203.0.113.1", n) for n in range(3)] == [200, 200, 429]
         # Another client behind the same proxy has its own budget, when the proxy is trusted.
         assert await register("203.0.113.2", 9) == (200 if trusted else 429)
