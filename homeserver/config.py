@@ -43,8 +43,10 @@ class DatabaseConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
-    # MySQL: room-event writers claim stream positions instead of sharing one row lock (storage/streams.py).
-    multi_writer: bool = True
+    # MySQL: room-event writers claim stream positions instead of sharing one row lock
+    # (storage/streams.py).  Off by default: stream order within a room may then differ
+    # from the order of its event graph (claims are taken before the room lock).
+    multi_writer: bool = False
 
 
 @dataclass(frozen=True)

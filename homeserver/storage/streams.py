@@ -24,6 +24,13 @@ Instead (the idea of Synapse's ``MultiWriterIdGenerator``):
    with the counter in one statement (one snapshot): every position up to it
    is either committed or will never exist.
 
+Known limit (why it is off by default, ``[database] multi_writer``): the
+claim is taken before the writer locks its room, so two writers of one room
+may commit in the opposite order to their positions: the room's stream
+order then differs from its event graph's order (readers still never skip).
+Claiming while holding the room lock, on a connection outside the pool, is
+the fix, together with the event-persistence rework.
+
 A failed write releases its claim (:meth:`abandon`); the claim of a writer
 that died (``kill -9``) is removed after ``STALE_CLAIM_MS`` unless a live
 transaction still locks it, so readers stall at most that long.
@@ -60,7 +67,7 @@ class ClaimLost(RuntimeError):
 
 
 class StreamRepository:
-    def __init__(self, db: Database, multi_writer: bool = True, stale_claim_ms: int = STALE_CLAIM_MS) -> None:
+    def __init__(self, db: Database, multi_writer: bool = False, stale_claim_ms: int = STALE_CLAIM_MS) -> None:
         self.db = db
         self.multi_writer = multi_writer and db.dialect == "mysql"
         self.stale_claim_ms = stale_claim_ms

@@ -50,18 +50,19 @@ async def database(mysql_url: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-def _kill_when_running(db_name: str, marker: str) -> threading.Thread:
+def _kill_when_running(db_name: str, marker: str, killed: list[int]) -> threading.Thread:
     """Kill the connection running the statement containing ``marker`` as soon as it appears."""
     def run() -> None:
         root = _root()
         try:
-            for _ in range(500):
+            for _ in range(1000):
                 with root.cursor() as cur:
-                    cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
-                                (db_name, f"%{marker}%"))
+                    cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s "
+                                "AND INFO NOT LIKE '%%PROCESSLIST%%'", (db_name, f"%{marker}%"))
                     found = cur.fetchone()
                     if found:
                         cur.execute(f"KILL {int(found[0])}")
+                        killed.append(int(found[0]))
                         return
                 threading.Event().wait(0.01)
         finally:
@@ -77,20 +78,24 @@ def _db_name(url: str) -> str:
 
 
 async def test_a_read_whose_connection_is_killed_is_repeated(database: Database, mysql_url: str) -> None:
-    killer = _kill_when_running(_db_name(mysql_url), "read_probe")
-    row = await database.fetch_one("SELECT SLEEP(0.5) AS read_probe, CONNECTION_ID() AS id")
+    killed: list[int] = []
+    killer = _kill_when_running(_db_name(mysql_url), "read_probe", killed)
+    row = await database.fetch_one("SELECT SLEEP(2) AS read_probe, CONNECTION_ID() AS id")
     await asyncio.to_thread(killer.join)
-    assert row is not None and int(row["read_probe"]) == 0  # completed, on a fresh connection
+    assert killed, "the statement finished before it could be killed"
+    assert row is not None and int(row["id"]) != killed[0]  # completed, repeated on a fresh connection
 
 
 async def test_a_write_whose_connection_is_killed_is_not_repeated(database: Database, mysql_url: str) -> None:
     # Whether the server applied it is unknown: repeating could apply it twice.
     await database.execute("CREATE TABLE probe_counter (n INT NOT NULL)")
     await database.execute("INSERT INTO probe_counter (n) VALUES (0)")
-    killer = _kill_when_running(_db_name(mysql_url), "write_probe")
+    killed: list[int] = []
+    killer = _kill_when_running(_db_name(mysql_url), "write_probe", killed)
     with pytest.raises(OperationalError) as failure:
-        await database.execute("UPDATE probe_counter SET n = n + 1 WHERE SLEEP(0.5) = 0 /* write_probe */")
+        await database.execute("UPDATE probe_counter SET n = n + 1 WHERE SLEEP(2) = 0 AND 'write_probe' <> ''")
     await asyncio.to_thread(killer.join)
+    assert killed
     assert transient_kind(failure.value) == "lost"
 
 

@@ -41,7 +41,7 @@ async def instances(fresh_mysql_url: str) -> AsyncIterator[list[tuple[Database, 
     for _ in range(INSTANCES):
         db = Database(fresh_mysql_url)
         await db.open()
-        out.append((db, StreamRepository(db, stale_claim_ms=500)))
+        out.append((db, StreamRepository(db, multi_writer=True, stale_claim_ms=500)))
     first = out[0][0]
     with first.activated():
         await out[0][1].prepare(["events"])
