@@ -67,7 +67,8 @@ async def run(config: Config) -> None:
         logger.warning("TLS is off: serving plain HTTP (h2c and HTTP/1.1); use a TLS proxy or set [tls]")
     if config.dev_mode:
         logger.warning("DEV MODE: insecure development settings are allowed")
-    logger.info("Parley homeserver %s listening on %s", config.server_name, ", ".join(hc.bind))
+    logger.info("Parley homeserver %s (instance %s) listening on %s", config.server_name, config.instance,
+                ", ".join(hc.bind))
     servers = [serve_bounded(app, hc, trigger)]
     if config.admin.metrics_listener:
         metrics_hc = HypercornConfig()
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Everything the server creates (database, media, keys) is private to its user.
     os.umask(0o077)
-    configure_logging(config.log_level, config.admin.json_logs)
+    configure_logging(config.log_level, config.admin.json_logs, config.instance)
     try:
         asyncio.run(run(config))
     except KeyboardInterrupt:

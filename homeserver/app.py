@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
+from homeserver.api.proxy import TrustedProxyMiddleware
+from homeserver.api.resilience import ReplayIdempotentRequests, storage_unavailable
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
 from homeserver.log_safety import keep_query_parameters_out_of_logs
@@ -41,6 +44,7 @@ from homeserver.services.cross_signing import CrossSigningService
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
+from homeserver.services.health import HealthService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -77,18 +81,23 @@ from homeserver.services.threepids import ThreepidService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
 from homeserver.services.uia import InteractiveAuth
-from homeserver.signing_key import SigningKey, load_or_create_signing_key
+from homeserver.signing_key import SigningKey, generate_signing_key, key_from_seed, read_signing_key_file
 from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserRepository
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
+from homeserver.storage.health import HealthRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.retry import is_transient
 from homeserver.storage.room_directory import RoomDirectoryRepository
+from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
+from homeserver.storage.wake_queue import WakeQueueRepository
+from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +152,7 @@ class Services:
     push_gateway: PushDispatcher
     threepids: ThreepidService
     notifications: NotificationService
+    health: HealthService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -192,10 +202,14 @@ def build_services(
         config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n),
         tokens, devices, uia, mail, limiter, clock,
     )
-    streams = StreamRepository(database)
-    notifier = Notifier(
-        channel=f"parley:{config.server_name}:wake", redis=redis, positions=streams.current_all
+    streams = StreamRepository(database, multi_writer=config.database.multi_writer)
+    # Unique per process and per app: tests run several instances in one process.
+    origin = f"{config.instance}/{secrets.token_hex(4)}"
+    bus: WakeBus = (
+        RedisBus(redis, f"parley:{config.server_name}:wake") if redis is not None
+        else DatabaseBus(WakeQueueRepository(database), origin)
     )
+    notifier = Notifier(bus, origin=origin)
 
     core = build_room_services(
         config, database, signing_key, streams, notifier, clock, limiter, users, device_repo, devices
@@ -264,6 +278,7 @@ def build_services(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,
         ),
+        health=HealthService(HealthRepository(database), notifier, redis, config.instance),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -311,6 +326,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    if is_transient(exc):
+        logger.warning("database unavailable serving %s %s: %s", request.method, request.url.path, exc)
+        return error_response(storage_unavailable())
     logger.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(MatrixError(500, Codes.UNKNOWN, "Internal server error"))
 
@@ -320,6 +338,18 @@ def prepare_data_dir(config: Config) -> None:
     for path in (config.data_path, config.media_path):
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o700)
+
+
+async def load_signing_key(config: Config, database: Database, into: SigningKey, clock: Clock) -> None:
+    """Fill ``into`` with the deployment's key: the stored one, or one this instance creates.
+
+    An older deployment's ``signing.key`` file is imported instead of a new key.
+    """
+    candidate = read_signing_key_file(config.data_path / "signing.key") or generate_signing_key()
+    key_id, seed = await ServerKeyRepository(database).get_or_create(
+        config.server_name, candidate.key_id, candidate.seed_b64, clock.now_ms()
+    )
+    into.load(key_id, key_from_seed(seed))
 
 
 def create_app(
@@ -335,7 +365,7 @@ def create_app(
     clock = clock or Clock()
     database = Database(config.database_url, config.database.pool_min, config.database.pool_max)
     redis = _connect_redis(config.redis_url) if config.redis_url else None
-    signing_key = load_or_create_signing_key(config.data_path / "signing.key")
+    signing_key = SigningKey()  # filled from the database at start-up
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
@@ -345,6 +375,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
         with database.activated():
+            await load_signing_key(config, database, signing_key, clock)
             await services.streams.prepare(STREAMS)
             await services.notifier.start()
             hs.background.append(
@@ -368,6 +399,7 @@ def create_app(
         routes=all_routes(),
         middleware=[
             Middleware(RequestMetricsMiddleware, metrics=hs.metrics),
+            Middleware(TrustedProxyMiddleware, trusted=config.trusted_proxy_networks),
             Middleware(DatabaseContextMiddleware, database=database),
             Middleware(
                 BodyGuardMiddleware, idle_timeout_s=config.limits.body_idle_timeout_ms / 1000,
@@ -378,6 +410,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
+            # Inside the body limit: it buffers bodies for a repeat.
+            Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={
             MatrixError: _matrix_error,

@@ -12,8 +12,10 @@ unless ``dev_mode`` is on.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
+import socket
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from common.identifiers import is_valid_server_name
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -40,6 +44,10 @@ class DatabaseConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
+    # MySQL: room-event writers claim stream positions instead of sharing one row lock
+    # (storage/streams.py).  Off by default: stream order within a room may then differ
+    # from the order of its event graph (claims are taken before the room lock).
+    multi_writer: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,10 @@ class Config:
     data_dir: str = "data"
     media_dir: str = ""
     redis_url: str = ""
+    # This process's name in logs and /health (default: host name and process id).
+    instance_name: str = ""
+    # Comma-separated addresses/networks of load balancers whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -188,6 +200,15 @@ class Config:
         listener = self.listeners[0]
         scheme = "https" if self.tls.cert_file or self.tls.autogenerate else "http"
         return f"{scheme}://{self.server_name}:{listener.port}"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        items = [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
+        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+    @property
+    def instance(self) -> str:
+        return self.instance_name or f"{socket.gethostname()}-{os.getpid()}"
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -247,6 +268,10 @@ class Config:
 
         if self.rooms.default_version not in ROOM_VERSIONS:
             raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
+        try:
+            _ = self.trusted_proxy_networks
+        except ValueError as exc:
+            raise ConfigError(f"trusted_proxies: {exc}") from None
 
 
 # ---------------------------------------------------------------------- loading

@@ -40,6 +40,10 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, instance: str = "") -> None:
+        super().__init__()
+        self.instance = instance
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -49,19 +53,23 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": current_request_id.get(),
         }
+        if self.instance:
+            entry["instance"] = self.instance
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: str, json_logs: bool) -> None:
+def configure_logging(level: str, json_logs: bool, instance: str = "") -> None:
+    """One handler on the root logger; the instance name tells apart the logs of one deployment."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     if json_logs:
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(instance))
     else:
         handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
+            f"%(asctime)s {instance} %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+            if instance else "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,36 +1,47 @@
 """Wakes long-polling /sync requests when something for their user changes.
 
-Writers call :meth:`Notifier.notify` with the users a change concerns,
-*after* their transaction committed.  Waiters register with
-:meth:`Notifier.listen` *before* they look for new data, so a change that
-lands between the check and the wait is never missed.
+Writers call :meth:`Notifier.notify` (changes for some users) or
+:meth:`Notifier.notify_room` (a change in a room) *after* their transaction
+committed.  Waiters register with :meth:`Notifier.listen` *before* they look
+for new data, so a change that lands between the check and the wait is never
+missed; once a waiter has built its answer it tells the notifier its rooms
+(:meth:`Notifier.watch`), which keeps a room -> waiting users index.  Until
+then it is *pending* and any room's wake-up wakes it.
 
-Across instances the wake-up travels over Redis pub/sub when configured;
-otherwise each instance polls the stream positions in the database and
-wakes all of its local waiters when any stream advanced (they re-check and
-go back to sleep if nothing concerned them).
+Across instances a small :class:`homeserver.wakeups.WakeUp` travels over
+Redis pub/sub when configured, else through the database's wake-up queue;
+the receiving instance wakes only the users it has waiting in that room
+(or named in the message).  Each waiter records which streams moved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from homeserver.wakeups import WakeBus, WakeUp
 
 logger = logging.getLogger(__name__)
 
-PositionsReader = Callable[[], Awaitable[dict[str, int]]]
-
 
 class Waiter:
-    def __init__(self) -> None:
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.rooms: frozenset[str] | None = None  # None: pending (rooms not known yet)
+        self.moved: dict[str, int] = {}  # stream -> highest position it was woken for
         self._event = asyncio.Event()
 
-    def wake(self) -> None:
+    def wake(self, stream: str | None = None, position: int | None = None) -> None:
+        if stream is not None and position is not None:
+            self.moved[stream] = max(position, self.moved.get(stream, position))
         self._event.set()
+
+    @property
+    def woken(self) -> bool:
+        return self._event.is_set()
 
     async def wait(self, timeout_s: float) -> bool:
         """True if woken, False on timeout."""
@@ -42,48 +53,78 @@ class Waiter:
 
 
 class Notifier:
-    def __init__(self, channel: str, redis: Any = None,
-                 positions: PositionsReader | None = None, poll_interval_s: float = 0.25) -> None:
-        self.channel = channel
-        self.redis = redis
-        self.positions = positions
-        self.poll_interval_s = poll_interval_s
+    def __init__(self, bus: WakeBus | None = None, origin: str = "") -> None:
+        self.bus = bus
+        self.origin = origin
         self._waiters: dict[str, set[Waiter]] = {}
+        self._room_users: dict[str, Counter[str]] = {}  # room -> waiting user -> waiters watching it
+        self._pending: set[Waiter] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         # Long-polls woken so far (read by /metrics).
         self.wakeups = 0
+        self.woken: Counter[str] = Counter()  # user -> wake-ups delivered (observability, tests)
 
     # ------------------------------------------------------------ local side
     @contextlib.contextmanager
     def listen(self, user_id: str) -> Iterator[Waiter]:
-        waiter = Waiter()
+        waiter = Waiter(user_id)
         if self._stopping:
             waiter.wake()
         self._waiters.setdefault(user_id, set()).add(waiter)
+        self._pending.add(waiter)
         try:
             yield waiter
         finally:
+            self._unwatch(waiter)
+            self._pending.discard(waiter)
             waiters = self._waiters.get(user_id)
             if waiters is not None:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[user_id]
 
-    def _wake_local(self, user_ids: Iterable[str] | None) -> None:
-        if user_ids is None:
-            targets: Iterable[set[Waiter]] = list(self._waiters.values())
-        else:
-            targets = [self._waiters[u] for u in set(user_ids) if u in self._waiters]
-        for waiters in targets:
-            for waiter in list(waiters):
-                waiter.wake()
+    def watch(self, waiter: Waiter, room_ids: Iterable[str]) -> None:
+        """The waiter's user is joined to ``room_ids`` (as of the answer it just built)."""
+        self._unwatch(waiter)
+        waiter.rooms = frozenset(room_ids)
+        self._pending.discard(waiter)
+        for room_id in waiter.rooms:
+            self._room_users.setdefault(room_id, Counter())[waiter.user_id] += 1
+
+    def _unwatch(self, waiter: Waiter) -> None:
+        for room_id in waiter.rooms or ():
+            users = self._room_users.get(room_id)
+            if users is None:
+                continue
+            users[waiter.user_id] -= 1
+            if users[waiter.user_id] <= 0:
+                del users[waiter.user_id]
+            if not users:
+                del self._room_users[room_id]
+        waiter.rooms = None
+
+    def _wake_users(self, user_ids: Iterable[str], stream: str | None, position: int | None) -> None:
+        for user_id in set(user_ids):
+            for waiter in list(self._waiters.get(user_id, ())):
+                waiter.wake(stream, position)
+                self.woken[user_id] += 1
                 self.wakeups += 1
+
+    def _deliver(self, wakeup: WakeUp | None) -> None:
+        if wakeup is None:
+            self._wake_users(list(self._waiters), None, None)
+            return
+        targets = set(wakeup.users)
+        if wakeup.room_id is not None:
+            targets.update(self._room_users.get(wakeup.room_id, ()))
+            targets.update(w.user_id for w in self._pending)
+        self._wake_users(targets, wakeup.stream, wakeup.position)
 
     def wake_all(self) -> None:
         """Shutdown: every open long-poll answers now."""
         self._stopping = True
-        self._wake_local(None)
+        self._deliver(None)
 
     @property
     def stopping(self) -> bool:
@@ -94,25 +135,46 @@ class Notifier:
     def waiting_users(self) -> int:
         return len(self._waiters)
 
+    @property
+    def pending_waiters(self) -> int:
+        return len(self._pending)
+
+    def users_waiting_in(self, room_id: str) -> set[str]:
+        return set(self._room_users.get(room_id, ()))
+
     # ----------------------------------------------------------- publishing
-    async def notify(self, user_ids: Iterable[str]) -> None:
+    async def notify(self, user_ids: Iterable[str], stream: str | None = None,
+                     position: int | None = None) -> None:
         """Wake the given users' long-polls here and on every other instance."""
-        users = list(set(user_ids))
+        users = tuple(sorted(set(user_ids)))
         if not users:
             return
-        self._wake_local(users)
-        if self.redis is not None:
-            try:
-                await self.redis.publish(self.channel, json.dumps(users))
-            except Exception:
-                logger.exception("could not publish a wake-up to Redis")
+        self._wake_users(users, stream, position)
+        await self._publish(WakeUp(users, None, stream, position, self.origin))
+
+    async def notify_room(self, room_id: str, members: Iterable[str], also: Iterable[str] = (),
+                          stream: str = "events", position: int | None = None) -> None:
+        """A change in ``room_id``: wake its ``members`` here, and its waiting users everywhere.
+
+        ``also`` names users the room index cannot know (an invited or newly
+        joined user); only they travel in the message.
+        """
+        extra = tuple(sorted(set(also)))
+        self._wake_users({*members, *extra}, stream, position)
+        await self._publish(WakeUp(extra, room_id, stream, position, self.origin))
+
+    async def _publish(self, wakeup: WakeUp) -> None:
+        if self.bus is None:
+            return
+        try:
+            await self.bus.publish(wakeup)
+        except Exception:
+            logger.exception("could not publish a wake-up to the other instances")
 
     # ------------------------------------------------------- cross-instance
     async def start(self) -> None:
-        if self.redis is not None:
-            self._task = asyncio.create_task(self._listen_redis())
-        elif self.positions is not None:
-            self._task = asyncio.create_task(self._poll_database())
+        if self.bus is not None:
+            self._task = asyncio.create_task(self.bus.run(self._deliver, lambda: bool(self._waiters)))
 
     async def stop(self) -> None:
         self.wake_all()
@@ -120,44 +182,3 @@ class Notifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-
-    async def _listen_redis(self) -> None:
-        while True:
-            try:
-                pubsub = self.redis.pubsub()
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        users = json.loads(message["data"])
-                    except (ValueError, TypeError):
-                        continue
-                    if isinstance(users, list):
-                        self._wake_local(str(u) for u in users)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("Redis wake-up listener failed; retrying")
-                # Wake everyone: a wake-up may have been lost while disconnected.
-                self._wake_local(None)
-                await asyncio.sleep(1.0)
-
-    async def _poll_database(self) -> None:
-        assert self.positions is not None
-        last: dict[str, int] | None = None
-        while True:
-            await asyncio.sleep(self.poll_interval_s)
-            if not self._waiters:
-                last = None
-                continue
-            try:
-                current = await self.positions()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("polling stream positions failed")
-                continue
-            if last is not None and current != last:
-                self._wake_local(None)
-            last = current

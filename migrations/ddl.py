@@ -70,3 +70,46 @@ def add_column(dialect: str, table: str, column: Column) -> str:
     col_name, kind = column[0], column[1]
     extra = column[2] if len(column) == 3 else ""
     return f"ALTER TABLE {table} ADD COLUMN {col_name} {column_type(dialect, kind)} {extra}".rstrip()
+
+
+# ------------------------------------------------------ MariaDB vs Oracle MySQL
+# Identifiers must compare exactly, trailing spaces included (a NO PAD binary
+# collation).  MariaDB calls it utf8mb4_nopad_bin; Oracle MySQL 8 has no such
+# collation but utf8mb4_0900_bin is binary and NO PAD as well.  MySQL 5.7 has
+# neither (utf8mb4_bin pads), so it is refused.
+MARIADB_COLLATION = "utf8mb4_nopad_bin"
+MYSQL8_COLLATION = "utf8mb4_0900_bin"
+
+
+def server_flavour(version: str) -> tuple[str, tuple[int, ...]]:
+    """``("mariadb" | "mysql", (major, minor, ...))`` from ``SELECT VERSION()``."""
+    flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+    if flavour == "mariadb" and version.startswith("5.5.5-"):
+        version = version[len("5.5.5-"):]  # the prefix old replication clients needed
+    number = version.split("-", 1)[0]
+    parts = []
+    for piece in number.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return flavour, tuple(parts)
+
+
+def collation_for_server(version: str) -> str:
+    flavour, number = server_flavour(version)
+    if flavour == "mariadb":
+        if number < (10, 2):
+            raise ValueError(f"MariaDB {version} is too old: Parley needs 10.2 or later (NO PAD collations)")
+        return MARIADB_COLLATION
+    if number < (8, 0):
+        raise ValueError(
+            f"MySQL {version} is too old: Parley needs MySQL 8.0 or later (utf8mb4_0900_bin, a NO PAD collation)"
+        )
+    return MYSQL8_COLLATION
+
+
+def adapt_to_server(statement: str, version: str) -> str:
+    """A migration statement (written for MariaDB) for the server that reported ``version``."""
+    collation = collation_for_server(version)
+    return statement if collation == MARIADB_COLLATION else statement.replace(MARIADB_COLLATION, collation)

@@ -23,10 +23,10 @@ from typing import Any
 from common.errors import MatrixError
 from common.identifiers import make_user_id
 from homeserver.admin import backup
-from homeserver.app import Services, build_services, prepare_data_dir
+from homeserver.app import Services, build_services, load_signing_key, prepare_data_dir
 from homeserver.config import Config, ConfigError, load_config
 from homeserver.services.clock import Clock
-from homeserver.signing_key import load_or_create_signing_key
+from homeserver.signing_key import SigningKey
 from homeserver.storage.database import Database
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[Any]]
@@ -187,11 +187,13 @@ async def _with_services(config: Config, handler: Command, args: argparse.Namesp
         import redis.asyncio as redis_asyncio
 
         redis = redis_asyncio.from_url(config.redis_url)
-    signing_key = load_or_create_signing_key(config.data_path / "signing.key")
-    services, _ = build_services(config, database, signing_key, Clock(), redis, None)
+    signing_key = SigningKey()  # the deployment's key lives in the database
+    clock = Clock()
+    services, _ = build_services(config, database, signing_key, clock, redis, None)
     await database.open()
     try:
         with database.activated():
+            await load_signing_key(config, database, signing_key, clock)
             return await handler(services, args)
     finally:
         if redis is not None:

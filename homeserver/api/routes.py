@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from homeserver.api import health
 from homeserver.api.admin.routes import admin_routes
 from homeserver.api.client import (
     account,
@@ -246,4 +247,12 @@ def cs_api_routes() -> list[BaseRoute]:
 
 
 def all_routes() -> list[BaseRoute]:
-    return client_routes() + admin_routes()
+    return client_routes() + admin_routes() + operations_routes()
+
+
+def operations_routes() -> list[BaseRoute]:
+    """Liveness and readiness for load balancers (issue 22)."""
+    return [
+        Route("/health", health.health, methods=["GET"]),
+        Route("/ready", health.ready, methods=["GET"]),
+    ]

@@ -102,10 +102,11 @@ class EventSender:
             if existing is None:
                 raise
             return await self._existing(existing)
-        targets = set(await self.rooms.joined_user_ids(room_id))
-        targets.update(e.state_key for e in stored if e.type == "m.room.member" and e.state_key)
-        targets.update(extra_notify)
-        await self.notifier.notify(targets)
+        members = await self.rooms.joined_user_ids(room_id)
+        also = {e.state_key for e in stored if e.type == "m.room.member" and e.state_key}
+        also.update(extra_notify)
+        await self.notifier.notify_room(room_id, members, also, "events",
+                                        max((e.stream_pos for e in stored), default=None))
         for listener in self._listeners:
             await listener(room_id, stored)
         return stored

@@ -147,7 +147,10 @@ class ReceiptService:
         )
         if stored is not None:
             # A private receipt concerns only its owner (their unread counts).
-            await self.notifier.notify([user_id] if receipt_type == READ_PRIVATE else members)
+            if receipt_type == READ_PRIVATE:
+                await self.notifier.notify([user_id], "receipts", stored)
+            else:
+                await self.notifier.notify_room(room_id, members, stream="receipts", position=stored)
 
 
 def receipt_events(rows: list[ReceiptRow], viewer: str) -> dict[str, JsonDict]:

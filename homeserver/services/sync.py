@@ -68,6 +68,8 @@ class _Rebuild:
     memberships: list[Membership] | None = None
     memberships_upto: int = -1
     acknowledged: bool = False
+    # The rooms the user is joined to as of the last build: what the notifier watches.
+    joined_rooms: list[str] = field(default_factory=list)
 
 
 def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
@@ -149,6 +151,8 @@ class SyncService:
             with self.notifier.listen(user_id) as waiter:
                 response, has_new = await self.build(user_id, device_id, since_token, sync_filter, full_state,
                                                      rebuild)
+                # From now on only changes in these rooms (or for this user) wake it.
+                self.notifier.watch(waiter, rebuild.joined_rooms)
                 if has_new or since_token is None or full_state:
                     return response
                 remaining = deadline - loop.time()
@@ -198,6 +202,7 @@ class SyncService:
         has_new |= bool(to_device_events)
 
         joined = [p.room_id for p in plans if p.membership == "join"]
+        rebuild.joined_rooms = joined
         ctx = SyncContext(
             user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
             joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,

@@ -77,13 +77,13 @@ class TypingService:
         else:
             position = await self.repo.stop(room_id, user_id)
         if position is not None:
-            await self.notifier.notify(members)
+            await self.notifier.notify_room(room_id, members, stream="typing", position=position)
 
     async def expire_due(self) -> int:
         """Clear typing flags whose expiry passed; wake the rooms' members."""
         changes = await self.repo.expire(self.clock.now_ms())
         for room_id in sorted({c.room_id for c in changes}):
-            await self.notifier.notify(await self.membership.joined_users(room_id))
+            await self.notifier.notify_room(room_id, await self.membership.joined_users(room_id), stream="typing")
         return len(changes)
 
     async def housekeeping(self) -> None:

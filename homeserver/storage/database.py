@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 
 # Tortoise keeps the active context in this context variable (no public setter
 # that is safe for concurrent use exists in tortoise-orm 1.1).
@@ -82,10 +83,16 @@ class Database:
 
     async def connect(self) -> None:
         """Connect without touching the schema (tools, tests)."""
+        connection = expand_db_url(self.url)
+        if self.dialect == "mysql":
+            # The same client, repeating statements after lost connections and deadlocks.
+            connection["engine"] = "homeserver.storage.mysql_backend"
+        config = {
+            "connections": {"default": connection},
+            "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
+        }
         with self.activated():
-            await self.context.init(
-                db_url=self.url, modules={"models": MODEL_MODULES}, use_tz=False
-            )
+            await self.context.init(config, use_tz=False)
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (refusing a newer one)."""

@@ -307,10 +307,16 @@ class EventRepository:
     @contextlib.asynccontextmanager
     async def write(self, room_id: str, count: int) -> AsyncIterator[RoomWriter]:
         """A transaction holding ``count`` fresh positions of the ``events`` stream."""
-        async with self.db.transaction() as conn:
-            last = await self.streams.advance(conn, "events", count)
-            positions = list(range(last - count + 1, last + 1))
-            yield RoomWriter(self.db, conn, room_id, positions, self.graph)
+        claimed = await self.streams.claim("events", count)  # several writers: no long counter lock
+        try:
+            async with self.db.transaction() as conn:
+                last = await self.streams.advance(conn, "events", count, claimed)
+                positions = list(range(last - count + 1, last + 1))
+                yield RoomWriter(self.db, conn, room_id, positions, self.graph)
+        except BaseException:
+            # Readers wait below an open claim: release it (a committed claim is gone already).
+            await self.streams.abandon("events", claimed or [])
+            raise
 
     # ------------------------------------------------------------------ reads
     async def get(self, event_id: str) -> StoredEvent | None:

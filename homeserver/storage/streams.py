@@ -2,31 +2,78 @@
 
 Each kind of change (room events, receipts, typing, presence, to-device,
 device lists, account data, ...) has one counter row in
-``stream_positions``.  A writer calls :meth:`StreamRepository.advance`
-*inside the transaction that inserts its row*: the ``UPDATE`` takes the
-counter row's lock until commit, so positions of one stream commit in
-increasing order, on one instance or many sharing MySQL (SQLite serialises
-all writers anyway).  A reader that has seen position P can therefore never
-later see a new row at a position <= P: read :meth:`current` first, then
-rows with ``since < position <= current``.
+``stream_positions``.  A reader must never skip a row: having been served
+position P, it must never later find a new row at a position <= P.
+
+*Single writer* (every stream on SQLite, the quieter streams on MySQL): a
+writer calls :meth:`StreamRepository.advance` inside the transaction that
+inserts its row; the ``UPDATE`` holds the counter row's lock until commit,
+so positions commit in increasing order.  Readers are served the counter.
+
+*Several writers* (the ``events`` stream on MySQL/MariaDB, the one every
+room write of a deployment uses): holding the counter's lock through auth
+checks, signing and inserts would make the whole deployment one writer.
+Instead (the idea of Synapse's ``MultiWriterIdGenerator``):
+
+1. the position is *claimed* in a short transaction of its own: the counter
+   moves and a ``stream_claims`` row records the open claim, atomically;
+   (:meth:`StreamRepository.claim`, before the write transaction begins);
+2. the writer's transaction deletes its claim row (taking its lock) and
+   inserts its rows; its commit makes both visible at once;
+3. readers are served the position just below the lowest open claim, read
+   with the counter in one statement (one snapshot): every position up to it
+   is either committed or will never exist.
+
+Known limit (why it is off by default, ``[database] multi_writer``): the
+claim is taken before the writer locks its room, so two writers of one room
+may commit in the opposite order to their positions: the room's stream
+order then differs from its event graph's order (readers still never skip).
+Claiming while holding the room lock, on a connection outside the pool, is
+the fix, together with the event-persistence rework.
+
+A failed write releases its claim (:meth:`abandon`); the claim of a writer
+that died (``kill -9``) is removed after ``STALE_CLAIM_MS`` unless a live
+transaction still locks it, so readers stall at most that long.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
 from homeserver.storage.database import Database
+
+logger = logging.getLogger(__name__)
+
+MULTI_WRITER_STREAMS = frozenset({"events"})
+STALE_CLAIM_MS = 5_000
 
 
 class UnknownStream(RuntimeError):
     """A stream was advanced that :meth:`StreamRepository.prepare` never created."""
 
 
+class ClaimLost(RuntimeError):
+    """A claim was removed as stale before its writer's transaction took it (the write is retried)."""
+
+    def __init__(self) -> None:
+        super().__init__("stream position claim expired before the write; try again")
+        # Rolled back before anything was written: as safe to repeat as a deadlock.
+        self.args = (1213, str(self))
+
+
 class StreamRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, multi_writer: bool = False, stale_claim_ms: int = STALE_CLAIM_MS) -> None:
         self.db = db
+        self.multi_writer = multi_writer and db.dialect == "mysql"
+        self.stale_claim_ms = stale_claim_ms
+
+    def _is_multi(self, stream: str) -> bool:
+        return self.multi_writer and stream in MULTI_WRITER_STREAMS
 
     async def prepare(self, streams: Iterable[str]) -> None:
         """Create the counter rows at start-up, outside any write transaction.
@@ -40,12 +87,35 @@ class StreamRepository:
                 self.db.insert_ignore_sql("stream_positions", ["stream", "position"]), (stream, 0)
             )
 
-    async def advance(self, conn: BaseDBAsyncClient, stream: str, count: int = 1) -> int:
-        """Reserve ``count`` positions inside the caller's transaction; return the last.
+    async def claim(self, stream: str, count: int = 1) -> list[int] | None:
+        """Several writers: claim ``count`` positions *before* the write transaction begins.
+
+        Returns None for a single-writer stream (:meth:`advance` allocates in
+        the transaction).  Claiming outside the transaction also keeps a
+        writer from holding one pooled connection while it waits for another.
+        """
+        if not self._is_multi(stream):
+            return None
+        last = await self._claim(stream, count)
+        return list(range(last - count + 1, last + 1))
+
+    async def advance(self, conn: BaseDBAsyncClient, stream: str, count: int = 1,
+                      claimed: Sequence[int] | None = None) -> int:
+        """Reserve ``count`` positions for the caller's transaction; return the last.
 
         The caller must run this in the same transaction as the rows it writes,
-        and should call it before taking other locks (it serialises writers).
+        and should call it before taking other locks.  With ``claimed`` (from
+        :meth:`claim`) the transaction takes those claims instead: they vanish
+        when it commits.
         """
+        if claimed:
+            taken = await self.db.execute(
+                "DELETE FROM stream_claims WHERE stream = ? AND position >= ? AND position <= ?",
+                (stream, min(claimed), max(claimed)), conn=conn,
+            )
+            if taken != len(claimed):
+                raise ClaimLost()
+            return max(claimed)
         updated = await self.db.execute(
             "UPDATE stream_positions SET position = position + ? WHERE stream = ?",
             (count, stream),
@@ -59,12 +129,88 @@ class StreamRepository:
         assert row is not None
         return int(row["position"])
 
+    async def _claim(self, stream: str, count: int) -> int:
+        """Move the counter and record the open claim, in a short transaction of its own."""
+        client: Any = self.db.connection()
+        if isinstance(client, TransactionalDBClient):
+            raise RuntimeError("stream positions are claimed before the write transaction, not inside one")
+        async with client.acquire_connection() as raw:
+            await raw.begin()
+            try:
+                async with raw.cursor() as cursor:
+                    await cursor.execute(
+                        "UPDATE stream_positions SET position = position + %s WHERE stream = %s", (count, stream)
+                    )
+                    if cursor.rowcount != 1:
+                        raise UnknownStream(f"stream {stream!r} was not prepared at start-up")
+                    await cursor.execute("SELECT position FROM stream_positions WHERE stream = %s", (stream,))
+                    (last,) = await cursor.fetchone()
+                    now = _now_ms()
+                    await cursor.executemany(
+                        "INSERT INTO stream_claims (stream, position, created_ms) VALUES (%s, %s, %s)",
+                        [(stream, p, now) for p in range(int(last) - count + 1, int(last) + 1)],
+                    )
+                await raw.commit()
+            except BaseException:
+                await raw.rollback()
+                raise
+        return int(last)
+
+    async def abandon(self, stream: str, positions: Sequence[int]) -> None:
+        """Release the claims of a write that failed (no-op for committed ones and single writers)."""
+        if not positions or not self._is_multi(stream):
+            return
+        try:
+            await self.db.execute(
+                "DELETE FROM stream_claims WHERE stream = ? AND position >= ? AND position <= ?",
+                (stream, min(positions), max(positions)),
+            )
+        except Exception:
+            logger.warning("could not release stream claims %s (they expire)", list(positions), exc_info=True)
+
     async def current(self, stream: str) -> int:
-        row = await self.db.fetch_one(
-            "SELECT position FROM stream_positions WHERE stream = ?", (stream,)
-        )
-        return int(row["position"]) if row else 0
+        return (await self.current_all()).get(stream, 0)
 
     async def current_all(self) -> dict[str, int]:
-        rows = await self.db.fetch("SELECT stream, position FROM stream_positions")
-        return {str(r["stream"]): int(r["position"]) for r in rows}
+        """The position of every stream that readers may be served (all below it is persisted)."""
+        if not self.multi_writer:
+            rows = await self.db.fetch("SELECT stream, position FROM stream_positions")
+            return {str(r["stream"]): int(r["position"]) for r in rows}
+        # One statement: the counters and the open claims from one snapshot.
+        rows = await self.db.fetch(
+            "SELECT sp.stream, sp.position, "
+            "(SELECT MIN(c.position) FROM stream_claims c WHERE c.stream = sp.stream) AS lowest, "
+            "(SELECT MIN(c.created_ms) FROM stream_claims c WHERE c.stream = sp.stream) AS oldest "
+            "FROM stream_positions sp"
+        )
+        out: dict[str, int] = {}
+        stale: list[str] = []
+        for r in rows:
+            stream, position, lowest = str(r["stream"]), int(r["position"]), r["lowest"]
+            out[stream] = position if lowest is None else min(position, int(lowest) - 1)
+            if r["oldest"] is not None and int(r["oldest"]) < _now_ms() - self.stale_claim_ms:
+                stale.append(stream)
+        for stream in stale:
+            try:
+                await self._expire_claims(stream)
+            except Exception:  # e.g. a server without SKIP LOCKED: the claims stay, readers still safe
+                logger.warning("could not expire stale %s stream claims", stream, exc_info=True)
+        return out
+
+    async def _expire_claims(self, stream: str) -> None:
+        """Drop old claims no live transaction holds: their writers died (or never started)."""
+        async with self.db.transaction() as conn:
+            rows = await self.db.fetch(
+                "SELECT position FROM stream_claims WHERE stream = ? AND created_ms < ? FOR UPDATE SKIP LOCKED",
+                (stream, _now_ms() - self.stale_claim_ms), conn=conn,
+            )
+            positions = [int(r["position"]) for r in rows]
+            for position in positions:
+                await self.db.execute("DELETE FROM stream_claims WHERE stream = ? AND position = ?",
+                                      (stream, position), conn=conn)
+        if positions:
+            logger.warning("expired stale %s stream claims %s (a writer died)", stream, positions)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from common.canonical_json import unpadded_b64encode
 from homeserver.storage.database import Database
 from homeserver.storage.migrate import SchemaTooNewError
 from tests.support.server import RunningServer, serve_homeserver
@@ -79,14 +82,28 @@ async def test_concurrent_requests_on_one_http2_connection(server: RunningServer
     assert {r.status_code for r in responses} == {200}
 
 
-async def test_signing_key_and_data_dir_are_private(server: RunningServer) -> None:
+async def test_signing_key_lives_in_the_database_and_data_dir_is_private(server: RunningServer) -> None:
     data = Path(server.config.data_dir)
-    key_file = data / "signing.key"
-    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
-    algorithm, version, _ = key_file.read_text().split()
-    assert algorithm == "ed25519"
-    assert server.hs.signing_key.key_id == f"ed25519:{version}"
+    assert not (data / "signing.key").exists()
+    rows = await server.hs.database.fetch("SELECT key_id FROM server_signing_keys WHERE server_name = ?",
+                                          (server.config.server_name,))
+    assert rows == [{"key_id": server.hs.signing_key.key_id}]
+    assert server.hs.signing_key.key_id.startswith("ed25519:")
+
+
+def _write_key_file(data_dir: Path, text: str) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "signing.key").write_text(text)
+
+
+async def test_an_older_deployments_key_file_is_imported(make_config: Any) -> None:
+    config = make_config()
+    seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    _write_key_file(Path(config.data_dir), f"ed25519 a_old {unpadded_b64encode(seed)}\n")
+    async with serve_homeserver(config) as running:
+        assert running.hs.signing_key.key_id == "ed25519:a_old"
+        assert running.hs.signing_key.seed_b64 == unpadded_b64encode(seed)
 
 
 async def test_signing_key_survives_restart(make_config: Any) -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from homeserver.storage.database import Database
 from homeserver.storage.graph import GraphRepository
-from homeserver.storage.migrate import applied_versions, known_migrations
+from homeserver.storage.migrate import (
+    Migration,
+    MigrationLockTimeout,
+    applied_versions,
+    apply_migrations,
+    known_migrations,
+)
+from migrations.ddl import adapt_to_server, collation_for_server, create_table, server_flavour
 from tests.support.databases import mysql_database
 
 
@@ -122,3 +129,91 @@ async def test_line_rooms_become_graphs_losslessly(empty_database_url: str) -> N
         room = await db.fetch_one("SELECT state_group FROM rooms WHERE room_id = '!r:x'")
         assert room is not None and room["state_group"] == groups["$msg3"]
     await db.close()
+
+
+def _mysql_only() -> None:
+    if os.environ.get("PARLEY_TEST_DB", "sqlite") != "mysql":
+        pytest.skip("the migration lock and step records are MySQL/MariaDB-specific")
+
+
+def _broken_then_fixed(fixed: bool) -> list[Migration]:
+    def upgrade(dialect: str) -> list[str]:
+        second = "CREATE INDEX ix_probe_name ON probe (name)" if fixed else "CREATE INDEX broken ON no_such_table (x)"
+        return [create_table(dialect, "probe", [("name", "id", "NOT NULL")]), second]
+
+    return [*known_migrations(), Migration(49, "probe", upgrade)]
+
+
+async def test_a_failed_migration_can_be_run_again(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
+    await db.connect()
+    with db.activated():
+        with pytest.raises(Exception, match="no_such_table"):
+            await apply_migrations(db, _broken_then_fixed(fixed=False))
+        assert 49 not in await applied_versions(db)
+        # The fixed release starts on the half-migrated database and finishes the job.
+        assert await apply_migrations(db, _broken_then_fixed(fixed=True)) == 49
+        assert 49 in await applied_versions(db)
+        await db.execute("INSERT INTO probe (name) VALUES (?)", ("ok",))
+    await db.close()
+
+
+async def test_a_step_that_ran_but_was_not_recorded_is_recognised(empty_database_url: str) -> None:
+    _mysql_only()
+    db = Database(empty_database_url)
+    await db.connect()
+    with db.activated():
+        await apply_migrations(db)
+        # As if the process died between a CREATE TABLE and its record.
+        await db.execute("DELETE FROM schema_version WHERE version = 40")
+        await db.execute("DELETE FROM schema_steps WHERE version = 40")
+        await apply_migrations(db)
+        assert 40 in await applied_versions(db)
+    await db.close()
+
+
+async def test_the_migration_lock_is_per_database(empty_database_url: str) -> None:
+    _mysql_only()
+    import pymysql
+
+    with mysql_database("parley_mig_other") as other_url:
+        name = empty_database_url.rsplit("/", 1)[1]
+        holder = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=name)
+        try:
+            with holder.cursor() as cur:
+                # Another instance is migrating the first database.
+                cur.execute("SELECT GET_LOCK(CONCAT('parley_migrations_', SHA1(DATABASE())), 0)")
+                assert cur.fetchone() == (1,)
+            busy = Database(empty_database_url)
+            await busy.connect()
+            with busy.activated(), pytest.raises(MigrationLockTimeout):
+                await apply_migrations(busy, lock_timeout_s=1)
+            await busy.close()
+            # A second database on the same server is not blocked by it.
+            other = Database(other_url)
+            await other.open()
+            with other.activated():
+                assert await applied_versions(other) == {m.version for m in known_migrations()}
+            await other.close()
+        finally:
+            holder.close()
+
+
+def test_the_exact_collation_is_chosen_by_server_flavour() -> None:
+    statement = create_table("mysql", "t", [("name", "id", "NOT NULL")])
+    assert "COLLATE=utf8mb4_nopad_bin" in statement
+    # MariaDB (what these machines run, and what VERSION() says there).
+    assert collation_for_server("10.11.6-MariaDB-0+deb12u1") == "utf8mb4_nopad_bin"
+    assert adapt_to_server(statement, "10.11.6-MariaDB-0+deb12u1") == statement
+    assert collation_for_server("5.5.5-10.6.12-MariaDB-log") == "utf8mb4_nopad_bin"
+    # Oracle MySQL 8 has no utf8mb4_nopad_bin; utf8mb4_0900_bin is binary and NO PAD too.
+    assert collation_for_server("8.0.36") == "utf8mb4_0900_bin"
+    assert collation_for_server("8.4.0-commercial") == "utf8mb4_0900_bin"
+    assert "COLLATE=utf8mb4_0900_bin" in adapt_to_server(statement, "8.0.36-0ubuntu0.22.04.1")
+    assert "nopad" not in adapt_to_server(statement, "9.1.0")
+    # Servers with only PAD SPACE collations would let "@alice:x " equal "@alice:x".
+    with pytest.raises(ValueError, match="MySQL 8.0 or later"):
+        collation_for_server("5.7.44-log")
+    with pytest.raises(ValueError, match="10.2"):
+        collation_for_server("10.1.48-MariaDB")
+    assert server_flavour("10.11.6-MariaDB-0+deb12u1") == ("mariadb", (10, 11, 6))

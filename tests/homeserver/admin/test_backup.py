@@ -36,7 +36,8 @@ async def test_backup_and_restore_into_an_empty_database(server: RunningServer, 
         await send_text(server, alice, room, f"message {i}")
     photo = os.urandom(4096)
     uri = await upload_ok(server, alice, photo, "application/octet-stream")
-    signing_key = (server.config.data_path / "signing.key").read_bytes()
+    # The server signing key lives in the database, so the dump carries it.
+    signing_key = (server.hs.signing_key.key_id, server.hs.signing_key.public_key_b64)
 
     backup_dir = tmp_path / "backup"
     code, manifest, err = await run_admin(write_config(server.config, tmp_path / "a.toml"), "backup",
@@ -52,11 +53,11 @@ async def test_backup_and_restore_into_an_empty_database(server: RunningServer, 
         conf = write_config(restored_config, tmp_path / "b.toml")
         code, _, err = await run_admin(conf, "restore", str(backup_dir))
         assert code == 0, err
-        assert (restored_config.data_path / "signing.key").read_bytes() == signing_key
         # A second restore into the now full database is refused.
         code, _, err = await run_admin(conf, "restore", str(backup_dir))
         assert code == 1 and "not empty" in err
         async with serve_homeserver(restored_config) as restored:
+            assert (restored.hs.signing_key.key_id, restored.hs.signing_key.public_key_b64) == signing_key
             login = expect(await restored.api("POST", "login", json={
                 "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
                 "password": "alice password 1"}))

@@ -1,0 +1,96 @@
+"""Wake-ups scale with the work: a room's event wakes only that room's waiting users.
+
+Across instances without Redis (the database wake-up queue) and with Redis,
+and in the notifier itself: the room -> waiting users index, pending
+waiters, and messages that stay small whatever the room's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from homeserver.notifier import Notifier
+from homeserver.wakeups import WakeUp
+from tests.support.redis import require_redis
+from tests.support.server import RunningServer, serve_homeserver
+
+
+async def _until(condition: Any, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def _room_with(server: RunningServer, owner: Any, member: Any) -> str:
+    room = (await server.api("POST", "createRoom", owner, json={"invite": [member.user_id]})).json()["room_id"]
+    assert (await server.api("POST", f"join/{room}", member, json={})).status_code == 200
+    return room
+
+
+@pytest.mark.parametrize("bus", ["database-queue", "redis"])
+async def test_an_event_wakes_only_its_rooms_users_on_the_other_instance(make_config: Any, bus: str) -> None:
+    config = make_config(**({"redis_url": require_redis()} if bus == "redis" else {}))
+    async with serve_homeserver(config) as one, serve_homeserver(config.replace()) as two:
+        alice, bob, carol, dave = [await one.register(name) for name in ("alice", "bob", "carol", "dave")]
+        room_a = await _room_with(one, alice, bob)
+        room_b = await _room_with(one, dave, carol)
+        since = {u.user_id: (await one.api("GET", "sync", u, params={"timeout": 0})).json()["next_batch"]
+                 for u in (bob, carol)}
+        notifier = one.hs.services.notifier
+        polls = {u.user_id: asyncio.create_task(one.api(
+            "GET", "sync", u, params={"since": since[u.user_id], "timeout": 30000}, timeout=60))
+            for u in (bob, carol)}
+        # Both long-polls wait on instance one, watching their rooms.
+        await _until(lambda: notifier.users_waiting_in(room_a) == {bob.user_id}
+                     and notifier.users_waiting_in(room_b) == {carol.user_id}
+                     and notifier.pending_waiters == 0, "both waiters watch their rooms")
+        carol_before = notifier.woken[carol.user_id]
+
+        sent = await two.api("PUT", f"rooms/{room_a}/send/m.room.message/t1", alice,
+                             json={"msgtype": "m.text", "body": "only for room A"})
+        assert sent.status_code == 200, sent.text
+        body = (await polls[bob.user_id]).json()
+        events = body["rooms"]["join"][room_a]["timeline"]["events"]
+        assert [e["event_id"] for e in events] == [sent.json()["event_id"]]
+        # The same wake-up that woke bob left carol (another room) asleep.
+        assert notifier.woken[carol.user_id] == carol_before
+        assert not polls[carol.user_id].done()
+        polls[carol.user_id].cancel()
+
+
+def test_a_pending_waiter_is_woken_by_any_room() -> None:
+    notifier = Notifier()
+    with notifier.listen("@a:x") as waiter:
+        # Its rooms are not known yet (the answer is being built): a change anywhere wakes it.
+        notifier._deliver(WakeUp(room_id="!other:x", stream="events", position=7))
+        assert waiter.woken
+        assert waiter.moved == {"events": 7}
+
+
+def test_the_room_index_follows_watching_waiters() -> None:
+    notifier = Notifier()
+    with notifier.listen("@a:x") as first, notifier.listen("@b:x") as second:
+        notifier.watch(first, ["!r1:x", "!r2:x"])
+        notifier.watch(second, ["!r2:x"])
+        assert notifier.users_waiting_in("!r2:x") == {"@a:x", "@b:x"}
+        notifier._deliver(WakeUp(room_id="!r1:x"))
+        assert first.woken and not second.woken
+        # A wake-up may also name users the room cannot (an invitee).
+        notifier._deliver(WakeUp(users=("@b:x",), room_id="!r9:x"))
+        assert second.woken
+        notifier.watch(first, ["!r3:x"])  # rooms changed: the index follows
+        assert notifier.users_waiting_in("!r1:x") == set()
+    assert notifier.users_waiting_in("!r2:x") == set() and notifier.waiting_users == 0
+
+
+def test_a_room_wake_up_stays_small_whatever_the_room_size() -> None:
+    message = WakeUp(users=(), room_id="!room:example.org", stream="events", position=123456, origin="hs1/ab12")
+    encoded = message.encode()
+    assert len(encoded) < 100
+    assert WakeUp.decode(encoded) == message
+    assert WakeUp.decode("not json") is None and WakeUp.decode('{"u": [1]}') is None
