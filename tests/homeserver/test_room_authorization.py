@@ -195,7 +195,13 @@ ROWS: list[tuple[str, str, Any, tuple[int, str | None]]] = [
 ]
 
 
-@pytest.mark.parametrize("version", SUPPORTED_ROOM_VERSIONS)
+# One version per family of authorization rules (legacy v1, v6 strict rules, v11,
+# v12 creators), so the table stays within CI's time; test_room_versions.py runs
+# the flows of every version.
+AUTH_VERSIONS = [v for v in ("1", "6", "11", "12") if v in SUPPORTED_ROOM_VERSIONS]
+
+
+@pytest.mark.parametrize("version", AUTH_VERSIONS)
 @pytest.mark.parametrize(("actor", "action", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 async def test_room_authorization(server: RunningServer, version: str, actor: str, action: Any,
                                   expected: tuple[int, str | None]) -> None:
