@@ -7,9 +7,15 @@ Modules (bottom-up):
 ``keys``       identity / signed pre-keys (7-day rotation + grace) / one-time keys
 ``crypto``     sessions, sender keys, message keys (sans-I/O); wire formats
                ``im.parley.olm.v1`` and ``im.parley.sender_key.v1`` documented there
-``sync``       pure parsing of ``/sync`` and the room state it builds
+``sync``       pure parsing of ``/sync``, the room state it builds and its frozen snapshot
+``devices``    device lists and pinned identity keys (reports the ``/keys/query`` it needs)
+``processor``  one sync batch applied on copies, decrypted, staged (sans-I/O)
+``sending``    a send's recipient set, session setup and encryption (sans-I/O)
+``outbox``     the per-entry outbox state machine (pending / failed, backoff; sans-I/O)
+``backoff``    jittered exponential backoff (tenacity)
 ``backup``     message keys in the server-side key backup (history on new devices)
-``engine``     the sync loop, decryption pipeline, outbox and reconnection
+``outbox_driver`` attempts outbox entries, records each outcome
+``engine``     the driver: sync loop, reported I/O outside the lock, commit, snapshot, reconnection
 ``client``     :class:`ChatClient`: rooms, people, files, search
 ``account``    register, log in from the store, pair a new device
 ``events``     the typed events a UI receives (:class:`EventBus`)
