@@ -60,7 +60,7 @@ class Outbox:
         entries = self.entries()
         return [name for name, e in entries.items()
                 if e.get("state", PENDING) == PENDING and int(e.get("next_try", 0)) <= now
-                and not any(entries.get(dep, {}).get("state", PENDING) == PENDING
+                and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
                             for dep in e.get("after", []))]
 
     def next_due_ms(self) -> int | None:
