@@ -23,38 +23,34 @@ Modules (bottom-up):
 
 from __future__ import annotations
 
-from client_tk.core.account import (
-    ClientOptions,
-    approve_pairing,
-    finish_pairing,
-    login,
-    register,
-    start_pairing,
-)
-from client_tk.core.client import ChatClient
-from client_tk.core.events import (
-    ClientEvent,
-    ConnectionState,
-    ConnectionStateChanged,
-    DecryptionFailed,
-    EventBus,
-    InvitationReceived,
-    Message,
-    MessageDeleted,
-    MessageReceived,
-    PresenceChanged,
-    ReceiptUpdated,
-    RoomUpdated,
-    SessionReset,
-    TransferProgress,
-    TypingChanged,
-    UnreadCountChanged,
-)
+from importlib import import_module
+from typing import Any
+
+# Exported names and their modules, imported on first use (PEP 562): importing a
+# sans-I/O module such as ``client_tk.core.sync`` does not pull in the network layer.
+_EXPORTS = {
+    **dict.fromkeys(("ClientOptions", "approve_pairing", "finish_pairing", "login", "register",
+                     "start_pairing"), "client_tk.core.account"),
+    "ChatClient": "client_tk.core.client",
+    **dict.fromkeys(("ClientEvent", "ConnectionState", "ConnectionStateChanged", "DecryptionFailed",
+                     "EventBus", "InvitationReceived", "Message", "MessageDeleted", "MessageReceived",
+                     "OutboxChanged", "OutgoingMessage", "PresenceChanged", "ReceiptUpdated",
+                     "RoomUpdated", "SessionReset", "TransferProgress", "TypingChanged",
+                     "UnreadCountChanged"), "client_tk.core.events"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __all__ = [
     "ChatClient", "ClientEvent", "ClientOptions", "ConnectionState", "ConnectionStateChanged",
     "DecryptionFailed", "EventBus", "InvitationReceived", "Message", "MessageDeleted", "MessageReceived",
-    "PresenceChanged", "ReceiptUpdated", "RoomUpdated", "SessionReset", "TransferProgress",
+    "OutboxChanged", "OutgoingMessage", "PresenceChanged", "ReceiptUpdated", "RoomUpdated", "SessionReset", "TransferProgress",
     "TypingChanged", "UnreadCountChanged", "approve_pairing", "finish_pairing", "login", "register",
     "start_pairing",
 ]
