@@ -158,6 +158,20 @@ class DeleteMessage(Command):
 
 
 @dataclass(frozen=True)
+class RetrySend(Command):
+    """Send a message that failed (an outbox entry's ``local_id``) again."""
+
+    local_id: str
+
+
+@dataclass(frozen=True)
+class DiscardSend(Command):
+    """Give up on a message that was not sent."""
+
+    local_id: str
+
+
+@dataclass(frozen=True)
 class DownloadFile(Command):
     room_id: str
     event_id: str

@@ -34,7 +34,14 @@ from client_tk.core.account import (
     start_pairing,
 )
 from client_tk.core.client import ChatClient
-from client_tk.core.events import ClientEvent, ConnectionStateChanged, Message, MessageReceived
+from client_tk.core.events import (
+    ClientEvent,
+    ConnectionStateChanged,
+    Message,
+    MessageReceived,
+    OutboxChanged,
+    OutgoingMessage,
+)
 from client_tk.core.transport import TransportFailure
 from common.crypto import KdfParams
 from common.errors import MatrixError
@@ -51,6 +58,16 @@ def _message_line(m: Message) -> str:
     reply = f" (reply to {m.reply_to})" if m.reply_to else ""
     extra = f" [{m.kind}: {m.body}]" if m.kind != "text" else m.body
     return f"{m.room_id} {m.event_id} {m.sender}: {extra}{reply}"
+
+
+def _outgoing_line(m: OutgoingMessage) -> str:
+    why = f" ({m.error})" if m.error else ""
+    return f"{m.room_id} {m.local_id} {m.state}{why}: {m.body}"
+
+
+def _outgoing_json(m: OutgoingMessage) -> dict[str, Any]:
+    return {"local_id": m.local_id, "room_id": m.room_id, "state": m.state, "error": m.error,
+            "body": m.body, "kind": m.kind, "ts": m.ts, "attempts": m.attempts}
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -82,6 +99,11 @@ async def _open(args: argparse.Namespace) -> ChatClient:
 def _print_event(args: argparse.Namespace, event: ClientEvent) -> None:
     if isinstance(event, MessageReceived):
         _out(args, _message_line(event.message), {"event": "message", **event.message.to_dict()})
+    elif isinstance(event, OutboxChanged):
+        for m in event.entries:
+            _out(args, "* outbox " + _outgoing_line(m), {"event": "outbox", **_outgoing_json(m)})
+        if not event.entries:
+            _out(args, f"* outbox {event.room_id} empty", {"event": "outbox", "room_id": event.room_id})
     elif isinstance(event, ConnectionStateChanged):
         _out(args, f"* connection {event.state.value}", {"event": "connection", "state": event.state.value})
     else:
@@ -149,6 +171,14 @@ async def run_command(client: ChatClient | None, args: argparse.Namespace) -> No
     elif cmd == "send":
         event_id = await client.send_text(args.room, args.text, reply_to=args.reply_to)
         _out(args, event_id, {"event_id": event_id})
+    elif cmd == "outbox":
+        for waiting in client.outgoing(args.room):
+            _out(args, _outgoing_line(waiting), _outgoing_json(waiting))
+    elif cmd == "retry":
+        event_id = await client.retry_send(args.local_id)
+        _out(args, event_id, {"event_id": event_id})
+    elif cmd == "discard":
+        await client.delete_send(args.local_id)
     elif cmd == "send-file":
         event_id = await client.send_file(args.room, args.path, image=args.image)
         _out(args, event_id, {"event_id": event_id})
@@ -257,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("room")
     s.add_argument("text")
     s.add_argument("--reply-to")
+    sub.add_parser("outbox", help="messages not sent yet (pending or failed)").add_argument("room", nargs="?")
+    sub.add_parser("retry", help="send a failed message again").add_argument("local_id")
+    sub.add_parser("discard", help="give up on a message that was not sent").add_argument("local_id")
     f = sub.add_parser("send-file")
     f.add_argument("room")
     f.add_argument("path")

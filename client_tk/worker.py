@@ -1,9 +1,12 @@
 """The worker side of the bridge: runs :mod:`client_tk.bridge` commands against the core.
 
 Everything here runs on the worker thread's asyncio loop.  It is a thin
-adapter: each command is one or two calls on :class:`ChatClient` (or on the
+adapter: :meth:`Worker.handlers` is the explicit table from command type to
+handler; each handler is one or two calls on :class:`ChatClient` (or on the
 account functions), and the answers are frozen UI events posted to the
-bridge.  Heavy work (image decoding) goes to ``asyncio.to_thread``.
+bridge.  It only *reads* the core's committed snapshots (``rooms``,
+``outgoing()``): every change goes through a core method.  Heavy work
+(image decoding) goes to ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,10 +30,12 @@ from client_tk.core.events import (
     InvitationReceived,
     Message,
     MessageReceived,
+    OutboxChanged,
     RoomUpdated,
     UnreadCountChanged,
 )
-from client_tk.core.transport import UNSTABLE
+from client_tk.core.sync import RoomView
+from client_tk.core.transport import UNSTABLE, TransportFailure
 from client_tk.widgets.images import (
     MAX_AVATAR_BYTES,
     ImageRejected,
@@ -45,6 +50,7 @@ from common.identifiers import parse_user_id
 logger = logging.getLogger(__name__)
 PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
 HISTORY_LIMIT = 5000
+Handler = Callable[[Any], Awaitable[None]]
 MXC = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]{1,255})/([A-Za-z0-9_\-]{1,255})")
 
 
@@ -61,7 +67,30 @@ class Worker:
         self._snapshot_pending = False
         self._resolving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._handlers = self.handlers()
         bridge.handler = self.handle
+
+    def handlers(self) -> dict[type[b.Command], Handler]:
+        """Every command the worker runs, and what runs it."""
+        return {
+            b.Register: self.do_Register, b.SubmitEmailCode: self.do_SubmitEmailCode,
+            b.Login: self.do_Login, b.PairThisDevice: self.do_PairThisDevice, b.Logout: self.do_Logout,
+            b.OpenRoom: self.do_OpenRoom, b.AcceptInvite: self.do_AcceptInvite,
+            b.DeclineInvite: self.do_DeclineInvite, b.NewDirectChat: self.do_NewDirectChat,
+            b.NewGroup: self.do_NewGroup, b.InviteMember: self.do_InviteMember,
+            b.RemoveMember: self.do_RemoveMember, b.RenameGroup: self.do_RenameGroup,
+            b.SetGroupAvatar: self.do_SetGroupAvatar, b.LeaveRoom: self.do_LeaveRoom,
+            b.DestroyGroup: self.do_DestroyGroup, b.SetFavourite: self.do_SetFavourite,
+            b.SendText: self.do_SendText, b.SendFile: self.do_SendFile,
+            b.RetrySend: self.do_RetrySend, b.DiscardSend: self.do_DiscardSend,
+            b.DeleteMessage: self.do_DeleteMessage, b.DownloadFile: self.do_DownloadFile,
+            b.MarkRead: self.do_MarkRead, b.SetTyping: self.do_SetTyping, b.Search: self.do_Search,
+            b.ResetSession: self.do_ResetSession, b.GetProfile: self.do_GetProfile,
+            b.SaveProfile: self.do_SaveProfile, b.SetAvatar: self.do_SetAvatar,
+            b.FetchAvatar: self.do_FetchAvatar, b.RefreshProfiles: self.do_RefreshProfiles,
+            b.ListDevices: self.do_ListDevices, b.RemoveDevice: self.do_RemoveDevice,
+            b.ApprovePairing: self.do_ApprovePairing, b.GetSafetyNumber: self.do_GetSafetyNumber,
+        }
 
     # ------------------------------------------------------------ plumbing
     def _opts(self, server: str) -> account.ClientOptions:
@@ -80,7 +109,7 @@ class Worker:
             self._schedule_snapshot()
         if isinstance(event, MessageReceived):
             self._resolve([event.message.sender])
-            if event.message.kind == "image" and event.message.file:
+            if event.message.kind == "image" and event.message.file and not event.message.redacted:
                 self._spawn(self._thumbnail(event.message))
 
     def _schedule_snapshot(self) -> None:
@@ -95,10 +124,10 @@ class Worker:
         return self.client
 
     async def handle(self, command: b.Command) -> None:
-        method: Callable[[Any], Any] | None = getattr(self, "do_" + type(command).__name__, None)
-        if method is None:
+        handler = self._handlers.get(type(command))
+        if handler is None:
             raise NotImplementedError(type(command).__name__)
-        await method(command)
+        await handler(command)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -148,17 +177,17 @@ class Worker:
         self.bridge.post(b.LoggedOut())
 
     # --------------------------------------------------------------- rooms
-    def _room_info(self, room: Any) -> b.RoomInfo:
+    def _room_info(self, room: RoomView) -> b.RoomInfo:
         me = self.c.user_id
         joined = tuple(room.joined)
-        invited = tuple(sorted(u for u, m in room.members.items() if m == "invite"))
+        invited = tuple(room.invited)
         peer = None
         if room.is_direct:
             others = [u for u in (*joined, *invited) if u != me] or \
                      [u for u in room.members if u != me]
             peer = others[0] if others else None
         title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
-        favourite = "m.favourite" in room.tags or "favourite" in room.tags
+        favourite = room.favourite
         avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
                           room.unread, favourite, room.inviter, peer, avatar)
@@ -239,13 +268,9 @@ class Worker:
 
     async def _send_history(self, room_id: str) -> None:
         messages = tuple(self.c.messages(room_id, HISTORY_LIMIT))
-        failed = []
-        for event_id, record in self.c.store.items("pending").items():
-            event = record.get("event") or {}
-            if record.get("room_id") == room_id:
-                content = event.get("content") or {}
-                failed.append((event_id, str(event.get("sender", "")), str(content.get("sender_device", ""))))
-        self.bridge.post(b.HistoryLoaded(room_id, messages, tuple(failed)))
+        failed = tuple(self.c.undecryptable(room_id))
+        self.bridge.post(b.HistoryLoaded(room_id, messages, failed))
+        self.bridge.post(OutboxChanged(room_id, tuple(self.c.outgoing(room_id))))
         self._resolve(sorted({m.sender for m in messages}))
         for message in messages:
             if message.kind == "image" and message.file and not message.redacted:
@@ -258,7 +283,6 @@ class Worker:
 
     async def do_DeclineInvite(self, cmd: b.DeclineInvite) -> None:
         await self.c.decline(cmd.room_id)
-        self.c.rooms.pop(cmd.room_id, None)
         self._snapshot()
 
     async def do_NewDirectChat(self, cmd: b.NewDirectChat) -> None:
@@ -297,43 +321,46 @@ class Worker:
 
     async def do_LeaveRoom(self, cmd: b.LeaveRoom) -> None:
         await self.c.leave(cmd.room_id)
-        self.c.rooms.pop(cmd.room_id, None)
         self._snapshot()
 
     async def do_DestroyGroup(self, cmd: b.DestroyGroup) -> None:
         await self.c.destroy_group(cmd.room_id)
-        self.c.rooms.pop(cmd.room_id, None)
         self._snapshot()
 
     async def do_SetFavourite(self, cmd: b.SetFavourite) -> None:
         await self.c.set_favourite(cmd.room_id, cmd.favourite)
-        room = self.c.rooms.get(cmd.room_id)
-        if room is not None:  # the tag arrives with the next sync; show it now
-            tags = set(room.tags) - {"m.favourite", "favourite"}
-            room.tags = sorted(tags | ({"m.favourite"} if cmd.favourite else set()))
         self._snapshot()
 
     # ------------------------------------------------------------ messages
     async def do_SendText(self, cmd: b.SendText) -> None:
         text = cmd.text.strip()
         if text:
-            event_id = await self.c.send_text(cmd.room_id, text, cmd.reply_to)
-            await self._post_own(cmd.room_id, event_id)
+            await self._sending(cmd.room_id, self.c.send_text(cmd.room_id, text, cmd.reply_to))
 
-    async def _post_own(self, room_id: str, event_id: str) -> None:
-        cached = self.c.store.get_message(event_id)
-        if cached is not None:
-            message = Message.from_dict(cached)
-            self.bridge.post(MessageReceived(message, own=True))
-            if message.kind == "image":
-                self._spawn(self._thumbnail(message))
+    async def _sending(self, room_id: str, send: Awaitable[str]) -> None:
+        """Run a send; once it is in the outbox, its failure shows on the message, not as an error."""
+        before = {m.local_id for m in self.c.outgoing(room_id)}
+        try:
+            await send
+        except (MatrixError, TransportFailure):
+            if not {m.local_id for m in self.c.outgoing(room_id)} - before:
+                raise  # refused before it was queued (not in the room, too large, ...)
 
     async def do_SendFile(self, cmd: b.SendFile) -> None:
         path = Path(cmd.path)
         if cmd.image:
             await asyncio.to_thread(thumbnail_file, path)  # refuse what we could not show
-        event_id = await self.c.send_file(cmd.room_id, path, image=cmd.image, reply_to=cmd.reply_to)
-        await self._post_own(cmd.room_id, event_id)
+        await self._sending(cmd.room_id, self.c.send_file(cmd.room_id, path, image=cmd.image,
+                                                          reply_to=cmd.reply_to))
+
+    async def do_RetrySend(self, cmd: b.RetrySend) -> None:
+        try:
+            await self.c.retry_send(cmd.local_id)
+        except TransportFailure:
+            pass  # still pending: the message says so, and the outbox tries again
+
+    async def do_DiscardSend(self, cmd: b.DiscardSend) -> None:
+        await self.c.delete_send(cmd.local_id)
 
     async def do_DeleteMessage(self, cmd: b.DeleteMessage) -> None:
         await self.c.delete_message(cmd.room_id, cmd.event_id)
@@ -438,7 +465,7 @@ class Worker:
 
     async def do_GetSafetyNumber(self, cmd: b.GetSafetyNumber) -> None:
         parse_user_id(cmd.user_id)
-        await self.c.devices_of([cmd.user_id], refresh=True)
+        await self.c.learn_devices([cmd.user_id], refresh=True)
         pinned = self.c.store.get("identities", cmd.user_id)
         if pinned is None:
             raise MatrixError(404, "M_NOT_FOUND", "no identity key known for that user yet")

@@ -18,7 +18,7 @@ from typing import Any
 
 from client_tk.core.engine import ClientEngine
 from client_tk.core.events import Message, TransferProgress
-from client_tk.core.sync import RoomState
+from client_tk.core.sync import RoomState, RoomView
 from client_tk.core.transport import CLIENT_V3, MEDIA_V3, UNSTABLE, q
 from common.crypto import AttachmentDecryptor, AttachmentEncryptor, AttachmentInfo, CryptoError
 from common.errors import MatrixError
@@ -49,11 +49,11 @@ def _check_user(user_id: str) -> str:
 
 class ChatClient(ClientEngine):
     # ------------------------------------------------------------- rooms
-    def room_list(self) -> list[RoomState]:
+    def room_list(self) -> list[RoomView]:
         return sorted((r for r in self.rooms.values() if r.membership == "join"),
-                      key=lambda r: ("favourite" not in r.tags and "m.favourite" not in r.tags, r.room_id))
+                      key=lambda r: (not r.favourite, r.room_id))
 
-    def invitations(self) -> list[RoomState]:
+    def invitations(self) -> list[RoomView]:
         return [r for r in self.rooms.values() if r.membership == "invite"]
 
     async def create_group(self, name: str, invite: list[str] = ()) -> str:  # type: ignore[assignment]
@@ -110,12 +110,19 @@ class ChatClient(ClientEngine):
 
     async def decline(self, room_id: str) -> None:
         await self.http.post(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/leave", {})
+        await self._left(room_id)
 
     async def leave(self, room_id: str) -> None:
         await self.http.post(f"{CLIENT_V3}/rooms/{q(_check_room(room_id))}/leave", {})
-        async with self.lock:
+        await self._left(room_id)
+
+    async def _left(self, room_id: str) -> None:
+        """The server took our leave: show it now (and keep it across a restart)."""
+        def change(room: RoomState) -> None:
+            room.membership = "leave"
+            room.members.pop(self.user_id, None)
             self.crypto.discard_outbound(room_id)
-            await self.store.commit()
+        await self.update_room(room_id, change)
 
     async def kick(self, room_id: str, user_id: str, reason: str | None = None) -> None:
         body: JsonDict = {"user_id": _check_user(user_id)}
@@ -128,6 +135,7 @@ class ChatClient(ClientEngine):
 
     async def destroy_group(self, room_id: str) -> None:
         await self.http.post(f"{UNSTABLE}/rooms/{q(_check_room(room_id))}/destroy", {})
+        await self._left(room_id)
 
     async def rename(self, room_id: str, name: str) -> None:
         if not name or len(name) > MAX_NAME:
@@ -154,6 +162,11 @@ class ChatClient(ClientEngine):
             await self.http.put(path, {"order": 0.5})
         else:
             await self.http.request("DELETE", path)
+
+        def change(room: RoomState) -> None:  # the tag also comes back with the next sync
+            tags = set(room.tags) - {"m.favourite", "favourite"}
+            room.tags = sorted(tags | ({"m.favourite"} if favourite else set()))
+        await self.update_room(room_id, change)
 
     # ----------------------------------------------------------- messages
     async def send_text(self, room_id: str, text: str, reply_to: str | None = None) -> str:
@@ -208,14 +221,7 @@ class ChatClient(ClientEngine):
             if not chunk or not isinstance(end, str):
                 break
             token = end
-        count = 0
-        async with self.lock:
-            for event in reversed(found):
-                if event.get("type") == "m.room.encrypted" and \
-                        self.store.get_message(str(event.get("event_id"))) is None:
-                    count += await self.decrypt_event(room_id, event) is not None
-            await self.store.commit()
-        return count
+        return await self.decrypt_events(room_id, list(reversed(found)))
 
     # ------------------------------------------------------------ people
     async def get_profile(self, user_id: str | None = None) -> JsonDict:

@@ -157,6 +157,10 @@ class CryptoManager:
         self.history_key = derive_local_storage_key(self.identity, "history")
         self._records: dict[str, list[Session]] = {}
 
+    def forget_uncommitted(self) -> None:
+        """Drop cached sessions (after a rolled-back batch they may be ahead of the store)."""
+        self._records.clear()
+
     # ------------------------------------------------------------ sessions
     def _record(self, peer: str) -> list[Session]:
         record = self._records.get(peer)

@@ -61,6 +61,29 @@ class Message:
 
 
 @dataclass(frozen=True)
+class OutgoingMessage:
+    """An event of ours the server has not accepted yet, as a UI shows it."""
+
+    local_id: str
+    room_id: str
+    ts: int
+    kind: str  # "text" | "file" | "image"
+    body: str
+    state: str  # "pending" | "failed"
+    error: str | None
+    attempts: int
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxChanged(ClientEvent):
+    """What of ours in ``room_id`` still waits to be sent (pending or failed)."""
+
+    room_id: str
+    entries: tuple[OutgoingMessage, ...]
+
+
+@dataclass(frozen=True)
 class MessageReceived(ClientEvent):
     message: Message
     own: bool = False

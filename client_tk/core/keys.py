@@ -80,6 +80,12 @@ class KeyManager:
             km.otks[int(key)] = OneTimePreKey.from_dict(value)
         return km
 
+    def reload(self, store: LocalStore) -> None:
+        """Forget uncommitted changes: read the committed keys back (after a rolled-back batch)."""
+        fresh = KeyManager.load(store, self.identity, self.user_id, self.device_id)
+        self.spks, self.retired_ms, self.otks = fresh.spks, fresh.retired_ms, fresh.otks
+        self.next_id, self.device_keys_uploaded = fresh.next_id, fresh.device_keys_uploaded
+
     def save(self, store: LocalStore) -> None:
         store.put(NS, "prekeys", {
             "spks": [k.to_dict() for k in self.spks],

@@ -198,6 +198,11 @@ class LocalStore:
     def put_message(self, room_id: str, event_id: str, ts: int, value: JsonDict) -> None:
         self._pending_messages[event_id] = (room_id, ts, value)
 
+    def rollback(self) -> None:
+        """Discard every staged change (a batch that failed before its commit)."""
+        self._pending.clear()
+        self._pending_messages.clear()
+
     @property
     def dirty(self) -> bool:
         return bool(self._pending or self._pending_messages)

@@ -2,12 +2,17 @@
 
 :func:`parse_sync` turns one response into a :class:`SyncBatch`;
 :class:`RoomState` folds state events (membership, name, avatar, power
-levels, direct flag) into what the client needs.  No network, no store.
+levels, direct flag) into what the client needs; :class:`RoomView` is its
+immutable, committed snapshot that readers (UI, CLI, tests) get.  No
+network, no store.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from client_tk.core.keys import OTK_ALGORITHM, SPK_AGE_FIELD
@@ -154,6 +159,15 @@ class RoomState:
             return False
         return False
 
+    def copy(self) -> RoomState:
+        return copy.deepcopy(self)
+
+    def view(self) -> RoomView:
+        return RoomView(self.room_id, self.membership, self.name, self.avatar_url, self.is_direct,
+                        self.creator, MappingProxyType(dict(self.members)),
+                        MappingProxyType(dict(self.power)), self.inviter, tuple(self.tags),
+                        self.unread, self.last_read)
+
     def to_dict(self) -> JsonDict:
         return {"room_id": self.room_id, "membership": self.membership, "name": self.name,
                 "avatar_url": self.avatar_url, "is_direct": self.is_direct, "creator": self.creator,
@@ -166,3 +180,38 @@ class RoomState:
                    bool(d.get("is_direct")), d.get("creator"), dict(d.get("members", {})),
                    dict(d.get("power", {})), d.get("inviter"), list(d.get("tags", [])),
                    int(d.get("unread", 0)), d.get("last_read"))
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """A committed room state: immutable, safe to read from any thread."""
+
+    room_id: str
+    membership: str
+    name: str | None
+    avatar_url: str | None
+    is_direct: bool
+    creator: str | None
+    members: Mapping[str, str]
+    power: Mapping[str, int]
+    inviter: str | None
+    tags: tuple[str, ...]
+    unread: int
+    last_read: str | None
+
+    @property
+    def joined(self) -> list[str]:
+        return sorted(u for u, m in self.members.items() if m == "join")
+
+    @property
+    def invited(self) -> list[str]:
+        return sorted(u for u, m in self.members.items() if m == "invite")
+
+    @property
+    def recipients(self) -> list[str]:
+        """Users whose devices must be able to read what we send now."""
+        return sorted(u for u, m in self.members.items() if m in ("join", "invite"))
+
+    @property
+    def favourite(self) -> bool:
+        return "m.favourite" in self.tags or "favourite" in self.tags

@@ -4,24 +4,40 @@
   negotiates h2 by ALPN with certificate verification on (``insecure`` only
   for dev servers with self-signed certificates).
 * Every request has a timeout; long-polls get ``timeout + margin``.
-* Only idempotent requests are retried (GET, PUT — the Matrix API makes sends
-  idempotent through transaction ids — and requests marked ``idempotent``),
-  on transport errors and 5xx/429, with exponential backoff.
+* **Every** request that failed before any byte of an answer arrived (refused
+  or reset connection, a kept-alive connection the server closed under it,
+  write errors) is retried, with the same body and the same
+  ``Idempotency-Key`` header (and, for sends, the same transaction id in the
+  path), so a server that deduplicates on it applies it once.  Idempotent
+  requests (GET, PUT, DELETE — the Matrix API makes sends idempotent through
+  transaction ids — and requests marked ``idempotent``) are also retried after
+  read timeouts, broken answers and 5xx/429.  Backoff is exponential with
+  jitter (:mod:`tenacity`), so clients do not retry in lockstep.
+* Idle connections are dropped after :data:`KEEPALIVE_EXPIRY` seconds, below
+  the server's keep-alive timeout (Hypercorn: 5 s), so the client rarely
+  reuses a connection the server is closing.
 * Errors come back as :class:`common.errors.MatrixError` (server answers) or
   :class:`TransportFailure` (no answer: connection refused, timeout, ...).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import secrets
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from common.errors import MatrixError
 
@@ -31,10 +47,35 @@ JsonDict = dict[str, Any]
 CLIENT_V3 = "/_matrix/client/v3"
 UNSTABLE = "/_matrix/client/unstable/im.parley"
 MEDIA_V3 = "/_matrix/media/v3"
+KEEPALIVE_EXPIRY = 2.0  # seconds; below Hypercorn's keep_alive_timeout (5 s)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Failures where the request cannot have been answered: nothing of a response arrived.
+_NO_ANSWER = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+              httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
 
 class TransportFailure(Exception):
     """The server could not be reached or did not answer in time."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way that a new attempt may fix."""
+
+    def __init__(self, error: Exception, wait_at_least: float = 0.0) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait_at_least = wait_at_least
+
+
+def _backoff() -> Callable[[RetryCallState], float]:
+    jittered = wait_exponential_jitter(multiplier=0.25, max=8.0, jitter=0.5)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        floor = exc.wait_at_least if isinstance(exc, _Retryable) else 0.0
+        return max(float(jittered(state)), floor)
+
+    return wait
 
 
 def q(segment: str) -> str:
@@ -68,7 +109,8 @@ class Transport:
             return httpx.AsyncClient(
                 base_url=self.base_url, http2=True, http1=False, verify=verify,
                 timeout=httpx.Timeout(timeout),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10,
+                                    keepalive_expiry=KEEPALIVE_EXPIRY),
             )
 
         # Three connections: the /sync long-poll and big transfers each get their own,
@@ -104,39 +146,58 @@ class Transport:
     ) -> JsonDict:
         """One API call; ``path`` is absolute (``/_matrix/...``)."""
         retry = idempotent if idempotent is not None else method in ("GET", "PUT", "DELETE")
-        attempts = 1 + (self.retries if retry else 0)
-        delay = 0.5
-        last: Exception | None = None
-        for attempt in range(attempts):
-            try:
-                client = self._sync_client if path.endswith("/sync") else self._client
-                response = await client.request(
-                    method, path,
-                    json=body if content is None and body is not None else None,
-                    content=content,
-                    params=params,
-                    headers=self._headers(auth, headers),
-                    timeout=request_timeout if request_timeout is not None else self.timeout,
-                )
-            except httpx.TransportError as exc:
-                last = TransportFailure(f"{method} {path}: {type(exc).__name__}: {exc}")
-            else:
-                if response.status_code < 400:
-                    return _json(response)
-                err = _error(response)
-                retryable = response.status_code >= 500 or response.status_code == 429
-                if not (retry and retryable) or attempt == attempts - 1:
-                    raise err
-                last = err
-                if response.status_code == 429:
-                    wait = err.extra.get("retry_after_ms")
-                    if isinstance(wait, int):
-                        delay = max(delay, min(wait / 1000, 10.0))
-            if attempt < attempts - 1:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        assert last is not None
-        raise last
+        client = self._sync_client if path.endswith("/sync") else self._client
+        hdrs = self._headers(auth, headers)
+        if method != "GET":
+            hdrs.setdefault(IDEMPOTENCY_HEADER, secrets.token_urlsafe(16))
+
+        def build() -> httpx.Request:
+            return client.build_request(
+                method, path, json=body if content is None and body is not None else None,
+                content=content, params=params, headers=hdrs,
+                timeout=request_timeout if request_timeout is not None else self.timeout)
+
+        return await self._with_retries(client, build, retry, f"{method} {path}")
+
+    async def _with_retries(self, client: httpx.AsyncClient, build: Callable[[], httpx.Request],
+                            idempotent: bool, what: str) -> JsonDict:
+        attempts = AsyncRetrying(stop=stop_after_attempt(1 + self.retries), wait=_backoff(),
+                                 retry=retry_if_exception_type(_Retryable), reraise=True)
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    return await self._attempt(client, build(), idempotent, what)
+        except _Retryable as exc:
+            raise exc.error from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, client: httpx.AsyncClient, request: httpx.Request,
+                       idempotent: bool, what: str) -> JsonDict:
+        """Send once; raise :class:`_Retryable` when another attempt is safe and may help."""
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            failure = TransportFailure(f"{what}: {type(exc).__name__}: {exc}")
+            if isinstance(exc, _NO_ANSWER) or idempotent:
+                logger.info("retrying %s: no answer (%s)", what, type(exc).__name__)
+                raise _Retryable(failure) from exc
+            raise failure from exc
+        try:
+            await response.aread()  # from here on, part of an answer has arrived
+        except httpx.TransportError as exc:
+            failure = TransportFailure(f"{what}: {type(exc).__name__}: {exc}")
+            if idempotent:
+                raise _Retryable(failure) from exc
+            raise failure from exc
+        finally:
+            await response.aclose()
+        if response.status_code < 400:
+            return _json(response)
+        err = _error(response)
+        if idempotent and (response.status_code >= 500 or response.status_code == 429):
+            wait = err.extra.get("retry_after_ms")
+            raise _Retryable(err, min(wait / 1000, 10.0) if isinstance(wait, int) else 0.0)
+        raise err
 
     async def get(self, path: str, **kw: Any) -> JsonDict:
         return await self.request("GET", path, **kw)
@@ -152,7 +213,7 @@ class Transport:
         self, path: str, data: bytes, content_type: str, *, params: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None, chunk: int = 256 * 1024,
     ) -> JsonDict:
-        """POST bytes with an upload progress callback (idempotent=False)."""
+        """POST bytes with an upload progress callback (retried only when no answer arrived)."""
         total = len(data)
 
         async def body() -> AsyncIterator[bytes]:
@@ -164,18 +225,15 @@ class Transport:
                 if progress is not None:
                     progress(sent, total)
 
-        try:
-            response = await self._media_client.post(
-                path, content=body(), params=params,
-                headers=self._headers(True, {"Content-Type": content_type,
-                                             "Content-Length": str(total)}),
-                timeout=max(self.timeout, 120.0),
-            )
-        except httpx.TransportError as exc:
-            raise TransportFailure(f"upload {path}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            raise _error(response)
-        return _json(response)
+        hdrs = self._headers(True, {"Content-Type": content_type, "Content-Length": str(total),
+                                    IDEMPOTENCY_HEADER: secrets.token_urlsafe(16)})
+
+        def build() -> httpx.Request:
+            return self._media_client.build_request(
+                "POST", path, content=body(), params=params, headers=hdrs,
+                timeout=max(self.timeout, 120.0))
+
+        return await self._with_retries(self._media_client, build, False, f"upload {path}")
 
     async def download(
         self, path: str, sink: Callable[[bytes], object], *, offset: int = 0,

@@ -13,6 +13,7 @@ import ttkbootstrap as ttk
 from client_tk import bridge as b
 from client_tk.core.events import Message, PresenceChanged, TypingChanged
 from client_tk.views.messages import MessageView
+from client_tk.views.outbox import OutboxPanel
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -52,6 +53,8 @@ class ConversationView(ttk.Frame):
         self.typing = ttk.Label(self, text="", bootstyle="secondary", padding=(12, 0),
                                 font=("TkDefaultFont", 9, "italic"))
         self.typing.pack(side="bottom", fill="x")
+        self.outbox = OutboxPanel(self, app, room.room_id)
+        self.outbox.pack(side="bottom", fill="x")
         attach = ttk.Menubutton(composer, text="Attach", bootstyle="secondary-outline")
         menu = ttk.Menu(attach, tearoff=False)
         menu.add_command(label="Image…", command=lambda: self.attach(image=True))

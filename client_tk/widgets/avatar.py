@@ -79,18 +79,23 @@ class AvatarCache:
     worker; :meth:`put` stores the answer, after which views render again.
     """
 
-    def __init__(self, fetch: Any, max_pictures: int = 256, max_composed: int = 512) -> None:
+    def __init__(self, fetch: Any, max_pictures: int = 256, max_composed: int = 512,
+                 clock: Any = None) -> None:
+        import time
         from collections import OrderedDict
         self.fetch = fetch
+        self.clock = clock or time.monotonic
         self.max_pictures = max_pictures
         self.max_composed = max_composed
         self.pictures: OrderedDict[str, Image.Image] = OrderedDict()
         self.composed: OrderedDict[tuple[str, str, int, bool | None], Image.Image] = OrderedDict()
         self.pending: set[str] = set()
-        self.failed: set[str] = set()
+        # mxc -> (failures, when to ask again): a failed download is retried later, with backoff
+        self.failed: dict[str, tuple[int, float]] = {}
 
     def put(self, mxc: str, picture: Image.Image) -> None:
         self.pending.discard(mxc)
+        self.failed.pop(mxc, None)
         self.pictures[mxc] = picture
         self.pictures.move_to_end(mxc)
         while len(self.pictures) > self.max_pictures:
@@ -100,17 +105,19 @@ class AvatarCache:
 
     def fail(self, mxc: str) -> None:
         self.pending.discard(mxc)
-        self.failed.add(mxc)
+        failures = self.failed.get(mxc, (0, 0.0))[0] + 1
+        self.failed[mxc] = (failures, self.clock() + min(300.0, 2.0 ** failures))
 
     def picture(self, mxc: str | None) -> Image.Image | None:
-        """The decoded picture, or None (then asks for it unless it failed before)."""
+        """The decoded picture, or None (then asks for it, unless it failed a moment ago)."""
         if not mxc or not mxc.startswith("mxc://"):
             return None
         picture = self.pictures.get(mxc)
         if picture is not None:
             self.pictures.move_to_end(mxc)
             return picture
-        if mxc not in self.pending and mxc not in self.failed:
+        failed = self.failed.get(mxc)
+        if mxc not in self.pending and (failed is None or self.clock() >= failed[1]):
             self.pending.add(mxc)
             self.fetch(mxc)
         return None

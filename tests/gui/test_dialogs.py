@@ -99,10 +99,6 @@ def picture_file(path: Path, colour: tuple[int, int, int]) -> str:
 
 
 # -------------------------------------------------------------------- test
-# Known race (open): under heavy CI load bob's room list occasionally misses an
-# update (the invitations, or the group picture) within the wait; reruns keep CI
-# honest about the features while that is investigated.
-@pytest.mark.flaky(reruns=2)
 def test_dialogs_and_actions(gui_server: str, make_app: Any, tk_root: Any, mailbox: Mailbox,
                              tmp_path: Path, xdisplay: str, monkeypatch: pytest.MonkeyPatch) -> None:
     began = time.monotonic()

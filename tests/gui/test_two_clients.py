@@ -30,7 +30,10 @@ def register(app: Any, root: Any, mailbox: Mailbox, name: str) -> str:
     view.reg_password.set(PASSWORD)
     view.reg_email.set(email)
     view.register_button.invoke()
-    pump(root, lambda: view.code_row.winfo_ismapped(), what=f"{name}: e-mail code asked")
+    try:
+        pump(root, lambda: view.code_row.winfo_ismapped(), what=f"{name}: e-mail code asked")
+    except AssertionError as exc:  # say what the screen said instead
+        raise AssertionError(f"{exc}; the screen says {view.status.cget('text')!r}") from None
     view.code.set(mailbox.code_for(email, pump=root.update))
     view.submit_code()
     pump(root, lambda: isinstance(app.screen, MainView), timeout=60, what=f"{name}: logged in")

@@ -1,0 +1,63 @@
+# mypy: disable-error-code="no-untyped-call"
+# (ttkbootstrap 2.2 widgets are untyped)
+"""Messages of ours the server has not accepted yet, under the conversation.
+
+One row per outbox entry of the room (from the core's :class:`OutboxChanged`):
+"Sending…" while pending, "Not sent: <reason>" with *Retry* and *Delete* once
+the server refused it.  The panel hides itself when nothing waits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ttkbootstrap as ttk
+
+from client_tk import bridge as b
+from client_tk.core.events import OutboxChanged, OutgoingMessage
+
+if TYPE_CHECKING:
+    from client_tk.app import ParleyApp
+
+
+class OutboxPanel(ttk.Frame):
+    def __init__(self, master: Any, app: ParleyApp, room_id: str) -> None:
+        super().__init__(master, padding=(10, 2))
+        self.app = app
+        self.room_id = room_id
+        self.entries: tuple[OutgoingMessage, ...] = ()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._subs = [app.bus.subscribe(OutboxChanged, self._changed)]
+
+    def destroy(self) -> None:
+        for unsubscribe in self._subs:
+            unsubscribe()
+        super().destroy()
+
+    def _changed(self, event: OutboxChanged) -> None:
+        if event.room_id == self.room_id:
+            self.show(event.entries)
+
+    def show(self, entries: tuple[OutgoingMessage, ...]) -> None:
+        self.entries = entries
+        for old in self.rows.values():
+            old["frame"].destroy()
+        self.rows = {}
+        for entry in entries:
+            frame = ttk.Frame(self)
+            frame.pack(side="top", fill="x", pady=1)
+            failed = entry.state == "failed"
+            status = f"Not sent: {entry.error}" if failed else "Sending…"
+            text = entry.body if len(entry.body) <= 60 else entry.body[:57] + "…"
+            label = ttk.Label(frame, text=f"{text}  ·  {status}",
+                              bootstyle="danger" if failed else "secondary")
+            label.pack(side="left", fill="x", expand=True)
+            row: dict[str, Any] = {"frame": frame, "label": label}
+            if failed:
+                row["delete"] = ttk.Button(frame, text="Delete", bootstyle="secondary-outline",
+                                           command=lambda i=entry.local_id: self.app.send(b.DiscardSend(i)))
+                row["delete"].pack(side="right", padx=(4, 0))
+                row["retry"] = ttk.Button(frame, text="Retry", bootstyle="warning-outline",
+                                          command=lambda i=entry.local_id: self.app.send(b.RetrySend(i)))
+                row["retry"].pack(side="right")
+            self.rows[entry.local_id] = row
