@@ -42,12 +42,16 @@ class ToDeviceService:
         if not isinstance(messages, dict):
             raise MatrixError(400, Codes.BAD_JSON, "messages must be an object")
         queued: list[tuple[str, str, JsonDict]] = []
+        requested = 0  # device entries named, existing or not: a request's size is bounded either way
         for user_id, per_device in messages.items():
             _, server = parse_user_id(user_id)
             if server != self.server_name:
                 raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
             if not isinstance(per_device, dict):
                 raise MatrixError(400, Codes.BAD_JSON, "messages must map user ids to device maps")
+            requested += len(per_device)
+            if requested > MAX_TARGETS:
+                raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
             existing = {d.device_id for d in await self.devices.list_for_user(user_id)}
             for device_id, content in per_device.items():
                 if not isinstance(content, dict):

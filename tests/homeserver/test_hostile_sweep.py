@@ -38,7 +38,10 @@ def _check_response(probe: Probe, response: httpx.Response) -> str | None:
             body = json.loads(response.content.decode("utf-8"), parse_constant=_refuse)
         except (ValueError, UnicodeDecodeError) as exc:
             return f"{where}: not valid JSON ({exc}): {response.content[:200]!r}"
-        if response.status_code >= 400 and not (
+        # A 401 that starts user-interactive auth is the spec's answer, not an error body.
+        uia = response.status_code == 401 and isinstance(body, dict) and isinstance(body.get("flows"), list) \
+            and isinstance(body.get("session"), str)
+        if response.status_code >= 400 and not uia and not (
             isinstance(body, dict) and isinstance(body.get("errcode"), str)
             and body["errcode"].startswith("M_") and isinstance(body.get("error"), str)
         ):

@@ -34,11 +34,12 @@ def _positions(token: str) -> list[int]:
 async def test_more_pending_to_device_messages_than_fit_one_sync(quiet_server: RunningServer) -> None:
     server = quiet_server
     alice = await server.register()
+    carol = await server.register()  # two senders: each stays within the per-sender queue cap
     bob = await server.register()
     start = (await sync(server, bob))["next_batch"]
     total = MAX_PER_SYNC + EXTRA
     for n in range(total):
-        response = await server.api("PUT", f"sendToDevice/m.test/many{n}", alice,
+        response = await server.api("PUT", f"sendToDevice/m.test/many{n}", (alice, carol)[n % 2],
                                     json={"messages": {bob.user_id: {bob.device_id: {"n": n}}}})
         assert response.status_code == 200, response.text
 
@@ -67,11 +68,12 @@ async def test_more_pending_to_device_messages_than_fit_one_sync(quiet_server: R
 async def test_messages_arriving_while_a_page_is_pending_are_not_lost(quiet_server: RunningServer) -> None:
     server = quiet_server
     alice = await server.register()
+    carol = await server.register()  # two senders: each stays within the per-sender queue cap
     bob = await server.register()
     start = (await sync(server, bob))["next_batch"]
 
     async def send(n: int) -> None:
-        response = await server.api("PUT", f"sendToDevice/m.test/late{n}", alice,
+        response = await server.api("PUT", f"sendToDevice/m.test/late{n}", (alice, carol)[n % 2],
                                     json={"messages": {bob.user_id: {bob.device_id: {"n": n}}}})
         assert response.status_code == 200, response.text
 
