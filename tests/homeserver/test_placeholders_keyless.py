@@ -32,7 +32,7 @@ from tests.support.databases import mysql_database
 from tests.support.server import RunningServer, serve_homeserver
 from tests.support.smtp import SmtpSink
 
-# Tables that may mention a placeholder: who it is, who looked it up, its rooms.
+# Tables that hold keys, devices or credentials: none may have a row for a placeholder.
 KEY_TABLES = {"devices", "access_tokens", "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys",
               "to_device_messages", "room_key_backup_versions", "room_key_backup_keys", "pairing_sessions"}
 
