@@ -242,6 +242,9 @@ def test_dialogs_and_actions(gui_server: str, make_app: Any, tk_root: Any, mailb
     pump(tk_root, lambda: ("Parley", "Profile picture changed") in alice.toast.history
          or any(t == "Profile picture changed" for _, t in alice.toast.history), what="picture saved")
     profile.save_button.invoke()
+    # The name can reach the top bar through /sync before the other fields are saved:
+    # wait for the worker's own word that the whole profile is stored.
+    pump(tk_root, lambda: any(t == "Profile saved" for _, t in alice.toast.history), what="profile saved")
     pump(tk_root, lambda: alice.screen.me.cget("text").strip() == "Alice Liddell", what="top bar name")
     pump(tk_root, lambda: getattr(alice.screen._me, "parley_picture", False), what="top bar picture")
     assert close_to(pixel(alice.screen.me, 15, 15), GREEN)
