@@ -92,7 +92,7 @@ from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
-from homeserver.storage.retry import is_transient
+from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
@@ -100,6 +100,9 @@ from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
 logger = logging.getLogger(__name__)
+
+# Attempts of the idempotent start-up writes (signing key, stream rows).
+START_ATTEMPTS = 10
 
 HOUSEKEEPING_INTERVAL_S = 60.0
 
@@ -375,8 +378,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
         with database.activated():
-            await load_signing_key(config, database, signing_key, clock)
-            await services.streams.prepare(STREAMS)
+            # Both steps are idempotent; instances starting together on one SQLite
+            # file can meet "database is locked" at once (a reader cannot wait for a
+            # writer there), so they are repeated, bounded and jittered.
+            async for attempt in retrying(START_ATTEMPTS, reads=False):
+                with attempt:
+                    await load_signing_key(config, database, signing_key, clock)
+                    await services.streams.prepare(STREAMS)
             await services.notifier.start()
             hs.background.append(
                 asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))
