@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +78,29 @@ async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
             long_poll = asyncio.create_task(client.get(
                 "/_matrix/client/v3/sync", headers=headers, params={"since": since, "timeout": 60000}))
             await asyncio.sleep(0.5)
-            login = asyncio.create_task(client.post("/_matrix/client/v3/login", json={
-                "type": "m.login.password", "user": "proc", "password": "long enough pw"}))
-            await asyncio.sleep(0.005)
+            # The login is in flight for certain: its headers and half its body are
+            # sent before SIGTERM, the rest after.  (A request the server has not
+            # seen at all may be refused by HTTP/2's GOAWAY, which is correct.)
+            body = json.dumps({"type": "m.login.password", "user": "proc",
+                               "password": "long enough pw"}).encode()
+            signalled = asyncio.Event()
+            half_sent = asyncio.Event()
+
+            async def slow_body() -> AsyncIterator[bytes]:
+                yield body[:10]
+                half_sent.set()
+                await signalled.wait()
+                yield body[10:]
+
+            login = asyncio.create_task(client.post(
+                "/_matrix/client/v3/login", content=slow_body(),
+                headers={"Content-Type": "application/json", "Content-Length": str(len(body))}))
+            await half_sent.wait()
+            await asyncio.sleep(0.3)  # the server reads the stream's first frames
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.05)
+            signalled.set()
             result = await login
             assert result.status_code == 200
             polled = await long_poll
