@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.errors import bad_param, not_found
+from homeserver.services.admin.params import int_param
 from homeserver.services.clock import Clock
 from homeserver.services.media import MediaService
 from homeserver.services.profiles import ProfileService
@@ -61,7 +62,7 @@ class AdminMediaService:
         return media_id
 
     async def list_for_user(self, user_id: str, params: Mapping[str, str]) -> Json:
-        offset, limit = _int(params, "from", 0), _int(params, "limit", 100)
+        offset, limit = int_param(params, "from", 0), int_param(params, "limit", 100)
         if offset < 0 or limit < 1:
             raise bad_param("from must be >= 0 and limit >= 1")
         rows, total = await self.repo.of_user(user_id, offset, limit, params.get("dir", "f") == "b")
@@ -114,8 +115,8 @@ class AdminMediaService:
     async def delete_older(self, admin: str, params: Mapping[str, str]) -> Json:
         if "before_ts" not in params:
             raise bad_param("before_ts is required")
-        before = _int(params, "before_ts", 0)
-        size_gt = _int(params, "size_gt", 0)
+        before = int_param(params, "before_ts", 0)
+        size_gt = int_param(params, "size_gt", 0)
         if before < 0 or size_gt < 0:
             raise bad_param("before_ts and size_gt must be non-negative")
         candidates = await self.repo.created_before(before, size_gt)
@@ -130,14 +131,6 @@ class AdminMediaService:
         return {"deleted_media": deleted, "total": len(deleted)}
 
 
-def _int(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_param(f"{name} must be an integer") from None
 
 
 _STAT_ORDERS = ("user_id", "displayname", "media_length", "media_count")
@@ -145,7 +138,7 @@ _STAT_ORDERS = ("user_id", "displayname", "media_length", "media_count")
 
 async def media_statistics(repo: AdminMediaRepository, params: Mapping[str, str]) -> Json:
     """GET /_synapse/admin/v1/statistics/users/media"""
-    offset, limit = _int(params, "from", 0), _int(params, "limit", 100)
+    offset, limit = int_param(params, "from", 0), int_param(params, "limit", 100)
     if offset < 0 or limit < 1:
         raise bad_param("from must be >= 0 and limit >= 1")
     order_by = params.get("order_by", "user_id")
@@ -154,8 +147,8 @@ async def media_statistics(repo: AdminMediaRepository, params: Mapping[str, str]
     direction = params.get("dir", "f")
     if direction not in ("f", "b"):
         raise bad_param("dir must be 'f' or 'b'")
-    from_ts = _int(params, "from_ts", 0) if "from_ts" in params else None
-    until_ts = _int(params, "until_ts", 0) if "until_ts" in params else None
+    from_ts = int_param(params, "from_ts", 0) if "from_ts" in params else None
+    until_ts = int_param(params, "until_ts", 0) if "until_ts" in params else None
     rows = await repo.statistics(order_by, direction == "b", params.get("search_term"), from_ts, until_ts)
     users = [{"user_id": r["user_id"], "displayname": r["displayname"], "media_count": int(r["media_count"]),
               "media_length": int(r["media_length"] or 0)} for r in rows]

@@ -13,6 +13,7 @@ from typing import Any
 
 from common.errors import MatrixError, bad_param, forbidden, not_found
 from common.identifiers import parse_room_id
+from homeserver.services.admin.params import int_param
 from homeserver.services.clock import Clock
 from homeserver.services.events import EventSpec
 from homeserver.services.membership import MembershipService
@@ -93,7 +94,7 @@ class AdminRoomService:
         return summary
 
     async def list_rooms(self, params: Mapping[str, str]) -> Json:
-        offset, limit = _int(params, "from", 0), _int(params, "limit", 100)
+        offset, limit = int_param(params, "from", 0), int_param(params, "limit", 100)
         if offset < 0 or limit < 1:
             raise bad_param("from must be >= 0 and limit >= 1")
         order_by = params.get("order_by", "name")
@@ -144,7 +145,7 @@ class AdminRoomService:
         direction = params.get("dir", "f")
         if direction not in ("f", "b"):
             raise bad_param("dir must be 'f' or 'b'")
-        limit = max(1, min(_int(params, "limit", 10), MAX_PAGINATION_LIMIT))
+        limit = max(1, min(int_param(params, "limit", 10), MAX_PAGINATION_LIMIT))
         try:
             from_pos = decode_position_token(params["from"]) if "from" in params else (
                 NO_UPPER_BOUND if direction == "b" else 0)
@@ -214,11 +215,3 @@ class AdminRoomService:
                 "new_room_id": None}
 
 
-def _int(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_param(f"{name} must be an integer") from None
