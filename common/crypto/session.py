@@ -154,28 +154,21 @@ class Session:
     @classmethod
     def initiate(cls, identity: IdentityKeyPair, bundle: PreKeyBundle) -> Session:
         """Alice: verify ``bundle`` (raises :class:`InvalidSignature`) and start."""
-        r = x3dh_initiate(identity, bundle)
-        assert r.peer_signed_prekey is not None
-        ratchet = DoubleRatchet.init_initiator(
-            r.shared_secret, r.peer_signed_prekey, r.associated_data
-        )
-        return cls(
-            bundle.user_id, bundle.device_id, r.peer_identity, ratchet, r.header,
-            cls._session_id(r.header),
-        )
+        return cls._started(bundle.user_id, bundle.device_id, x3dh_initiate(identity, bundle))
 
     @classmethod
     def initiate_pqxdh(cls, identity: IdentityKeyPair, bundle: PQPreKeyBundle) -> Session:
         """Alice with PQXDH: verify every signature of ``bundle`` and start."""
-        r = pqxdh_initiate(identity, bundle)
+        return cls._started(bundle.user_id, bundle.device_id, pqxdh_initiate(identity, bundle))
+
+    @classmethod
+    def _started(cls, user_id: str, device_id: str, r: X3DHResult | PQXDHResult) -> Session:
+        """The initiator's session after an X3DH or PQXDH agreement ``r``."""
         assert r.peer_signed_prekey is not None
         ratchet = DoubleRatchet.init_initiator(
             r.shared_secret, r.peer_signed_prekey, r.associated_data
         )
-        return cls(
-            bundle.user_id, bundle.device_id, r.peer_identity, ratchet, r.header,
-            cls._session_id(r.header),
-        )
+        return cls(user_id, device_id, r.peer_identity, ratchet, r.header, cls._session_id(r.header))
 
     @classmethod
     def accept(
