@@ -244,6 +244,7 @@ def build_services(
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.sync.ignored_users = extras.account_data.ignored_users
+    core.messages.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
     push_rules = PushRuleService(extras.account_data)
     counter = PushCounter(push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo)
