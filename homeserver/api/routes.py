@@ -224,6 +224,9 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
         *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
         *_both("/account/password", account.change_password, ["POST"]),
+        *_both("/account/password/email/requestToken", account.password_email_request_token, ["POST"]),
+        *[r for p in ("/register", "/account/password", "/account/3pid") for r in
+          _both(p + "/msisdn/requestToken", account.msisdn_request_token, ["POST"])],
         *_both("/account/deactivate", account.deactivate, ["POST"]),
         *_both("/capabilities", account.capabilities, ["GET"]),
         *_both("/voip/turnServer", account.turn_server, ["GET"]),
