@@ -23,6 +23,7 @@ from homeserver.services.events import stripped_state
 from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
+from homeserver.services.sync_lazy import KnowledgeBuilder, LazyMembersSent
 from homeserver.services.to_device import ToDeviceService
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.rooms import Membership, RoomRepository
@@ -73,7 +74,7 @@ class _Rebuild:
 
 
 def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
-    """Spec, "Ignoring Users": no events and no invitations from ignored users."""
+    """Spec, "Ignoring Users": no events (state events excepted) and no invitations from ignored users."""
     if not ignored:
         return
     rooms = response["rooms"]
@@ -81,7 +82,8 @@ def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
         for room in rooms[section].values():
             timeline = room.get("timeline")
             if timeline is not None:
-                timeline["events"] = [e for e in timeline["events"] if e.get("sender") not in ignored]
+                timeline["events"] = [e for e in timeline["events"]
+                                      if e.get("sender") not in ignored or "state_key" in e]
     for room_id, room in list(rooms["invite"].items()):
         invite = next((e for e in room.get("invite_state", {}).get("events", [])
                        if e.get("type") == "m.room.member" and e.get("state_key") == user_id), None)
@@ -106,6 +108,8 @@ class SyncService:
         self.filter_store: Any = None
         # ``async (user_id) -> set of ignored user ids`` (m.ignored_user_list), set by the app.
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
+        # Which membership events each device holds, per token (lazy-loaded members).
+        self.lazy_sent = LazyMembersSent()
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -178,11 +182,17 @@ class SyncService:
         }
         rebuild = rebuild if rebuild is not None else _Rebuild()
         plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
+        knowledge = KnowledgeBuilder(
+            {} if full_state else self.lazy_sent.known(user_id, device_id, since.encode() if since else None)
+        )
         has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
-                                         sync_filter)
+                                         sync_filter, knowledge)
         has_new |= await self._add_invites(response, plans)
         has_new |= await self._add_knocks(response, plans)
         has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+        for plan in plans:
+            if plan.membership != "join":
+                knowledge.drop_room(plan.room_id)
         if self.ignored_users is not None:
             drop_ignored(response, user_id, await self.ignored_users(user_id))
 
@@ -219,6 +229,8 @@ class SyncService:
         final = list(upto.positions)
         final[STREAMS.index("to_device")] = to_device_next
         response["next_batch"] = SyncToken(tuple(final)).encode()
+        if sync_filter.lazy_load_members:
+            self.lazy_sent.remember(user_id, device_id, response["next_batch"], knowledge.result())
         return response, has_new
 
     @staticmethod
@@ -289,7 +301,8 @@ class SyncService:
         return _RoomPlan(m.room_id, event.membership, event.event_id, event, upto=event.stream_pos)
 
     async def _add_joined(self, response: JsonDict, user_id: str, device_id: str, plans: list[_RoomPlan],
-                          since_events: int, upto: int, sync_filter: SyncFilter) -> bool:
+                          since_events: int, upto: int, sync_filter: SyncFilter,
+                          knowledge: KnowledgeBuilder) -> bool:
         joined = [p for p in plans if p.membership == "join"]
         if not joined:
             return False
@@ -336,10 +349,14 @@ class SyncService:
             if not plan.newly and not events and not state:
                 continue
             if sync_filter.lazy_load_members:
+                # Members of the timeline's senders (and one's own after a gap); in an
+                # incremental sync the membership changes in the gap stay too.
                 wanted = {e.sender for e in events}
                 if plan.newly or limited:
                     wanted.add(user_id)
+                if plan.newly:
                     state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
+                    knowledge.reset_room(plan.room_id)
                 present = {e.state_key for e in state if e.type == "m.room.member"}
                 present |= {e.state_key for e in events if e.type == "m.room.member"}
                 member_pairs += [(plan.room_id, s) for s in wanted - present if s is not None]
@@ -347,21 +364,27 @@ class SyncService:
             has_new = True
         if member_pairs:
             members = await self.events.member_events(member_pairs)
-            for (room_id, _), event in members.items():
-                if event.stream_pos <= upto:
+            redundant = sync_filter.state.include_redundant_members
+            for (room_id, member), event in members.items():
+                if event.stream_pos <= upto and (redundant or not knowledge.holds(room_id, member, event.event_id)):
                     rooms_out[room_id][2].append(event)
         summaries = await self._summaries([r for r, v in rooms_out.items() if self._wants_summary(v, joined, r)],
                                           user_id)
         for room_id, (events, limited, state) in rooms_out.items():
             prev = encode_position_token(events[0].stream_pos - 1 if events else upto)
+            state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
+            if sync_filter.lazy_load_members:
+                knowledge.sent(room_id, [(e.state_key, e.event_id) for e in (*state, *events)
+                                         if e.type == "m.room.member" and e.state_key is not None])
             room: JsonDict = {
                 "timeline": {
-                    "events": await self.formatter.format(events, user_id, device_id),
+                    "events": await self.formatter.format(events, user_id, device_id,
+                                                         federation=sync_filter.federation_format),
                     "limited": limited,
                     "prev_batch": prev,
                 },
                 "state": {"events": await self.formatter.format(
-                    [e for e in state if sync_filter.state.allows_event(e.type, e.sender)])},
+                    state, federation=sync_filter.federation_format)},
                 "ephemeral": {"events": []},
                 "account_data": {"events": []},
             }
@@ -476,11 +499,13 @@ class SyncService:
             state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
             response["rooms"]["leave"][plan.room_id] = {
                 "timeline": {
-                    "events": await self.formatter.format(events, user_id, device_id),
+                    "events": await self.formatter.format(events, user_id, device_id,
+                                                         federation=sync_filter.federation_format),
                     "limited": limited,
                     "prev_batch": encode_position_token(events[0].stream_pos - 1 if events else plan.upto),
                 },
-                "state": {"events": await self.formatter.format(state)},
+                "state": {"events": await self.formatter.format(
+                    state, federation=sync_filter.federation_format)},
                 "account_data": {"events": []},
             }
         return True
