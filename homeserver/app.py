@@ -56,6 +56,7 @@ from homeserver.services.messages import MessageService
 from homeserver.services.notifications import NotificationService
 from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
+from homeserver.services.password_reset import PasswordResetService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
@@ -157,6 +158,7 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    password_reset: PasswordResetService
     notifications: NotificationService
     health: HealthService
     idempotency: IdempotencyService
@@ -246,6 +248,7 @@ def build_services(
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.sync.ignored_users = extras.account_data.ignored_users
+    core.messages.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
     push_rules = PushRuleService(extras.account_data)
     counter = PushCounter(push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo)
@@ -280,6 +283,7 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
+        password_reset=PasswordResetService(accounts, devices),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,

@@ -168,6 +168,7 @@ def people_routes() -> list[BaseRoute]:
         *_media(dl + "/{file_name:path}", media.download, ["GET"]),
         *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
         Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
+        Route(UNSTABLE + "/media/delete", media.delete_own, methods=["POST"]),
         *_both("/profile/{user_id}", profile.get_profile, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.get_field, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.set_field, ["PUT"]),
@@ -223,6 +224,9 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
         *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
         *_both("/account/password", account.change_password, ["POST"]),
+        *_both("/account/password/email/requestToken", account.password_email_request_token, ["POST"]),
+        *[r for p in ("/register", "/account/password", "/account/3pid") for r in
+          _both(p + "/msisdn/requestToken", account.msisdn_request_token, ["POST"])],
         *_both("/account/deactivate", account.deactivate, ["POST"]),
         *_both("/capabilities", account.capabilities, ["GET"]),
         *_both("/voip/turnServer", account.turn_server, ["GET"]),

@@ -71,7 +71,7 @@ class LoginResult:
     access_token: str
 
 
-def _code_hash(sid: str, code: str) -> str:
+def code_hash(sid: str, code: str) -> str:
     return hashlib.sha256(f"{sid}:{code}".encode()).hexdigest()
 
 
@@ -157,7 +157,7 @@ class AccountService:
         code = f"{secrets.randbelow(1_000_000):06d}"
         ttl = self.config.registration.code_ttl_seconds * 1000
         await self.auth_state.create_email_validation(
-            sid, client_secret, address, None if taken else _code_hash(sid, code), now, now + ttl
+            sid, client_secret, address, None if taken else code_hash(sid, code), now, now + ttl
         )
         if taken:
             body = (
@@ -182,8 +182,8 @@ class AccountService:
             sid, self.config.registration.code_max_attempts
         ):
             raise failure
-        expected = row.code_hash or _code_hash(sid, secrets.token_hex(8))
-        if not hmac.compare_digest(expected, _code_hash(sid, code.strip())) or row.code_hash is None:
+        expected = row.code_hash or code_hash(sid, secrets.token_hex(8))
+        if not hmac.compare_digest(expected, code_hash(sid, code.strip())) or row.code_hash is None:
             raise failure
         await self.auth_state.mark_email_validated(sid, now)
 
@@ -200,7 +200,7 @@ class AccountService:
             flows = [[TOKEN_STAGE, *flow] for flow in flows]
         return flows
 
-    async def _check_email_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
+    async def check_email_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
         creds = auth.get("threepid_creds") or auth.get("threepidCreds")
         if not isinstance(creds, dict):
             raise MatrixError(400, Codes.MISSING_PARAM, "threepid_creds is required")
@@ -277,7 +277,7 @@ class AccountService:
             stored[STORED_HASH] = await self.passwords.hash(password)
         password_hash = stored.get(STORED_HASH)
         checkers: dict[str, StageChecker] = {
-            EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
+            EMAIL_STAGE: self.check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
         }
         if self.registration_tokens is not None:
             checkers[TOKEN_STAGE] = self._check_token_stage
