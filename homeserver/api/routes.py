@@ -168,6 +168,7 @@ def people_routes() -> list[BaseRoute]:
         *_media(dl + "/{file_name:path}", media.download, ["GET"]),
         *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
         Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
+        Route(UNSTABLE + "/media/delete", media.delete_own, methods=["POST"]),
         *_both("/profile/{user_id}", profile.get_profile, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.get_field, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.set_field, ["PUT"]),

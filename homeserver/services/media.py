@@ -418,6 +418,17 @@ class MediaService:
                 raise forbidden("Only the uploader can attach media to an event")
         await self.repo.add_refs(room_id, event_id, sorted(set(ids)), self.clock.now_ms())
 
+    async def delete_own(self, user_id: str, uri: Any) -> None:
+        """The uploader deletes an upload no event refers to (e.g. a pairing's history archive)."""
+        media_id = self.parse_mxc(uri)
+        row = await self.repo.get(media_id)
+        if row is None:
+            raise not_found("Media not found")
+        if row.uploader != user_id:
+            raise forbidden("Only the uploader can delete media")
+        if not await self.delete_unreferenced([media_id]):
+            raise forbidden("That media is attached to an event")
+
     async def on_event_redacted(
         self, room_id: str, event_id: str, original_content: dict[str, Any] | None
     ) -> None:
