@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PREFIXES = ("/_matrix/client/", "/_matrix/media/")
 MEDIA_PREFIX = "/_matrix/media/"
 # POSTs that only read: repeating them is harmless, so no row is written for them.
-READ_ONLY_SUFFIXES = ("/keys/query", "/user_directory/search", "/publicRooms")
+READ_ONLY_SUFFIXES = ("/keys/query", "/user_directory/search", "/publicRooms", "/search")
 # Larger answers are passed on without being kept (a repeat then runs afresh).
 MAX_KEPT_BYTES = 256 * 1024
 _NOT_REPLAYED = {b"content-length", b"date", b"server"}
