@@ -75,6 +75,7 @@ from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
+from homeserver.services.search import SearchService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -87,6 +88,7 @@ from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserR
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
+from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -156,6 +158,7 @@ class Services:
     push_gateway: PushDispatcher
     threepids: ThreepidService
     password_reset: PasswordResetService
+    search: SearchService
     notifications: NotificationService
     health: HealthService
     # Server administration (services/admin/), built after the rest.
@@ -280,6 +283,7 @@ def build_services(
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
         password_reset=PasswordResetService(accounts, devices),
+        search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,

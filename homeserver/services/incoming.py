@@ -333,7 +333,7 @@ class IncomingEvents:
             depth = max(head.last_depth, int(pdu["depth"]))
             await writer.set_head(event_id, depth, pos, current_group)
         touched.update(await self.events_joined(room_id))
-        await self.notifier.notify(touched)
+        await self.notifier.notify(touched, "events", pos)
         return Received(event_id, "accepted")
 
     async def _ancestors_to_drop(self, prevs: dict[str, GraphEvent]) -> list[str]:
