@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
+from homeserver.api.idempotency import IdempotencyMiddleware
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.proxy import TrustedProxyMiddleware
@@ -45,6 +46,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
+from homeserver.services.idempotency import IdempotencyService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -75,6 +77,7 @@ from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
+from homeserver.services.search import SearchService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -87,7 +90,9 @@ from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserR
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
+from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
@@ -156,8 +161,10 @@ class Services:
     push_gateway: PushDispatcher
     threepids: ThreepidService
     password_reset: PasswordResetService
+    search: SearchService
     notifications: NotificationService
     health: HealthService
+    idempotency: IdempotencyService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -280,12 +287,17 @@ def build_services(
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
         password_reset=PasswordResetService(accounts, devices),
+        search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
+        idempotency=IdempotencyService(
+            IdempotencyRepository(database), clock, config.server_name,
+            config.limits.idempotency_ttl_ms, config.limits.idempotency_wait_ms,
+        ),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -294,7 +306,7 @@ def build_services(
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire, services.idempotency.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers
@@ -423,7 +435,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
-            # Inside the body limit: it buffers bodies for a repeat.
+            # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
+            Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),
             Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={
