@@ -127,3 +127,14 @@ def test_each_delivered_wake_up_is_counted_once() -> None:
         # A wake-up that names a stream but no position wakes without recording a position.
         notifier._deliver(WakeUp(room_id="!r:x", stream="typing"))
         assert first.moved == {"events": 3} and notifier.wakeups == 6
+
+
+@pytest.mark.parametrize("bus", ["database-queue", "redis"])
+async def test_a_stopped_server_leaves_no_listener_running(make_config: Any, bus: str) -> None:
+    """Shutdown ends the task that listens for other instances' wake-ups, whichever bus carries them."""
+    config = make_config(**({"redis_url": require_redis()} if bus == "redis" else {}))
+    before = asyncio.all_tasks()
+    async with serve_homeserver(config) as one:
+        await one.register()
+        assert len(asyncio.all_tasks() - before) > 0
+    assert asyncio.all_tasks() - before == set()

@@ -159,9 +159,9 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
     sources: dict[str, str] = {}
     with use_db(str(session)) as db:
         pending = sorted(db.pending_work_items, key=lambda item: item.job_id)
-        if rerun:
-            pending += [item for item, result in db.completed_work_items
-                        if result.test_outcome == TestOutcome.SURVIVED]
+        if rerun:  # the survivors first: they are what the new tests are for
+            pending = [item for item, result in db.completed_work_items
+                       if result.test_outcome == TestOutcome.SURVIVED] + pending
         chosen = {item.job_id for item in pending}
         if 0 < sample < len(pending):
             chosen = set(random.Random(seed).sample(sorted(chosen), sample))
@@ -296,7 +296,12 @@ def report(name: str) -> dict[str, int]:
         for _item, result in db.completed_work_items:
             output = result.output or ""
             if result.worker_outcome == WorkerOutcome.SKIPPED:
-                counts["equivalent" if output.startswith("equivalent") else "pending"] += 1
+                if output.startswith("Filtered operator"):  # cr-filter-operators: not a mutant of this run
+                    counts["mutants"] -= 1
+                else:
+                    counts["equivalent" if output.startswith("equivalent") else "pending"] += 1
+            elif result.worker_outcome == WorkerOutcome.NO_TEST:
+                counts["mutants"] -= 1
             elif result.test_outcome == TestOutcome.KILLED:
                 counts["timeout" if output.startswith("timeout") else "killed"] += 1
             elif result.test_outcome == TestOutcome.SURVIVED:
