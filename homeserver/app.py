@@ -54,6 +54,7 @@ from homeserver.services.messages import MessageService
 from homeserver.services.notifications import NotificationService
 from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
+from homeserver.services.password_reset import PasswordResetService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
@@ -74,6 +75,7 @@ from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
+from homeserver.services.search import SearchService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -86,6 +88,7 @@ from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserR
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
+from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -154,6 +157,8 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    password_reset: PasswordResetService
+    search: SearchService
     notifications: NotificationService
     health: HealthService
     # Server administration (services/admin/), built after the rest.
@@ -242,6 +247,7 @@ def build_services(
     core.sync.set_activity_hook(extras.presence.on_sync)
     core.sync.set_filter_store(extras.filters)
     core.sync.ignored_users = extras.account_data.ignored_users
+    core.messages.ignored_users = extras.account_data.ignored_users
     core.rooms.on_room_purged(extras.on_room_purged)
     push_rules = PushRuleService(extras.account_data)
     counter = PushCounter(push_rules, extras.receipts.repo, core.rooms.events, core.rooms.repo)
@@ -276,6 +282,8 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
+        password_reset=PasswordResetService(accounts, devices),
+        search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,

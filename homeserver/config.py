@@ -152,6 +152,11 @@ class AdminConfig:
     retention_default_max_lifetime_days: int = 0
     # Servers refused everywhere (comma-separated, * and ? wildcards); applied with m.room.server_acl.
     server_deny_list: str = ""
+    # /.well-known/matrix/support (spec, "Getting support"): whom users may contact.
+    # All empty: the document answers 404, as the spec says for no information.
+    support_email: str = ""
+    support_matrix_id: str = ""
+    support_page: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,15 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
+    def _validate_support(self) -> None:
+        admin = self.admin
+        if admin.support_matrix_id and not re.fullmatch(r"@[!-9;-~]+:[A-Za-z0-9.:\[\]-]+", admin.support_matrix_id):
+            raise ConfigError(f"admin.support_matrix_id {admin.support_matrix_id!r} is not a Matrix user id")
+        if admin.support_email and not re.fullmatch(r"[^@\s]+@[^@\s]+", admin.support_email):
+            raise ConfigError(f"admin.support_email {admin.support_email!r} is not an e-mail address")
+        if admin.support_page and not admin.support_page.startswith(("https://", "http://")):
+            raise ConfigError("admin.support_page must be an http(s) URL")
+
     def validate(self) -> None:
         """Refuse configurations that are unsafe or cannot work."""
         if not is_valid_server_name(self.server_name):
@@ -222,6 +236,7 @@ class Config:
         for listener in self.listeners:
             if not 0 <= listener.port <= 65535:
                 raise ConfigError(f"listener port {listener.port} is out of range")
+        self._validate_support()
         insecure = []
         if self.tls.autogenerate:
             insecure.append("tls.autogenerate")

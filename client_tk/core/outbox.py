@@ -63,6 +63,13 @@ class Outbox:
                 and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
                             for dep in e.get("after", []))]
 
+    def by_txn(self, txn: str) -> JsonDict | None:
+        """The event entry sent with transaction id ``txn`` (the server echoes it to us)."""
+        for entry in self.store.items(NS).values():
+            if entry.get("kind") == "event" and entry.get("txn") == txn:
+                return entry
+        return None
+
     def next_due_ms(self) -> int | None:
         pending = [int(e.get("next_try", 0)) for e in self.entries().values()
                    if e.get("state", PENDING) == PENDING]
