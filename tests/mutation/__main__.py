@@ -14,7 +14,8 @@ without running.  Mutants shown equivalent are excluded with their reason
 
 The cosmic-ray session of each module is kept in ``artifacts/mutation/<module>.sqlite``
 (``cr-report`` reads it); ``--resume`` continues it while the mutated files are
-unchanged.  Survivors' diffs: ``artifacts/mutation/<module>.txt``.
+unchanged; a fresh session after an edit keeps the kills of mutants whose diff
+(with its context lines) is unchanged.  Survivors' diffs: ``artifacts/mutation/<module>.txt``.
 """
 
 from __future__ import annotations
@@ -109,9 +110,30 @@ def _measure_coverage(name: str, target: Target, scratch: Path) -> CoverageMap:
     return CoverageMap.collect(data_dir, scratch, target.files)
 
 
+def _killed_before(session: Path) -> dict[str, Any]:
+    """The kept session's killed mutants by diff: a mutant whose diff (with its context) is
+    unchanged after an edit elsewhere was killed by tests that still exist."""
+    from cosmic_ray.work_db import use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    if not session.exists():
+        return {}
+    with use_db(str(session)) as db:
+        return {_diff_key(result.diff): result for _item, result in db.completed_work_items
+                if result.test_outcome == TestOutcome.KILLED and result.diff}
+
+
+def _diff_key(diff: str) -> str:
+    """A diff without its line numbers: the same mutant after lines moved above it."""
+    return "\n".join(line for line in diff.splitlines() if not line.startswith("@@"))
+
+
 def _init_session(target: Target, scratch: Path, session: Path) -> None:
     config = scratch / "cosmic-ray.toml"
     _config(config, target.files)
+    carried = _killed_before(session)
+    (session.parent / f"{session.stem}.carried.json").write_text(
+        json.dumps({diff: result.output for diff, result in carried.items()}))
     session.unlink(missing_ok=True)
     subprocess.run([str(BIN / "cosmic-ray"), "init", str(config), str(session)], cwd=scratch, check=True,
                    env=_env(scratch))
@@ -156,6 +178,9 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
 
     jobs: list[dict[str, Any]] = []
     settled = 0
+    carried_file = session.parent / f"{session.stem}.carried.json"
+    carried: dict[str, str] = json.loads(carried_file.read_text()) if carried_file.exists() else {}
+    carried_file.unlink(missing_ok=True)
     sources: dict[str, str] = {}
     with use_db(str(session)) as db:
         pending = sorted(db.pending_work_items, key=lambda item: item.job_id)
@@ -181,6 +206,12 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NO_TEST))
                 continue
             diff = _diff(path, source, mutated)
+            if _diff_key(diff) in carried:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NORMAL, diff=diff,
+                                                      test_outcome=TestOutcome.KILLED,
+                                                      output=carried.pop(_diff_key(diff))))
+                settled += 1
+                continue
             tests = cover.tests_for(path, source, spec.start_pos[0], spec.end_pos[0])
             if not tests:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NORMAL, diff=diff,
@@ -268,6 +299,8 @@ def run_target(name: str, target: Target, workers_n: int, mode: str, sample: int
             cover = _measure_coverage(name, target, scratches[0])
             cover.save(cover_file)
             if not kept:
+                if mode == "fresh":
+                    session.unlink(missing_ok=True)
                 _init_session(target, scratches[0], session)
             stamp.write_text(fingerprint)
         else:
