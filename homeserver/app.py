@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
+from homeserver.api.idempotency import IdempotencyMiddleware
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.proxy import TrustedProxyMiddleware
@@ -45,6 +46,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
+from homeserver.services.idempotency import IdempotencyService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -91,6 +93,7 @@ from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
@@ -163,6 +166,7 @@ class Services:
     spaces: SpaceHierarchyService
     notifications: NotificationService
     health: HealthService
+    idempotency: IdempotencyService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -293,6 +297,10 @@ def build_services(
             people.profiles.repo,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
+        idempotency=IdempotencyService(
+            IdempotencyRepository(database), clock, config.server_name,
+            config.limits.idempotency_ttl_ms, config.limits.idempotency_wait_ms,
+        ),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -301,7 +309,7 @@ def build_services(
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire, services.idempotency.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers
@@ -429,7 +437,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
-            # Inside the body limit: it buffers bodies for a repeat.
+            # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
+            Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),
             Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={
