@@ -45,10 +45,9 @@ class DatabaseConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
-    # MySQL: room-event writers claim stream positions instead of sharing one row lock
-    # (storage/streams.py).  Off by default: stream order within a room may then differ
-    # from the order of its event graph (claims are taken before the room lock).
-    multi_writer: bool = False
+    # MySQL: room-event writers claim stream positions (under their room's lock, on a
+    # connection of their own) instead of sharing one row lock (storage/streams.py).
+    multi_writer: bool = True
 
 
 @dataclass(frozen=True)
