@@ -122,10 +122,15 @@ class StreamRepository:
         when it commits.
         """
         if claimed:
-            taken = await self.db.execute(
-                "DELETE FROM stream_claims WHERE stream = ? AND position >= ? AND position <= ?",
-                (stream, min(claimed), max(claimed)), conn=conn,
-            )
+            # One equality on the whole primary key per position: record locks only.
+            # A range (or an IN list, which the optimiser may turn into one) also
+            # locks the gap above the highest claim, and every later claim's INSERT
+            # would then wait for this transaction's commit.
+            taken = 0
+            for position in claimed:
+                taken += await self.db.execute(
+                    "DELETE FROM stream_claims WHERE stream = ? AND position = ?", (stream, position), conn=conn,
+                )
             if taken != len(claimed):
                 raise ClaimLost()
             return max(claimed)

@@ -249,3 +249,26 @@ async def test_a_rooms_second_writer_claims_only_once_the_first_has_committed(
                 assert await _counter(watch_db) == mine
         theirs = await task
     assert theirs == mine + 1
+
+
+async def test_an_open_batch_write_does_not_hold_back_other_claims(
+    instances: list[tuple[Database, StreamRepository]],
+) -> None:
+    """A writer of several positions takes record locks only: a range DELETE of its claims
+    would lock the gap above them, and every later claim would wait for its commit."""
+    (db, streams), (other_db, other), _ = instances
+
+    async def claim_elsewhere() -> list[int] | None:
+        with other_db.activated():  # another instance
+            return await other.claim("events")
+
+    with db.activated():
+        claimed = await streams.claim("events", 3)
+        assert claimed is not None
+        async with db.transaction() as conn:
+            await streams.advance(conn, "events", 3, claimed)
+            # While this batch is uncommitted: a liveness bound, not a timing claim.
+            got = await asyncio.wait_for(asyncio.create_task(claim_elsewhere()), 60)
+            assert got == [max(claimed) + 1]
+    with other_db.activated():
+        await other.abandon("events", got or [])
