@@ -47,7 +47,9 @@ class DatabaseConfig:
     pool_max: int = 10
     # MySQL: room-event writers claim stream positions (under their room's lock, on a
     # connection of their own) instead of sharing one row lock (storage/streams.py).
-    multi_writer: bool = True
+    # Off by default: concurrent writers of different rooms deadlock on the gap locks of
+    # room_extremities (repeated, but a send can run out of repeats: docs/DEPLOYING.md).
+    multi_writer: bool = False
 
 
 @dataclass(frozen=True)
