@@ -78,6 +78,7 @@ from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
 from homeserver.services.search import SearchService
+from homeserver.services.space_hierarchy import SpaceHierarchyService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -162,6 +163,7 @@ class Services:
     threepids: ThreepidService
     password_reset: PasswordResetService
     search: SearchService
+    spaces: SpaceHierarchyService
     notifications: NotificationService
     health: HealthService
     idempotency: IdempotencyService
@@ -258,7 +260,7 @@ def build_services(
     extras.unread.push_counts = counter.counts
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
-    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
@@ -288,6 +290,7 @@ def build_services(
         threepids=ThreepidService(accounts),
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
+        spaces=SpaceHierarchyService(core.rooms, room_directory),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
@@ -410,6 +413,7 @@ def create_app(
             finally:
                 await services.notifier.stop()
                 await services.push_gateway.close()
+                await services.media.store.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:
