@@ -417,6 +417,7 @@ def create_app(
             finally:
                 await services.notifier.stop()
                 await services.push_gateway.close()
+                await services.media.store.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:
