@@ -312,6 +312,12 @@ class BatchProcessor:
                 self._schedule_auto_reset(sender, str(content.get("sender_device", "")), staged)
             raise
 
+    def retried(self) -> Staged:
+        """Only a retry of the held events (a contact's new key was accepted)."""
+        staged = Staged()
+        self.retry_pending(staged)
+        return staged
+
     def retry_pending(self, staged: Staged) -> int:
         """Try undecryptable events again (new sender keys or backup arrived)."""
         done = 0

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -54,6 +55,8 @@ TOKEN_STAGE = "m.login.registration_token"
 
 # Key of the password hash a registration session keeps between requests.
 STORED_HASH = "password_hash"
+
+SUBMIT_TOKEN_PATH = "/_matrix/client/unstable/im.parley/email/submitToken"
 
 INVALID_CREDENTIALS = "Invalid username, password or signature"
 INVALID_CODE = "The verification code is wrong or has expired"
@@ -166,9 +169,17 @@ class AccountService:
             )
             await self.mailer.send(address, "Parley registration attempt", body)
         else:
-            body = f"Your Parley verification code is {code}. It expires in {ttl // 60000} minutes."
+            body = (
+                f"Your Parley verification code is {code}. It expires in {ttl // 60000} minutes.\n\n"
+                f"Or open this link to verify the address:\n{self.validation_link(sid, client_secret, code)}\n"
+            )
             await self.mailer.send(address, "Your Parley verification code", body)
         return {"sid": sid}
+
+    def validation_link(self, sid: str, client_secret: str, code: str) -> str:
+        """The link in a verification mail (``GET .../email/submitToken``): the code, clickable."""
+        query = urlencode({"sid": sid, "client_secret": client_secret, "token": code})
+        return f"{self.config.base_url}{SUBMIT_TOKEN_PATH}?{query}"
 
     async def submit_email_code(self, sid: Any, client_secret: Any, code: Any) -> None:
         if not all(isinstance(v, str) for v in (sid, client_secret, code)):

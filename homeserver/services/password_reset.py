@@ -63,7 +63,8 @@ class PasswordResetService:
             body = (
                 f"Someone asked to reset the password of your Parley account. The code is {code}; "
                 f"it expires in {ttl // 60000} minutes. If it was not you, ignore this mail: "
-                "your password stays as it is."
+                "your password stays as it is.\n\n"
+                f"Or open this link to confirm the reset:\n{accounts.validation_link(sid, client_secret, code)}\n"
             )
             await accounts.mailer.send(address, "Reset your Parley password", body)
         return {"sid": sid}

@@ -64,12 +64,6 @@ async def turn_server(request: Request) -> Response:
     return json_response({})
 
 
-async def thirdparty_protocols(request: Request) -> Response:
-    """GET /_matrix/client/v3/thirdparty/protocols: no bridges (application services)."""
-    await require_auth(request)
-    return json_response({})
-
-
 async def capabilities(request: Request) -> Response:
     """GET /_matrix/client/v3/capabilities"""
     await require_auth(request)
