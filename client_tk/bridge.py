@@ -292,6 +292,9 @@ class RoomInfo:
     inviter: str | None = None
     peer: str | None = None  # the other person of a direct chat
     avatar_url: str | None = None  # the group's picture (m.room.avatar), an mxc:// URI
+    last_ts: int = 0  # when the newest message arrived (ms), 0 for none
+    preview: str = ""  # the newest message, as one line
+    last_sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from client_tk.core.events import (
     EventBus,
     InvitationReceived,
     Message,
+    MessageDeleted,
     MessageReceived,
     OutboxChanged,
     RoomUpdated,
@@ -65,6 +66,7 @@ class Worker:
         self.cache = Path(tempfile.mkdtemp(prefix="parley-media-"))
         self._code: asyncio.Future[str] | None = None
         self._snapshot_pending = False
+        self.latest: dict[str, tuple[int, str, str | None]] = {}  # room -> (ts, preview, sender)
         self._resolving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers = self.handlers()
@@ -107,7 +109,14 @@ class Worker:
         self.bridge.post(event)
         if isinstance(event, (RoomUpdated, UnreadCountChanged, InvitationReceived)):
             self._schedule_snapshot()
+        if isinstance(event, MessageDeleted) and event.room_id in self.latest:
+            del self.latest[event.room_id]  # read again from the store (the newest may be gone)
+            self._schedule_snapshot()
         if isinstance(event, MessageReceived):
+            message = event.message
+            if message.ts >= self.latest.get(message.room_id, (0, "", None))[0]:
+                self.latest[message.room_id] = (message.ts, preview_of(message), message.sender)
+                self._schedule_snapshot()
             self._resolve([event.message.sender])
             if event.message.kind == "image" and event.message.file and not event.message.redacted:
                 self._spawn(self._thumbnail(event.message))
@@ -139,6 +148,7 @@ class Worker:
     # ------------------------------------------------------------ accounts
     async def _logged_in(self, client: ChatClient) -> None:
         self.client = client
+        self.latest.clear()
         self.bridge.post(b.LoggedIn(client.user_id, client.device_id))
         client.start()
         self._snapshot()
@@ -189,8 +199,18 @@ class Worker:
         title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
         favourite = room.favourite
         avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
+        ts, preview, sender = self._latest(room.room_id)
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
-                          room.unread, favourite, room.inviter, peer, avatar)
+                          room.unread, favourite, room.inviter, peer, avatar, ts, preview, sender)
+
+    def _latest(self, room_id: str) -> tuple[int, str, str | None]:
+        """The room's newest cached message (read from the store once, then kept up to date)."""
+        known = self.latest.get(room_id)
+        if known is None:
+            newest = self.c.messages(room_id, 1)
+            known = (newest[-1].ts, preview_of(newest[-1]), newest[-1].sender) if newest else (0, "", None)
+            self.latest[room_id] = known
+        return known
 
     def _snapshot(self) -> None:
         self._snapshot_pending = False
@@ -472,6 +492,17 @@ class Worker:
         number = safety_number(self.c.user_id, self.c.keys.identity.public, cmd.user_id,
                                IdentityPublicKey.from_b64(pinned["key"]))
         self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
+
+
+def preview_of(message: Message) -> str:
+    """One line for the conversation list."""
+    if message.redacted:
+        return "Message deleted"
+    if message.kind == "image":
+        return "[image]"
+    if message.kind == "file":
+        return "[file] " + message.body
+    return " ".join(message.body.split())[:120]
 
 
 def _read_image(path: Path) -> tuple[bytes, str]:
