@@ -70,6 +70,7 @@ class ParleyApp:
         self.user_avatars: dict[str, str] = {}  # user id -> mxc:// URI of the profile picture
         self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
+        self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
         self.connection: ConnectionStateChanged | None = None
         self.ticks = 0
@@ -163,6 +164,12 @@ class ParleyApp:
         if self._closed:
             return
         self._closed = True
+        if self.screen is not None:  # views say goodbye (typing stopped) while the worker still runs
+            try:
+                self.screen.destroy()
+            except tk.TclError:
+                pass
+            self.screen = None
         self.bridge.stop(self.worker.shutdown())
         try:
             self.window.destroy()

@@ -401,6 +401,7 @@ class Bridge:
     handler: Handler | None = None
     _thread: threading.Thread | None = None
     _pending: set[Future[None]] = field(default_factory=set)
+    _stopping: bool = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="parley-worker", daemon=True)
@@ -417,6 +418,11 @@ class Bridge:
     def send(self, command: Command) -> Future[None]:
         """Tk thread: run ``command`` on the worker; failures come back as :class:`CommandFailed`."""
         assert self.handler is not None, "no worker attached"
+        if self._thread is None or self.loop.is_closed() or self._stopping:
+            done: Future[None] = Future()  # the window is closing: nothing more goes out
+            done.set_result(None)
+            logger.info("%s dropped: the worker has stopped", type(command).__name__)
+            return done
         future = asyncio.run_coroutine_threadsafe(self._guarded(command), self.loop)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
@@ -452,6 +458,7 @@ class Bridge:
         return count
 
     def stop(self, shutdown: Coroutine[Any, Any, Any] | None = None) -> None:
+        self._stopping = True
         if self._thread is None:
             if shutdown is not None:
                 shutdown.close()

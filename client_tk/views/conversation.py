@@ -76,11 +76,22 @@ class ConversationView(ttk.Frame):
                       app.bus.subscribe(b.RoomsSnapshot, self._rooms),
                       app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatar())]
         self._subtitle()
+        draft = app.drafts.get(room.room_id)
+        if draft:
+            self.entry.insert("1.0", draft)
         app.send(b.OpenRoom(room.room_id))
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
+        if self._typing_job is not None:
+            self.after_cancel(self._typing_job)
+            self._typing_job = None
+        draft = self.entry.get("1.0", "end").strip()
+        if draft:
+            self.app.drafts[self.room.room_id] = draft
+        else:
+            self.app.drafts.pop(self.room.room_id, None)
         if self._typing_sent:
             self.app.send(b.SetTyping(self.room.room_id, False))
         super().destroy()
@@ -148,6 +159,7 @@ class ConversationView(ttk.Frame):
         if not text:
             return
         self.entry.delete("1.0", "end")
+        self.app.drafts.pop(self.room.room_id, None)
         self.app.send(b.SendText(self.room.room_id, text, self.reply_to.event_id if self.reply_to else None))
         self.cancel_reply()
         if self._typing_job is not None:
