@@ -157,8 +157,10 @@ class ParleyApp:
         self.user_avatars = dict(event.avatars)
 
     def _on_failed(self, event: b.CommandFailed) -> None:
-        if event.command not in ("Login", "Register", "PairThisDevice"):  # the auth screen shows those
-            self.notify("Could not do that", event.message)
+        from client_tk.views.errors import human
+        text = human(event)
+        if text is not None and event.command not in ("Login", "Register", "PairThisDevice"):
+            self.notify("Could not do that", text)  # the auth screen shows its own
 
     def close(self) -> None:
         if self._closed:

@@ -272,6 +272,7 @@ class LoggedOut(UiEvent):
 @dataclass(frozen=True)
 class EmailCodeRequested(UiEvent):
     email: str
+    again: bool = False  # the code typed before was not right
 
 
 @dataclass(frozen=True)
@@ -382,10 +383,21 @@ class Notice(UiEvent):
     text: str
 
 
+# errcodes of failures that are not the server's answer (views/errors.py has their sentences)
+OFFLINE = "PARLEY_OFFLINE"
+WRONG_PASSWORD = "PARLEY_WRONG_PASSWORD"
+NO_LOCAL_ACCOUNT = "PARLEY_NO_LOCAL_ACCOUNT"
+FILE_NOT_FOUND = "PARLEY_FILE_NOT_FOUND"
+IMAGE_REJECTED = "PARLEY_IMAGE_REJECTED"
+
+
 @dataclass(frozen=True)
 class CommandFailed(UiEvent):
+    """A command that did not work: ``errcode`` is the Matrix errcode or one of the PARLEY_ codes above;
+    ``message`` is the detail (the server's text); views show :func:`client_tk.views.errors.human`."""
     command: str
     message: str
+    errcode: str = ""
 
 
 # ------------------------------------------------------------------ bridge
@@ -436,7 +448,8 @@ class Bridge:
             raise
         except Exception as exc:  # every failure becomes a message in the UI
             logger.info("%s failed: %s", type(command).__name__, exc, exc_info=True)
-            self.post(CommandFailed(type(command).__name__, _describe(exc)))
+            errcode, message = _describe(exc)
+            self.post(CommandFailed(type(command).__name__, message, errcode))
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
         """Any thread but the worker: run a coroutine on the worker loop and wait for it."""
@@ -475,10 +488,22 @@ class Bridge:
         self._thread = None
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """(errcode, detail) of a failure."""
+    from client_tk.core.transport import TransportFailure
+    from client_tk.widgets.images import ImageRejected
+    from common.crypto import WrongPassword
     from common.errors import MatrixError
     if isinstance(exc, MatrixError):
-        return f"{exc.message} ({exc.errcode})" if getattr(exc, "message", None) else str(exc)
+        return exc.errcode, exc.message or exc.errcode
+    if isinstance(exc, TransportFailure):
+        return OFFLINE, str(exc)
+    if isinstance(exc, WrongPassword):
+        return WRONG_PASSWORD, "wrong password"
+    if isinstance(exc, ImageRejected):
+        return IMAGE_REJECTED, str(exc)
     if isinstance(exc, FileNotFoundError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if str(exc).startswith("no local account") or "local account" in str(exc):
+            return NO_LOCAL_ACCOUNT, str(exc)
+        return FILE_NOT_FOUND, str(exc)
+    return "", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -155,9 +155,13 @@ class Worker:
         self._resolve([client.user_id])
 
     async def do_Register(self, cmd: b.Register) -> None:
+        asked = 0
+
         async def code_provider(email: str) -> str:
+            nonlocal asked
             self._code = asyncio.get_running_loop().create_future()
-            self.bridge.post(b.EmailCodeRequested(email))
+            self.bridge.post(b.EmailCodeRequested(email, again=asked > 0))
+            asked += 1
             return await self._code
 
         client = await account.register(self._opts(cmd.server), cmd.username, cmd.password,
@@ -170,8 +174,14 @@ class Worker:
             self._code.set_result(cmd.code.strip())
 
     async def do_Login(self, cmd: b.Login) -> None:
-        parse_user_id(cmd.user_id)
-        client = await account.login(self._opts(cmd.server), cmd.user_id, cmd.password)
+        user_id = cmd.user_id.strip()
+        if ":" not in user_id:  # the short name: the account of that name on this computer
+            found = await asyncio.to_thread(account.find_local_user, self.root, user_id)
+            if found is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"no local account named {user_id}")
+            user_id = found
+        parse_user_id(user_id)
+        client = await account.login(self._opts(cmd.server), user_id, cmd.password)
         await self._logged_in(client)
 
     async def do_PairThisDevice(self, cmd: b.PairThisDevice) -> None:
