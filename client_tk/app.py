@@ -70,6 +70,8 @@ class ParleyApp:
         self.user_avatars: dict[str, str] = {}  # user id -> mxc:// URI of the profile picture
         self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
+        self.alerts: list[tuple[str, str]] = []  # the new-message alerts given (title, text)
+        self.desktop: Any = None  # the desktop notifier, when the platform has one
         self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
         self.connection: ConnectionStateChanged | None = None
@@ -131,6 +133,28 @@ class ParleyApp:
 
     def notify(self, title: str, text: str) -> None:
         self.toast.show(title, text)
+
+    def visible(self) -> bool:
+        """The window is on screen (not minimised or withdrawn): what is shown there counts as read."""
+        try:
+            return self.window.state() in ("normal", "zoomed") and bool(self.window.winfo_viewable())
+        except tk.TclError:
+            return False
+
+    def focused(self) -> bool:
+        """The keyboard focus is in this window."""
+        try:
+            widget = self.window.focus_get()
+        except (tk.TclError, KeyError):
+            return False
+        return widget is not None and widget.winfo_toplevel() is self.window
+
+    def alert(self, title: str, text: str) -> None:
+        """A new message elsewhere: the in-window toast, and the desktop's notification."""
+        self.alerts.append((title, text))
+        self.notify(title, text)
+        if self.desktop is not None:
+            self.desktop.show(title, text)
 
     # ------------------------------------------------------------- screens
     def _swap(self, screen: Any) -> None:

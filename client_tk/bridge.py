@@ -192,7 +192,7 @@ class SetTyping(Command):
 
 @dataclass(frozen=True)
 class Search(Command):
-    room_id: str
+    room_id: str  # "" searches every conversation
     text: str
 
 
@@ -347,9 +347,10 @@ class DownloadProgress(UiEvent):
 
 @dataclass(frozen=True)
 class SearchResults(UiEvent):
-    room_id: str
+    room_id: str  # "" for a search across every conversation
     text: str
     event_ids: tuple[str, ...]
+    hits: tuple[Message, ...] = ()  # the matching messages of a search across conversations
 
 
 @dataclass(frozen=True)

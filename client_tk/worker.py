@@ -51,6 +51,7 @@ from common.identifiers import parse_user_id
 logger = logging.getLogger(__name__)
 PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
 HISTORY_LIMIT = 5000
+SEARCH_HITS = 200  # newest matches shown for a search across conversations
 Handler = Callable[[Any], Awaitable[None]]
 MXC = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]{1,255})/([A-Za-z0-9_\-]{1,255})")
 
@@ -433,8 +434,15 @@ class Worker:
         await self.c.set_typing(cmd.room_id, cmd.typing)
 
     async def do_Search(self, cmd: b.Search) -> None:
-        found = self.c.search(cmd.room_id, cmd.text) if cmd.text.strip() else []
-        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found)))
+        if not cmd.text.strip():
+            found: list[Message] = []
+        elif cmd.room_id:
+            found = self.c.search(cmd.room_id, cmd.text)
+        else:  # every conversation: the whole local store is read, off the loop
+            found = await asyncio.to_thread(self.c.search, None, cmd.text)
+            found = sorted(found, key=lambda m: -m.ts)[:SEARCH_HITS]
+        hits = tuple(found) if not cmd.room_id else ()
+        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found), hits))
 
     async def do_ResetSession(self, cmd: b.ResetSession) -> None:
         await self.c.reset_session(cmd.user_id, cmd.device_id)

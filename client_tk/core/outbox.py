@@ -12,6 +12,9 @@ States::
     failed  --(retry)--------------------------> pending, at once
     pending | failed --(delete)----------------> (removed)
 
+An event written while the server cannot be reached has no ``content`` yet:
+it is encrypted (and gets its ``after``) when the server answers again.
+
 Entries are independent: a failed entry never blocks the others.  A sender
 key distribution (``to_device``) is sent before the events that need it
 (``after``); an event waits only for those.
@@ -73,10 +76,16 @@ class Outbox:
                 if e["kind"] == "event" and (room_id is None or e["room_id"] == room_id)]
 
     # ------------------------------------------------------------ changes
-    def add_event(self, room_id: str, txn: str, content: JsonDict, payload: JsonDict, ts: int,
+    def add_event(self, room_id: str, txn: str, content: JsonDict | None, payload: JsonDict, ts: int,
                   after: list[str]) -> str:
         return self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": content,
                           "payload": payload, "ts": ts, "after": after})
+
+    def sealed(self, local_id: str, content: JsonDict, after: list[str]) -> None:
+        """An entry written while offline (``content`` None) is now encrypted: due at once."""
+        entry = self.get(local_id)
+        if entry is not None:
+            self.store.put(NS, local_id, {**entry, "content": content, "after": after, "next_try": 0})
 
     def add_to_device(self, kind: str, txn: str, messages: JsonDict) -> str:
         return self._add({"kind": "to_device", "type": kind, "txn": txn, "messages": messages})

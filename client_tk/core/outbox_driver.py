@@ -41,34 +41,89 @@ class OutboxDriver:
 
     # ------------------------------------------------------------ sending
     async def send(self, room_id: str, payload: JsonDict) -> str:
+        """Encrypt, persist and attempt ``payload``.  Offline, the message waits in the outbox
+        unencrypted (the local store is encrypted at rest) and is sealed when the server is back."""
         e = self.engine
         room = e.rooms.get(room_id)
         if room is None or room.membership != "join":
             raise MatrixError(403, "M_FORBIDDEN", "You are not in that room")
+        try:
+            prepared = await self._prepare(room_id)
+        except TransportFailure as exc:
+            names: list[str] = []
+            offline: Exception = exc
+
+            def keep() -> Staged:
+                names.append(self.box.add_event(room_id, self._txn(), None, payload, e.clock(), []))
+                self.box.attempt_failed(names[0], offline)  # pending, next try after a backoff
+                return Staged(events=[self._changed(room_id)])
+
+            async with e.lock:
+                await e._commit(keep)
+            raise
+        name = await self._seal(None, room_id, payload, prepared)
+        return await self._drive(name)
+
+    async def _prepare(self, room_id: str) -> tuple[list[str], list[Any], JsonDict | None]:
+        """The I/O encrypting for the room needs: its devices (/keys/query) and new sessions (/keys/claim)."""
+        e = self.engine
+        room = e.rooms[room_id]
         users = sending.recipients(room, e.user_id)
-        await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
+        await e.learn_devices(users)
         claims = sending.claims_needed(e.crypto, e.directory.verified(users))
         answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims)) if claims else None
+        return users, claims, answer
+
+    async def _seal(self, name: str | None, room_id: str, payload: JsonDict,
+                    prepared: tuple[list[str], list[Any], JsonDict | None]) -> str:
+        """Encrypt ``payload`` into a new entry (``name`` None) or into a waiting unencrypted one."""
+        e = self.engine
+        users, claims, answer = prepared
         names: list[str] = []
 
         def stage() -> Staged:
             if answer is not None:
                 sending.start_sessions(e.crypto, claims, answer)
-            current = e.rooms.get(room_id) or room
+            current = e.rooms[room_id]
             encrypted = sending.encrypt(e.crypto, current, e.user_id, e.directory.verified(users), payload)
             after = []
             if encrypted.to_device is not None:
                 after.append(self.box.add_to_device("m.room.encrypted", self._txn(), encrypted.to_device))
-            names.append(self.box.add_event(room_id, self._txn(), encrypted.content, payload,
-                                            e.clock(), after))
+            if name is None:
+                names.append(self.box.add_event(room_id, self._txn(), encrypted.content, payload,
+                                                e.clock(), after))
+            else:
+                names.append(name)
+                self.box.sealed(name, encrypted.content, after)
             return Staged(events=[self._changed(room_id)])
 
         async with e.lock:
             await e._commit(stage)  # the ratchet steps and the entry, durable before the first try
-        return await self._drive(names[0])
+        return names[0]
+
+    async def _seal_waiting(self, name: str) -> bool:
+        """Encrypt an entry written while offline; False if it cannot be yet (still offline)."""
+        entry = self.box.get(name)
+        if entry is None or entry.get("kind") != "event" or entry.get("content") is not None:
+            return True
+        room = self.engine.rooms.get(entry["room_id"])
+        if room is None or room.membership != "join":
+            await self._record_failure(name, entry, MatrixError(403, "M_FORBIDDEN", "You are not in that room"))
+            return False
+        try:
+            prepared = await self._prepare(entry["room_id"])
+        except (TransportFailure, MatrixError) as exc:
+            await self._record_failure(name, entry, exc)
+            return False
+        await self._seal(name, entry["room_id"], entry["payload"], prepared)
+        return True
 
     async def _drive(self, name: str) -> str:
         """Attempt an event entry now (after the sender-key message it needs)."""
+        waiting = self.box.get(name)
+        if waiting is not None and waiting.get("kind") == "event" and waiting.get("content") is None:
+            if not await self._seal_waiting(name):
+                raise TransportFailure("the message waits until the server can be reached")
         entry = self.box.get(name)
         if entry is None:
             raise MatrixError(404, "M_NOT_FOUND", "that message is no longer in the outbox")
@@ -145,6 +200,11 @@ class OutboxDriver:
             if not due:
                 return
             tried.add(due[0])
+            waiting = self.box.get(due[0])
+            if waiting is not None and waiting.get("kind") == "event" and waiting.get("content") is None:
+                if await self._seal_waiting(due[0]):
+                    tried.discard(due[0])  # sealed: its sender key goes first, then it
+                continue
             try:
                 await self._attempt(due[0])
             except (TransportFailure, MatrixError) as exc:

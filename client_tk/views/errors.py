@@ -13,6 +13,8 @@ from __future__ import annotations
 from client_tk import bridge as b
 
 QUIET = frozenset({"SetTyping", "MarkRead", "RefreshProfiles", "FetchAvatar", "GetProfile"})
+# offline, these wait in the outbox (its panel says so): no second message about it
+OUTBOX = frozenset({"SendText", "SendFile", "RetrySend"})
 
 OFFLINE = "Parley cannot reach the server right now. Check your connection; it keeps trying."
 
@@ -66,7 +68,7 @@ BY_CODE: dict[str, str] = {
 
 def human(event: b.CommandFailed) -> str | None:
     """The sentence to show for a failed command, or None for a quiet background failure."""
-    if event.command in QUIET:
+    if event.command in QUIET or event.command in OUTBOX and event.errcode == b.OFFLINE:
         return None
     sentence = BY_COMMAND.get((event.command, event.errcode)) or BY_CODE.get(event.errcode)
     if sentence:
@@ -75,3 +77,13 @@ def human(event: b.CommandFailed) -> str | None:
     if not message:
         return "That did not work. Try again."
     return message[0].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+
+
+def outbox_reason(error: str | None) -> str:
+    """The outbox's stored reason (``M_FORBIDDEN: text`` or a transport message) as a sentence."""
+    if not error:
+        return "not sent"
+    code, _, detail = error.partition(": ")
+    if code.startswith("M_"):
+        return BY_CODE.get(code) or (detail or "the server refused it")
+    return "the server cannot be reached"

@@ -74,7 +74,7 @@ class MessageView(ttk.Frame):
         ttk.Button(self.search_bar, text="✕", width=3, bootstyle="link", command=self.close_search
                    ).pack(side="right")
         self.search_text.trace_add("write", lambda *a: self._search_changed())
-        body = ttk.Frame(self)
+        body = self.body = ttk.Frame(self)
         body.pack(side="bottom", fill="both", expand=True)
         self.text = ttk.Text(body, wrap="word", padx=12, pady=8, borderwidth=0, highlightthickness=0,
                              font=("TkDefaultFont", 11), cursor="arrow", spacing1=1, spacing3=1)
@@ -108,6 +108,7 @@ class MessageView(ttk.Frame):
         self.loaded = False
         self.matches: list[tuple[str, str]] = []
         self.match_index = -1
+        self.wanted: str | None = None  # a message to show once the history is in
         self.menu: Any = None
         self._shown_names: dict[str, str] = {}  # sender -> the name written in the text
         self._subs = [
@@ -168,6 +169,8 @@ class MessageView(ttk.Frame):
             self._add_failed(event_id, sender, device)
         self._pending_failed = []
         self.loaded = True
+        if self.wanted:
+            self.show_event(self.wanted)
         self._mark_read()
 
     def _mark_read(self) -> None:
@@ -421,7 +424,8 @@ class MessageView(ttk.Frame):
     # ------------------------------------------------------------ search
     def open_search(self) -> None:
         if not self.search_bar.winfo_ismapped():
-            self.search_bar.pack(side="top", fill="x")
+            # before the message body: packed after it, the bar got no room at 1000x680
+            self.search_bar.pack(side="top", fill="x", before=self.body)
         self.search_entry.focus_set()
         self.search_entry.select_range(0, "end")
 
@@ -460,6 +464,17 @@ class MessageView(ttk.Frame):
                 start = end
         self.match_index = len(self.matches)
         self.search_step(-1)
+
+    def show_event(self, event_id: str) -> None:
+        """Scroll to a message (a search hit from another conversation) and mark it."""
+        self.wanted = event_id
+        ranges = self.text.tag_ranges("ev:" + event_id)
+        if not ranges:
+            return  # still loading: shown when its block is written
+        self.wanted = None
+        self.text.tag_remove("current", "1.0", "end")
+        self.text.tag_add("current", ranges[0], ranges[-1])
+        self.text.see(ranges[0])
 
     def search_step(self, direction: int) -> None:
         if not self.matches:

@@ -141,7 +141,7 @@ class RoomList(ttk.Frame):
         self.wheel_tag = f"parley-roomlist-{id(self)}"
         self.viewport.bindtags((self.wheel_tag, *self.viewport.bindtags()))
         for sequence, step in (("<Button-4>", -WHEEL_ROWS), ("<Button-5>", WHEEL_ROWS)):
-            self.bind_class(self.wheel_tag, sequence, lambda e, s=step: self.scroll_rows(s))
+            self.bind_class(self.wheel_tag, sequence, self._wheel(step))
         self.bind_class(self.wheel_tag, "<MouseWheel>",
                         lambda e: self.scroll_rows(-WHEEL_ROWS if e.delta > 0 else WHEEL_ROWS))
         self.viewport.bind("<Configure>", lambda e: self.layout())
@@ -265,6 +265,9 @@ class RoomList(ttk.Frame):
             amount = int(args[1])
             self.top += amount * (ROW_H if args[2] == "units" else max(ROW_H, height - ROW_H))
         self.layout()
+
+    def _wheel(self, rows: int) -> Callable[[Any], None]:
+        return lambda event: self.scroll_rows(rows)
 
     def scroll_rows(self, rows: int) -> None:
         self.top += rows * ROW_H

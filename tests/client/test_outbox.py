@@ -141,3 +141,36 @@ async def test_an_unanswered_send_stays_pending_and_goes_out_by_itself(
         assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
     finally:
         await bob.close()
+
+
+async def test_a_message_written_offline_waits_and_goes_out_when_back(
+        server: RunningServer, proxy: DroppingProxy, tmp_path: Path, new_user: MakeClient) -> None:
+    alice, carol = await new_user("alice"), await new_user("carol")
+    bob = await register(options(proxy.base_url, tmp_path / "bob"), f"bob{secrets.token_hex(3)}", PASSWORD)
+    try:
+        bob.start()
+        room = await _joined_group(alice, bob, "Offline")
+        await alice.invite(room, carol.user_id)
+        await until(lambda: room in carol.rooms, what="carol invited")
+        await carol.accept(room)
+        await until(lambda: carol.user_id in bob.rooms[room].joined, what="bob sees carol")
+        # bob cannot reach the key endpoints encrypting for carol's new device needs: offline for it
+        proxy.kill(lambda method, path: "/keys/query" in path or "/keys/claim" in path, times=10_000)
+        with pytest.raises(TransportFailure):
+            await bob.send_text(room, "typed on the train")
+        [waiting] = bob.outgoing(room)
+        assert (waiting.state, waiting.body, waiting.attempts) == ("pending", "typed on the train", 1)
+        assert waiting.error
+        stored = bob.outbox.box.get(waiting.local_id)
+        assert stored is not None and stored["content"] is None  # not encrypted yet: no session to carol
+        # a restart while offline keeps it (the outbox is in the store)
+        await bob.stop()
+        assert [m.body for m in bob.outgoing(room)] == ["typed on the train"]
+        proxy.rules.clear()  # the connection is back
+        bob.start()
+        await until(lambda: not bob.outgoing(room), what="the sync loop seals and sends it")
+        await until(lambda: "typed on the train" in bodies(carol, room), what="carol reads it")
+        await until(lambda: "typed on the train" in bodies(alice, room), what="alice reads it")
+        assert [m.body for m in bob.messages(room)].count("typed on the train") == 1
+    finally:
+        await bob.close()
