@@ -311,6 +311,7 @@ class HistoryLoaded(UiEvent):
     room_id: str
     messages: tuple[Message, ...]
     undecryptable: tuple[tuple[str, str, str], ...] = ()  # (event id, sender, device)
+    receipts: tuple[tuple[str, str], ...] = ()  # (user, the event they have read up to)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from client_tk.core.events import (
     MessageDeleted,
     MessageReceived,
     OutboxChanged,
+    ReceiptUpdated,
     RoomUpdated,
     UnreadCountChanged,
 )
@@ -68,6 +69,8 @@ class Worker:
         self._code: asyncio.Future[str] | None = None
         self._snapshot_pending = False
         self.latest: dict[str, tuple[int, str, str | None]] = {}  # room -> (ts, preview, sender)
+        self.receipts: dict[str, dict[str, str]] = {}  # room -> user -> the event they have read up to
+        self.read_at: dict[str, int] = {}  # room -> ts of the message we marked read (badge 0 until newer)
         self._resolving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers = self.handlers()
@@ -113,6 +116,8 @@ class Worker:
         if isinstance(event, MessageDeleted) and event.room_id in self.latest:
             del self.latest[event.room_id]  # read again from the store (the newest may be gone)
             self._schedule_snapshot()
+        if isinstance(event, ReceiptUpdated):
+            self.receipts.setdefault(event.room_id, {})[event.user_id] = event.event_id
         if isinstance(event, MessageReceived):
             message = event.message
             if message.ts >= self.latest.get(message.room_id, (0, "", None))[0]:
@@ -150,6 +155,8 @@ class Worker:
     async def _logged_in(self, client: ChatClient) -> None:
         self.client = client
         self.latest.clear()
+        self.receipts.clear()
+        self.read_at.clear()
         self.bridge.post(b.LoggedIn(client.user_id, client.device_id))
         client.start()
         self._snapshot()
@@ -211,8 +218,15 @@ class Worker:
         favourite = room.favourite
         avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
         ts, preview, sender = self._latest(room.room_id)
+        unread = room.unread
+        marked = self.read_at.get(room.room_id)
+        if marked is not None:  # read here: the server's count catches up with its next sync
+            if ts > marked and sender != me:
+                del self.read_at[room.room_id]
+            else:
+                unread = 0
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
-                          room.unread, favourite, room.inviter, peer, avatar, ts, preview, sender)
+                          unread, favourite, room.inviter, peer, avatar, ts, preview, sender)
 
     def _latest(self, room_id: str) -> tuple[int, str, str | None]:
         """The room's newest cached message (read from the store once, then kept up to date)."""
@@ -300,7 +314,8 @@ class Worker:
     async def _send_history(self, room_id: str) -> None:
         messages = tuple(self.c.messages(room_id, HISTORY_LIMIT))
         failed = tuple(self.c.undecryptable(room_id))
-        self.bridge.post(b.HistoryLoaded(room_id, messages, failed))
+        receipts = tuple(sorted(self.receipts.get(room_id, {}).items()))
+        self.bridge.post(b.HistoryLoaded(room_id, messages, failed, receipts))
         self.bridge.post(OutboxChanged(room_id, tuple(self.c.outgoing(room_id))))
         self._resolve(sorted({m.sender for m in messages}))
         for message in messages:
@@ -428,6 +443,10 @@ class Worker:
         self.bridge.post(b.ImageReady(message.event_id, thumb))
 
     async def do_MarkRead(self, cmd: b.MarkRead) -> None:
+        marked = self.c.store.get_message(cmd.event_id)
+        self.read_at[cmd.room_id] = max(self.latest.get(cmd.room_id, (0, "", None))[0],
+                                        int(marked["ts"]) if marked else 0)
+        self._schedule_snapshot()
         await self.c.mark_read(cmd.room_id, cmd.event_id)
 
     async def do_SetTyping(self, cmd: b.SetTyping) -> None:

@@ -73,13 +73,22 @@ class MainView(ttk.Frame):
         self.started_ms = int(time.time() * 1000)  # what is older is history (a new device's), not news
         self.unread_total = 0
         install_shortcuts(app.window, self)
+        self._map_binding = app.window.bind("<Map>", self._shown_again, add="+")
         if app.connection is not None:
             self._connection(app.connection)
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
+        try:
+            self.app.window.unbind("<Map>", self._map_binding)
+        except Exception:  # the window is going away as well
+            pass
         super().destroy()
+
+    def _shown_again(self, event: Any) -> None:
+        if event.widget is self.app.window and self.conversation is not None:
+            self.conversation.messages.shown_again()
 
     # ------------------------------------------------------------- state
     def _connection(self, event: ConnectionStateChanged) -> None:

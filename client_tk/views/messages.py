@@ -96,6 +96,8 @@ class MessageView(ttk.Frame):
         self.text.tag_configure("match", background="#7a6a00", foreground="white")
         self.text.tag_configure("current", background="#f39c12", foreground="black")
         self.text.bind("<Button-3>", self._context_menu)
+        # the history often arrives before the view is on screen: it is read when it shows
+        self.text.bind("<Map>", lambda e: self.shown_again())
         self.messages: dict[str, Message] = {}
         self.order: list[str] = []
         self.failed: dict[str, tuple[str, str]] = {}
@@ -109,6 +111,8 @@ class MessageView(ttk.Frame):
         self.matches: list[tuple[str, str]] = []
         self.match_index = -1
         self.wanted: str | None = None  # a message to show once the history is in
+        self.marked: str | None = None  # the last event we sent a read receipt for
+        self._late_receipts: list[tuple[str, str]] = []
         self.menu: Any = None
         self._shown_names: dict[str, str] = {}  # sender -> the name written in the text
         self._subs = [
@@ -134,6 +138,7 @@ class MessageView(ttk.Frame):
     # ------------------------------------------------------------ history
     def _history(self, event: b.HistoryLoaded) -> None:
         if event.room_id == self.room_id:
+            self._late_receipts.extend(event.receipts)  # applied once the blocks are written
             self.set_history(event.messages, event.undecryptable)
 
     def set_history(self, messages: Iterable[Message], undecryptable: Iterable[tuple[str, str, str]] = ()) -> None:
@@ -169,14 +174,24 @@ class MessageView(ttk.Frame):
             self._add_failed(event_id, sender, device)
         self._pending_failed = []
         self.loaded = True
+        late, self._late_receipts = self._late_receipts, []
+        for user, event_id in late:
+            self._receipt(ReceiptUpdated(self.room_id, event_id, user, 0))
         if self.wanted:
             self.show_event(self.wanted)
         self._mark_read()
 
     def _mark_read(self) -> None:
+        """Tell the others (and the badge) that what is shown is read, if it is on screen."""
         last = next((e for e in reversed(self.order) if e in self.messages), None)
-        if last is not None and self.winfo_ismapped():
+        if last is not None and last != self.marked and self.winfo_ismapped() and self.app.visible():
+            self.marked = last
             self.app.send(b.MarkRead(self.room_id, last))
+
+    def shown_again(self) -> None:
+        """The window came back on screen: what arrived meanwhile is read now."""
+        if self.loaded:
+            self._mark_read()
 
     # ------------------------------------------------------------ blocks
     def _append(self, message: Message) -> None:
@@ -208,10 +223,7 @@ class MessageView(ttk.Frame):
             put("  ✓✓" if read else "  ✓", "status", "st:" + message.event_id, *(("read",) if read else ()))
         put("\n")
         if message.reply_to and not message.redacted:
-            quoted = self.messages.get(message.reply_to)
-            snippet = (f"{self.app.display_name(quoted.sender)}: {quoted.body[:80]}" if quoted
-                       else "an earlier message")
-            put(f"↪ {snippet}\n", "reply")
+            put(self._quote(message.reply_to), "reply", "quote:" + message.reply_to)
         if message.redacted:
             put("Message deleted\n", "deleted")
         elif message.kind == "image":
@@ -230,6 +242,28 @@ class MessageView(ttk.Frame):
         else:
             put(message.body + "\n", "body")
         put("\n")
+
+    def _quote(self, event_id: str) -> str:
+        quoted = self.messages.get(event_id)
+        if quoted is None:
+            return "↪ an earlier message\n"
+        if quoted.redacted:  # a deleted message is gone from the quotes too
+            return f"↪ {self.app.display_name(quoted.sender)}: a deleted message\n"
+        body = " ".join(quoted.body.split())
+        return f"↪ {self.app.display_name(quoted.sender)}: {body[:80]}\n"
+
+    def _requote(self, event_id: str) -> None:
+        """Write the quotes of ``event_id`` again (it was deleted)."""
+        t = self.text
+        ranges = t.tag_ranges("quote:" + event_id)
+        if not ranges:
+            return
+        t.configure(state="normal")
+        for start, end in reversed(list(zip(ranges[0::2], ranges[1::2], strict=True))):
+            tags = t.tag_names(start)
+            t.delete(start, end)
+            t.insert(start, self._quote(event_id), tags)
+        t.configure(state="disabled")
 
     def _file_card(self, message: Message) -> ttk.Frame:
         info = message.file or {}
@@ -286,6 +320,7 @@ class MessageView(ttk.Frame):
         if event.room_id == self.room_id and old is not None:
             self._replace_block(event.event_id, Message(old.event_id, old.room_id, old.sender, old.sender_device,
                                                         old.ts, old.kind, "", None, None, True))
+            self._requote(event.event_id)
 
     def _failed(self, event: DecryptionFailed) -> None:
         if event.room_id == self.room_id and event.event_id and event.event_id not in self.messages:
@@ -307,7 +342,11 @@ class MessageView(ttk.Frame):
         t.configure(state="disabled")
 
     def _receipt(self, event: ReceiptUpdated) -> None:
-        if event.room_id != self.room_id or event.user_id == self.app.user_id or event.event_id not in self.order:
+        if event.room_id != self.room_id or event.user_id == self.app.user_id:
+            return
+        if event.event_id not in self.order:
+            if not self.loaded:  # the history is still being written
+                self._late_receipts.append((event.user_id, event.event_id))
             return
         upto = self.order.index(event.event_id)
         if upto <= self.read_upto:

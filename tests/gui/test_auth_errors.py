@@ -84,7 +84,8 @@ def test_wrong_code_wrong_password_and_the_short_name(gui_server: str, make_app:
 def test_every_failure_reads_as_a_sentence() -> None:
     assert human(b.CommandFailed("SetTyping", "Server unreachable: …/typing/…", b.OFFLINE)) is None
     assert human(b.CommandFailed("MarkRead", "x", "M_FORBIDDEN")) is None
-    offline = human(b.CommandFailed("SendText", "ConnectError: …/send/…", b.OFFLINE))
+    assert human(b.CommandFailed("SendText", "ConnectError: …/send/…", b.OFFLINE)) is None  # the outbox says it
+    offline = human(b.CommandFailed("NewGroup", "ConnectError: …/createRoom", b.OFFLINE))
     assert offline is not None and "cannot reach the server" in offline
     assert human(b.CommandFailed("Login", "", "M_FORBIDDEN")) == "Wrong user name or password."
     assert human(b.CommandFailed("Register", "taken", "M_USER_IN_USE")) == BY_CODE["M_USER_IN_USE"]
