@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from client_tk.widgets.avatar import AvatarCache
 from client_tk.worker import Worker
 
 E = TypeVar("E", bound=ClientEvent)
+HISTORY = 500  # toasts and alerts remembered (for tests and a future notification list)
 DEFAULT_THEME = "catppuccin-dark"  # the earlier client used Catppuccin Mocha
 
 
@@ -70,7 +72,7 @@ class ParleyApp:
         self.user_avatars: dict[str, str] = {}  # user id -> mxc:// URI of the profile picture
         self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
-        self.alerts: list[tuple[str, str]] = []  # the new-message alerts given (title, text)
+        self.alerts: deque[tuple[str, str]] = deque(maxlen=HISTORY)  # the latest alerts (title, text)
         self.desktop: Any = None  # the desktop notifier, when the platform has one
         self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
@@ -212,7 +214,7 @@ class Toast:
         self.title.pack(anchor="w")
         self.text = ttk.Label(self.frame, wraplength=300, bootstyle="@secondary", justify="left")
         self.text.pack(anchor="w")
-        self.history: list[tuple[str, str]] = []
+        self.history: deque[tuple[str, str]] = deque(maxlen=HISTORY)
         self._job: str | None = None
 
     def show(self, title: str, text: str, ms: int = 4000) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from client_tk.widgets.images import Thumbnail
 logger = logging.getLogger(__name__)
 BATCH = 50
 TICK_MS = 20
+DRAIN_BUDGET_S = 0.012  # Tk time per tick for queued events
 
 
 @dataclass(frozen=True)
@@ -457,10 +459,13 @@ class Bridge:
         """Any thread but the worker: run a coroutine on the worker loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def drain(self, dispatch: Callable[[ClientEvent], None], limit: int = BATCH) -> int:
-        """Tk thread: hand at most ``limit`` queued events to ``dispatch``."""
+    def drain(self, dispatch: Callable[[ClientEvent], None], limit: int = BATCH,
+              budget_s: float = DRAIN_BUDGET_S) -> int:
+        """Tk thread: hand at most ``limit`` queued events to ``dispatch``, for at most ``budget_s``
+        (the rest waits for the next tick, so the window keeps answering)."""
         count = 0
-        while count < limit:
+        deadline = time.perf_counter() + budget_s
+        while count < limit and (count == 0 or time.perf_counter() < deadline):
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
