@@ -60,7 +60,7 @@ def test_badges_ticks_hidden_window_and_deleted_quotes(gui_server: str, make_app
     assert bob_rooms.order_ids()[0] == ping  # the latest activity on top
     assert bob_rooms.rows[ping]["preview"].cget("text").endswith("second news")
     pump(tk_root, lambda: len(bob.alerts) - alerts_before == 2, what="two alerts")
-    assert all("in Ping" in title for title, _ in bob.alerts[alerts_before:])
+    assert all("in Ping" in title for title, _ in list(bob.alerts)[alerts_before:])
     screenshot(xdisplay, "read_01_badge")
 
     # bob opens it: read at once, and alice's ticks turn ✓✓
