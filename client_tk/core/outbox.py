@@ -11,9 +11,15 @@ States::
     pending --(any other 4xx: permanent)-------> failed, with the server's reason
     failed  --(retry)--------------------------> pending, at once
     pending | failed --(delete)----------------> (removed)
+    waiting --(the contact's first device appears: encrypted to it)--> pending
+    waiting --(delete)-------------------------> (removed)
 
-An event written while the server cannot be reached has no ``content`` yet:
-it is encrypted (and gets its ``after``) when the server answers again.
+A *waiting* entry is a message written while the server could not be
+reached (encrypted when it answers again, in order), or a direct message to
+someone with no device yet (an e-mail contact who has not registered): it holds only the plaintext (in the
+encrypted local store) and ``waiting_for``; nothing is encrypted until the
+person's own client has published keys, so no key made by anyone else --
+the server included -- ever sees it.
 
 Entries are independent: a failed entry never blocks the others.  A sender
 key distribution (``to_device``) is sent before the events that need it
@@ -31,7 +37,7 @@ from client_tk.core.store import LocalStore
 from common.errors import MatrixError
 
 JsonDict = dict[str, Any]
-PENDING, FAILED = "pending", "failed"
+PENDING, FAILED, WAITING = "pending", "failed", "waiting"
 NS = "outbox"
 
 
@@ -66,6 +72,13 @@ class Outbox:
                 and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
                             for dep in e.get("after", []))]
 
+    def by_txn(self, txn: str) -> JsonDict | None:
+        """The event entry sent with transaction id ``txn`` (the server echoes it to us)."""
+        for entry in self.store.items(NS).values():
+            if entry.get("kind") == "event" and entry.get("txn") == txn:
+                return entry
+        return None
+
     def next_due_ms(self) -> int | None:
         pending = [int(e.get("next_try", 0)) for e in self.entries().values()
                    if e.get("state", PENDING) == PENDING]
@@ -76,16 +89,32 @@ class Outbox:
                 if e["kind"] == "event" and (room_id is None or e["room_id"] == room_id)]
 
     # ------------------------------------------------------------ changes
-    def add_event(self, room_id: str, txn: str, content: JsonDict | None, payload: JsonDict, ts: int,
+    def add_event(self, room_id: str, txn: str, content: JsonDict, payload: JsonDict, ts: int,
                   after: list[str]) -> str:
         return self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": content,
                           "payload": payload, "ts": ts, "after": after})
 
-    def sealed(self, local_id: str, content: JsonDict, after: list[str]) -> None:
-        """An entry written while offline (``content`` None) is now encrypted: due at once."""
-        entry = self.get(local_id)
-        if entry is not None:
-            self.store.put(NS, local_id, {**entry, "content": content, "after": after, "next_try": 0})
+    def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str],
+                    reason: str | None = None) -> str:
+        """``waiting_for`` empty: written while the server could not be reached (``reason``)."""
+        name = self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": None,
+                          "payload": payload, "ts": ts, "after": []})
+        error = reason or "waiting for " + ", ".join(sorted(waiting_for)) + " to join"
+        self.store.put(NS, name, {**self.store.get(NS, name), "state": WAITING,  # type: ignore[dict-item]
+                                  "waiting_for": sorted(waiting_for), "error": error})
+        return name
+
+    def waiting_in(self, room_id: str) -> bool:
+        return any(e["room_id"] == room_id for e in self.waiting().values())
+
+    def waiting(self) -> dict[str, JsonDict]:
+        return {n: e for n, e in self.entries().items() if e.get("state") == WAITING}
+
+    def encrypted(self, local_id: str, content: JsonDict, after: list[str]) -> None:
+        """A waiting entry got its recipients' devices: it is sent like any other now."""
+        entry = self._existing(local_id)
+        self.store.put(NS, local_id, {**entry, "content": content, "after": after, "state": PENDING,
+                                      "error": None, "next_try": 0, "waiting_for": []})
 
     def add_to_device(self, kind: str, txn: str, messages: JsonDict) -> str:
         return self._add({"kind": "to_device", "type": kind, "txn": txn, "messages": messages})
@@ -119,6 +148,8 @@ class Outbox:
 
     def retry(self, local_id: str) -> JsonDict:
         entry = self._existing(local_id)
+        if entry.get("state") == WAITING:
+            raise MatrixError(409, "M_UNKNOWN", str(entry.get("error")))
         updated = {**entry, "state": PENDING, "next_try": 0, "error": None}
         self.store.put(NS, local_id, updated)
         return updated

@@ -18,14 +18,22 @@ class EventFormatter:
         self.clock = clock
 
     async def format(self, events: Sequence[StoredEvent], user_id: str | None = None,
-                     device_id: str | None = None) -> list[JsonDict]:
-        """ClientEvents; ``transaction_id`` only for the requesting device's own events."""
+                     device_id: str | None = None, federation: bool = False) -> list[JsonDict]:
+        """ClientEvents; ``transaction_id`` only for the requesting device's own events.
+
+        ``federation``: the filter's ``event_format: federation`` — each event as its
+        PDU (``prev_events``, ``auth_events``, ``depth``, ``hashes``, ``signatures``...)
+        with its ``event_id`` (room versions 3+ do not carry it) and the same ``unsigned``.
+        """
         redactor_ids = [e.redacted_by for e in events if e.redacted_by]
         redactions = await self.events.get_many(redactor_ids) if redactor_ids else {}
         now = self.clock.now_ms()
         out = []
         for event in events:
-            out.append(self._one(event, user_id, device_id, now, redactions))
+            formatted = self._one(event, user_id, device_id, now, redactions)
+            if federation:
+                formatted = {**event.pdu, "event_id": event.event_id, "unsigned": formatted["unsigned"]}
+            out.append(formatted)
         return out
 
     async def format_one(self, event: StoredEvent, user_id: str | None = None,

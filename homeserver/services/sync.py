@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from homeserver.services.events import stripped_state
 from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
+from homeserver.services.sync_lazy import KnowledgeBuilder, LazyMembersSent
 from homeserver.services.to_device import ToDeviceService
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.rooms import Membership, RoomRepository
@@ -70,10 +72,21 @@ class _Rebuild:
     acknowledged: bool = False
     # The rooms the user is joined to as of the last build: what the notifier watches.
     joined_rooms: list[str] = field(default_factory=list)
+    # The last build found nothing new up to ``upto``: a woken build reads the
+    # positions again and builds only the streams that moved past it.
+    upto: SyncToken | None = None
+    response: JsonDict | None = None
+    to_device_next: int = 0
+
+    def moved(self, upto: SyncToken) -> frozenset[str] | None:
+        """The streams past the last empty build's positions (None: no such build)."""
+        if self.upto is None:
+            return None
+        return frozenset(s for s in STREAMS if upto.get(s) > self.upto.get(s))
 
 
 def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
-    """Spec, "Ignoring Users": no events and no invitations from ignored users."""
+    """Spec, "Ignoring Users": no events (state events excepted) and no invitations from ignored users."""
     if not ignored:
         return
     rooms = response["rooms"]
@@ -81,7 +94,8 @@ def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
         for room in rooms[section].values():
             timeline = room.get("timeline")
             if timeline is not None:
-                timeline["events"] = [e for e in timeline["events"] if e.get("sender") not in ignored]
+                timeline["events"] = [e for e in timeline["events"]
+                                      if e.get("sender") not in ignored or "state_key" in e]
     for room_id, room in list(rooms["invite"].items()):
         invite = next((e for e in room.get("invite_state", {}).get("events", [])
                        if e.get("type") == "m.room.member" and e.get("state_key") == user_id), None)
@@ -101,11 +115,16 @@ class SyncService:
         self.formatter = formatter
         self.to_device = to_device
         self._contributors: list[SyncContributor] = []
+        # What the builds built: "build", "rooms", "to_device", each contributor's class name,
+        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests and /metrics.
+        self.built: Counter[str] = Counter()
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
         self.filter_store: Any = None
         # ``async (user_id) -> set of ignored user ids`` (m.ignored_user_list), set by the app.
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
+        # Which membership events each device holds, per token (lazy-loaded members).
+        self.lazy_sent = LazyMembersSent()
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -165,6 +184,23 @@ class SyncService:
                     full_state: bool, rebuild: _Rebuild | None = None) -> tuple[JsonDict, bool]:
         positions = await self.streams.current_all()
         upto = SyncToken.from_mapping(positions)
+        rebuild = rebuild if rebuild is not None else _Rebuild()
+        moved = rebuild.moved(upto)
+        if moved is not None and not moved and rebuild.response is not None:
+            self.built["unmoved"] += 1
+            return rebuild.response, False
+        response, has_new = await self._build(user_id, device_id, since, sync_filter, full_state, rebuild,
+                                              upto, moved)
+        if not has_new:
+            rebuild.upto, rebuild.response = upto, response
+        return response, has_new
+
+    async def _build(self, user_id: str, device_id: str, since: SyncToken | None, sync_filter: SyncFilter,
+                     full_state: bool, rebuild: _Rebuild, upto: SyncToken,
+                     moved: frozenset[str] | None) -> tuple[JsonDict, bool]:
+        """Build the response up to ``upto``; with ``moved``, only those streams' parts
+        (every other stream's range (since, upto] was found empty by the last build)."""
+        self.built["build"] += 1
         upto_events = upto.get("events")
         since_events = since.get("events") if since is not None else 0
         response: JsonDict = {
@@ -176,39 +212,61 @@ class SyncService:
             "device_lists": {"changed": [], "left": []},
             "device_one_time_keys_count": {},
         }
-        rebuild = rebuild if rebuild is not None else _Rebuild()
-        plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
-        has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
-                                         sync_filter)
-        has_new |= await self._add_invites(response, plans)
-        has_new |= await self._add_knocks(response, plans)
-        has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
-        if self.ignored_users is not None:
-            drop_ignored(response, user_id, await self.ignored_users(user_id))
+        plans: list[_RoomPlan] = []
+        has_new = False
+        knowledge = KnowledgeBuilder(
+            {} if full_state else self.lazy_sent.known(user_id, device_id, since.encode() if since else None)
+        )
+        if moved is None or "events" in moved:
+            self.built["rooms"] += 1
+            plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
+            has_new |= await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
+                                              sync_filter, knowledge)
+            has_new |= await self._add_invites(response, plans)
+            has_new |= await self._add_knocks(response, plans)
+            has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+            for plan in plans:
+                if plan.membership != "join":
+                    knowledge.drop_room(plan.room_id)
+            if self.ignored_users is not None:
+                drop_ignored(response, user_id, await self.ignored_users(user_id))
 
         since_to_device = since.get("to_device") if since else None
         to_device_events: list[JsonDict]
-        if rebuild.acknowledged and since_to_device is not None and upto.get("to_device") <= since_to_device:
+        if moved is not None and "to_device" not in moved:
+            to_device_events, to_device_next = [], rebuild.to_device_next
+        elif rebuild.acknowledged and since_to_device is not None and upto.get("to_device") <= since_to_device:
             # A later build of the same request with the stream unmoved: an
             # earlier build acknowledged up to ``since`` and (since, upto] is
             # empty, which is all ``collect`` would find.
             to_device_events, to_device_next = [], upto.get("to_device")
         else:
+            self.built["to_device"] += 1
             to_device_events, to_device_next = await self.to_device.collect(
                 user_id, device_id, since_to_device, upto.get("to_device")
             )
             rebuild.acknowledged = True
+        rebuild.to_device_next = to_device_next
         response["to_device"]["events"] = to_device_events
         has_new |= bool(to_device_events)
 
-        joined = [p.room_id for p in plans if p.membership == "join"]
+        if moved is None or "events" in moved:
+            joined = [p.room_id for p in plans if p.membership == "join"]
+        else:
+            joined = rebuild.joined_rooms
+        newly = {p.room_id for p in plans if p.membership == "join" and p.newly}
+        if newly or set(joined) != set(rebuild.joined_rooms):
+            moved = None  # new rooms: every contributor sends their current state
         rebuild.joined_rooms = joined
         ctx = SyncContext(
             user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
             joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,
-            newly_joined_room_ids={p.room_id for p in plans if p.membership == "join" and p.newly},
+            newly_joined_room_ids=newly, moved=moved,
         )
         for contributor in self._contributors:
+            if not ctx.needs(getattr(contributor, "sync_streams", None)):
+                continue
+            self.built[type(contributor).__name__] += 1
             try:
                 has_new |= bool(await contributor.contribute(ctx, response))
             except MatrixError:
@@ -219,6 +277,8 @@ class SyncService:
         final = list(upto.positions)
         final[STREAMS.index("to_device")] = to_device_next
         response["next_batch"] = SyncToken(tuple(final)).encode()
+        if sync_filter.lazy_load_members:
+            self.lazy_sent.remember(user_id, device_id, response["next_batch"], knowledge.result())
         return response, has_new
 
     @staticmethod
@@ -289,7 +349,8 @@ class SyncService:
         return _RoomPlan(m.room_id, event.membership, event.event_id, event, upto=event.stream_pos)
 
     async def _add_joined(self, response: JsonDict, user_id: str, device_id: str, plans: list[_RoomPlan],
-                          since_events: int, upto: int, sync_filter: SyncFilter) -> bool:
+                          since_events: int, upto: int, sync_filter: SyncFilter,
+                          knowledge: KnowledgeBuilder) -> bool:
         joined = [p for p in plans if p.membership == "join"]
         if not joined:
             return False
@@ -336,10 +397,14 @@ class SyncService:
             if not plan.newly and not events and not state:
                 continue
             if sync_filter.lazy_load_members:
+                # Members of the timeline's senders (and one's own after a gap); in an
+                # incremental sync the membership changes in the gap stay too.
                 wanted = {e.sender for e in events}
                 if plan.newly or limited:
                     wanted.add(user_id)
+                if plan.newly:
                     state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
+                    knowledge.reset_room(plan.room_id)
                 present = {e.state_key for e in state if e.type == "m.room.member"}
                 present |= {e.state_key for e in events if e.type == "m.room.member"}
                 member_pairs += [(plan.room_id, s) for s in wanted - present if s is not None]
@@ -347,21 +412,27 @@ class SyncService:
             has_new = True
         if member_pairs:
             members = await self.events.member_events(member_pairs)
-            for (room_id, _), event in members.items():
-                if event.stream_pos <= upto:
+            redundant = sync_filter.state.include_redundant_members
+            for (room_id, member), event in members.items():
+                if event.stream_pos <= upto and (redundant or not knowledge.holds(room_id, member, event.event_id)):
                     rooms_out[room_id][2].append(event)
         summaries = await self._summaries([r for r, v in rooms_out.items() if self._wants_summary(v, joined, r)],
                                           user_id)
         for room_id, (events, limited, state) in rooms_out.items():
             prev = encode_position_token(events[0].stream_pos - 1 if events else upto)
+            state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
+            if sync_filter.lazy_load_members:
+                knowledge.sent(room_id, [(e.state_key, e.event_id) for e in (*state, *events)
+                                         if e.type == "m.room.member" and e.state_key is not None])
             room: JsonDict = {
                 "timeline": {
-                    "events": await self.formatter.format(events, user_id, device_id),
+                    "events": await self.formatter.format(events, user_id, device_id,
+                                                         federation=sync_filter.federation_format),
                     "limited": limited,
                     "prev_batch": prev,
                 },
                 "state": {"events": await self.formatter.format(
-                    [e for e in state if sync_filter.state.allows_event(e.type, e.sender)])},
+                    state, federation=sync_filter.federation_format)},
                 "ephemeral": {"events": []},
                 "account_data": {"events": []},
             }
@@ -476,11 +547,13 @@ class SyncService:
             state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
             response["rooms"]["leave"][plan.room_id] = {
                 "timeline": {
-                    "events": await self.formatter.format(events, user_id, device_id),
+                    "events": await self.formatter.format(events, user_id, device_id,
+                                                         federation=sync_filter.federation_format),
                     "limited": limited,
                     "prev_batch": encode_position_token(events[0].stream_pos - 1 if events else plan.upto),
                 },
-                "state": {"events": await self.formatter.format(state)},
+                "state": {"events": await self.formatter.format(
+                    state, federation=sync_filter.federation_format)},
                 "account_data": {"events": []},
             }
         return True

@@ -105,6 +105,12 @@ class SyncFilter:
     rooms: list[str] | None
     not_rooms: list[str] | None
     include_leave: bool
+    # "client" (ClientEvent) or "federation" (the PDU as servers exchange it).
+    event_format: str = "client"
+
+    @property
+    def federation_format(self) -> bool:
+        return self.event_format == "federation"
 
     @property
     def timeline_limit(self) -> int:
@@ -132,6 +138,9 @@ class SyncFilter:
         include_leave = room.get("include_leave", False)
         if not isinstance(include_leave, bool):
             raise _bad("room.include_leave must be a boolean")
+        event_format = value.get("event_format", "client")
+        if event_format not in ("client", "federation"):
+            raise _bad("event_format must be 'client' or 'federation'")
         for key in ("presence", "account_data"):
             if key in value and not isinstance(value[key], dict):
                 raise _bad(f"{key} must be an object")
@@ -144,6 +153,7 @@ class SyncFilter:
             rooms=_str_list(room.get("rooms"), "room.rooms"),
             not_rooms=_str_list(room.get("not_rooms"), "room.not_rooms"),
             include_leave=include_leave,
+            event_format=event_format,
         )
 
 

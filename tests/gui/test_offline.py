@@ -60,7 +60,7 @@ def test_a_message_typed_offline_goes_out_on_reconnect(gui_server: str, proxy: D
     chat.entry.delete("1.0", "end")
     say(alice, tk_root, "written in the tunnel")
     panel = chat.outbox
-    pump(tk_root, lambda: [(e.body, e.state) for e in panel.entries] == [("written in the tunnel", "pending")]
+    pump(tk_root, lambda: [(e.body, e.state) for e in panel.entries] == [("written in the tunnel", "waiting")]
          and "Waiting for the connection" in next(iter(panel.rows.values()))["label"].cget("text"),
          what="kept in the outbox, waiting")
     pump(tk_root, lambda: any(f.command == "SetTyping" for f in failures), what="the typing notice failed")

@@ -58,3 +58,24 @@ async def test_left_rooms_apply_the_timeline_filter_and_carry_state(server: Runn
     assert {e["type"] for e in left["timeline"]["events"]} == {"m.room.message"}
     # Joined and left in this one batch: the state before the timeline comes along.
     assert {"m.room.create", "m.room.join_rules"} <= {e["type"] for e in left["state"]["events"]}
+
+
+async def test_federation_event_format(server: RunningServer) -> None:
+    alice = await server.register()
+    room = await create_room(server, alice, name="Federation format")
+    event_id = await send_text(server, alice, room, "as a pdu")
+    flt = {"event_format": "federation", "room": {"timeline": {"limit": 1}}}
+    body = await sync(server, alice, filter=json.dumps(flt))
+    [event] = body["rooms"]["join"][room]["timeline"]["events"]
+    assert event["event_id"] == event_id and event["content"]["body"] == "as a pdu"
+    assert {"prev_events", "auth_events", "depth", "hashes", "signatures", "room_id", "sender",
+            "origin_server_ts", "type", "unsigned"} <= set(event)
+    assert "age" in event["unsigned"]
+    # State events come as PDUs too; the client format has none of the PDU fields.
+    assert all("auth_events" in e for e in body["rooms"]["join"][room]["state"]["events"])
+    client = await sync(server, alice, filter=json.dumps({"room": {"timeline": {"limit": 1}}}))
+    assert "prev_events" not in client["rooms"]["join"][room]["timeline"]["events"][0]
+    bad = await server.api("GET", "sync", alice, params={"filter": json.dumps({"event_format": "xml"})})
+    assert bad.status_code == 400 and bad.json()["errcode"] == "M_BAD_JSON", bad.text
+    stored = await server.api("POST", f"user/{alice.user_id}/filter", alice, json={"event_format": "xml"})
+    assert stored.status_code == 400, stored.text
