@@ -64,13 +64,22 @@ class Outbox:
         return self.store.get(NS, local_id)
 
     def due(self, now: int | None = None) -> list[str]:
-        """Entries to attempt now, in order: pending, backoff over, prerequisites sent."""
+        """Entries to attempt now, in order: pending, backoff over, prerequisites sent, and no
+        earlier message of the same room still on its way (a failed one does not hold the rest)."""
         now = self.clock() if now is None else now
         entries = self.entries()
-        return [name for name, e in entries.items()
-                if e.get("state", PENDING) == PENDING and int(e.get("next_try", 0)) <= now
-                and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
-                            for dep in e.get("after", []))]
+        due: list[str] = []
+        on_the_way: set[str] = set()  # rooms with an earlier event pending or waiting
+        for name, e in entries.items():
+            room = e.get("room_id") if e.get("kind") == "event" else None
+            state = e.get("state", PENDING)
+            if state == PENDING and int(e.get("next_try", 0)) <= now and room not in on_the_way \
+                    and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
+                                for dep in e.get("after", [])):
+                due.append(name)
+            if room is not None and state in (PENDING, WAITING):
+                on_the_way.add(room)
+        return due
 
     def by_txn(self, txn: str) -> JsonDict | None:
         """The event entry sent with transaction id ``txn`` (the server echoes it to us)."""

@@ -53,7 +53,8 @@ def test_find_search_all_and_the_quick_switcher(gui_server: str, make_app: Any, 
     pump(tk_root, lambda: bar.winfo_ismapped() and bar.winfo_height() > 10, what="find bar shown")
     assert bar.winfo_rooty() + bar.winfo_height() <= app.window.winfo_rooty() + app.window.winfo_height()
     assert chat.find_button.winfo_ismapped() and chat.find_button.winfo_width() > 10
-    assert chat.messages.search_entry.focus_get() is chat.messages.search_entry
+    pump(tk_root, lambda: chat.messages.search_entry.focus_get() is chat.messages.search_entry,
+         what="the find field has the focus")
     chat.messages.search_text.set("blue")
     pump(tk_root, lambda: chat.messages.search_count.cget("text") == "1 of 1", what="one match here")
     screenshot(xdisplay, "find_01_in_chat")
