@@ -178,7 +178,21 @@ async def test_a_full_queue_does_not_block_another_users_device_of_the_same_id(s
         response = await server.api("PUT", f"sendToDevice/m.test/f{n}", alice, json=fill)
         assert response.status_code == 200, response.text
     await expect_error(await server.api("PUT", "sendToDevice/m.test/full", alice, json=fill), 429, "M_LIMIT_EXCEEDED")
+    # Listed after a user whose queue has room, carol's full OTHER still refuses the request.
+    behind = {"messages": {bob.user_id: {"OTHER": {"n": 3}}, carol.user_id: {"OTHER": {"n": 3}}}}
+    await expect_error(await server.api("PUT", "sendToDevice/m.test/behind", alice, json=behind),
+                       429, "M_LIMIT_EXCEEDED")
     # bob's OTHER and carol's SHARED are empty: one request to both is accepted.
     cross = {"messages": {bob.user_id: {"OTHER": {"n": 2}}, carol.user_id: {"SHARED": {"n": 2}}}}
     response = await server.api("PUT", "sendToDevice/m.test/cross", alice, json=cross)
     assert response.status_code == 200, response.text
+
+
+async def test_messages_sent_before_a_devices_first_sync_arrive_in_it(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    body = {"messages": {bob.user_id: {bob.device_id: {"early": True}}}}
+    assert (await server.api("PUT", "sendToDevice/m.test/early", alice, json=body)).status_code == 200
+    first = await sync(server, bob)
+    assert first["to_device"]["events"] == [{"sender": alice.user_id, "type": "m.test", "content": {"early": True}}]
+    assert (await sync(server, bob, since=first["next_batch"]))["to_device"]["events"] == []

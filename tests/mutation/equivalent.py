@@ -41,6 +41,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     (_TO_DEVICE, "_check_quota", "core/NumberReplacer", "total, from_sender = counts.get(device_id, (0, 0))"):
         "the default is for a device with nothing queued, which one request gives at most two messages (its id"
         " and '*'): off by one it still cannot reach the limits of 100 and 1000",
+    (_TO_DEVICE, "collect", "core/NumberReplacer",
+     "if rows[0].stream_pos == cut: => if rows[ 1].stream_pos == cut:"): _ONE_POSITION,
+    (_TO_DEVICE, "_check_quota", "core/ReplaceComparisonOperator_NotEq_IsNot", "if target_user != user_id:"):
+        "both ids are the same string objects (the request's own keys, collected into one set)",
     **{(_TO_DEVICE, "collect", f"core/ReplaceComparisonOperator_Eq_{op}",
         "rows = [r for r in rows if r.stream_pos == cut]"): _ONE_POSITION
        for op in ("NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot")},
