@@ -23,6 +23,7 @@ import ttkbootstrap as ttk
 from client_tk import bridge as b
 from client_tk.core.events import ClientEvent, ConnectionStateChanged, PresenceChanged
 from client_tk.widgets.avatar import AvatarCache
+from client_tk.widgets.tk_threads import finalize_on_tk_thread
 from client_tk.worker import Worker
 
 E = TypeVar("E", bound=ClientEvent)
@@ -53,6 +54,8 @@ class ParleyApp:
     def __init__(self, master: tk.Misc | None = None, *, data_dir: Path | None = None,
                  server: str = "http://127.0.0.1:8008", title: str = "Parley",
                  **core_options: Any) -> None:
+        # Tk variables and images collected on the worker thread are released here.
+        self.finalizers = finalize_on_tk_thread()
         if master is None:
             self.window: Any = ttk.Window(title=title, themename=DEFAULT_THEME, size=(1000, 680),
                                                   minsize=(720, 480))
@@ -101,6 +104,7 @@ class ParleyApp:
         self.max_gap = max(self.max_gap, now - self._last_tick)
         self._last_tick = now
         self.ticks += 1
+        self.finalizers.drain()
         self.bridge.drain(self.bus.publish)
         self.window.after(b.TICK_MS, self._pump)
 

@@ -209,6 +209,19 @@ async def run_command(client: ChatClient | None, args: argparse.Namespace) -> No
         _out(args, f"sent keys to {name or 'the new device'}", {"device_display_name": name})
     elif cmd == "reset-session":
         await client.reset_session(args.user_id, args.device_id)
+    elif cmd == "safety-changes":
+        for change in client.safety_number_changes():
+            _out(args, change.notice, {"user_id": change.user_id, "new_key": change.new_key,
+                                       "notice": change.notice})
+    elif cmd == "accept-safety-number":
+        await client.learn_devices([args.user_id])
+        shown = [c for c in client.safety_number_changes() if c.user_id == args.user_id]
+        if not shown:
+            raise ValueError(f"the safety number of {args.user_id} did not change")
+        if args.key != shown[0].new_key:
+            raise ValueError(f"{shown[0].notice} (pass its key {shown[0].new_key} to accept it)")
+        await client.accept_safety_number(args.user_id, args.key)
+        _out(args, f"accepted the new safety number of {args.user_id}", {"user_id": args.user_id})
     elif cmd == "profile":
         _out(args, json.dumps(await client.get_profile(args.user_id)), await client.get_profile(args.user_id))
     elif cmd == "set-name":
@@ -315,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("reset-session")
     rs.add_argument("user_id")
     rs.add_argument("device_id")
+    sub.add_parser("safety-changes", help="contacts whose safety number changed (sending held)")
+    asn = sub.add_parser("accept-safety-number", help="accept the new key shown by safety-changes")
+    asn.add_argument("user_id")
+    asn.add_argument("key")
     sub.add_parser("profile").add_argument("user_id", nargs="?")
     sub.add_parser("set-name").add_argument("name")
     sub.add_parser("presence").add_argument("state", choices=("online", "unavailable", "offline"))

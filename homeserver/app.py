@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
+from homeserver.api.idempotency import IdempotencyMiddleware
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.proxy import TrustedProxyMiddleware
@@ -45,6 +46,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
+from homeserver.services.idempotency import IdempotencyService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -54,6 +56,7 @@ from homeserver.services.messages import MessageService
 from homeserver.services.notifications import NotificationService
 from homeserver.services.openid import OpenIdService
 from homeserver.services.pairing import PairingService
+from homeserver.services.password_reset import PasswordResetService
 from homeserver.services.passwords import PasswordHasher
 from homeserver.services.placeholders import PlaceholderService
 from homeserver.services.presence import PresenceService
@@ -74,6 +77,8 @@ from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
+from homeserver.services.search import SearchService
+from homeserver.services.space_hierarchy import SpaceHierarchyService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -86,7 +91,9 @@ from homeserver.storage.accounts import DeviceRepository, TokenRepository, UserR
 from homeserver.storage.auth_state import AuthStateRepository
 from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
+from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
@@ -154,8 +161,12 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    password_reset: PasswordResetService
+    search: SearchService
+    spaces: SpaceHierarchyService
     notifications: NotificationService
     health: HealthService
+    idempotency: IdempotencyService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -249,7 +260,7 @@ def build_services(
     extras.unread.push_counts = counter.counts
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
-    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
@@ -277,12 +288,19 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=ThreepidService(accounts),
+        password_reset=PasswordResetService(accounts, devices),
+        search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
+        spaces=SpaceHierarchyService(core.rooms, room_directory),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
+        idempotency=IdempotencyService(
+            IdempotencyRepository(database), clock, config.server_name,
+            config.limits.idempotency_ttl_ms, config.limits.idempotency_wait_ms,
+        ),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -291,7 +309,7 @@ def build_services(
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire, services.idempotency.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers
@@ -419,7 +437,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
-            # Inside the body limit: it buffers bodies for a repeat.
+            # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
+            Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),
             Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={

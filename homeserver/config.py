@@ -105,6 +105,10 @@ class LimitsConfig:
     max_sync_timeout_ms: int = 60_000
     # Each chunk of a request body must arrive within this many milliseconds.
     body_idle_timeout_ms: int = 20_000
+    # Answers of POSTs sent with an Idempotency-Key are kept this long; a repeat that
+    # meets the first attempt still running waits this long for it (then 409).
+    idempotency_ttl_ms: int = 86_400_000
+    idempotency_wait_ms: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,11 @@ class AdminConfig:
     retention_default_max_lifetime_days: int = 0
     # Servers refused everywhere (comma-separated, * and ? wildcards); applied with m.room.server_acl.
     server_deny_list: str = ""
+    # /.well-known/matrix/support (spec, "Getting support"): whom users may contact.
+    # All empty: the document answers 404, as the spec says for no information.
+    support_email: str = ""
+    support_matrix_id: str = ""
+    support_page: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,15 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
+    def _validate_support(self) -> None:
+        admin = self.admin
+        if admin.support_matrix_id and not re.fullmatch(r"@[!-9;-~]+:[A-Za-z0-9.:\[\]-]+", admin.support_matrix_id):
+            raise ConfigError(f"admin.support_matrix_id {admin.support_matrix_id!r} is not a Matrix user id")
+        if admin.support_email and not re.fullmatch(r"[^@\s]+@[^@\s]+", admin.support_email):
+            raise ConfigError(f"admin.support_email {admin.support_email!r} is not an e-mail address")
+        if admin.support_page and not admin.support_page.startswith(("https://", "http://")):
+            raise ConfigError("admin.support_page must be an http(s) URL")
+
     def validate(self) -> None:
         """Refuse configurations that are unsafe or cannot work."""
         if not is_valid_server_name(self.server_name):
@@ -222,6 +240,7 @@ class Config:
         for listener in self.listeners:
             if not 0 <= listener.port <= 65535:
                 raise ConfigError(f"listener port {listener.port} is out of range")
+        self._validate_support()
         insecure = []
         if self.tls.autogenerate:
             insecure.append("tls.autogenerate")
@@ -262,6 +281,9 @@ class Config:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
         if self.limits.body_idle_timeout_ms < 100:
             raise ConfigError("limits.body_idle_timeout_ms must be at least 100")
+        if self.limits.idempotency_ttl_ms < 60_000 or not 0 <= self.limits.idempotency_wait_ms <= 60_000:
+            raise ConfigError("limits.idempotency_ttl_ms must be at least 60000, "
+                              "limits.idempotency_wait_ms between 0 and 60000")
         if self.limits.max_media_bytes_per_user < 0:
             raise ConfigError("limits.max_media_bytes_per_user must be 0 (no quota) or more")
         from homeserver.services.room_versions import ROOM_VERSIONS

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 
 from tests.support.databases import mysql_database
+from tests.support.preimport import preimport
 from tests.support.server import RunningServer, serve_homeserver, test_config
 from tests.support.smtp import SmtpSink
+
+preimport()  # before any server thread starts (see tests/support/preimport.py)
 
 
 def _backend() -> str:

@@ -2,19 +2,22 @@
 
 * :func:`register` makes the identity key, registers with its derived login
   key (plus the password, for password login), creates the local store and
-  the key backup, and uploads this device's keys.
+  uploads this device's keys.  The server-side key backup stays **off**
+  (:meth:`KeyBackup.enable` is the user's explicit opt-in).
 * :func:`login` opens an existing local store with the password (the
   identity key is under the password envelope) and logs in with a signature
   over the server's challenge (``method="key"``, the password never leaves
   the device) or with the password; the device id is kept.
-* :func:`pair_new_device` (new device) and :meth:`ChatClient`-side
+* :func:`start_pairing` / :func:`finish_pairing` (new device) and
   :func:`approve_pairing` (a logged-in device): the new device shows an
   8-digit code; the user types it on the old device, which sends the
-  identity seed and the key backup secret encrypted to the new device's
-  ephemeral X25519 key; the new device logs in with the key, makes its own
-  pre-keys and restores the backup.  (The server relays the ephemeral key: a
-  malicious server could substitute its own — the code comparison does not
-  authenticate it; a QR/SAS check would.)
+  identity seed, the backup secret (only if the backup is on) and the sealed
+  descriptor of a one-time **history archive** (:mod:`client_tk.core.history`)
+  encrypted to the new device's ephemeral X25519 key; the new device logs in
+  with the key, makes its own pre-keys, imports the archive and deletes it
+  from the server.  (The server relays the ephemeral key: a malicious server
+  could substitute its own -- the code comparison does not authenticate it;
+  the SAS of :mod:`common.crypto.sas` would, and is not wired in yet.)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from client_tk.core import history
 from client_tk.core.client import ChatClient
 from client_tk.core.crypto import b64, unb64
 from client_tk.core.engine import now_ms
@@ -95,7 +99,7 @@ def _open_store(opts: ClientOptions, user_id: str) -> LocalStore:
 
 
 async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyPair, user_id: str,
-                  device_id: str, token: str, password: str, *, new_backup: bool,
+                  device_id: str, token: str, password: str, *,
                   new_session: bool = True) -> ChatClient:
     if store.get_meta("identity") is None or store.get_meta("device_id") != device_id.encode():
         sealed = seal_identity(identity, password, params=opts.kdf, allow_weak=opts.allow_weak_kdf)
@@ -110,8 +114,6 @@ async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyP
                         sync_timeout_ms=opts.sync_timeout_ms)
     await store.commit()
     await client._maintain_keys(None)
-    if new_backup:
-        await client.backup.create()
     return client
 
 
@@ -146,10 +148,13 @@ async def register(opts: ClientOptions, username: str, password: str, *, email: 
         await http.aclose()
     user_id, device_id, token = result["user_id"], result["device_id"], result["access_token"]
     store = _open_store(opts, user_id)
-    backup_secret = P.random_bytes(32)
     store.unlock(identity.seed)
-    store.put("secrets", "backup", {"secret": b64(backup_secret), "version": None})
-    return await _finish(opts, store, identity, user_id, device_id, token, password, new_backup=True)
+    client = await _finish(opts, store, identity, user_id, device_id, token, password)
+    if user_id.split(":", 1)[0][1:] != username.lower():
+        # The address was looked up before: its placeholder (and its conversations) became this
+        # account under the looked-up id; the name chosen here is what everyone sees.
+        await client.set_profile_field("displayname", username)
+    return client
 
 
 async def login(opts: ClientOptions, user_id: str, password: str, *, method: str = "key") -> ChatClient:
@@ -173,7 +178,7 @@ async def login(opts: ClientOptions, user_id: str, password: str, *, method: str
             if who.get("device_id") == device_id:
                 await http.aclose()
                 return await _finish(opts, store, identity, user_id, device_id,
-                                     str(token_record["token"]), password, new_backup=False,
+                                     str(token_record["token"]), password,
                                      new_session=False)
         except MatrixError:
             pass
@@ -181,7 +186,7 @@ async def login(opts: ClientOptions, user_id: str, password: str, *, method: str
             await http.aclose()
     result = await _login_request(opts, user_id, identity, password, device_id, method)
     return await _finish(opts, store, identity, user_id, result["device_id"], result["access_token"],
-                         password, new_backup=False)
+                         password)
 
 
 async def _login_request(opts: ClientOptions, user_id: str, identity: IdentityKeyPair, password: str,
@@ -259,15 +264,22 @@ async def finish_pairing(opts: ClientOptions, request: PairingRequest, password:
     login_result = await _login_request(opts, user_id, identity, password, None, "key")
     store = _open_store(opts, user_id)
     store.unlock(identity.seed)
-    store.put("secrets", "backup", {"secret": secret["backup_secret"], "version": secret.get("backup_version")})
+    if secret.get("backup_secret"):  # the user turned the backup on: it stays on here
+        store.put("secrets", "backup", {"secret": secret["backup_secret"],
+                                        "version": secret.get("backup_version")})
     client = await _finish(opts, store, identity, user_id, login_result["device_id"],
-                           login_result["access_token"], password, new_backup=False)
-    await client.backup.restore()
+                           login_result["access_token"], password)
+    if isinstance(secret.get("history"), str):
+        async with client.lock:
+            await history.receive_archive(client.http, client.store, key, secret["history"])
+            await client.store.commit()
+    if client.backup.enabled:
+        await client.backup.restore()
     return client
 
 
 async def approve_pairing(client: ChatClient, code: str) -> str:
-    """Logged-in device: send our identity key and backup secret to the device showing ``code``."""
+    """Logged-in device: send our identity key, backup secret (if on) and history archive."""
     claim = await client.http.post(UNSTABLE + "/pairing/claim", {"code": code}, idempotent=False)
     peer = unb64(claim["ephemeral_key"])
     private = P.generate_x25519()
@@ -275,7 +287,8 @@ async def approve_pairing(client: ChatClient, code: str) -> str:
     found = client.backup.secret()
     secret = {"user_id": client.user_id, "identity_seed": b64(client.keys.identity.seed),
               "backup_secret": b64(found[0]) if found else None,
-              "backup_version": found[1] if found else None}
+              "backup_version": found[1] if found else None,
+              "history": await history.send_archive(client.http, client.store, key)}
     nonce = P.random_bytes(12)
     ciphertext = nonce + P.aes_gcm_encrypt(key, nonce, json.dumps(secret).encode(), PAIRING_INFO)
     await client.http.post(UNSTABLE + "/pairing/send", {"pairing_id": claim["pairing_id"], "payload": {

@@ -1,8 +1,11 @@
-"""History for new devices: message keys in the server-side key backup (``/room_keys``).
+"""The server-side key backup (``/room_keys``): **off unless the user turns it on**.
 
-Every message key ``K`` this device learns over a pairwise session or a
-sender key is queued (in the store, so the queue survives a crash) and
-uploaded after the batch commits as::
+Without it, a message key lives only as long as the ratchet needs it, and a
+new device gets its history once, at pairing (:mod:`client_tk.core.history`).
+With it (:meth:`KeyBackup.enable`, which returns the recovery key the user
+writes down), every message key ``K`` this device learns over a pairwise
+session or a sender key is queued (in the store, so the queue survives a
+crash) and uploaded after the batch commits as::
 
     PUT /room_keys/keys?version=V
     {"rooms": {room_id: {"sessions": {event_id: {
@@ -10,10 +13,16 @@ uploaded after the batch commits as::
         "session_data": {"ciphertext": <b64 encrypt_local(backup secret, K,
                                          context=room_id "|" event_id)>}}}}}}
 
-The backup secret is 32 random bytes made at registration and handed to new
-devices by pairing; the version's ``auth_data`` holds only an HMAC check
-value, so the server never sees a key.  A new device downloads the backup
-(:meth:`KeyBackup.restore`) and then reads old events through ``/messages``.
+The backup secret is 32 random bytes, independent of every other key,
+shown once as a recovery key and handed to new devices by pairing; the
+version's ``auth_data`` holds only an HMAC check value, so the server never
+sees a key.  A new device (or one that typed the recovery key,
+:meth:`KeyBackup.restore_with_recovery_key`) downloads the backup and then
+reads old events through ``/messages``.  **The cost** (docs/SECURITY-MODEL.md
+section 4): whoever holds the secret reads every backed-up message, whatever
+the ratchets did.  :meth:`KeyBackup.rotate` (run when a device is removed)
+starts a new secret and version: what is sealed afterwards is closed to the
+removed device.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from client_tk.core.crypto import b64, unb64
 from client_tk.core.transport import CLIENT_V3, TransportFailure
 from common.crypto import CryptoError, decrypt_local, encrypt_local
 from common.crypto import primitives as P
+from common.crypto.account_keys import decode_recovery_key, encode_recovery_key
+from common.errors import MatrixError
 
 if TYPE_CHECKING:
     from client_tk.core.engine import ClientEngine
@@ -54,15 +65,58 @@ class KeyBackup:
     def set_secret(self, secret: bytes, version: str | None) -> None:
         self._store.put("secrets", "backup", {"secret": b64(secret), "version": version})
 
-    async def create(self) -> str:
-        """A new backup version with a fresh secret (at registration)."""
-        existing = self.secret()
-        secret = existing[0] if existing else P.random_bytes(32)
+    @property
+    def enabled(self) -> bool:
+        return self.secret() is not None
+
+    async def enable(self) -> str:
+        """Opt in: a new backup version under a fresh secret; returns the recovery key.
+
+        The user must write the recovery key down: it is the only way back to the
+        backup without another device.  Keys learnt from now on are uploaded."""
+        secret = P.random_bytes(32)
+        await self._new_version(secret)
+        return encode_recovery_key(secret)
+
+    async def rotate(self) -> str | None:
+        """New secret and version (a device was removed); None when the backup is off."""
+        if not self.enabled:
+            return None
+        return await self.enable()
+
+    async def disable(self) -> None:
+        """Opt out: forget the secret and the queue, delete the server's current version."""
+        found = self.secret()
+        async with self.engine.lock:
+            self._store.delete("secrets", "backup")
+            for name in self._store.items("backup_queue"):
+                self._store.delete("backup_queue", name)
+            await self._store.commit()
+        if found is not None and found[1] is not None:
+            try:
+                await self.engine.http.request("DELETE", f"{CLIENT_V3}/room_keys/version/{found[1]}", None)
+            except MatrixError as exc:
+                if exc.status != 404:
+                    raise
+
+    async def restore_with_recovery_key(self, recovery_key: str) -> int:
+        """Use a written-down recovery key on this device: turn the backup on with it, restore."""
+        try:
+            secret = decode_recovery_key(recovery_key)
+        except CryptoError as exc:
+            raise MatrixError(400, "M_INVALID_PARAM", str(exc)) from exc
+        async with self.engine.lock:
+            self.set_secret(secret, None)
+            await self._store.commit()
+        return await self.restore()
+
+    async def _new_version(self, secret: bytes) -> str:
         body = await self.engine.http.post(CLIENT_V3 + "/room_keys/version", {
             "algorithm": ALGORITHM, "auth_data": {"check": check_value(secret)}})
         version = str(body["version"])
-        self.set_secret(secret, version)
-        await self._store.commit()
+        async with self.engine.lock:
+            self.set_secret(secret, version)
+            await self._store.commit()
         return version
 
     async def _current_version(self, secret: bytes) -> str | None:
@@ -79,6 +133,8 @@ class KeyBackup:
         return str(body["version"])
 
     def queue(self, room_id: str, event_id: str, key: bytes) -> None:
+        if not self.enabled:
+            return  # backup off: the key is not kept anywhere
         self._store.put("backup_queue", f"{room_id}|{event_id}",
                         {"room_id": room_id, "event_id": event_id, "key": b64(key)})
 

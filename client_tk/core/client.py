@@ -269,6 +269,8 @@ class ChatClient(ClientEngine):
             auth = {"type": "m.login.password", "session": exc.extra["session"], "password": password,
                     "identifier": {"type": "m.id.user", "user": self.user_id}}
             await self.http.request("DELETE", path, {"auth": auth}, idempotent=False)
+        if device_id != self.device_id:
+            await self.backup.rotate()  # what the removed device could read stops here
 
     async def logout(self) -> None:
         await self.http.post(CLIENT_V3 + "/logout", {})

@@ -61,10 +61,7 @@ from common.crypto import (
     SenderKeyMessage,
     Session,
     decode_message,
-    decrypt_local,
-    derive_local_storage_key,
     encode_message,
-    encrypt_local,
 )
 from common.crypto import primitives as P
 from common.crypto.errors import InvalidSignature
@@ -154,7 +151,6 @@ class CryptoManager:
         self.user_id = keys.user_id
         self.device_id = keys.device_id
         self.identity: IdentityKeyPair = keys.identity
-        self.history_key = derive_local_storage_key(self.identity, "history")
         self._records: dict[str, list[Session]] = {}
 
     def forget_uncommitted(self) -> None:
@@ -292,8 +288,9 @@ class CryptoManager:
     def new_outbound(self, room_id: str, members: list[str]) -> OutboundSenderKey:
         key = OutboundSenderKey.create()
         self.store.put("sk_out", room_id, {"key": key.to_dict(), "shared_with": [], "members": sorted(members)})
-        # Our own other devices learn it like everyone; this device keeps an inbound copy.
-        self._store_inbound(room_id, self.user_id, self.device_id, key.distribution())
+        # Our own other devices learn it like everyone.  This device keeps no inbound
+        # copy: one would open every message of the chain from its start (standing
+        # escrow); it keeps the plaintext of what it sent in its message cache instead.
         return key
 
     def mark_shared(self, room_id: str, device_keys: list[str]) -> None:
@@ -352,16 +349,6 @@ class CryptoManager:
             raise E2EError(f"group message does not decrypt: {exc}") from exc
         self.store.put("sk_in", name, inbound.to_dict())
         return key
-
-    # ------------------------------------------------------ message keys
-    def self_copy(self, message_key: bytes, room_id: str) -> str:
-        return b64(encrypt_local(self.history_key, message_key, context=room_id.encode("utf-8")))
-
-    def open_self_copy(self, blob: Any, room_id: str) -> bytes:
-        try:
-            return decrypt_local(self.history_key, unb64(blob), context=room_id.encode("utf-8"))
-        except CryptoError as exc:
-            raise E2EError(f"self copy does not open: {exc}") from exc
 
 
 def one_time_key_from_claim(claimed: Any) -> JsonDict | None:

@@ -6,6 +6,14 @@ and the pinned identity key per user (trust on first use).  It never does a
 request: :meth:`DeviceDirectory.to_query` says which users need a
 ``/keys/query``; the driver performs it and hands the answer to
 :meth:`DeviceDirectory.apply_query`.
+
+A pinned identity key never changes silently: a device under another identity
+key makes the contact *changed* (the new key waits in the pin as ``pending``;
+:meth:`apply_query` returns who changed, the engine emits
+:class:`IdentityChanged` with the "safety number changed" notice).  Until the
+user accepts exactly that key (:meth:`accept`), sending to the contact raises
+:class:`SafetyNumberChangedError` and no device under the new key is used;
+:meth:`reject` keeps the old key (the new devices stay unused).
 """
 
 from __future__ import annotations
@@ -18,6 +26,18 @@ from client_tk.core.crypto import DeviceInfo, parse_device_keys
 from client_tk.core.keys import KeyManager
 from client_tk.core.store import LocalStore
 from common.crypto import IdentityPublicKey
+from common.crypto.trust import ContactTrust, Pin, safety_number_notice
+from common.errors import MatrixError
+
+SAFETY_NUMBER_CHANGED = "IM_PARLEY_SAFETY_NUMBER_CHANGED"
+
+
+class SafetyNumberChangedError(MatrixError):
+    """Sending refused (nothing was encrypted or queued): a recipient's identity key changed."""
+
+    def __init__(self, user_ids: Iterable[str], notices: list[str]) -> None:
+        self.user_ids = sorted(user_ids)
+        super().__init__(403, SAFETY_NUMBER_CHANGED, " ".join(notices))
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
@@ -50,16 +70,19 @@ class DeviceDirectory:
     def query_body(users: list[str]) -> JsonDict:
         return {"device_keys": {u: [] for u in users}}
 
-    def apply_query(self, users: list[str], body: JsonDict) -> None:
-        """Stage the answer of ``POST /keys/query`` for ``users``."""
+    def apply_query(self, users: list[str], body: JsonDict) -> list[str]:
+        """Stage the answer of ``POST /keys/query`` for ``users``; returns whose key just changed."""
+        changed: list[str] = []
         found = body.get("device_keys") if isinstance(body.get("device_keys"), dict) else {}
         assert isinstance(found, dict)
         for user in users:
             per = found.get(user) if isinstance(found.get(user), dict) else {}
             assert isinstance(per, dict)
             self.store.put("devices", user, {"devices": per})
-            self._pin_identity(user, per)
+            if self._pin_identity(user, per):
+                changed.append(user)
         self.store.put("state", "outdated", {"users": sorted(self.outdated() - set(users))})
+        return changed
 
     def identity(self, user_id: str) -> IdentityPublicKey | None:
         pinned = self.store.get("identities", user_id)
@@ -80,14 +103,61 @@ class DeviceDirectory:
                 out.append(info)
         return out
 
-    def _pin_identity(self, user: str, devices: JsonDict) -> None:
-        """Trust on first use: a user's devices share one identity key; pin it."""
+    def _pin_identity(self, user: str, devices: JsonDict) -> bool:
+        """Trust on first use; True when a device under another key makes the contact changed."""
         keys = {info.identity.to_b64() for d, obj in devices.items()
                 if (info := parse_device_keys(obj, user, d)) is not None}
         if user == self.user_id:
             keys = {self.keys.identity.public.to_b64()}
         pinned = self.store.get("identities", user)
-        if pinned is None and len(keys) == 1:
-            self.store.put("identities", user, {"key": keys.pop()})
-        elif pinned is not None and keys and pinned["key"] not in keys:
-            logger.warning("identity key of %s changed: ignoring its new devices", user)
+        if pinned is None:
+            if len(keys) == 1:
+                self.store.put("identities", user, {"key": keys.pop(), "pending": None})
+            return False
+        others = sorted(keys - {pinned["key"]})
+        if not others or pinned.get("pending") in others:
+            return False
+        logger.warning("identity key of %s changed: sending to them is held until accepted", user)
+        self.store.put("identities", user, {"key": pinned["key"], "pending": others[0]})
+        return True
+
+    # ------------------------------------------------------------ safety numbers
+    def _trust(self) -> ContactTrust:
+        pins = {}
+        for user, record in self.store.items("identities").items():
+            pending = record.get("pending")
+            pins[user] = Pin(IdentityPublicKey.from_b64(record["key"]),
+                             None if pending is None else IdentityPublicKey.from_b64(pending))
+        return ContactTrust(pins)
+
+    def changed(self, users: Iterable[str] | None = None) -> list[str]:
+        """Contacts whose new identity key waits for the user's decision."""
+        records = self.store.items("identities")
+        return sorted(u for u, r in records.items()
+                      if r.get("pending") and (users is None or u in set(users)))
+
+    def notice(self, user_id: str) -> str:
+        return safety_number_notice(self.user_id, self.keys.identity.public, self._trust(), user_id)
+
+    def check_send(self, users: Iterable[str]) -> None:
+        blocked = self.changed(users)
+        if blocked:
+            raise SafetyNumberChangedError(blocked, [self.notice(u) for u in blocked])
+
+    def accept(self, user_id: str, shown_key: str) -> None:
+        """The user accepted the new safety number that was shown for ``shown_key``."""
+        pin = self._trust().accept(user_id, IdentityPublicKey.from_b64(shown_key)).pins[user_id]
+        self.store.put("identities", user_id, {"key": pin.key.to_b64(), "pending": None})
+        self.mark_outdated([user_id])
+
+    def reject(self, user_id: str) -> None:
+        pin = self._trust().reject(user_id).pins[user_id]
+        self.store.put("identities", user_id, {"key": pin.key.to_b64(), "pending": None})
+
+    def pending_key(self, user_id: str) -> str | None:
+        record = self.store.get("identities", user_id)
+        return None if record is None else record.get("pending")
+
+    def device_ids(self, user_id: str) -> list[str]:
+        stored = self.store.get("devices", user_id) or {"devices": {}}
+        return sorted(stored["devices"])

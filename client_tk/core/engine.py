@@ -41,6 +41,7 @@ from client_tk.core.events import (
     ConnectionState,
     ConnectionStateChanged,
     EventBus,
+    IdentityChanged,
     OutgoingMessage,
     SessionReset,
 )
@@ -50,6 +51,7 @@ from client_tk.core.processor import RESET_TYPE, BatchProcessor, Staged, room_up
 from client_tk.core.store import LocalStore
 from client_tk.core.sync import RoomState, RoomView, SyncBatch, parse_sync
 from client_tk.core.transport import CLIENT_V3, Transport, TransportFailure, q
+from common.crypto import CryptoError
 from common.errors import MatrixError
 
 logger = logging.getLogger(__name__)
@@ -184,9 +186,10 @@ class ClientEngine:
 
     def _stage_batch(self, batch: SyncBatch, backfill: Mapping[str, list[JsonDict]], users: list[str],
                      answer: JsonDict | None) -> Staged:
-        if answer is not None:
-            self.directory.apply_query(users, answer)
-        return self.processor.process(batch, self._rooms, backfill)
+        changed = self._apply_query(users, answer).events if answer is not None else []
+        staged = self.processor.process(batch, self._rooms, backfill)
+        staged.events[:0] = changed
+        return staged
 
     async def _commit(self, stage: Callable[[], Staged], sync: JsonDict | None = None) -> Staged:
         """Stage (pure), commit the store, then swap in and emit — or roll back. Hold the lock."""
@@ -308,8 +311,32 @@ class ClientEngine:
                 await self._commit(lambda: self._apply_query(need, answer))
 
     def _apply_query(self, users: list[str], answer: JsonDict) -> Staged:
-        self.directory.apply_query(users, answer)
-        return Staged()
+        changed = self.directory.apply_query(users, answer)
+        return Staged(events=[IdentityChanged(u, self.directory.pending_key(u) or "",
+                                              self.directory.notice(u)) for u in changed])
+
+    # ------------------------------------------------------- safety numbers
+    def safety_number_changes(self) -> list[IdentityChanged]:
+        """Contacts whose changed identity key waits for the user (sending to them is held)."""
+        d = self.directory
+        return [IdentityChanged(u, d.pending_key(u) or "", d.notice(u)) for u in d.changed()]
+
+    async def accept_safety_number(self, user_id: str, shown_key: str) -> None:
+        """The user accepted the new safety number shown for ``shown_key``: sending resumes,
+        with new sessions to the contact's devices; held events from them are retried."""
+        def stage() -> Staged:
+            try:
+                self.directory.accept(user_id, shown_key)
+            except CryptoError as exc:
+                raise MatrixError(400, "M_INVALID_PARAM", str(exc)) from exc
+            for device_id in self.directory.device_ids(user_id):
+                self.crypto.reset_session(user_id, device_id)
+            return Staged()
+        async with self.lock:
+            await self._commit(stage)
+        await self.learn_devices([user_id], refresh=True)
+        async with self.lock:
+            await self._commit(self.processor.retried)
 
     async def decrypt_events(self, room_id: str, events: list[JsonDict]) -> int:
         """Decrypt fetched room events not cached yet (history); returns how many opened."""
@@ -320,12 +347,14 @@ class ClientEngine:
         def stage() -> Staged:
             staged = Staged()
             if answer is not None:
-                self.directory.apply_query(users, answer)
+                staged.events += self._apply_query(users, answer).events
             for event in events:
                 if event.get("type") == "m.room.encrypted" and \
                         self.store.get_message(str(event.get("event_id"))) is None:
                     found.append(self.processor.decrypt_event(room_id, event, staged) is not None)
-            return Staged(resets=staged.resets)  # history is shown by its reader, not as new messages
+            # history is shown by its reader, not as new messages
+            return Staged(resets=staged.resets,
+                          events=[e for e in staged.events if isinstance(e, IdentityChanged)])
 
         async with self.lock:
             staged = await self._commit(stage)

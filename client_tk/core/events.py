@@ -177,6 +177,16 @@ class DevicesChanged(ClientEvent):
 
 
 @dataclass(frozen=True)
+class IdentityChanged(ClientEvent):
+    """A contact's identity key changed: sending to them is held until the user accepts
+    ``new_key`` (shown as ``notice``, the "safety number changed" text)."""
+
+    user_id: str
+    new_key: str
+    notice: str
+
+
+@dataclass(frozen=True)
 class AccountDataChanged(ClientEvent):
     kind: str
     room_id: str | None = None

@@ -11,6 +11,14 @@ States::
     pending --(any other 4xx: permanent)-------> failed, with the server's reason
     failed  --(retry)--------------------------> pending, at once
     pending | failed --(delete)----------------> (removed)
+    waiting --(the contact's first device appears: encrypted to it)--> pending
+    waiting --(delete)-------------------------> (removed)
+
+A *waiting* entry is a direct message to someone with no device yet (an
+e-mail contact who has not registered): it holds only the plaintext (in the
+encrypted local store) and ``waiting_for``; nothing is encrypted until the
+person's own client has published keys, so no key made by anyone else --
+the server included -- ever sees it.
 
 Entries are independent: a failed entry never blocks the others.  A sender
 key distribution (``to_device``) is sent before the events that need it
@@ -28,7 +36,7 @@ from client_tk.core.store import LocalStore
 from common.errors import MatrixError
 
 JsonDict = dict[str, Any]
-PENDING, FAILED = "pending", "failed"
+PENDING, FAILED, WAITING = "pending", "failed", "waiting"
 NS = "outbox"
 
 
@@ -63,6 +71,13 @@ class Outbox:
                 and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
                             for dep in e.get("after", []))]
 
+    def by_txn(self, txn: str) -> JsonDict | None:
+        """The event entry sent with transaction id ``txn`` (the server echoes it to us)."""
+        for entry in self.store.items(NS).values():
+            if entry.get("kind") == "event" and entry.get("txn") == txn:
+                return entry
+        return None
+
     def next_due_ms(self) -> int | None:
         pending = [int(e.get("next_try", 0)) for e in self.entries().values()
                    if e.get("state", PENDING) == PENDING]
@@ -77,6 +92,26 @@ class Outbox:
                   after: list[str]) -> str:
         return self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": content,
                           "payload": payload, "ts": ts, "after": after})
+
+    def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str]) -> str:
+        name = self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": None,
+                          "payload": payload, "ts": ts, "after": []})
+        self.store.put(NS, name, {**self.store.get(NS, name), "state": WAITING,  # type: ignore[dict-item]
+                                  "waiting_for": sorted(waiting_for),
+                                  "error": "waiting for " + ", ".join(sorted(waiting_for)) + " to join"})
+        return name
+
+    def waiting_in(self, room_id: str) -> bool:
+        return any(e["room_id"] == room_id for e in self.waiting().values())
+
+    def waiting(self) -> dict[str, JsonDict]:
+        return {n: e for n, e in self.entries().items() if e.get("state") == WAITING}
+
+    def encrypted(self, local_id: str, content: JsonDict, after: list[str]) -> None:
+        """A waiting entry got its recipients' devices: it is sent like any other now."""
+        entry = self._existing(local_id)
+        self.store.put(NS, local_id, {**entry, "content": content, "after": after, "state": PENDING,
+                                      "error": None, "next_try": 0, "waiting_for": []})
 
     def add_to_device(self, kind: str, txn: str, messages: JsonDict) -> str:
         return self._add({"kind": "to_device", "type": kind, "txn": txn, "messages": messages})
@@ -110,6 +145,8 @@ class Outbox:
 
     def retry(self, local_id: str) -> JsonDict:
         entry = self._existing(local_id)
+        if entry.get("state") == WAITING:
+            raise MatrixError(409, "M_UNKNOWN", str(entry.get("error")))
         updated = {**entry, "state": PENDING, "next_try": 0, "error": None}
         self.store.put(NS, local_id, updated)
         return updated

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from client_tk.core import sending
 from client_tk.core.events import MessageReceived, OutboxChanged
-from client_tk.core.outbox import PENDING, Outbox, is_permanent, message_from_payload
+from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_payload
 from client_tk.core.processor import Staged
 from client_tk.core.transport import CLIENT_V3, TransportFailure, q
 from common.errors import MatrixError
@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
+
+
+class MessageWaiting(MatrixError):
+    """The message is kept in the outbox until the contact's first device exists (not an error
+    of the send: :meth:`OutboxDriver.send` raises it so the caller knows no event id exists yet)."""
+
+    def __init__(self, users: list[str]) -> None:
+        self.user_ids = sorted(users)
+        super().__init__(202, "IM_PARLEY_WAITING", "waiting for " + ", ".join(self.user_ids) + " to join")
 
 
 class OutboxDriver:
@@ -47,25 +56,81 @@ class OutboxDriver:
             raise MatrixError(403, "M_FORBIDDEN", "You are not in that room")
         users = sending.recipients(room, e.user_id)
         await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
-        claims = sending.claims_needed(e.crypto, e.directory.verified(users))
-        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims)) if claims else None
+        e.directory.check_send(users)  # a changed safety number holds the message (raises)
+        absent = self._absent(room_id)
+        if absent or self.box.waiting_in(room_id):  # keep the order: behind earlier waiting ones
+            async with e.lock:
+                await e._commit(lambda: self._add_waiting(room_id, payload, absent))
+            raise MessageWaiting(absent or self._absent(room_id))
         names: list[str] = []
+        answer, claims = await self._claim(users)
 
         def stage() -> Staged:
-            if answer is not None:
-                sending.start_sessions(e.crypto, claims, answer)
-            current = e.rooms.get(room_id) or room
-            encrypted = sending.encrypt(e.crypto, current, e.user_id, e.directory.verified(users), payload)
-            after = []
-            if encrypted.to_device is not None:
-                after.append(self.box.add_to_device("m.room.encrypted", self._txn(), encrypted.to_device))
-            names.append(self.box.add_event(room_id, self._txn(), encrypted.content, payload,
-                                            e.clock(), after))
+            names.append(self._encrypt(room_id, users, payload, answer, claims, None))
             return Staged(events=[self._changed(room_id)])
 
         async with e.lock:
             await e._commit(stage)  # the ratchet steps and the entry, durable before the first try
         return await self._drive(names[0])
+
+    def _absent(self, room_id: str) -> list[str]:
+        """In a direct chat: the other members with no device at all yet (nobody to encrypt to)."""
+        e = self.engine
+        room = e.rooms.get(room_id)
+        if room is None or not room.is_direct:
+            return []
+        return [u for u in sending.recipients(room, e.user_id)
+                if u != e.user_id and not e.directory.verified([u])]
+
+    def _add_waiting(self, room_id: str, payload: JsonDict, absent: list[str]) -> Staged:
+        self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), absent)
+        return Staged(events=[self._changed(room_id)])
+
+    async def _claim(self, users: list[str]) -> tuple[JsonDict | None, list[Any]]:
+        e = self.engine
+        claims = sending.claims_needed(e.crypto, e.directory.verified(users))
+        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims)) if claims else None
+        return answer, claims
+
+    def _encrypt(self, room_id: str, users: list[str], payload: JsonDict, answer: JsonDict | None,
+                 claims: list[Any], waiting: str | None) -> str:
+        """Stage sessions, the ratchet step and the entry (new, or the waiting one now encrypted)."""
+        e = self.engine
+        if answer is not None:
+            sending.start_sessions(e.crypto, claims, answer)
+        room = e.rooms[room_id]
+        encrypted = sending.encrypt(e.crypto, room, e.user_id, e.directory.verified(users), payload)
+        after = []
+        if encrypted.to_device is not None:
+            after.append(self.box.add_to_device("m.room.encrypted", self._txn(), encrypted.to_device))
+        if waiting is not None:
+            self.box.encrypted(waiting, encrypted.content, after)
+            return waiting
+        return self.box.add_event(room_id, self._txn(), encrypted.content, payload, e.clock(), after)
+
+    async def encrypt_waiting(self) -> None:
+        """Messages waiting for a contact's first device: encrypt them (in order) once it exists."""
+        e = self.engine
+        for name, entry in self.box.waiting().items():
+            room_id = entry["room_id"]
+            room = e.rooms.get(room_id)
+            if room is None:
+                continue
+            users = sending.recipients(room, e.user_id)
+            await e.learn_devices(users)  # queries only users marked outdated by /sync
+            if self._absent(room_id) or e.directory.changed(users):
+                continue
+            answer, claims = await self._claim(users)
+
+            def stage(name: str = name, entry: JsonDict = entry, users: list[str] = users,
+                      answer: JsonDict | None = answer, claims: list[Any] = claims) -> Staged:
+                now = self.box.get(name)
+                if now is None or now.get("state") != WAITING:
+                    return Staged()  # deleted, or encrypted by another flush, meanwhile
+                self._encrypt(entry["room_id"], users, entry["payload"], answer, claims, name)
+                return Staged(events=[self._changed(entry["room_id"])])
+            async with e.lock:
+                await e._commit(stage)
 
     async def _drive(self, name: str) -> str:
         """Attempt an event entry now (after the sender-key message it needs)."""
@@ -139,6 +204,7 @@ class OutboxDriver:
     # ------------------------------------------------------------ actions
     async def flush(self) -> None:
         """Attempt every due entry once, in order; failures stay with their entry."""
+        await self.encrypt_waiting()
         tried: set[str] = set()
         while True:
             due = [n for n in self.box.due() if n not in tried and n not in self._in_flight]

@@ -47,7 +47,7 @@ from client_tk.core.events import (
     TypingChanged,
     UnreadCountChanged,
 )
-from client_tk.core.outbox import message_from_payload
+from client_tk.core.outbox import Outbox, message_from_payload
 from client_tk.core.store import LocalStore
 from client_tk.core.sync import RoomDelta, RoomState, SyncBatch
 
@@ -92,6 +92,7 @@ class BatchProcessor:
         self.clock = clock
         self.user_id = crypto.user_id
         self.device_id = crypto.device_id
+        self.outbox = Outbox(store, clock)
 
     # ---------------------------------------------------- reported I/O
     def identities_needed(self, batch: SyncBatch | None, extra: Iterable[JsonDict] = ()) -> list[str]:
@@ -254,6 +255,8 @@ class BatchProcessor:
         if not content or "body" not in content:  # redacted or not Parley's
             return None
         device = str(content.get("sender_device", ""))
+        if sender == self.user_id and device == self.device_id:
+            return self._own_event(room_id, event_id, event)
         try:
             key, from_channel = self._message_key(room_id, sender, content, event_id, staged)
             payload = open_body(key, content.get("body"), room_id)
@@ -271,13 +274,25 @@ class BatchProcessor:
         self.store.put_message(room_id, event_id, message.ts, message.to_dict())
         return message
 
+    def _own_event(self, room_id: str, event_id: str, event: JsonDict) -> Message | None:
+        """An event this device sent: it holds no key for it (no self copy, no escrow).
+
+        If the echo comes before the send's answer was recorded, the outbox entry
+        (matched by the transaction id the server gives only to the sending device)
+        has the plaintext; otherwise the message cache already has it, or this
+        device cannot read it (sent before a local store was lost) -- not a failure."""
+        unsigned = event.get("unsigned")
+        txn = unsigned.get("transaction_id") if isinstance(unsigned, dict) else None
+        entry = self.outbox.by_txn(txn) if isinstance(txn, str) else None
+        if entry is None or entry.get("room_id") != room_id:
+            return None
+        message = message_from_payload(event_id, room_id, self.user_id, self.device_id,
+                                       int(event.get("origin_server_ts", 0)), entry["payload"])
+        self.store.put_message(room_id, event_id, message.ts, message.to_dict())
+        return message
+
     def _message_key(self, room_id: str, sender: str, content: JsonDict, event_id: str,
                      staged: Staged) -> tuple[bytes, bool]:
-        if sender == self.user_id and "self" in content:
-            try:
-                return self.crypto.open_self_copy(content["self"], room_id), False
-            except E2EError:
-                pass
         backed_up = self.backup.key_for(room_id, event_id)
         algorithm = content.get("algorithm")
         try:
@@ -296,6 +311,12 @@ class BatchProcessor:
                     f"{self.user_id}|{self.device_id}" in (content.get("ciphertext") or {}):
                 self._schedule_auto_reset(sender, str(content.get("sender_device", "")), staged)
             raise
+
+    def retried(self) -> Staged:
+        """Only a retry of the held events (a contact's new key was accepted)."""
+        staged = Staged()
+        self.retry_pending(staged)
+        return staged
 
     def retry_pending(self, staged: Staged) -> int:
         """Try undecryptable events again (new sender keys or backup arrived)."""

@@ -89,7 +89,8 @@ def encrypt(crypto: CryptoManager, room: RoomView, own_user: str, devices: list[
         to_device = _share_sender_key(crypto, room, own_user, devices)
         content = crypto.group_encrypt(room.room_id, key)
     content["body"] = seal_body(key, payload, room.room_id)
-    content["self"] = crypto.self_copy(key, room.room_id)
+    # No copy for this device: it keeps the plaintext (outbox, then message cache), and
+    # our other devices read the key through their own pairwise sessions / sender key.
     return Encrypted(content, to_device)
 
 

@@ -34,14 +34,18 @@ from homeserver.api.client import (
     room_directory,
     room_versions,
     rooms,
+    search,
+    spaces,
     sync,
     sync_v1,
+    thirdparty,
     threepids,
     to_device,
     versions,
 )
 from homeserver.api.client import typing as typing_api
 
+C1 = "/_matrix/client/v1"
 C3 = "/_matrix/client/v3"
 CR0 = "/_matrix/client/r0"
 UNSTABLE = "/_matrix/client/unstable/im.parley"
@@ -65,6 +69,7 @@ def client_routes() -> list[BaseRoute]:
         *_both("/register/available", register.available, ["GET"]),
         *_both("/register/email/requestToken", register.email_request_token, ["POST"]),
         Route(UNSTABLE + "/email/submitToken", register.email_submit_token, methods=["POST"]),
+        Route(UNSTABLE + "/email/submitToken", register.email_submit_link, methods=["GET"]),
         *_both("/login", login.login_flows, ["GET"]),
         *_both("/login", login.login, ["POST"]),
         Route(UNSTABLE + "/login/challenge", login.login_challenge, methods=["POST"]),
@@ -168,6 +173,7 @@ def people_routes() -> list[BaseRoute]:
         *_media(dl + "/{file_name:path}", media.download, ["GET"]),
         *_media("/thumbnail/{server_name}/{media_id}", media.thumbnail, ["GET"]),
         Route(UNSTABLE + "/media/attach", media.attach, methods=["POST"]),
+        Route(UNSTABLE + "/media/delete", media.delete_own, methods=["POST"]),
         *_both("/profile/{user_id}", profile.get_profile, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.get_field, ["GET"]),
         *_both("/profile/{user_id}/{key_name}", profile.set_field, ["PUT"]),
@@ -214,6 +220,15 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both(pr + "/enabled", push_rules.set_attribute, ["PUT"]),
         *_both(pr + "/actions", push_rules.get_attribute, ["GET"]),
         *_both(pr + "/actions", push_rules.set_attribute, ["PUT"]),
+        # Malformed push rule paths answer 400 (a redirect to the slashed path would
+        # PUT a rule somewhere else); /pushrules without the slash is no endpoint.
+        *_both(pr + "/{attribute}", push_rules.malformed_path, ["GET", "PUT", "DELETE"]),
+        *_both("/pushrules", push_rules.no_trailing_slash, ["GET", "PUT", "DELETE"]),
+        *_both("/pushrules/", push_rules.malformed_path, ["PUT", "DELETE"]),
+        *[r for p in ("/pushrules/{scope}", "/pushrules/{scope}/{kind}") for r in
+          _both(p, push_rules.malformed_path, ["GET", "PUT", "DELETE"])],
+        *_both("/pushrules/{scope}/", push_rules.malformed_path, ["PUT", "DELETE"]),
+        *_both("/pushrules/{scope}/{kind}/", push_rules.malformed_path, ["PUT", "DELETE"]),
         *_both("/directory/room/{room_alias}", room_directory.put_alias, ["PUT"]),
         *_both("/directory/room/{room_alias}", room_directory.get_alias, ["GET"]),
         *_both("/directory/room/{room_alias}", room_directory.delete_alias, ["DELETE"]),
@@ -223,10 +238,23 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/publicRooms", room_directory.public_rooms_get, ["GET"]),
         *_both("/publicRooms", room_directory.public_rooms_post, ["POST"]),
         *_both("/account/password", account.change_password, ["POST"]),
+        *_both("/account/password/email/requestToken", account.password_email_request_token, ["POST"]),
+        *[r for p in ("/register", "/account/password", "/account/3pid") for r in
+          _both(p + "/msisdn/requestToken", account.msisdn_request_token, ["POST"])],
         *_both("/account/deactivate", account.deactivate, ["POST"]),
         *_both("/capabilities", account.capabilities, ["GET"]),
         *_both("/voip/turnServer", account.turn_server, ["GET"]),
-        *_both("/thirdparty/protocols", account.thirdparty_protocols, ["GET"]),
+        *_both("/thirdparty/protocols", thirdparty.protocols, ["GET"]),
+        *_both("/thirdparty/protocol/{protocol}", thirdparty.protocol, ["GET"]),
+        *_both("/thirdparty/location", thirdparty.location, ["GET"]),
+        *_both("/thirdparty/location/{protocol}", thirdparty.location_for_protocol, ["GET"]),
+        *_both("/thirdparty/user", thirdparty.user, ["GET"]),
+        *_both("/thirdparty/user/{protocol}", thirdparty.user_for_protocol, ["GET"]),
+        *_both("/events/{event_id}", messages.get_event_by_id, ["GET"]),
+        *_both("/refresh", login.refresh, ["POST"]),
+        *_both("/search", search.search, ["POST"]),
+        Route(C1 + "/rooms/{room_id}/hierarchy", spaces.hierarchy, methods=["GET"]),
+        Route("/.well-known/matrix/support", versions.well_known_support, methods=["GET"]),
         *_both("/events", sync_v1.events, ["GET"]),
         *_both("/initialSync", sync_v1.initial_sync, ["GET"]),
         *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
@@ -243,6 +271,7 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/pushers/set", pushers.set_pusher, ["POST"]),
         *_both("/notifications", notifications.notifications, ["GET"]),
         *_both("/account/3pid", threepids.list_threepids, ["GET"]),
+        *_both("/account/3pid", threepids.add_via_identity_server, ["POST"]),
         *_both("/account/3pid/email/requestToken", threepids.email_request_token, ["POST"]),
         *_both("/account/3pid/add", threepids.add, ["POST"]),
         *_both("/account/3pid/delete", threepids.delete, ["POST"]),

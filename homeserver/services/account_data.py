@@ -89,8 +89,8 @@ class AccountDataService:
         self.repo = repo
         self.notifier = notifier
 
-    async def _written(self, user_id: str) -> None:
-        await self.notifier.notify([user_id])
+    async def _written(self, user_id: str, position: int | None = None) -> None:
+        await self.notifier.notify([user_id], "account_data", position)
 
     # ------------------------------------------------------------- global
     async def put_global(self, requester_id: str, user_id: str, data_type: str, content: Any) -> None:
@@ -98,8 +98,8 @@ class AccountDataService:
         check_type(data_type)
         if data_type in SERVER_MANAGED:
             raise MatrixError(405, Codes.BAD_JSON, f"Cannot set {data_type} through this API")
-        await self.repo.put(user_id, GLOBAL, data_type, _check_content(data_type, content))
-        await self._written(user_id)
+        position = await self.repo.put(user_id, GLOBAL, data_type, _check_content(data_type, content))
+        await self._written(user_id, position)
 
     async def get_global(self, requester_id: str, user_id: str, data_type: str) -> JsonDict:
         _forbid_other(requester_id, user_id, "get")
@@ -118,8 +118,8 @@ class AccountDataService:
         check_type(data_type)
         if data_type in SERVER_MANAGED:
             raise MatrixError(405, Codes.BAD_JSON, f"Cannot set {data_type} through this API")
-        await self.repo.put(user_id, room_id, data_type, _check_content(data_type, content))
-        await self._written(user_id)
+        position = await self.repo.put(user_id, room_id, data_type, _check_content(data_type, content))
+        await self._written(user_id, position)
 
     async def get_room(
         self, requester_id: str, user_id: str, room_id: str, data_type: str
@@ -140,8 +140,8 @@ class AccountDataService:
 
     async def set_fully_read(self, user_id: str, room_id: str, event_id: str) -> None:
         """The server-managed read marker (``/read_markers``); the caller checked the event."""
-        await self.repo.put(user_id, room_id, FULLY_READ_TYPE, {"event_id": event_id})
-        await self._written(user_id)
+        position = await self.repo.put(user_id, room_id, FULLY_READ_TYPE, {"event_id": event_id})
+        await self._written(user_id, position)
 
     # --------------------------------------------------------------- tags
     async def tags(self, requester_id: str, user_id: str, room_id: str) -> JsonDict:
@@ -170,8 +170,8 @@ class AccountDataService:
             tags[tag] = value
             return {**(old or {}), "tags": tags}
 
-        if await self.repo.update(user_id, room_id, TAG_TYPE, change) is not None:
-            await self._written(user_id)
+        if (position := await self.repo.update(user_id, room_id, TAG_TYPE, change)) is not None:
+            await self._written(user_id, position)
 
     async def delete_tag(self, requester_id: str, user_id: str, room_id: str, tag: str) -> None:
         _forbid_other(requester_id, user_id, "delete")
@@ -185,8 +185,8 @@ class AccountDataService:
             del tags[tag]
             return {**(old or {}), "tags": tags}
 
-        if await self.repo.update(user_id, room_id, TAG_TYPE, change) is not None:
-            await self._written(user_id)
+        if (position := await self.repo.update(user_id, room_id, TAG_TYPE, change)) is not None:
+            await self._written(user_id, position)
 
 
 def _event(row: AccountDataRow) -> JsonDict:
@@ -195,6 +195,9 @@ def _event(row: AccountDataRow) -> JsonDict:
 
 class AccountDataContributor:
     """Global ``account_data`` and ``rooms.join[r].account_data`` in /sync."""
+
+    # A woken /sync skips this contributor unless one of these streams moved.
+    sync_streams = frozenset({"account_data"})
 
     def __init__(self, repo: AccountDataRepository) -> None:
         self.repo = repo

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -55,6 +56,8 @@ TOKEN_STAGE = "m.login.registration_token"
 # Key of the password hash a registration session keeps between requests.
 STORED_HASH = "password_hash"
 
+SUBMIT_TOKEN_PATH = "/_matrix/client/unstable/im.parley/email/submitToken"
+
 INVALID_CREDENTIALS = "Invalid username, password or signature"
 INVALID_CODE = "The verification code is wrong or has expired"
 
@@ -71,7 +74,7 @@ class LoginResult:
     access_token: str
 
 
-def _code_hash(sid: str, code: str) -> str:
+def code_hash(sid: str, code: str) -> str:
     return hashlib.sha256(f"{sid}:{code}".encode()).hexdigest()
 
 
@@ -157,7 +160,7 @@ class AccountService:
         code = f"{secrets.randbelow(1_000_000):06d}"
         ttl = self.config.registration.code_ttl_seconds * 1000
         await self.auth_state.create_email_validation(
-            sid, client_secret, address, None if taken else _code_hash(sid, code), now, now + ttl
+            sid, client_secret, address, None if taken else code_hash(sid, code), now, now + ttl
         )
         if taken:
             body = (
@@ -166,9 +169,17 @@ class AccountService:
             )
             await self.mailer.send(address, "Parley registration attempt", body)
         else:
-            body = f"Your Parley verification code is {code}. It expires in {ttl // 60000} minutes."
+            body = (
+                f"Your Parley verification code is {code}. It expires in {ttl // 60000} minutes.\n\n"
+                f"Or open this link to verify the address:\n{self.validation_link(sid, client_secret, code)}\n"
+            )
             await self.mailer.send(address, "Your Parley verification code", body)
         return {"sid": sid}
+
+    def validation_link(self, sid: str, client_secret: str, code: str) -> str:
+        """The link in a verification mail (``GET .../email/submitToken``): the code, clickable."""
+        query = urlencode({"sid": sid, "client_secret": client_secret, "token": code})
+        return f"{self.config.base_url}{SUBMIT_TOKEN_PATH}?{query}"
 
     async def submit_email_code(self, sid: Any, client_secret: Any, code: Any) -> None:
         if not all(isinstance(v, str) for v in (sid, client_secret, code)):
@@ -182,8 +193,8 @@ class AccountService:
             sid, self.config.registration.code_max_attempts
         ):
             raise failure
-        expected = row.code_hash or _code_hash(sid, secrets.token_hex(8))
-        if not hmac.compare_digest(expected, _code_hash(sid, code.strip())) or row.code_hash is None:
+        expected = row.code_hash or code_hash(sid, secrets.token_hex(8))
+        if not hmac.compare_digest(expected, code_hash(sid, code.strip())) or row.code_hash is None:
             raise failure
         await self.auth_state.mark_email_validated(sid, now)
 
@@ -200,7 +211,7 @@ class AccountService:
             flows = [[TOKEN_STAGE, *flow] for flow in flows]
         return flows
 
-    async def _check_email_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
+    async def check_email_stage(self, auth: Mapping[str, Any], session: UiaSession) -> str:
         creds = auth.get("threepid_creds") or auth.get("threepidCreds")
         if not isinstance(creds, dict):
             raise MatrixError(400, Codes.MISSING_PARAM, "threepid_creds is required")
@@ -277,7 +288,7 @@ class AccountService:
             stored[STORED_HASH] = await self.passwords.hash(password)
         password_hash = stored.get(STORED_HASH)
         checkers: dict[str, StageChecker] = {
-            EMAIL_STAGE: self._check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
+            EMAIL_STAGE: self.check_email_stage, DUMMY_STAGE: self._check_dummy_stage,
         }
         if self.registration_tokens is not None:
             checkers[TOKEN_STAGE] = self._check_token_stage

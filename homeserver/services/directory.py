@@ -93,11 +93,12 @@ class DirectoryService:
         return sorted(u for u in await self.membership.users_sharing_a_room(user_id) if u != user_id)
 
     async def _searchable(self, user_id: str) -> list[str]:
-        """Room mates and (spec, "User directory") users in public rooms."""
+        """Room mates and (spec, "User directory") users in public rooms, the searcher
+        among them when in one (the directory lists them to everyone, themselves too)."""
         found = set(await self._mates(user_id))
         if self.public_room_users is not None:
             suffix = ":" + self.server_name
-            found |= {u for u in await self.public_room_users() if u.endswith(suffix) and u != user_id}
+            found |= {u for u in await self.public_room_users() if u.endswith(suffix)}
         return sorted(found)
 
     async def _entries(self, user_ids: list[str]) -> list[dict[str, Any]]:

@@ -15,13 +15,41 @@ from homeserver.storage.rooms import Membership
 RESTRICTED = ("joined", "invited")
 
 
+# How many join events (profile changes) to walk back for a member who left.
+MAX_JOIN_STEPS = 200
+
+
+async def _last_joined_since(events: EventRepository, member: Membership) -> int | None:
+    """Where the stretch of ``join`` before a leave or ban began (None: never joined).
+
+    Walking back stops after ``MAX_JOIN_STEPS`` events, at a later start: that
+    hides more history, never less."""
+    start = None
+    pos = member.stream_pos - 1
+    for _ in range(MAX_JOIN_STEPS):
+        event = await events.membership_at(member.room_id, member.user_id, pos)
+        if event is None or event.membership != "join":
+            break
+        start = event.stream_pos
+        pos = event.stream_pos - 1
+    return start
+
+
 async def history_floor(events: EventRepository, member: Membership, visibility: str | None) -> int:
     """Events at or below the returned position are hidden from ``member``."""
-    if visibility not in RESTRICTED or member.joined_since is None:
+    if visibility not in RESTRICTED:
         return 0
-    floor = member.joined_since - 1  # the join itself is visible
+    joined_since = member.joined_since
+    if joined_since is None and member.membership in ("leave", "ban"):
+        # A former member keeps what they could see while joined, and no more.
+        joined_since = await _last_joined_since(events, member)
+        if joined_since is None:
+            return member.stream_pos - 1
+    if joined_since is None:
+        return 0
+    floor = joined_since - 1  # the join itself is visible
     if visibility == "invited":
-        before = await events.membership_at(member.room_id, member.user_id, member.joined_since - 1)
+        before = await events.membership_at(member.room_id, member.user_id, joined_since - 1)
         if before is not None and before.membership == "invite":
             floor = before.stream_pos - 1
     return floor

@@ -8,7 +8,8 @@ performed on receipt of a PDU", in order:
 1. a valid event of the room's version (id, content hash - a mismatch
    redacts the event - and the signatures of the sender's server, of the
    event id's server in v1/v2 and of the authorising server of a
-   restricted join);
+   restricted join; from v5 on with a key whose ``valid_until_ts`` is at
+   least the event's ``origin_server_ts``);
 2. authorised by its own ``auth_events`` (else *rejected*);
 3. authorised by the state before it, the resolution of the states after
    its ``prev_events`` (else *rejected*);
@@ -55,7 +56,26 @@ from homeserver.storage.events import EventRepository, RoomWriter, StoredEvent
 from homeserver.storage.graph import Connection, GraphEvent, StateIds
 
 JsonDict = dict[str, Any]
-KeyLookup = Callable[[str, str], Awaitable[Ed25519PublicKey | None]]
+# The spec caps a fetched key's validity at 7 days after the fetch.
+MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    """A server's signing key as its fetcher knows it."""
+
+    public: Ed25519PublicKey
+    # Effective validity in ms (see :func:`effective_valid_until`); None: no expiry (e.g. our own key).
+    valid_until_ts: int | None = None
+
+
+def effective_valid_until(valid_until_ts: int, fetched_at_ms: int) -> int:
+    """The lesser of a key response's ``valid_until_ts`` and 7 days after it was fetched (spec)."""
+    return min(valid_until_ts, fetched_at_ms + MAX_KEY_VALIDITY_MS)
+
+
+# (server, key id) -> the key; a bare public key has no known expiry.
+KeyLookup = Callable[[str, str], Awaitable[Ed25519PublicKey | VerifyKey | None]]
 
 
 class MissingEvents(Exception):
@@ -122,8 +142,14 @@ class IncomingEvents:
             algorithm, _, key_version = str(key_id).partition(":")
             if algorithm != "ed25519":
                 continue
-            public = await self.key_lookup(server, str(key_id))
-            if public is not None and verify_event_signature(pdu, server, key_version, public, version):
+            found = await self.key_lookup(server, str(key_id))
+            if found is None:
+                continue
+            key = found if isinstance(found, VerifyKey) else VerifyKey(found)
+            if (version.key_validity and key.valid_until_ts is not None
+                    and key.valid_until_ts < int(pdu["origin_server_ts"])):
+                continue  # v5+: the key must be valid at the event's origin_server_ts
+            if verify_event_signature(pdu, server, key_version, key.public, version):
                 return True
         return False
 
@@ -307,7 +333,7 @@ class IncomingEvents:
             depth = max(head.last_depth, int(pdu["depth"]))
             await writer.set_head(event_id, depth, pos, current_group)
         touched.update(await self.events_joined(room_id))
-        await self.notifier.notify(touched)
+        await self.notifier.notify(touched, "events", pos)
         return Received(event_id, "accepted")
 
     async def _ancestors_to_drop(self, prevs: dict[str, GraphEvent]) -> list[str]:

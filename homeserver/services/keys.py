@@ -83,6 +83,8 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9+/=._~\-]{1,128}\Z")
 MAX_ONE_TIME_KEYS_PER_ALGORITHM = 500
 MAX_KEY_OBJECT_BYTES = 16_384
 MAX_QUERY_USERS = 1000
+# device_lists in /sync changes with the device-list stream and with memberships (events).
+DEVICE_LIST_INPUTS = frozenset({DEVICE_LISTS_STREAM, "events"})
 
 
 class MemberEvent(Protocol):
@@ -214,7 +216,7 @@ class KeyService:
         return await self._sharing(user_id) | await self.repo.grantees(user_id)
 
     async def _changed(self, user_id: str) -> None:
-        await self.notifier.notify(await self._watchers(user_id))
+        await self.notifier.notify(await self._watchers(user_id), DEVICE_LISTS_STREAM)
 
     # ----------------------------------------------------------------- upload
     async def upload(self, user_id: str, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -544,7 +546,7 @@ class KeyService:
         lists = response.setdefault("device_lists", {})
         lists.setdefault("changed", [])
         lists.setdefault("left", [])
-        if ctx.since is None:
+        if ctx.since is None or not ctx.needs(DEVICE_LIST_INPUTS):
             return False
         delta = await self.device_list_delta(ctx.user_id, ctx.joined_room_ids, ctx.since, ctx.upto)
         if not delta.changed and not delta.left:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
-from common.identifiers import is_valid_event_id, parse_room_id
+from common.identifiers import is_valid_event_id, is_valid_server_name, parse_room_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
 from homeserver.services.media_limits import check_quota, disk_errors
@@ -61,6 +61,8 @@ from homeserver.storage.media import COMPLETE, MediaRepository, MediaRow
 logger = logging.getLogger(__name__)
 
 MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+# Another server's media id (spec, "Matrix Content (mxc://) URIs"): the same alphabet.
+REMOTE_MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z")
 CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}\Z")
 PENDING_TTL_MS = 24 * 3600 * 1000
 TEMP_FILE_MAX_AGE_MS = 3600 * 1000
@@ -359,7 +361,19 @@ class MediaService:
 
     # ----------------------------------------------------------------- avatars
     async def check_avatar(self, user_id: str, uri: Any) -> None:
-        """An avatar must be our JPEG/PNG media, uploaded by ``user_id``, within the avatar limit."""
+        """An avatar is any syntactically valid ``mxc://`` URI (spec: ``mx-mxc-uri``).
+
+        Another server's media (clients set those, e.g. a bridged or copied
+        avatar) is checked for syntax only: this server cannot see it.  Our own
+        media must be a JPEG/PNG uploaded by ``user_id`` within the avatar limit:
+        an avatar is kept from deletion, so naming someone else's upload would
+        take away its uploader's power to delete it."""
+        if isinstance(uri, str) and uri.startswith("mxc://") and len(uri) <= 512:
+            server, _, remote_id = uri[len("mxc://"):].partition("/")
+            if server != self.server_name:
+                if not is_valid_server_name(server) or not REMOTE_MEDIA_ID.match(remote_id):
+                    raise bad_param("avatar_url must be an mxc://<server-name>/<media-id> URI")
+                return
         media_id = self.parse_mxc(uri)
         row = await self.repo.get(media_id)
         if row is None or row.state != COMPLETE:
@@ -403,6 +417,17 @@ class MediaService:
             if row.uploader != user_id:
                 raise forbidden("Only the uploader can attach media to an event")
         await self.repo.add_refs(room_id, event_id, sorted(set(ids)), self.clock.now_ms())
+
+    async def delete_own(self, user_id: str, uri: Any) -> None:
+        """The uploader deletes an upload no event refers to (e.g. a pairing's history archive)."""
+        media_id = self.parse_mxc(uri)
+        row = await self.repo.get(media_id)
+        if row is None:
+            raise not_found("Media not found")
+        if row.uploader != user_id:
+            raise forbidden("Only the uploader can delete media")
+        if not await self.delete_unreferenced([media_id]):
+            raise forbidden("That media is attached to an event")
 
     async def on_event_redacted(
         self, room_id: str, event_id: str, original_content: dict[str, Any] | None

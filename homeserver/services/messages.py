@@ -52,7 +52,7 @@ class MessageService:
         # ``async (user_id) -> ignored user ids`` (m.ignored_user_list), set by the app.
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
 
-    async def _unignored(self, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
+    async def unignored(self, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
         """Spec, "Ignoring Users": no events of ignored users except their state events."""
         ignored = await self.ignored_users(user_id) if self.ignored_users is not None else set()
         if not ignored:
@@ -145,6 +145,13 @@ class MessageService:
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
         return await self.formatter.format_one(event, user_id, device_id)
 
+    async def get_event_anywhere(self, user_id: str, device_id: str, event_id: str) -> JsonDict:
+        """GET /events/{eventId}: like /rooms/{roomId}/event/{eventId}, the room found from the event."""
+        event = await self.events.get(event_id) if is_valid_event_id(event_id) else None
+        if event is None:
+            raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
+        return await self.get_event(user_id, device_id, event.room_id, event_id)
+
     async def messages(self, user_id: str, device_id: str, room_id: str, from_token: str | None,
                        to_token: str | None, direction: str, limit: int, event_filter: RoomEventFilter) -> JsonDict:
         check_room_id(room_id)
@@ -173,7 +180,7 @@ class MessageService:
             last = events[-1].stream_pos
             body["end"] = encode_position_token(last - 1 if direction == "b" else last)
         # Paging runs over every event (the tokens above); ignored users' ones are left out.
-        events = await self._unignored(user_id, events)
+        events = await self.unignored(user_id, events)
         body["chunk"] = await self.formatter.format(events, user_id, device_id)
         if event_filter.lazy_load_members and events:
             body["state"] = await self._members_for(room_id, events)
@@ -218,7 +225,7 @@ class MessageService:
         end = encode_position_token(after[-1].stream_pos if after else event.stream_pos)
         # The spec: the state of the room at the last event returned (from the graph, not current state).
         last = after[-1] if after else event
-        before, after = await self._unignored(user_id, before), await self._unignored(user_id, after)
+        before, after = await self.unignored(user_id, before), await self.unignored(user_id, after)
         state = await self.events.state_at_group(last.state_group)
         if event_filter.lazy_load_members:
             senders = {e.sender for e in [event, *before, *after]}

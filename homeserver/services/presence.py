@@ -99,7 +99,8 @@ class PresenceService:
     async def _changed(self, row: PresenceRow | None) -> None:
         if row is None:
             return
-        await self.notifier.notify(await self.membership.users_sharing_a_room(row.user_id))
+        await self.notifier.notify(await self.membership.users_sharing_a_room(row.user_id), "presence",
+                                   row.stream_pos)
 
     async def set_status(self, requester_id: str, user_id: str, body: JsonDict) -> None:
         """PUT /presence/{userId}/status"""
@@ -179,6 +180,9 @@ class PresenceService:
 
 class PresenceContributor:
     """``presence.events`` in /sync: users who share a room with the syncing user."""
+
+    # A woken /sync skips this contributor unless one of these streams moved.
+    sync_streams = frozenset({"presence", "events"})
 
     def __init__(self, repo: PresenceRepository, membership: MembershipReader, clock: Clock) -> None:
         self.repo = repo

@@ -170,8 +170,8 @@ class PushRuleService:
             edit(rules[kind])
             return {SCOPE: rules}
 
-        if await self.account_data.repo.update(user_id, "", PUSH_RULES_TYPE, change) is not None:
-            await self.account_data.notifier.notify([user_id])
+        if (position := await self.account_data.repo.update(user_id, "", PUSH_RULES_TYPE, change)) is not None:
+            await self.account_data.notifier.notify([user_id], "account_data", position)
 
     async def put_rule(
         self, user_id: str, scope: str, kind: str, rule_id: str, body: JsonDict,

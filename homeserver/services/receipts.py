@@ -170,6 +170,9 @@ def receipt_events(rows: list[ReceiptRow], viewer: str) -> dict[str, JsonDict]:
 class ReceiptContributor:
     """``m.receipt`` in ``rooms.join[r].ephemeral``."""
 
+    # A woken /sync skips this contributor unless one of these streams moved.
+    sync_streams = frozenset({"receipts"})
+
     def __init__(self, repo: ReceiptRepository) -> None:
         self.repo = repo
 

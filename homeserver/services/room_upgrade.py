@@ -13,7 +13,12 @@
    so that invite-only groups keep working without aliases);
 5. ``m.room.tombstone`` in the old room;
 6. the old room's ``events_default`` and ``invite`` are raised to
-   ``max(50, users_default + 1)`` where the user may do so.
+   ``max(50, users_default + 1)`` where the user may do so;
+7. a room published in the room directory is replaced there by the new room.
+
+``predecessor.event_id`` is the old room's last event before the upgrade
+(the spec: "the last known event in the old room, if known"; SyTest wants the
+tombstone, which is sent after the new room exists).
 """
 
 from __future__ import annotations
@@ -111,6 +116,11 @@ class RoomUpgradeService:
             "m.room.tombstone", user_id,
             {"body": "This room has been replaced", "replacement_room": new_room}, "")])
         await self._restrict_old_room(user_id, room_id, state)
+        directory = self.rooms.directory
+        if directory is not None and (await directory.visibility(room_id)).get("visibility") == "public":
+            # The replacement takes the old room's place in the room directory.
+            await directory.publish(new_room, True)
+            await directory.publish(room_id, False)
         return new_room
 
     @staticmethod

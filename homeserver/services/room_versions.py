@@ -6,7 +6,7 @@ strings.
 
 | ver | event format                       | event id            | redaction | auth-rule changes                                  | state res |
 |-----|------------------------------------|---------------------|-----------|----------------------------------------------------|-----------|
-| 1   | v1: ``event_id`` in the PDU, prev/auth as ``[id, hashes]`` | ``$local:server``   | v1  | original rules (aliases, redaction level rule)    | v1 [*]    |
+| 1   | v1: ``event_id`` in the PDU, prev/auth as ``[id, hashes]`` | ``$local:server``   | v1  | original rules (aliases, redaction level rule)    | v1        |
 | 2   | v1                                 | ``$local:server``   | v1        | as 1                                               | v2        |
 | 3   | v3: ids are hashes, lists of ids   | ``$`` + base64      | v1        | redactions no longer auth-checked (server checks) | v2        |
 | 4   | v3                                 | ``$`` + url-safe b64| v1        | as 3                                               | v2        |
@@ -19,8 +19,8 @@ strings.
 | 11  | v3, no ``creator`` in create       | url-safe            | v11       | creator = create's sender; ``redacts`` in content  | v2        |
 | 12  | v3, create has no ``room_id``      | url-safe            | v11       | room id = hash of create; creators (+ ``additional_creators``) have infinite power | v2.1 |
 
-[*] Parley resolves v1 rooms with state resolution v2 as well (see
-``docs/EVENT-GRAPH.md``): v1 is deprecated and only reachable over federation.
+State resolution v1 (the original algorithm, ``state_res_v1.py``) is used by
+room version 1 only; version 2 introduced v2 (``state_res.py``).
 
 Redaction algorithms (``homeserver/services/redaction.py``): v1 keeps
 ``m.room.aliases`` content; v6 drops it; v8 keeps ``join_rules.allow``; v9
@@ -71,7 +71,7 @@ _LEGACY = {"special_aliases": True, "redaction_auth_rule": True}
 _V6 = {"key_validity": True, "strict_canonical_json": True, "notifications_levels": True}
 
 ROOM_VERSIONS: dict[str, RoomVersion] = {
-    "1": _v("1", event_format="v1", event_id_scheme="server", redaction="v1", state_res="v2", **_LEGACY),
+    "1": _v("1", event_format="v1", event_id_scheme="server", redaction="v1", state_res="v1", **_LEGACY),
     "2": _v("2", event_format="v1", event_id_scheme="server", redaction="v1", state_res="v2", **_LEGACY),
     "3": _v("3", event_format="v3", event_id_scheme="b64", redaction="v1", state_res="v2", special_aliases=True),
     "4": _v("4", event_format="v3", event_id_scheme="urlsafe", redaction="v1", state_res="v2",

@@ -242,7 +242,13 @@ class RoomService:
             EventSpec("m.room.join_rules", user_id,
                       {"join_rule": "public" if preset == "public_chat" else "invite"}, ""),
             EventSpec("m.room.history_visibility", user_id, {"history_visibility": "shared"}, ""),
+            # The spec's presets: guests may join private chats (once invited), not public ones.
+            EventSpec("m.room.guest_access", user_id,
+                      {"guest_access": "forbidden" if preset == "public_chat" else "can_join"}, ""),
         ]
+        # initial_state overrides what the preset sets (one event per key, not two).
+        overridden = {(t, k) for t, k, _ in initial_state}
+        specs = [s for s in specs if s.type == "m.room.create" or (s.type, s.state_key) not in overridden]
         specs += [EventSpec(t, user_id, c, k) for t, k, c in initial_state]
         if name is not None:
             specs.append(EventSpec("m.room.name", user_id, {"name": name}, ""))

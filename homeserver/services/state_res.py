@@ -1,5 +1,8 @@
 """State resolution v2 (room versions 2-11) and v2.1 (room version 12); pure.
 
+Room version 1 uses the original algorithm (``state_res_v1.py``); :func:`resolve`
+hands such rooms to it.
+
 :func:`resolve` follows the specification's algorithm step by step:
 
 1. split the state sets into the unconflicted state map and the conflicted
@@ -38,6 +41,7 @@ from homeserver.services.event_auth import (
 )
 from homeserver.services.events import reference_ids
 from homeserver.services.room_versions import RoomVersion
+from homeserver.services.state_res_v1 import resolve_v1
 
 JsonDict = dict[str, Any]
 StateKey = tuple[str, str]
@@ -213,6 +217,8 @@ def resolve(version: RoomVersion, state_sets: Sequence[StateIds], events: Mappin
         return {}
     if len(state_sets) == 1:
         return dict(state_sets[0])
+    if version.state_res == "v1":
+        return resolve_v1(version, state_sets, events, rejected)
     keys = set().union(*state_sets)
     unconflicted: StateIds = {}
     conflicted: set[str] = set()

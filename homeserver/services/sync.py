@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,17 @@ class _Rebuild:
     acknowledged: bool = False
     # The rooms the user is joined to as of the last build: what the notifier watches.
     joined_rooms: list[str] = field(default_factory=list)
+    # The last build found nothing new up to ``upto``: a woken build reads the
+    # positions again and builds only the streams that moved past it.
+    upto: SyncToken | None = None
+    response: JsonDict | None = None
+    to_device_next: int = 0
+
+    def moved(self, upto: SyncToken) -> frozenset[str] | None:
+        """The streams past the last empty build's positions (None: no such build)."""
+        if self.upto is None:
+            return None
+        return frozenset(s for s in STREAMS if upto.get(s) > self.upto.get(s))
 
 
 def drop_ignored(response: JsonDict, user_id: str, ignored: set[str], keep: frozenset[str] | set[str] = frozenset()
@@ -111,6 +123,9 @@ class SyncService:
         self.formatter = formatter
         self.to_device = to_device
         self._contributors: list[SyncContributor] = []
+        # What the builds built: "build", "rooms", "to_device", each contributor's class name,
+        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests and /metrics.
+        self.built: Counter[str] = Counter()
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
         self.filter_store: Any = None
@@ -177,6 +192,23 @@ class SyncService:
                     full_state: bool, rebuild: _Rebuild | None = None) -> tuple[JsonDict, bool]:
         positions = await self.streams.current_all()
         upto = SyncToken.from_mapping(positions)
+        rebuild = rebuild if rebuild is not None else _Rebuild()
+        moved = rebuild.moved(upto)
+        if moved is not None and not moved and rebuild.response is not None:
+            self.built["unmoved"] += 1
+            return rebuild.response, False
+        response, has_new = await self._build(user_id, device_id, since, sync_filter, full_state, rebuild,
+                                              upto, moved)
+        if not has_new:
+            rebuild.upto, rebuild.response = upto, response
+        return response, has_new
+
+    async def _build(self, user_id: str, device_id: str, since: SyncToken | None, sync_filter: SyncFilter,
+                     full_state: bool, rebuild: _Rebuild, upto: SyncToken,
+                     moved: frozenset[str] | None) -> tuple[JsonDict, bool]:
+        """Build the response up to ``upto``; with ``moved``, only those streams' parts
+        (every other stream's range (since, upto] was found empty by the last build)."""
+        self.built["build"] += 1
         upto_events = upto.get("events")
         since_events = since.get("events") if since is not None else 0
         response: JsonDict = {
@@ -188,46 +220,62 @@ class SyncService:
             "device_lists": {"changed": [], "left": []},
             "device_one_time_keys_count": {},
         }
-        rebuild = rebuild if rebuild is not None else _Rebuild()
-        plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
+        plans: list[_RoomPlan] = []
+        has_new = False
         knowledge = KnowledgeBuilder(
             {} if full_state else self.lazy_sent.known(user_id, device_id, since.encode() if since else None)
         )
-        has_new = await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
-                                         sync_filter, knowledge)
-        has_new |= await self._add_invites(response, plans)
-        has_new |= await self._add_knocks(response, plans)
-        has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
-        for plan in plans:
-            if plan.membership != "join":
-                knowledge.drop_room(plan.room_id)
-        if self.ignored_users is not None:
-            drop_ignored(response, user_id, await self.ignored_users(user_id),
-                         keep={p.room_id for p in plans if p.newly})
+        if moved is None or "events" in moved:
+            self.built["rooms"] += 1
+            plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
+            has_new |= await self._add_joined(response, user_id, device_id, plans, since_events, upto_events,
+                                              sync_filter, knowledge)
+            has_new |= await self._add_invites(response, plans)
+            has_new |= await self._add_knocks(response, plans)
+            has_new |= await self._add_leaves(response, user_id, device_id, plans, since_events, sync_filter)
+            for plan in plans:
+                if plan.membership != "join":
+                    knowledge.drop_room(plan.room_id)
+            if self.ignored_users is not None:
+                drop_ignored(response, user_id, await self.ignored_users(user_id),
+                             keep={p.room_id for p in plans if p.newly})
 
         since_to_device = since.get("to_device") if since else None
         to_device_events: list[JsonDict]
-        if rebuild.acknowledged and since_to_device is not None and upto.get("to_device") <= since_to_device:
+        if moved is not None and "to_device" not in moved:
+            to_device_events, to_device_next = [], rebuild.to_device_next
+        elif rebuild.acknowledged and since_to_device is not None and upto.get("to_device") <= since_to_device:
             # A later build of the same request with the stream unmoved: an
             # earlier build acknowledged up to ``since`` and (since, upto] is
             # empty, which is all ``collect`` would find.
             to_device_events, to_device_next = [], upto.get("to_device")
         else:
+            self.built["to_device"] += 1
             to_device_events, to_device_next = await self.to_device.collect(
                 user_id, device_id, since_to_device, upto.get("to_device")
             )
             rebuild.acknowledged = True
+        rebuild.to_device_next = to_device_next
         response["to_device"]["events"] = to_device_events
         has_new |= bool(to_device_events)
 
-        joined = [p.room_id for p in plans if p.membership == "join"]
+        if moved is None or "events" in moved:
+            joined = [p.room_id for p in plans if p.membership == "join"]
+        else:
+            joined = rebuild.joined_rooms
+        newly = {p.room_id for p in plans if p.membership == "join" and p.newly}
+        if newly or set(joined) != set(rebuild.joined_rooms):
+            moved = None  # new rooms: every contributor sends their current state
         rebuild.joined_rooms = joined
         ctx = SyncContext(
             user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
             joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,
-            newly_joined_room_ids={p.room_id for p in plans if p.membership == "join" and p.newly},
+            newly_joined_room_ids=newly, moved=moved,
         )
         for contributor in self._contributors:
+            if not ctx.needs(getattr(contributor, "sync_streams", None)):
+                continue
+            self.built[type(contributor).__name__] += 1
             try:
                 has_new |= bool(await contributor.contribute(ctx, response))
             except MatrixError:

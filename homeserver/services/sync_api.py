@@ -100,13 +100,26 @@ class SyncContext:
     # Rooms that newly appeared in this response (joined since ``since``):
     # contributors send their complete current state for these.
     newly_joined_room_ids: set[str] = field(default_factory=set)
+    # A woken long-poll's rebuild: only these streams moved past the positions of
+    # its last (empty) build.  None: any stream may have moved (build everything).
+    moved: frozenset[str] | None = None
 
     def from_position(self, stream: str) -> int:
         return self.since.get(stream) if self.since is not None else 0
 
+    def needs(self, streams: frozenset[str] | None) -> bool:
+        """Whether a part that reads ``streams`` (None: something else too) must be built."""
+        return self.moved is None or streams is None or bool(self.moved & streams)
+
 
 class SyncContributor(Protocol):
-    """Adds one stream's data to a /sync response."""
+    """Adds one stream's data to a /sync response.
+
+    A contributor whose output for an incremental sync depends only on the
+    ranges (since, upto] of some streams (and the joined rooms) names them in
+    a ``sync_streams`` frozenset attribute: a woken long-poll then skips it
+    unless one of them moved.  Without the attribute it runs in every build.
+    """
 
     async def contribute(self, ctx: SyncContext, response: dict[str, Any]) -> bool:
         """Fill ``response`` (the whole /sync body being built; create nested

@@ -70,7 +70,7 @@ class ToDeviceService:
         await self._check_quota(sender, queued)
         pos = await self.repo.enqueue(sender, sender_device, txn_id, event_type, queued, self.clock.now_ms())
         if pos:
-            await self.notifier.notify({user_id for user_id, _, _ in queued})
+            await self.notifier.notify({user_id for user_id, _, _ in queued}, "to_device", pos)
 
     async def _check_quota(self, sender: str, queued: list[tuple[str, str, JsonDict]]) -> None:
         """M_LIMIT_EXCEEDED when a target device's queue, or this sender's share of it, is full."""

@@ -127,6 +127,9 @@ class TypingService:
 class TypingContributor:
     """``m.typing`` in ``rooms.join[r].ephemeral``."""
 
+    # A woken /sync skips this contributor unless one of these streams moved.
+    sync_streams = frozenset({"typing"})
+
     def __init__(self, repo: TypingRepository, clock: Clock) -> None:
         self.repo = repo
         self.clock = clock

@@ -40,7 +40,7 @@ async def test_two_devices_each_history_out_of_order_and_restart(
     await alice.send_text(room, "before any second device")
     await until(lambda: "before any second device" in bodies(bob, room), what="first message")
 
-    # A new device paired by code reads the old history (key backup + self copies).
+    # A new device paired by code reads the old history (the history archive sent at pairing).
     alice2 = await pair(server, alice, tmp_path / "alice-dev2")
     clients.append(alice2)
     bob2 = await pair(server, bob, tmp_path / "bob-dev2")
@@ -76,6 +76,6 @@ async def test_two_devices_each_history_out_of_order_and_restart(
     await bob_again.send_text(room, "back again")
     for reader in (alice, alice2, bob2):
         await until(lambda r=reader: "back again" in bodies(r, room), what="reply after restart")  # type: ignore[misc]
-    # Pairing payloads, key backups and every message stayed opaque to the server.
+    # Pairing payloads, the history archive and every message stayed opaque to the server.
     await assert_server_holds_no_plaintext(
         server.config, ["before any second device", *texts, "while bob was away"])

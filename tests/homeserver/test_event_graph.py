@@ -11,7 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.errors import MatrixError
-from homeserver.services.incoming import IncomingEvents, MissingEvents
+from homeserver.services.incoming import (
+    MAX_KEY_VALIDITY_MS,
+    IncomingEvents,
+    MissingEvents,
+    VerifyKey,
+    effective_valid_until,
+)
+from homeserver.services.room_versions import ROOM_VERSIONS
 from tests.homeserver.graph_helpers import RemoteRoom
 from tests.support.server import RunningServer
 
@@ -69,7 +76,7 @@ async def current_state(server: RunningServer, room_id: str) -> dict[tuple[str, 
     return await events.graph.state_ids(head.state_group)
 
 
-@pytest.mark.parametrize("version", ["2", "10", "11", "12"])
+@pytest.mark.parametrize("version", ["1", "2", "10", "11", "12"])
 async def test_linear_remote_room_is_accepted(server: RunningServer, version: str) -> None:
     room = forked_room(version)
     inbox = incoming(server, room)
@@ -86,8 +93,8 @@ async def test_linear_remote_room_is_accepted(server: RunningServer, version: st
     assert ("m.room.member", room.user("d")) not in state
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32), version=st.sampled_from(["10", "11", "12"]))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), version=st.sampled_from(["1", "2", "10", "11", "12"]))
 async def test_any_delivery_order_resolves_to_the_same_state(server: RunningServer, seed: int,
                                                              version: str) -> None:
     room = forked_room(version)
@@ -163,3 +170,37 @@ async def test_concurrent_state_resolves_as_soon_as_the_fork_arrives(server: Run
         assert (await current_state(server, room.room_id))[("m.room.name", "")] == room.names["N2"]
         shown = await events.state_event(room.room_id, "m.room.name", "")
     assert shown is not None and shown.event_id == room.names["N2"]
+
+
+@pytest.mark.parametrize("version", ["4", "5", "11"])
+async def test_signing_key_must_be_valid_at_the_event_from_v5(server: RunningServer, version: str) -> None:
+    room = RemoteRoom(version)
+    a = room.user("a")
+    creator = {} if ROOM_VERSIONS[version].creator_is_sender else {"creator": a}
+    create = room.add("CREATE", a, "m.room.create", {"room_version": version, **creator}, "")
+    ts = int(room.events[create]["origin_server_ts"])
+
+    def lookup_valid_until(valid_until: int) -> Any:
+        async def lookup(server_name: str, key_id: str) -> VerifyKey | None:
+            public = await room.key_lookup(server_name, key_id)
+            return None if public is None else VerifyKey(public, valid_until)
+        return lookup
+
+    services = server.hs.services
+    expired = IncomingEvents(services.rooms.events, services.notifier, services.clock, lookup_valid_until(ts - 1))
+    valid = IncomingEvents(services.rooms.events, services.notifier, services.clock, lookup_valid_until(ts))
+    with server.hs.database.activated():
+        if ROOM_VERSIONS[version].key_validity:
+            with pytest.raises(MatrixError) as caught:
+                await expired.receive(version, room.events[create])
+            assert caught.value.status == 403 and caught.value.errcode == "M_FORBIDDEN"
+            assert (await valid.receive(version, room.events[create])).status == "accepted"
+        else:
+            # Before v5 a key's validity is not checked against the event.
+            assert (await expired.receive(version, room.events[create])).status == "accepted"
+
+
+def test_key_validity_is_capped_at_seven_days_after_the_fetch() -> None:
+    fetched = 1_000_000
+    assert effective_valid_until(fetched + 60_000, fetched) == fetched + 60_000
+    assert effective_valid_until(fetched + 10 * MAX_KEY_VALIDITY_MS, fetched) == fetched + MAX_KEY_VALIDITY_MS

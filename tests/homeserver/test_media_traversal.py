@@ -86,6 +86,11 @@ async def test_traversal_in_every_media_path(server: RunningServer) -> None:
         response = await server.api(
             "PUT", f"profile/{alice.user_id}/avatar_url", alice, json={"avatar_url": avatar}
         )
+        if avatar == f"mxc://evil.example/{real_id}":
+            # Another server's valid mxc:// URI is a legal avatar (checked for syntax only,
+            # nothing here is read or written for it).
+            assert response.status_code == 200, response.text
+            continue
         assert response.status_code in (400, 403, 404), (avatar, response.text)
     # The real media is intact and still served.
     status, data = await raw_request(

@@ -1,4 +1,5 @@
-"""Profiles over real HTTP: display names, avatars (JPEG/PNG, 2 MB), extra fields with visibility."""
+"""Profiles over real HTTP: display names, avatars (any mxc:// URI; our media: your own JPEG/PNG, 2 MB),
+extra fields with visibility."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ async def test_extra_fields_visibility_owner_and_stranger(server: RunningServer)
         "displayname": bob.user_id[1:].split(":")[0], LOCATION: "Praha"}
 
 
-async def test_avatars_must_be_small_jpeg_or_png_of_your_own(server: RunningServer) -> None:
+async def test_avatars_local_must_be_own_small_jpeg_or_png_remote_any_mxc(server: RunningServer) -> None:
     alice = await server.register()
     bob = await server.register()
     limit = server.config.limits.max_avatar_bytes
@@ -154,10 +155,23 @@ async def test_avatars_must_be_small_jpeg_or_png_of_your_own(server: RunningServ
     assert await set_avatar(bobs) == 403
     pending = (await server.client.post("/_matrix/media/v1/create", headers=alice.headers)).json()["content_uri"]
     assert await set_avatar(pending) == 404
-    assert await set_avatar(f"mxc://elsewhere.example/{bobs.rsplit('/', 1)[1]}") == 400
-    assert await set_avatar("https://example.org/a.png") == 400
+    # Not an mxc:// URI, or not of its grammar (spec: avatar_url is "mx-mxc-uri"; SyTest's
+    # "/joined_members return joined members" sets an http:// URL, which the spec does not allow).
+    for bad in ("https://example.org/a.png", "mxc://", "mxc://elsewhere.example/",
+                "mxc://elsewhere.example/a/b", "mxc://bad host/abc", "mxc://elsewhere.example/a%2Fb",
+                "mxc://elsewhere.example/" + "a" * 256):
+        assert await set_avatar(bad) == 400, bad
     # The last good avatar is still set; clearing works.
     assert (await server.api("GET", path, bob)).json() == {"avatar_url": jpeg_untyped}
+    # Another server's media: any valid mxc:// URI (clients set remote avatars); it reaches
+    # the profile and the member events of the user's rooms.
+    room_id = (await server.api("POST", "createRoom", alice, json={})).json()["room_id"]
+    for remote in (f"mxc://elsewhere.example/{bobs.rsplit('/', 1)[1]}", "mxc://[::1]:8448/Some_Media-Id",
+                   "mxc://example.com:8448/" + "z" * 255):
+        assert await set_avatar(remote) == 200, remote
+        assert (await server.api("GET", path, bob)).json() == {"avatar_url": remote}
+        member = await server.api("GET", f"rooms/{room_id}/state/m.room.member/{alice.user_id}", alice)
+        assert member.json()["avatar_url"] == remote
     assert await set_avatar("") == 200
     assert (await server.api("GET", path, bob)).json() == {}
 

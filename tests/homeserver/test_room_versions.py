@@ -163,6 +163,36 @@ async def test_upgrade_errors(server: RunningServer) -> None:
                        403, "M_FORBIDDEN")
 
 
+async def test_presets_initial_state_and_upgrade_keep_directory_and_history(server: RunningServer) -> None:
+    alice = await server.register()
+    # The spec's presets: private chats let guests join, public ones do not.
+    private = await create_room(server, alice)
+    public = await create_room(server, alice, preset="public_chat", visibility="public",
+                               initial_state=[{"type": "m.room.history_visibility",
+                                               "content": {"history_visibility": "joined"}}])
+    assert (await state_of(server, alice, private))[("m.room.guest_access", "")]["content"] == {
+        "guest_access": "can_join"}
+    state = await state_of(server, alice, public)
+    assert state[("m.room.guest_access", "")]["content"] == {"guest_access": "forbidden"}
+    # initial_state replaces the preset's event instead of following it.
+    messages = (await server.api("GET", f"rooms/{public}/messages", alice, params={"dir": "f", "limit": 50})).json()
+    visibility = [e for e in messages["chunk"] if e["type"] == "m.room.history_visibility"]
+    assert [e["content"] for e in visibility] == [{"history_visibility": "joined"}]
+
+    upgraded = await server.api("POST", f"rooms/{public}/upgrade", alice, json={"new_version": "12"})
+    assert upgraded.status_code == 200, upgraded.text
+    new_room = upgraded.json()["replacement_room"]
+    new_state = await state_of(server, alice, new_room)
+    assert new_state[("m.room.history_visibility", "")]["content"] == {"history_visibility": "joined"}
+    assert new_state[("m.room.guest_access", "")]["content"] == {"guest_access": "forbidden"}
+    # The replacement takes the old room's place in the directory.
+    listed = {r["room_id"] for r in (await server.api("GET", "publicRooms", alice)).json()["chunk"]}
+    assert new_room in listed and public not in listed
+    for room, expected in ((new_room, "public"), (public, "private")):
+        shown = await server.api("GET", f"directory/list/room/{room}", alice)
+        assert shown.json() == {"visibility": expected}
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_redaction_algorithm_per_version(version: str) -> None:
     level = {"v1": 1, "v6": 6, "v8": 8, "v9": 9, "v11": 11}[ROOM_VERSIONS[version].redaction]

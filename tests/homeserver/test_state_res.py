@@ -1,4 +1,5 @@
-"""State resolution v2/v2.1 (pure): the Matrix community's published state-res cases.
+"""State resolution v2/v2.1 (pure): the Matrix community's published state-res cases
+(in room version 2, whose format and auth rules are version 1's; v1 resolution: test_state_res_v1.py).
 
 The cases (ban vs power levels, join-rule evasion, off-topic power levels,
 topic resets, mainline ordering) are the ones the state-resolution v2
@@ -45,8 +46,9 @@ def eid(node: str) -> str:
     return f"${node}:example.com"
 
 
-def build(specs: list[Spec], edges: list[list[str]], version: str = "1"
+def build(specs: list[Spec], edges: list[list[str]], version: str = "2"
           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[tuple[str, str], str]]]:
+    """The events and the state after each; room version 2: version 1's format and rules, resolution v2."""
     rules = ROOM_VERSIONS[version]
     by_node = {s[0]: s for s in [*INITIAL, *specs]}
     prevs: dict[str, set[str]] = {n: set() for n in by_node}
@@ -72,7 +74,8 @@ def build(specs: list[Spec], edges: list[list[str]], version: str = "1"
         pdu: dict[str, Any] = {
             "event_id": eid(node), "room_id": ROOM, "sender": sender, "type": event_type, "content": content,
             "origin_server_ts": next(ts), "prev_events": [[eid(p), {}] for p in sorted(prevs[node])],
-            "auth_events": [[before[k], {}] for k in keys if k in before], "depth": 0,
+            "auth_events": [[before[k], {}] for k in keys if k in before],
+            "depth": max((events[eid(p)]["depth"] for p in prevs[node]), default=0) + 1,
         }
         if state_key is not None:
             pdu["state_key"] = state_key

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from homeserver.services.clock import ManualClock
 from tests.homeserver.room_helpers import expect_error, sync
-from tests.support.server import Account, RunningServer
+from tests.support.server import Account, RunningServer, serve_homeserver
+
+DAY_MS = 24 * 3600 * 1000
 
 
 async def _second_device(server: RunningServer, account: Account) -> Account:
@@ -115,3 +119,38 @@ async def test_a_sender_cannot_fill_a_devices_queue(server: RunningServer) -> No
     await sync(server, bob, since=got["next_batch"])
     again = await server.api("PUT", "sendToDevice/m.test/q101", alice, json=body)
     assert again.status_code == 200, again.text
+
+
+async def test_a_transaction_id_is_remembered_for_24_hours(make_config: Any) -> None:
+    """A retried send within a day is the same send; after the day's cleanup the id is new again."""
+    clock = ManualClock()
+    async with serve_homeserver(make_config(), clock=clock) as server:
+        alice = await server.register()
+        bob = await server.register()
+        since = (await sync(server, bob))["next_batch"]
+
+        async def send(n: int) -> None:
+            body = {"messages": {bob.user_id: {bob.device_id: {"n": n}}}}
+            assert (await server.api("PUT", "sendToDevice/m.test/daily", alice, json=body)).status_code == 200
+
+        async def housekeeping() -> None:
+            with server.hs.database.activated():
+                for task in server.hs.housekeepers:
+                    await task()
+
+        async def received() -> list[int]:
+            nonlocal since
+            body = await sync(server, bob, since=since)
+            since = body["next_batch"]
+            return [event["content"]["n"] for event in body["to_device"]["events"]]
+
+        await send(1)
+        assert await received() == [1]
+        clock.advance(DAY_MS - 1000)
+        await housekeeping()
+        await send(2)  # a retry of the same transaction: nothing new
+        assert await received() == []
+        clock.advance(2000)
+        await housekeeping()
+        await send(3)  # the day is over: the id names a new transaction
+        assert await received() == [3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.errors import Codes, MatrixError
 from homeserver.api.http import client_ip, json_response, read_json, require_auth, services
 from homeserver.services.accounts import PASSWORD_STAGE, SIGNATURE_LOGIN
 
@@ -12,6 +13,20 @@ from homeserver.services.accounts import PASSWORD_STAGE, SIGNATURE_LOGIN
 async def login_flows(request: Request) -> Response:
     """GET /_matrix/client/v3/login"""
     return json_response({"flows": [{"type": PASSWORD_STAGE}, {"type": SIGNATURE_LOGIN}]})
+
+
+async def refresh(request: Request) -> Response:
+    """POST /_matrix/client/v3/refresh
+
+    Parley issues no refresh tokens (its access tokens do not expire, which the
+    spec allows), so every refresh token is unknown."""
+    body = await read_json(request)
+    token = body.get("refresh_token")
+    if token is None:
+        raise MatrixError(400, Codes.MISSING_PARAM, "refresh_token is required")
+    if not isinstance(token, str):
+        raise MatrixError(400, Codes.INVALID_PARAM, "refresh_token must be a string")
+    raise MatrixError(401, Codes.UNKNOWN_TOKEN, "Unknown refresh token: this server issues none")
 
 
 async def login(request: Request) -> Response:

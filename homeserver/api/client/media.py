@@ -153,3 +153,11 @@ async def attach(request: Request) -> Response:
         requester.user_id, body.get("room_id"), body.get("event_id"), body.get("media_ids")
     )
     return json_response({})
+
+
+async def delete_own(request: Request) -> Response:
+    """POST /_matrix/client/unstable/im.parley/media/delete ``{media_id: mxc URI}``"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).media.delete_own(requester.user_id, body.get("media_id"))
+    return json_response({})

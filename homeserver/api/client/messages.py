@@ -74,6 +74,15 @@ async def get_event(request: Request) -> Response:
     return json_response(event)
 
 
+async def get_event_by_id(request: Request) -> Response:
+    """GET /_matrix/client/v3/events/{eventId} (deprecated): an event of any room the user may see"""
+    requester = await require_auth(request)
+    event = await services(request).messages.get_event_anywhere(
+        requester.user_id, requester.device_id, str(request.path_params["event_id"])
+    )
+    return json_response(event)
+
+
 async def context(request: Request) -> Response:
     """GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}"""
     requester = await require_auth(request)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from common.errors import Codes, MatrixError
 from homeserver.api.http import client_ip, json_response, read_json, services
@@ -38,6 +38,16 @@ async def email_request_token(request: Request) -> Response:
     config = request.app.state.hs.config
     result["submit_url"] = f"{config.base_url}/_matrix/client/unstable/im.parley/email/submitToken"
     return json_response(result)
+
+
+async def email_submit_link(request: Request) -> Response:
+    """GET /_matrix/client/unstable/im.parley/email/submitToken?sid=&client_secret=&token=
+
+    The link in the verification mail; the page tells the person to go back to their app."""
+    query = request.query_params
+    await services(request).accounts.submit_email_code(query.get("sid"), query.get("client_secret"),
+                                                       query.get("token"))
+    return PlainTextResponse("Your e-mail address is verified. You can go back to your Matrix app now.\n")
 
 
 async def email_submit_token(request: Request) -> Response:

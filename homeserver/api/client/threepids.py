@@ -41,6 +41,15 @@ async def delete(request: Request) -> Response:
     return json_response(await services(request).threepids.delete(requester.user_id, body))
 
 
+async def add_via_identity_server(request: Request) -> Response:
+    """POST /_matrix/client/v3/account/3pid (deprecated): credentials validated by an
+    identity server, which Parley does not use; ``/account/3pid/add`` does it here."""
+    await require_auth(request)
+    await read_json(request)
+    services(request).threepids.bind()
+    return json_response({})
+
+
 async def bind(request: Request) -> Response:
     """POST /_matrix/client/v3/account/3pid/bind: refused, there is no identity server."""
     await require_auth(request)
