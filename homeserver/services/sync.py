@@ -21,6 +21,7 @@ from homeserver.config import Config
 from homeserver.notifier import Notifier
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
+from homeserver.services.history_replay import visible_to
 from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
@@ -342,9 +343,13 @@ class SyncService:
             if since is None or full_state:
                 plan.newly = True
             elif room_changes:
-                first = room_changes[0]
-                before = (first.prev_content or {}).get("membership") if first.replaces_state else None
-                plan.newly = plan.membership == "join" and before != "join"
+                # Newly joined: a join in this batch from another membership — also a
+                # rejoin after leaving, whose time away history visibility may hide.
+                plan.newly = plan.membership == "join" and any(
+                    e.membership == "join"
+                    and ((e.prev_content or {}).get("membership") if e.replaces_state else None) != "join"
+                    for e in room_changes
+                )
                 plan.extra = room_changes
         return plans
 
@@ -388,6 +393,7 @@ class SyncService:
                 # History visibility: nothing from before the member's boundary, and
                 # nothing to paginate back to either.
                 events = [e for e in events if e.stream_pos > floor]
+            events = await visible_to(self.events, plan.room_id, user_id, events)
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
@@ -546,6 +552,7 @@ class SyncService:
                 [plan.room_id], after, plan.upto, limit,
                 types=tl.types, not_types=tl.not_types, senders=tl.senders, not_senders=tl.not_senders,
             ))[plan.room_id]
+            events = await visible_to(self.events, plan.room_id, user_id, events)
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
