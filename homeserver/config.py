@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.identifiers import is_valid_server_name
+from homeserver.media_config import MediaConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -186,6 +187,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -290,6 +292,8 @@ class Config:
 
         if self.rooms.default_version not in ROOM_VERSIONS:
             raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
+        for problem in self.media.problems(self.dev_mode):
+            raise ConfigError(problem)
         try:
             _ = self.trusted_proxy_networks
         except ValueError as exc:

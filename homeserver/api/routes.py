@@ -254,6 +254,10 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/refresh", login.refresh, ["POST"]),
         *_both("/search", search.search, ["POST"]),
         Route(C1 + "/rooms/{room_id}/hierarchy", spaces.hierarchy, methods=["GET"]),
+        *[Route(C1 + "/rooms/{room_id}/relations/{event_id}" + tail, spaces.relations, methods=["GET"])
+          for tail in ("", "/{rel_type}", "/{rel_type}/{event_type}")],
+        Route(C1 + "/rooms/{room_id}/threads", spaces.threads, methods=["GET"]),
+        Route(C1 + "/rooms/{room_id}/timestamp_to_event", spaces.timestamp_to_event, methods=["GET"]),
         Route("/.well-known/matrix/support", versions.well_known_support, methods=["GET"]),
         *_both("/events", sync_v1.events, ["GET"]),
         *_both("/initialSync", sync_v1.initial_sync, ["GET"]),

@@ -37,6 +37,7 @@ from homeserver.services.sync_api import MembershipReader
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.database import Database
 from homeserver.storage.media import MediaRepository
+from homeserver.storage.media_store import make_media_store
 from homeserver.storage.placeholders import PlaceholderRepository
 from homeserver.storage.profiles import ProfileRepository
 
@@ -154,7 +155,8 @@ def build_people(
     config: Config, database: Database, limiter: RateLimiter, clock: Clock,
     devices: DeviceService, users: UserRepository,
 ) -> PeopleServices:
-    media = MediaService(config, MediaRepository(database), limiter, clock)
+    store = make_media_store(config.media, config.media_path, config.data_path)
+    media = MediaService(config, MediaRepository(database), limiter, clock, store)
     profiles = ProfileService(config.server_name, ProfileRepository(database), users, media, clock)
     media.protect_with(profiles.avatars_in_use)
     placeholder_repo = PlaceholderRepository(database)
