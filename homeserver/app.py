@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common.errors import Codes, MatrixError
 from homeserver.api.body_guard import BodyGuardMiddleware
 from homeserver.api.http import error_response
+from homeserver.api.idempotency import IdempotencyMiddleware
 from homeserver.api.metrics import RequestMetricsMiddleware
 from homeserver.api.middleware import BodyLimitMiddleware, DatabaseContextMiddleware
 from homeserver.api.proxy import TrustedProxyMiddleware
@@ -45,6 +46,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
+from homeserver.services.idempotency import IdempotencyService
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -71,11 +73,13 @@ from homeserver.services.ratelimit import (
     RedisCounters,
 )
 from homeserver.services.receipts import ReceiptService, build_extras
+from homeserver.services.relations import RelationService
 from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
 from homeserver.services.rooms import RoomService
 from homeserver.services.search import SearchService
+from homeserver.services.space_hierarchy import SpaceHierarchyService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
@@ -90,11 +94,13 @@ from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.relations import RelationRepository
 from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
@@ -159,8 +165,11 @@ class Services:
     threepids: ThreepidService
     password_reset: PasswordResetService
     search: SearchService
+    spaces: SpaceHierarchyService
+    relations: RelationService
     notifications: NotificationService
     health: HealthService
+    idempotency: IdempotencyService
     # Server administration (services/admin/), built after the rest.
     admin: AdminServices = field(init=False)
 
@@ -254,7 +263,7 @@ def build_services(
     extras.unread.push_counts = counter.counts
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
-    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
@@ -284,12 +293,18 @@ def build_services(
         threepids=ThreepidService(accounts),
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
+        spaces=SpaceHierarchyService(core.rooms, room_directory),
+        relations=RelationService(core.rooms, core.messages, RelationRepository(database)),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
             people.profiles.repo,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
+        idempotency=IdempotencyService(
+            IdempotencyRepository(database), clock, config.server_name,
+            config.limits.idempotency_ttl_ms, config.limits.idempotency_wait_ms,
+        ),
     )
 
     services.admin = build_admin_services(config, database, services)
@@ -298,7 +313,7 @@ def build_services(
         await auth_state.delete_expired(clock.now_ms())
 
     housekeepers: list[Housekeeper] = [
-        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire,
+        expire_auth_state, limiter.cleanup, pairing.expire, services.admin.expire, services.idempotency.expire,
         *core.housekeepers, *extras.housekeepers, *people.housekeepers,
     ]
     return services, housekeepers
@@ -402,6 +417,7 @@ def create_app(
             finally:
                 await services.notifier.stop()
                 await services.push_gateway.close()
+                await services.media.store.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:
@@ -426,7 +442,8 @@ def create_app(
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
             ),
-            # Inside the body limit: it buffers bodies for a repeat.
+            # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
+            Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),
             Middleware(ReplayIdempotentRequests, never_buffer_prefixes=("/_matrix/media/",)),
         ],
         exception_handlers={

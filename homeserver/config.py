@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.identifiers import is_valid_server_name
+from homeserver.media_config import MediaConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -105,6 +106,10 @@ class LimitsConfig:
     max_sync_timeout_ms: int = 60_000
     # Each chunk of a request body must arrive within this many milliseconds.
     body_idle_timeout_ms: int = 20_000
+    # Answers of POSTs sent with an Idempotency-Key are kept this long; a repeat that
+    # meets the first attempt still running waits this long for it (then 409).
+    idempotency_ttl_ms: int = 86_400_000
+    idempotency_wait_ms: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -277,12 +283,17 @@ class Config:
             raise ConfigError("limits.max_request_bytes must be at least 1024")
         if self.limits.body_idle_timeout_ms < 100:
             raise ConfigError("limits.body_idle_timeout_ms must be at least 100")
+        if self.limits.idempotency_ttl_ms < 60_000 or not 0 <= self.limits.idempotency_wait_ms <= 60_000:
+            raise ConfigError("limits.idempotency_ttl_ms must be at least 60000, "
+                              "limits.idempotency_wait_ms between 0 and 60000")
         if self.limits.max_media_bytes_per_user < 0:
             raise ConfigError("limits.max_media_bytes_per_user must be 0 (no quota) or more")
         from homeserver.services.room_versions import ROOM_VERSIONS
 
         if self.rooms.default_version not in ROOM_VERSIONS:
             raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
+        for problem in self.media.problems(self.dev_mode):
+            raise ConfigError(problem)
         try:
             _ = self.trusted_proxy_networks
         except ValueError as exc:

@@ -43,13 +43,10 @@ class Waiter:
     def woken(self) -> bool:
         return self._event.is_set()
 
-    async def wait(self, timeout_s: float) -> bool:
-        """True if woken, False on timeout."""
-        try:
+    async def wait(self, timeout_s: float) -> None:
+        """Until woken or ``timeout_s`` passed (the caller rebuilds its answer either way)."""
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
 
 
 class Notifier:

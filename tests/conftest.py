@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.databases import mysql_database
 from tests.support.preimport import preimport
+from tests.support.s3 import S3Server, s3_server
 from tests.support.server import RunningServer, serve_homeserver, test_config
 from tests.support.smtp import SmtpSink
 
@@ -36,6 +37,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         path = tmp_path_factory.mktemp("db") / "parley.db"
         yield f"sqlite://{path}"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (moto's) for this worker; tests make their own buckets."""
+    with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@
   path), so a server that deduplicates on it applies it once.  Idempotent
   requests (GET, PUT, DELETE — the Matrix API makes sends idempotent through
   transaction ids — and requests marked ``idempotent``) are also retried after
-  read timeouts, broken answers and 5xx/429.  Backoff is exponential with
+  read timeouts, broken answers and 5xx/429.  A ``409`` with ``retry_after_ms``
+  (the server is still running the first attempt under this key) is asked again.  Backoff is exponential with
   jitter (:mod:`tenacity`), so clients do not retry in lockstep.
 * Idle connections are dropped after :data:`KEEPALIVE_EXPIRY` seconds, below
   the server's keep-alive timeout (Hypercorn: 5 s), so the client rarely
@@ -194,9 +195,13 @@ class Transport:
         if response.status_code < 400:
             return _json(response)
         err = _error(response)
+        wait = err.extra.get("retry_after_ms")
+        floor = min(wait / 1000, 10.0) if isinstance(wait, int) else 0.0
         if idempotent and (response.status_code >= 500 or response.status_code == 429):
-            wait = err.extra.get("retry_after_ms")
-            raise _Retryable(err, min(wait / 1000, 10.0) if isinstance(wait, int) else 0.0)
+            raise _Retryable(err, floor)
+        if response.status_code == 409 and isinstance(wait, int) and request.headers.get(IDEMPOTENCY_HEADER):
+            # The first attempt under this key is still running on the server: ask again later.
+            raise _Retryable(err, floor)
         raise err
 
     async def get(self, path: str, **kw: Any) -> JsonDict:

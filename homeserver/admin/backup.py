@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from homeserver.admin.backup_media import MediaRestoreError, ensure_empty, export_store, import_store
 from homeserver.config import Config
+from homeserver.media_config import S3
 from homeserver.storage.database import Database
 from homeserver.storage.migrate import known_migrations
 
@@ -107,7 +109,10 @@ def backup(config: Config, dest: Path) -> dict[str, Any]:
     else:
         dialect = "mysql"
         counts, version = _dump_mysql(config.database_url, dest / "database")
-    media = _copy_media(config.media_path, dest / "media")
+    if config.media.store == S3:
+        media = asyncio.run(export_store(config, dest / "media"))
+    else:
+        media = _copy_media(config.media_path, dest / "media")
     key = config.data_path / "signing.key"
     if key.exists():
         shutil.copy2(key, dest / "signing.key")
@@ -192,12 +197,18 @@ def restore(config: Config, src: Path) -> dict[str, Any]:
     if manifest["dialect"] != ("sqlite" if is_sqlite else "mysql"):
         raise BackupError(f"a {manifest['dialect']} backup restores only into a {manifest['dialect']} database")
     media_target = config.media_path
-    if media_target.exists() and any(p for p in media_target.iterdir() if p.name != "tmp"):
+    if config.media.store != S3 and media_target.exists() and \
+            any(p for p in media_target.iterdir() if p.name != "tmp"):
         raise BackupError(f"media folder {media_target} is not empty")
     key_target = config.data_path / "signing.key"
     if key_target.exists() and (src / "signing.key").exists() and \
             key_target.read_bytes() != (src / "signing.key").read_bytes():
         raise BackupError(f"{key_target} exists and holds another key")
+    if config.media.store == S3:
+        try:
+            asyncio.run(ensure_empty(config))
+        except MediaRestoreError as exc:
+            raise BackupError(str(exc)) from None
     if is_sqlite:
         _restore_sqlite(src / "homeserver.db", _sqlite_path(config))
     else:
@@ -205,7 +216,9 @@ def restore(config: Config, src: Path) -> dict[str, Any]:
     # Bring a backup made by an older Parley up to date.
     asyncio.run(_migrate(config.database_url))
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if (src / "media").is_dir():
+    if (src / "media").is_dir() and config.media.store == S3:
+        asyncio.run(import_store(config, src / "media"))
+    elif (src / "media").is_dir():
         shutil.copytree(src / "media", media_target, dirs_exist_ok=True)
         os.chmod(media_target, 0o700)
     if (src / "signing.key").exists() and not key_target.exists():

@@ -35,6 +35,7 @@ from homeserver.api.client import (
     room_versions,
     rooms,
     search,
+    spaces,
     sync,
     sync_v1,
     thirdparty,
@@ -44,6 +45,7 @@ from homeserver.api.client import (
 )
 from homeserver.api.client import typing as typing_api
 
+C1 = "/_matrix/client/v1"
 C3 = "/_matrix/client/v3"
 CR0 = "/_matrix/client/r0"
 UNSTABLE = "/_matrix/client/unstable/im.parley"
@@ -218,6 +220,15 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both(pr + "/enabled", push_rules.set_attribute, ["PUT"]),
         *_both(pr + "/actions", push_rules.get_attribute, ["GET"]),
         *_both(pr + "/actions", push_rules.set_attribute, ["PUT"]),
+        # Malformed push rule paths answer 400 (a redirect to the slashed path would
+        # PUT a rule somewhere else); /pushrules without the slash is no endpoint.
+        *_both(pr + "/{attribute}", push_rules.malformed_path, ["GET", "PUT", "DELETE"]),
+        *_both("/pushrules", push_rules.no_trailing_slash, ["GET", "PUT", "DELETE"]),
+        *_both("/pushrules/", push_rules.malformed_path, ["PUT", "DELETE"]),
+        *[r for p in ("/pushrules/{scope}", "/pushrules/{scope}/{kind}") for r in
+          _both(p, push_rules.malformed_path, ["GET", "PUT", "DELETE"])],
+        *_both("/pushrules/{scope}/", push_rules.malformed_path, ["PUT", "DELETE"]),
+        *_both("/pushrules/{scope}/{kind}/", push_rules.malformed_path, ["PUT", "DELETE"]),
         *_both("/directory/room/{room_alias}", room_directory.put_alias, ["PUT"]),
         *_both("/directory/room/{room_alias}", room_directory.get_alias, ["GET"]),
         *_both("/directory/room/{room_alias}", room_directory.delete_alias, ["DELETE"]),
@@ -242,6 +253,11 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/events/{event_id}", messages.get_event_by_id, ["GET"]),
         *_both("/refresh", login.refresh, ["POST"]),
         *_both("/search", search.search, ["POST"]),
+        Route(C1 + "/rooms/{room_id}/hierarchy", spaces.hierarchy, methods=["GET"]),
+        *[Route(C1 + "/rooms/{room_id}/relations/{event_id}" + tail, spaces.relations, methods=["GET"])
+          for tail in ("", "/{rel_type}", "/{rel_type}/{event_type}")],
+        Route(C1 + "/rooms/{room_id}/threads", spaces.threads, methods=["GET"]),
+        Route(C1 + "/rooms/{room_id}/timestamp_to_event", spaces.timestamp_to_event, methods=["GET"]),
         Route("/.well-known/matrix/support", versions.well_known_support, methods=["GET"]),
         *_both("/events", sync_v1.events, ["GET"]),
         *_both("/initialSync", sync_v1.initial_sync, ["GET"]),

@@ -64,6 +64,13 @@ class TokenService:
             await self.devices.touch(owner.user_id, owner.device_id, ip, now)
         return Requester(owner.user_id, owner.device_id, token_hash, owner.is_guest)
 
+    async def owner(self, token: str | None) -> tuple[str, str] | None:
+        """(user, device) of a valid token, or None; no side effects (idempotency-key scopes)."""
+        if not token or len(token) > 256:
+            return None
+        owner = await self.tokens.lookup(hash_token(token))
+        return None if owner is None else (owner.user_id, owner.device_id)
+
     async def revoke(self, requester: Requester) -> None:
         await self.tokens.delete_by_hash(requester.access_token_hash)
 

@@ -37,6 +37,7 @@ from homeserver.services.sync_api import MembershipReader
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.database import Database
 from homeserver.storage.media import MediaRepository
+from homeserver.storage.media_store import make_media_store
 from homeserver.storage.placeholders import PlaceholderRepository
 from homeserver.storage.profiles import ProfileRepository
 
@@ -93,11 +94,12 @@ class DirectoryService:
         return sorted(u for u in await self.membership.users_sharing_a_room(user_id) if u != user_id)
 
     async def _searchable(self, user_id: str) -> list[str]:
-        """Room mates and (spec, "User directory") users in public rooms."""
+        """Room mates and (spec, "User directory") users in public rooms, the searcher
+        among them when in one (the directory lists them to everyone, themselves too)."""
         found = set(await self._mates(user_id))
         if self.public_room_users is not None:
             suffix = ":" + self.server_name
-            found |= {u for u in await self.public_room_users() if u.endswith(suffix) and u != user_id}
+            found |= {u for u in await self.public_room_users() if u.endswith(suffix)}
         return sorted(found)
 
     async def _entries(self, user_ids: list[str]) -> list[dict[str, Any]]:
@@ -153,7 +155,8 @@ def build_people(
     config: Config, database: Database, limiter: RateLimiter, clock: Clock,
     devices: DeviceService, users: UserRepository,
 ) -> PeopleServices:
-    media = MediaService(config, MediaRepository(database), limiter, clock)
+    store = make_media_store(config.media, config.media_path, config.data_path)
+    media = MediaService(config, MediaRepository(database), limiter, clock, store)
     profiles = ProfileService(config.server_name, ProfileRepository(database), users, media, clock)
     media.protect_with(profiles.avatars_in_use)
     placeholder_repo = PlaceholderRepository(database)

@@ -1,18 +1,20 @@
 """The media repository: streamed uploads, downloads, thumbnails, avatars, deletion.
 
-Storage layout: ``<media_dir>/<aa>/<bb>/<mediaId>`` where ``mediaId`` is
-server-generated (24 URL-safe random characters) and ``aa``/``bb`` are its
-first four characters.  Every id a client supplies is checked against
-``[A-Za-z0-9_-]{1,64}`` and the server name against ours *before* any
-filesystem access, and the resolved path must lie inside the media folder
-(the earlier application's C6 path-traversal fix).  Files are 0600, folders
-0700.
+The bytes live in a media store (``storage/media_store.py``): a folder
+(``<media_dir>/<aa>/<bb>/<mediaId>``, the default) or an S3-compatible bucket
+(``[media] store = "s3"``).  ``mediaId`` is server-generated (24 URL-safe
+random characters).  Every id a client supplies is checked against
+``[A-Za-z0-9_-]{1,64}`` and the server name against ours *before* the store is
+asked, and the filesystem store keeps every path inside its folder (the
+earlier application's C6 path-traversal fix).
 
-Uploads stream to a temporary file in ``<media_dir>/tmp`` while the bytes are
-counted and hashed; the upload is refused with 413 ``M_TOO_LARGE`` as soon as
-the count passes the limit (a declared ``Content-Length`` over the limit is
-refused before anything is written).  Only a complete upload is moved into
-place, atomically (``os.replace``).  Limits: ``limits.max_image_bytes`` for
+Uploads stream to a local temporary file (the store's spool folder) while the
+bytes are counted and hashed; the upload is refused with 413 ``M_TOO_LARGE``
+as soon as the count passes the limit (a declared ``Content-Length`` over the
+limit is refused before anything is written).  Only a complete upload is
+handed to the store, which makes it appear at once (a rename, or one
+``PutObject``); a store that cannot be reached answers 503 with
+``Retry-After``.  Limits: ``limits.max_image_bytes`` for
 ``image/*``, ``limits.max_file_bytes`` for everything else (encrypted
 attachments are ``application/octet-stream``), and
 ``limits.max_avatar_bytes`` when a file is used as an avatar (checked when
@@ -39,6 +41,7 @@ than an hour (left by a crash).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -53,10 +56,11 @@ from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
 from common.identifiers import is_valid_event_id, is_valid_server_name, parse_room_id
 from homeserver.config import Config
 from homeserver.services.clock import Clock
-from homeserver.services.media_limits import check_quota, disk_errors
+from homeserver.services.media_limits import check_quota, disk_errors, store_errors
 from homeserver.services.ratelimit import Limit, RateLimiter
 from homeserver.services.thumbnails import ImageRejected, inspect_image, make_thumbnail
 from homeserver.storage.media import COMPLETE, MediaRepository, MediaRow
+from homeserver.storage.media_store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +83,10 @@ ProtectedMedia = Callable[[list[str]], Awaitable[set[str]]]
 
 @dataclass(frozen=True)
 class MediaFile:
-    """A stored file ready to be served."""
+    """A stored file ready to be served: ``path`` for a folder store, else read with ``open_range``."""
 
-    path: Path
+    media_id: str
+    path: Path | None
     content_type: str
     size: int
     filename: str | None
@@ -133,7 +138,7 @@ def find_mxc_uris(content: Any, server_name: str, depth: int = 0) -> set[str]:
 class MediaService:
     def __init__(
         self, config: Config, repo: MediaRepository, limiter: RateLimiter, clock: Clock,
-        pending_ttl_ms: int = PENDING_TTL_MS,
+        store: MediaStore, pending_ttl_ms: int = PENDING_TTL_MS,
     ) -> None:
         self.config = config
         self.server_name = config.server_name
@@ -141,8 +146,8 @@ class MediaService:
         self.limiter = limiter
         self.clock = clock
         self.pending_ttl_ms = pending_ttl_ms
-        self.root = config.media_path.resolve()
-        self.tmp_dir = self.root / "tmp"
+        self.store = store
+        self.tmp_dir = store.spool_dir
         self.upload_limit = Limit("media", config.rate_limits.media_per_minute)
         self._protected: list[ProtectedMedia] = []
         self._membership: Callable[[str], Awaitable[list[str]]] | None = None
@@ -180,14 +185,6 @@ class MediaService:
         if server != self.server_name or not MEDIA_ID.match(media_id):
             raise bad_param("The mxc:// URI does not name media on this server")
         return media_id
-
-    def file_path(self, media_id: str) -> Path:
-        if not MEDIA_ID.match(media_id) or len(media_id) < 4:
-            raise not_found("Media not found")
-        path = (self.root / media_id[:2] / media_id[2:4] / media_id).resolve()
-        if not path.is_relative_to(self.root) or path.parent.parent.parent != self.root:
-            raise not_found("Media not found")
-        return path
 
     def limit_for(self, content_type: str) -> int:
         if content_type.startswith("image/"):
@@ -249,32 +246,27 @@ class MediaService:
             tmp, size, digest = await self._receive(body, limit, declared_length)
         try:
             check_quota(used, size, quota)
-            final = self.file_path(media_id)
             now = self.clock.now_ms()
             if target is not None:
                 if not await self.repo.complete_pending(media_id, user_id, ctype, size, digest, name, now):
                     raise MatrixError(409, Codes.CANNOT_OVERWRITE_MEDIA, "Media has already been uploaded")
-                self._move_into_place(tmp, final)
+                await self._put(media_id, tmp, size, ctype)
             else:
-                self._move_into_place(tmp, final)
+                # The bytes first: a row never names media the store does not have.
+                await self._put(media_id, tmp, size, ctype)
                 try:
                     await self.repo.create_complete(media_id, user_id, ctype, size, digest, name, now)
                 except BaseException:
-                    final.unlink(missing_ok=True)
+                    with contextlib.suppress(Exception):
+                        await self.store.delete([media_id])
                     raise
         finally:
             tmp.unlink(missing_ok=True)
         return self.mxc(media_id)
 
-    def _move_into_place(self, tmp: Path, final: Path) -> None:
-        with disk_errors():
-            self._move_into_place_raw(tmp, final)
-
-    def _move_into_place_raw(self, tmp: Path, final: Path) -> None:
-        for folder in (final.parent.parent, final.parent):
-            folder.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(folder, 0o700)
-        os.replace(tmp, final)
+    async def _put(self, media_id: str, tmp: Path, size: int, content_type: str) -> None:
+        with disk_errors(), store_errors():
+            await self.store.put(media_id, tmp, size, content_type)
 
     async def _receive(
         self, body: AsyncIterator[bytes], limit: int, declared: int | None
@@ -335,11 +327,24 @@ class MediaService:
 
     async def get_file(self, server_name: str, media_id: str, filename: str | None = None) -> MediaFile:
         row = await self._complete_row(server_name, media_id)
-        path = self.file_path(row.media_id)
-        if not path.is_file():
-            raise not_found("Media not found")
+        with store_errors():
+            try:
+                path = await self.store.local_path(row.media_id)
+            except FileNotFoundError:
+                raise not_found("Media not found") from None
+            if path is None and not await self.store.exists(row.media_id):
+                raise not_found("Media not found")
         name = sanitise_filename(filename) if filename else row.filename
-        return MediaFile(path, row.content_type, row.size, name, row.content_type in INLINE_TYPES)
+        return MediaFile(row.media_id, path, row.content_type, row.size, name,
+                         row.content_type in INLINE_TYPES)
+
+    async def open_range(self, media: MediaFile, first: int, last: int) -> AsyncIterator[bytes]:
+        """Bytes ``first``..``last`` of a file from a remote store (404 if it went missing)."""
+        with store_errors():
+            try:
+                return await self.store.open_range(media.media_id, first, last)
+            except FileNotFoundError:
+                raise not_found("Media not found") from None
 
     async def thumbnail(
         self, server_name: str, media_id: str, width: int, height: int, method: str
@@ -351,9 +356,10 @@ class MediaService:
         row = await self._complete_row(server_name, media_id)
         if row.content_type not in THUMBNAIL_TYPES or row.size > self.config.limits.max_image_bytes:
             raise bad_param("Thumbnails are only made for JPEG and PNG images")
-        path = self.file_path(row.media_id)
         try:
-            return await asyncio.to_thread(make_thumbnail, path, width, height, method)
+            with store_errors():
+                async with self.store.local_copy(row.media_id) as path:
+                    return await asyncio.to_thread(make_thumbnail, path, width, height, method)
         except ImageRejected:
             raise bad_param("The media is not an image that can be thumbnailed") from None
         except FileNotFoundError:
@@ -384,7 +390,9 @@ class MediaService:
         if row.size > limit:
             raise MatrixError(413, Codes.TOO_LARGE, f"Avatars are limited to {limit} bytes")
         try:
-            await asyncio.to_thread(inspect_image, self.file_path(media_id))
+            with store_errors():
+                async with self.store.local_copy(media_id) as path:
+                    await asyncio.to_thread(inspect_image, path)
         except (ImageRejected, FileNotFoundError):
             raise bad_param("Avatars must be JPEG or PNG images") from None
 
@@ -468,11 +476,8 @@ class MediaService:
         if not media_ids:
             return
         await self.repo.delete(media_ids)
-        for media_id in media_ids:
-            try:
-                self.file_path(media_id).unlink(missing_ok=True)
-            except MatrixError:
-                continue
+        with store_errors():
+            await self.store.delete([m for m in media_ids if MEDIA_ID.match(m)])
         logger.info("deleted %d media file(s)", len(media_ids))
 
     # ------------------------------------------------------------ housekeeping
@@ -483,10 +488,8 @@ class MediaService:
         for media_id in await self.repo.expired_pending(now):
             if await self.repo.delete_pending(media_id, now):
                 removed += 1
-                try:
-                    self.file_path(media_id).unlink(missing_ok=True)
-                except MatrixError:
-                    pass
+                with contextlib.suppress(FileNotFoundError):
+                    await self.store.delete([media_id])
         if self.tmp_dir.is_dir():
             for entry in os.scandir(self.tmp_dir):
                 try:

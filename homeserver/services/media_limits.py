@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 from common.errors import Codes, MatrixError
+from homeserver.storage.media_store import MediaStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +47,16 @@ def disk_errors() -> Iterator[None]:
             logger.error("media store: %s", exc.strerror)
             raise disk_full() from None
         raise
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """An unreachable (or refusing) media store answers 503 with Retry-After, not 500."""
+    try:
+        yield
+    except MediaStoreUnavailable as exc:
+        logger.error("media store unavailable: %s", exc)
+        raise MatrixError(
+            503, Codes.UNKNOWN, "The media store is unavailable; try again later",
+            extra={"retry_after_ms": 10_000}, headers={"Retry-After": "10"},
+        ) from None

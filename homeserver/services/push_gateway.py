@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ import httpx
 from homeserver.services.event_auth import user_power
 from homeserver.services.push_counts import PushCounter
 from homeserver.services.push_eval import PushContext, evaluate
-from homeserver.storage.events import StoredEvent
+from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.pushers import PusherRepository, PusherRow
 from homeserver.storage.rooms import RoomRepository
 
@@ -32,18 +33,33 @@ FIRST_RETRY_S = 0.5
 TIMEOUT_S = 10.0
 
 
+@dataclass(frozen=True)
+class RoomNames:
+    """What a push says about the room and the sender (spec, Push Gateway API)."""
+
+    room_name: str | None = None
+    room_alias: str | None = None
+    sender_display_name: str | None = None
+
+
 def notification(event: StoredEvent, pusher: JsonDict, tweaks: JsonDict, unread: int,
-                 sender_name: str | None) -> JsonDict:
+                 names: RoomNames) -> JsonDict:
     data = {k: v for k, v in (pusher.get("data") or {}).items() if k != "url"}
     device = {"app_id": pusher["app_id"], "pushkey": pusher["pushkey"], "data": data, "tweaks": tweaks}
     body: JsonDict = {"event_id": event.event_id, "room_id": event.room_id, "counts": {"unread": unread},
                       "devices": [device], "prio": "high" if tweaks.get("sound") or tweaks.get("highlight") else "low"}
     if (pusher.get("data") or {}).get("format") != "event_id_only":
-        body.update(type=event.type, sender=event.sender, content=event.content)
+        # "id" (the event id again) and "membership" are not in the Push Gateway API;
+        # Synapse sends them and gateways written against it (SyTest's too) read them.
+        body.update(id=event.event_id, type=event.type, sender=event.sender, content=event.content)
         if event.state_key is not None:
             body["user_is_target"] = event.state_key == pusher.get("user_id")
-        if sender_name:
-            body["sender_display_name"] = sender_name
+        if event.membership is not None:
+            body["membership"] = event.membership
+        for key in ("room_name", "room_alias", "sender_display_name"):
+            value = getattr(names, key)
+            if value:
+                body[key] = value
     return {"notification": body}
 
 
@@ -57,9 +73,10 @@ def _tweaks(actions: list[Any]) -> JsonDict:
 
 class PushDispatcher:
     def __init__(self, pushers: PusherRepository, rooms: RoomRepository, counter: PushCounter,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 events: EventRepository, client: httpx.AsyncClient | None = None) -> None:
         self.pushers = pushers
         self.rooms = rooms
+        self.events = events
         self.counter = counter
         self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -80,6 +97,19 @@ class PushDispatcher:
         rows = await self.pushers.for_users(sorted({*members, *invited}))
         if not rows:
             return
+        room_state = {e.type: e.content for e in (await self.events.current_state(
+            [room_id], ["m.room.name", "m.room.canonical_alias"]))[room_id]}
+        name = room_state.get("m.room.name", {}).get("name")
+        alias = room_state.get("m.room.canonical_alias", {}).get("alias")
+        alias = alias if isinstance(alias, str) and alias else None
+        senders = await self.events.member_events((room_id, e.sender) for e in events)
+
+        def names(event: StoredEvent) -> RoomNames:
+            member = senders.get((room_id, event.sender))
+            display = member.content.get("displayname") if member is not None else None
+            return RoomNames(name if isinstance(name, str) and name else alias, alias,
+                             display if isinstance(display, str) else None)
+
         by_user: dict[str, list[PusherRow]] = {}
         for row in rows:
             by_user.setdefault(row.user_id, []).append(row)
@@ -96,7 +126,7 @@ class PushDispatcher:
                     room_id, 0)
                 for row in pushers:
                     body = notification(event, {**row.pusher, "user_id": user_id}, _tweaks(outcome.actions),
-                                        unread, None)
+                                        unread, names(event))
                     self._spawn(self._deliver(user_id, row.pusher, body))
 
     def _spawn(self, coro: Any) -> None:

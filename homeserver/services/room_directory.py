@@ -185,7 +185,7 @@ class RoomDirectoryService:
             offset = int(since[1:])
         if search is not None and not isinstance(search, str):
             raise MatrixError(400, Codes.INVALID_PARAM, "generic_search_term must be a string")
-        entries = await self._entries(await self.repo.published(self.server_name))
+        entries = await self.summaries(await self.repo.published(self.server_name))
         if search:
             needle = search.casefold()
             entries = [e for e in entries if any(
@@ -200,7 +200,8 @@ class RoomDirectoryService:
             out["prev_batch"] = f"o{max(0, offset - max(limit, 1))}"
         return out
 
-    async def _entries(self, room_ids: list[str]) -> list[JsonDict]:
+    async def summaries(self, room_ids: list[str]) -> list[JsonDict]:
+        """The public-rooms chunk entry of each room (rooms without state are left out)."""
         if not room_ids:
             return []
         states = await self.rooms.events.current_state(room_ids, _SUMMARY_TYPES)

@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from common.canonical_json import encode_canonical_json
 from homeserver.storage.database import Database, Row
 from homeserver.storage.graph import GraphRepository
+from homeserver.storage.relation_rows import record_relation
 from homeserver.storage.streams import StreamRepository
 
 JsonDict = dict[str, Any]
@@ -237,6 +238,8 @@ class RoomWriter:
             conn=self.conn,
         )
         await self.graph.add_edges(self.conn, event.room_id, event.event_id, reference_ids(pdu.get("prev_events")))
+        await record_relation(self.db, self.conn, event.event_id, event.room_id, event.type, event.sender,
+                              event.stream_pos, pdu)
         if event.state_key is not None:
             await self.db.execute(
                 self.db.upsert_sql(

@@ -32,6 +32,7 @@ class _Rule:
     match: Match
     mode: str  # "drop" | "lose_answer" | "cut_answer"
     left: int
+    skip: int = 0  # matching requests let through untouched before the rule applies
 
 
 @dataclass
@@ -51,8 +52,8 @@ class DroppingProxy:
         port = self._server.sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    def kill(self, match: Match, mode: str = "drop", times: int = 1) -> None:
-        self.rules.append(_Rule(match, mode, times))
+    def kill(self, match: Match, mode: str = "drop", times: int = 1, skip: int = 0) -> None:
+        self.rules.append(_Rule(match, mode, times, skip))
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -72,6 +73,9 @@ class DroppingProxy:
     def _rule_for(self, method: str, path: str) -> _Rule | None:
         for rule in self.rules:
             if rule.left > 0 and rule.match(method, path):
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    return None
                 rule.left -= 1
                 return rule
         return None

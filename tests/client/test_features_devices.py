@@ -63,7 +63,11 @@ async def test_delete_device_stops_delivery(server: RunningServer, new_user: Mak
     assert dead.value.errcode == "M_UNKNOWN_TOKEN"
     await until(lambda: alice2.connection.value == "offline", what="removed device goes offline")
 
-    # Peers learn of the device-list change and stop encrypting to the removed device.
+    # Peers learn of the device-list change (through /sync: until then a send still
+    # encrypts to the device, as in any Matrix client) and stop encrypting to it.
+    for peer in (bob, carol):
+        await until(lambda p=peer: alice.user_id in p.directory.outdated()  # type: ignore[misc]
+                    or gone not in p.directory.device_ids(alice.user_id), what="peer told of the removal")
     after = await bob.send_text(dm, "dm after removal")
     ciphertext = (await raw_event(bob, dm, after))["content"]["ciphertext"]
     assert f"{alice.user_id}|{gone}" not in ciphertext

@@ -58,7 +58,8 @@ async def test_two_devices_each_history_out_of_order_and_restart(
     for sender, text in ((alice, "a1"), (bob2, "b2"), (alice2, "a2"), (bob, "b1")):
         await sender.send_text(room, text)
         for reader in everyone:
-            await until(lambda r=reader, t=text: t in bodies(r, room), what=f"{text} everywhere")  # type: ignore[misc]
+            await until(lambda r=reader, t=text: t in bodies(r, room),  # type: ignore[misc]
+                        what=f"{text} from {sender.device_id} on {reader.device_id}")
 
     # Out of order: all four devices send at once before anyone has synced.
     texts = [f"burst {i} from {c.device_id}" for i, c in enumerate(everyone)]

@@ -7,19 +7,27 @@ closes dies under a request the client just wrote.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypercorn.config import Config as HypercornConfig
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from client_tk.core.account import register
 from client_tk.core.client import ChatClient
-from client_tk.core.transport import CLIENT_V3, Transport, TransportFailure
+from client_tk.core.transport import CLIENT_V3, MEDIA_V3, Transport, TransportFailure
+from common.errors import MatrixError
+from homeserver.serving import serve_bounded
 from tests.client.conftest import PASSWORD, options
 from tests.client.dropping_proxy import DroppingProxy
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, free_port
 
 
 @pytest.fixture
@@ -56,6 +64,38 @@ async def test_posts_survive_a_killed_connection(server: RunningServer, proxy: D
                                                   (client.user_id,))
         assert len(rows) == 1 and uri.endswith("/" + str(rows[0]["media_id"]))
         assert len(proxy.killed) == 3 and all(rule.left == 0 for rule in proxy.rules)
+    finally:
+        await client.close()
+
+
+async def test_posts_whose_answer_was_lost_are_applied_once(server: RunningServer, proxy: DroppingProxy,
+                                                            tmp_path: Path) -> None:
+    """The server acted, the answer died on the way: the repeat (same Idempotency-Key) gets it."""
+    # The second /register is the one that creates the account (the first starts UIA).
+    proxy.kill(lambda method, path: method == "POST" and path.endswith("/register"), "lose_answer", skip=1)
+    proxy.kill(lambda method, path: method == "POST" and path.endswith("/createRoom"), "lose_answer")
+    proxy.kill(lambda method, path: method == "POST" and path.startswith(MEDIA_V3 + "/upload"), "lose_answer")
+    client = await register(options(proxy.base_url, tmp_path / "a"), f"l{secrets.token_hex(3)}", PASSWORD)
+    try:
+        room_id = await client.create_group("Lost answer", [])
+        uri = await client.upload_media(b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(4000), "image/png")
+        assert sorted(k[2].rsplit("/", 1)[1] for k in proxy.killed) == ["createRoom", "register", "upload"]
+        assert all(k[0] == "lose_answer" for k in proxy.killed) and all(r.left == 0 for r in proxy.rules)
+        for name in ("/client/v3/register", "/createRoom", "/media/v3/upload"):
+            keys = [k for (m, p), k in zip(proxy.seen, proxy.idempotency_keys, strict=True)
+                    if m == "POST" and p.split("?")[0].endswith(name)]
+            assert len(keys) >= 2 and keys[-2] == keys[-1] and keys[-1], name  # the repeat carried the first one's key
+
+        with server.hs.database.activated():
+            db = server.hs.database
+            users = await db.fetch("SELECT user_id FROM users WHERE user_id = ?", (client.user_id,))
+            devices = await db.fetch("SELECT device_id FROM devices WHERE user_id = ?", (client.user_id,))
+            rooms = await db.fetch("SELECT room_id FROM rooms WHERE creator = ?", (client.user_id,))
+            media = await db.fetch("SELECT media_id FROM media WHERE uploader = ?", (client.user_id,))
+        assert len(users) == 1 and [d["device_id"] for d in devices] == [client.device_id]
+        assert [r["room_id"] for r in rooms] == [room_id]  # one room, the one the client knows
+        assert len(media) == 1 and uri.endswith("/" + str(media[0]["media_id"]))
+        assert (await client.http.get(CLIENT_V3 + "/joined_rooms"))["joined_rooms"] == [room_id]
     finally:
         await client.close()
 
@@ -107,3 +147,52 @@ async def test_requests_carry_one_idempotency_key_across_attempts(server: Runnin
         assert keys[0] and keys == [keys[0]] * 3
     finally:
         await http.aclose()
+
+
+async def test_a_post_whose_first_attempt_still_runs_is_asked_again() -> None:
+    """409 with ``retry_after_ms`` (the server still runs the first attempt under this key): ask again.
+
+    A tiny server stands in for one whose first attempt is slow; a 409 without
+    the hint (a real conflict) is not repeated.
+    """
+    keys: list[str | None] = []
+
+    async def busy_twice(request: Request) -> Response:
+        await request.body()
+        keys.append(request.headers.get("idempotency-key"))
+        if len(keys) < 3:
+            return JSONResponse({"errcode": "M_UNKNOWN", "error": "in flight", "retry_after_ms": 10}, 409)
+        return JSONResponse({"room_id": "!once:x"})
+
+    async def conflict(request: Request) -> Response:
+        await request.body()
+        keys.append(request.headers.get("idempotency-key"))
+        return JSONResponse({"errcode": "M_UNKNOWN", "error": "conflict"}, 409)
+
+    app = Starlette(routes=[Route(CLIENT_V3 + "/createRoom", busy_twice, methods=["POST"]),
+                            Route(CLIENT_V3 + "/conflict", conflict, methods=["POST"])])
+    config = HypercornConfig()
+    port = free_port()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.errorlog = config.accesslog = None
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_bounded(app, config, stop.wait))
+    http = Transport(f"http://127.0.0.1:{port}")
+    try:
+        while True:  # until it listens
+            try:
+                await http.get("/")
+            except MatrixError:
+                break
+            except TransportFailure:
+                assert not serving.done()
+                await asyncio.sleep(0.05)
+        assert await http.post(CLIENT_V3 + "/createRoom", {}) == {"room_id": "!once:x"}
+        assert len(keys) == 3 and keys[0] and keys == [keys[0]] * 3
+        with pytest.raises(MatrixError) as refused:
+            await http.post(CLIENT_V3 + "/conflict", {})
+        assert refused.value.status == 409 and len(keys) == 4
+    finally:
+        await http.aclose()
+        stop.set()
+        await serving

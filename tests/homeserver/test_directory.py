@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import quote
 
 from tests.homeserver.test_media_rooms import make_room
@@ -63,5 +64,14 @@ async def test_users_in_public_rooms_are_searchable_by_anyone(server: RunningSer
 
     assert await found("pubdirmember") == [public_member.user_id]
     assert await found("privdirmember") == []
+
+    async def found_by_self(account: Any, term: str) -> list[str]:
+        response = await server.api("POST", "user_directory/search", account, json={"search_term": term})
+        return [r["user_id"] for r in response.json()["results"]]
+
+    # In a public room one is in the directory for everyone, oneself included; in a private one not.
+    assert await found_by_self(public_member, "pubdirmember") == [public_member.user_id]
+    assert await found_by_self(private_member, "privdirmember") == []
     await server.api("POST", f"rooms/{quote(public)}/leave", public_member, json={})
     assert await found("pubdirmember") == []
+    assert await found_by_self(public_member, "pubdirmember") == []

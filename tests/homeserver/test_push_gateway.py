@@ -113,3 +113,42 @@ async def test_rejected_pushkeys_are_removed(server: RunningServer) -> None:
         assert len(gateway.received) == 1
         assert "content" not in gateway.received[0]["notification"]  # event_id_only
         assert (await server.api("GET", "pushers", alice)).json() == {"pushers": []}
+
+
+async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServer) -> None:
+    async with running_gateway() as (gateway, url):
+        alice = await server.register()
+        bob = await server.register()
+        await server.api("PUT", f"profile/{bob.user_id}/displayname", bob, json={"displayname": "Bobby"})
+        room = await create_room(server, bob, preset="public_chat", room_alias_name="pushy")
+        alias = f"#pushy:{server.config.server_name}"
+        await server.api("POST", f"join/{quote(room)}", alice, json={})
+        pusher = {"pushkey": "k", "kind": "http", "app_id": "org.example.app", "app_display_name": "App",
+                  "device_display_name": "Phone", "lang": "en", "data": {"url": url}}
+        assert (await server.api("POST", "pushers/set", alice, json=pusher)).status_code == 200
+
+        await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/n1", bob,
+                         json={"msgtype": "m.text", "body": "named by alias"})
+        await server.hs.services.push_gateway.drain()
+        note = gateway.received[-1]["notification"]
+        # No m.room.name yet: the canonical alias names the room.
+        assert note["room_name"] == alias and note["room_alias"] == alias
+        assert note["sender_display_name"] == "Bobby" and note["id"] == note["event_id"]
+        assert "membership" not in note and "user_is_target" not in note
+
+        await server.api("PUT", f"rooms/{quote(room)}/state/m.room.name/", bob, json={"name": "The Room"})
+        await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/n2", bob,
+                         json={"msgtype": "m.text", "body": "named"})
+        await server.hs.services.push_gateway.drain()
+        assert gateway.received[-1]["notification"]["room_name"] == "The Room"
+
+        # An invitation: the push says whom it is for.
+        carol = await server.register()
+        pusher["pushkey"] = "carol"
+        assert (await server.api("POST", "pushers/set", carol, json=pusher)).status_code == 200
+        other = await create_room(server, bob)
+        assert (await server.api("POST", f"rooms/{quote(other)}/invite", bob,
+                                 json={"user_id": carol.user_id})).status_code == 200
+        await server.hs.services.push_gateway.drain()
+        invite = [n["notification"] for n in gateway.received if n["notification"]["room_id"] == other]
+        assert invite and invite[-1]["membership"] == "invite" and invite[-1]["user_is_target"] is True

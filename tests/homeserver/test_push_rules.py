@@ -154,3 +154,26 @@ async def test_bad_rules_are_refused(server: RunningServer) -> None:
     # Clients may not write the rule set as plain account data.
     direct = await server.api("PUT", f"user/{quote(alice.user_id)}/account_data/m.push_rules", alice, json={})
     assert direct.status_code == 405
+
+
+async def test_malformed_push_rule_paths(server: RunningServer) -> None:
+    """A missing scope, kind or rule id, a missing trailing slash or an unknown attribute is a
+    400 (never a redirect: a PUT redirected to the slashed path would write somewhere else);
+    /pushrules without its slash is no endpoint (404)."""
+    alice = await server.register()
+    base = "/_matrix/client/v3/pushrules"
+    for method, path in (("PUT", "/"), ("PUT", "/global"), ("PUT", "/global/room"), ("PUT", "/global/room/"),
+                         ("DELETE", "/global/room/"), ("GET", "/global"), ("GET", "/global/room"),
+                         ("PUT", "/global/override/.m.rule.master/not_an_attr"),
+                         ("GET", "/global/override/.m.rule.master/not_an_attr")):
+        response = await server.api(method, base + path, alice, json={"enabled": True} if method == "PUT" else None)
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["errcode"] in ("M_INVALID_PARAM", "M_UNRECOGNIZED"), (method, path)
+    response = await server.api("GET", base, alice)
+    assert response.status_code == 404 and response.json()["errcode"] == "M_UNRECOGNIZED"
+    # The real paths still work, and nothing was written by the refused requests.
+    ruleset = (await server.api("GET", base + "/", alice)).json()
+    assert {r["rule_id"] for r in ruleset["global"]["room"]} == set()
+    master = await server.api("GET", base + "/global/override/.m.rule.master/enabled", alice)
+    assert master.status_code == 200 and master.json() == {"enabled": False}
+    assert (await server.api("GET", base + "/global/room/")).status_code == 401

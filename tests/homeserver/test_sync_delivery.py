@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from homeserver.services.sync_api import STREAMS
-from homeserver.services.to_device import MAX_PER_SYNC, MAX_TARGETS
+from homeserver.services.to_device import MAX_PER_SYNC
 from tests.homeserver.room_helpers import create_room, expect_error, send_text, sync
 from tests.homeserver.test_wakeups import no_database_poll, settle
 from tests.support.server import RunningServer, serve_homeserver
@@ -63,6 +63,21 @@ async def test_more_pending_to_device_messages_than_fit_one_sync(quiet_server: R
     index = STREAMS.index("to_device")
     steps = [_positions(t)[index] for t in (start, first["next_batch"], rest["next_batch"])]
     assert steps[0] < steps[1] < steps[2]
+
+
+async def test_exactly_one_pages_worth_of_to_device_messages_arrives_in_one_sync(quiet_server: RunningServer) -> None:
+    server = quiet_server
+    alice = await server.register()
+    carol = await server.register()
+    bob = await server.register()
+    start = (await sync(server, bob))["next_batch"]
+    for n in range(MAX_PER_SYNC):
+        response = await server.api("PUT", f"sendToDevice/m.test/page{n}", (alice, carol)[n % 2],
+                                    json={"messages": {bob.user_id: {bob.device_id: {"n": n}}}})
+        assert response.status_code == 200, response.text
+    page = await sync(server, bob, since=start)
+    assert _numbers(page) == list(range(MAX_PER_SYNC))
+    assert _numbers(await sync(server, bob, since=page["next_batch"])) == []
 
 
 async def test_messages_arriving_while_a_page_is_pending_are_not_lost(quiet_server: RunningServer) -> None:
@@ -145,16 +160,20 @@ async def test_initial_sync_answers_at_once_even_with_a_timeout(server: RunningS
 async def test_to_device_requests_are_bounded_and_validated(server: RunningServer) -> None:
     alice = await server.register()
     bob = await server.register()
-    too_many = {f"D{n}": {"n": n} for n in range(MAX_TARGETS + 1)}
+    # The limit clients see (and the error names): 1000 device entries per request.
+    too_many = {f"D{n}": {"n": n} for n in range(1001)}
     await expect_error(await server.api("PUT", "sendToDevice/m.test/big", alice,
                                         json={"messages": {bob.user_id: too_many}}), 400, "M_INVALID_PARAM")
-    at_limit = {f"D{n}": {"n": n} for n in range(MAX_TARGETS)}
+    at_limit = {f"D{n}": {"n": n} for n in range(1000)}
     ok = await server.api("PUT", "sendToDevice/m.test/limit", alice, json={"messages": {bob.user_id: at_limit}})
     assert ok.status_code == 200, ok.text
     for bad, errcode in [({"messages": []}, "M_BAD_JSON"),
                          ({"messages": {bob.user_id: []}}, "M_BAD_JSON"),
                          ({"messages": {bob.user_id: {bob.device_id: "x"}}}, "M_BAD_JSON"),
                          ({"messages": {bob.user_id: {"bad device!": {}}}}, "M_INVALID_PARAM"),
-                         ({"messages": {"@x:elsewhere.example": {"D": {}}}}, "M_INVALID_PARAM")]:
+                         ({"messages": {bob.user_id: {"!dev": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {bob.user_id: {"": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {"@x:elsewhere.example": {"D": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {"@x:zzz.example": {"D": {}}}}, "M_INVALID_PARAM")]:
         await expect_error(await server.api("PUT", f"sendToDevice/m.test/b{len(str(bad))}", alice, json=bad),
                            400, errcode)

@@ -8,6 +8,7 @@ waiters, and messages that stay small whatever the room's size.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -94,3 +95,46 @@ def test_a_room_wake_up_stays_small_whatever_the_room_size() -> None:
     assert len(encoded) < 100
     assert WakeUp.decode(encoded) == message
     assert WakeUp.decode("not json") is None and WakeUp.decode('{"u": [1]}') is None
+
+
+def test_one_users_second_long_poll_stays_indexed_when_the_first_ends() -> None:
+    """Two devices of one user long-poll the same room; when one answers, a room wake-up still reaches the other."""
+    notifier = Notifier()
+    with notifier.listen("@a:x") as second:
+        with notifier.listen("@a:x") as first:
+            notifier.watch(first, ["!r:x"])
+            notifier.watch(second, ["!r:x"])
+        assert notifier.users_waiting_in("!r:x") == {"@a:x"}
+        notifier._deliver(WakeUp(room_id="!r:x", stream="events", position=4))
+        assert second.woken and second.moved == {"events": 4}
+    assert notifier.users_waiting_in("!r:x") == set() and notifier.waiting_users == 0
+
+
+def test_each_delivered_wake_up_is_counted_once() -> None:
+    """/metrics exports the total; the per-user counts say whom a wake-up reached."""
+    notifier = Notifier()
+    with notifier.listen("@a:x") as first, notifier.listen("@a:x") as second, notifier.listen("@b:x") as third:
+        notifier.watch(first, ["!r:x"])
+        notifier.watch(second, ["!r:x"])
+        notifier.watch(third, ["!s:x"])
+        notifier._deliver(WakeUp(room_id="!r:x", stream="events", position=3))
+        assert first.woken and second.woken and not third.woken
+        assert notifier.wakeups == 2
+        assert notifier.woken == Counter({"@a:x": 2})
+        # A later, lower position of the same stream does not move the waiter's mark back.
+        notifier._deliver(WakeUp(room_id="!r:x", stream="events", position=2))
+        assert first.moved == {"events": 3}
+        # A wake-up that names a stream but no position wakes without recording a position.
+        notifier._deliver(WakeUp(room_id="!r:x", stream="typing"))
+        assert first.moved == {"events": 3} and notifier.wakeups == 6
+
+
+@pytest.mark.parametrize("bus", ["database-queue", "redis"])
+async def test_a_stopped_server_leaves_no_listener_running(make_config: Any, bus: str) -> None:
+    """Shutdown ends the task that listens for other instances' wake-ups, whichever bus carries them."""
+    config = make_config(**({"redis_url": require_redis()} if bus == "redis" else {}))
+    before = asyncio.all_tasks()
+    async with serve_homeserver(config) as one:
+        await one.register()
+        assert len(asyncio.all_tasks() - before) > 0
+    assert asyncio.all_tasks() - before == set()

@@ -10,9 +10,10 @@ upload path ``/_matrix/media/v3/upload`` is authenticated anyway).
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from common.errors import Codes, MatrixError, bad_param
 from homeserver.api.http import json_response, path_param, read_json, require_auth, services
@@ -78,11 +79,13 @@ async def media_config(request: Request) -> Response:
     return json_response(services(request).media.config_json())
 
 
-def _check_range(request: Request, size: int) -> None:
-    """Only a single satisfiable byte range is served; anything else is 416."""
+def _check_range(request: Request, size: int) -> tuple[int, int] | None:
+    """Only a single satisfiable byte range is served; anything else is 416.
+
+    Returns the (first, last) bytes asked for, None without a Range header."""
     value = request.headers.get("range")
     if value is None:
-        return
+        return None
     unsatisfiable = MatrixError(
         416, Codes.INVALID_PARAM, "Requested range not satisfiable",
         headers={"Content-Range": f"bytes */{size}"},
@@ -94,8 +97,19 @@ def _check_range(request: Request, size: int) -> None:
     if first:
         if int(first) >= size or (last and int(last) < int(first)):
             raise unsatisfiable
-    elif int(last) == 0 or size == 0:
+        return int(first), min(int(last), size - 1) if last else size - 1
+    if int(last) == 0 or size == 0:
         raise unsatisfiable
+    return max(0, size - int(last)), size - 1
+
+
+def _disposition(kind: str, filename: str | None) -> str:
+    if filename is None:
+        return kind
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"{kind}; filename*=utf-8''{quoted}"
+    return f'{kind}; filename="{filename}"'
 
 
 async def download(request: Request) -> Response:
@@ -113,9 +127,21 @@ async def download(request: Request) -> Response:
         path_param(request, "server_name"), path_param(request, "media_id"),
         str(filename) if filename else None,
     )
-    _check_range(request, media.size)
+    wanted = _check_range(request, media.size)
     disposition = "inline" if media.inline else "attachment"
     headers = dict(SECURITY_HEADERS)
+    if media.path is None:
+        # A remote store (S3): stream the object, or the one range asked for.
+        first, last = wanted if wanted is not None else (0, media.size - 1)
+        headers.update({"Content-Disposition": _disposition(disposition, media.filename),
+                        "Accept-Ranges": "bytes", "Content-Length": str(max(0, last - first + 1))})
+        if wanted is not None:
+            headers["Content-Range"] = f"bytes {first}-{last}/{media.size}"
+        if media.size == 0:
+            return Response(b"", media_type=media.content_type, headers=headers)
+        body = await services(request).media.open_range(media, first, last)
+        return StreamingResponse(body, status_code=206 if wanted is not None else 200,
+                                 media_type=media.content_type, headers=headers)
     if media.filename is None:
         headers["Content-Disposition"] = disposition
     return FileResponse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.errors import Codes, MatrixError
 from homeserver.api.http import json_response, path_param, read_json, require_auth, services
 
 
@@ -74,3 +75,20 @@ async def set_attribute(request: Request) -> Response:
     body = await read_json(request)
     await services(request).push_rules.set_attribute(requester.user_id, *_where(request), attribute, body)
     return json_response({})
+
+
+async def malformed_path(request: Request) -> Response:
+    """A push rule path with a part missing (no scope, kind or rule id, or no trailing
+    slash after them), or an attribute other than enabled and actions: 400."""
+    await require_auth(request)
+    attribute = request.path_params.get("attribute")
+    if attribute is not None:
+        raise MatrixError(400, Codes.UNRECOGNIZED, f"Unknown push rule attribute {str(attribute)[:32]!r}: "
+                          "use enabled or actions")
+    raise MatrixError(400, Codes.INVALID_PARAM, "Push rules are at /pushrules/, /pushrules/{scope}/, "
+                      "/pushrules/{scope}/{kind}/ and /pushrules/{scope}/{kind}/{ruleId}")
+
+
+async def no_trailing_slash(request: Request) -> Response:
+    """GET /_matrix/client/v3/pushrules (without the slash) is not an endpoint."""
+    raise MatrixError(404, Codes.UNRECOGNIZED, "Push rules are at /pushrules/ (with the trailing slash)")

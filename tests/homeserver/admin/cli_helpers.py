@@ -28,6 +28,10 @@ def write_config(config: Config, path: Path) -> Path:
         "[security]",
         "password_scrypt_log_n = 10",
     ]
+    if config.media.store == "s3":
+        media = config.media
+        lines += ["[media]", 'store = "s3"', f'endpoint = "{media.endpoint}"', f'bucket = "{media.bucket}"',
+                  f'access_key_id = "{media.access_key_id}"', f'secret_access_key = "{media.secret_access_key}"']
     path.write_text("\n".join(lines) + "\n")
     return path
 
