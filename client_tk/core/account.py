@@ -119,6 +119,34 @@ async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyP
     return client
 
 
+CODE_ATTEMPTS = 5  # tries of the e-mail code per registration (the server may allow fewer)
+
+
+def local_user_ids(root: Path) -> list[str]:
+    """The accounts that have a local store under ``root`` (read from each store's plain meta)."""
+    found: list[str] = []
+    if not root.is_dir():
+        return found
+    for folder in sorted(root.iterdir()):
+        if not (folder / "store.db").is_file():
+            continue
+        store = LocalStore(folder)
+        try:
+            user = store.get_meta("user_id")
+        finally:
+            store.close()
+        if user:
+            found.append(user.decode())
+    return found
+
+
+def find_local_user(root: Path, name: str) -> str | None:
+    """The full user id for a short name (``alice`` or ``@alice``) when one local account has it."""
+    local = name.strip().lstrip("@").casefold()
+    matches = [u for u in local_user_ids(root) if u[1:].split(":", 1)[0].casefold() == local]
+    return matches[0] if len(matches) == 1 else None
+
+
 async def register(opts: ClientOptions, username: str, password: str, *, email: str | None = None,
                    code_provider: CodeProvider | None = None) -> ChatClient:
     """Create an account (with an e-mail code when ``email`` is given) and this device."""
@@ -139,9 +167,15 @@ async def register(opts: ClientOptions, username: str, password: str, *, email: 
             sid = (await http.post(CLIENT_V3 + "/register/email/requestToken",
                                    {"email": email, "client_secret": client_secret, "send_attempt": 1},
                                    auth=False))["sid"]
-            code = await code_provider(email)
-            await http.post(UNSTABLE + "/email/submitToken",
-                            {"sid": sid, "client_secret": client_secret, "token": code}, auth=False)
+            for attempt in range(1, CODE_ATTEMPTS + 1):  # a mistyped code is asked for again
+                code = await code_provider(email)
+                try:
+                    await http.post(UNSTABLE + "/email/submitToken",
+                                    {"sid": sid, "client_secret": client_secret, "token": code}, auth=False)
+                    break
+                except MatrixError as exc:
+                    if exc.errcode != "M_THREEPID_AUTH_FAILED" or attempt == CODE_ATTEMPTS:
+                        raise
             return {"type": "m.login.email.identity", "session": session,
                     "threepid_creds": {"sid": sid, "client_secret": client_secret}}
 

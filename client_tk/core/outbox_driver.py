@@ -56,7 +56,11 @@ class OutboxDriver:
         if room is None or room.membership != "join":
             raise MatrixError(403, "M_FORBIDDEN", "You are not in that room")
         users = sending.recipients(room, e.user_id)
-        await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
+        try:
+            await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
+        except TransportFailure as exc:
+            await self._keep_offline(room_id, payload, exc)
+            raise
         e.directory.check_send(users)  # a changed safety number holds the message (raises)
         absent = self._absent(room_id)
         if absent or self.box.waiting_in(room_id):  # keep the order: behind earlier waiting ones
@@ -64,7 +68,11 @@ class OutboxDriver:
                 await e._commit(lambda: self._add_waiting(room_id, payload, absent))
             raise MessageWaiting(absent or self._absent(room_id))
         names: list[str] = []
-        answer, claims = await self._claim(users)
+        try:
+            answer, claims = await self._claim(users)
+        except TransportFailure as exc:
+            await self._keep_offline(room_id, payload, exc)
+            raise
 
         def stage() -> Staged:
             names.append(self._encrypt(room_id, users, payload, answer, claims, None))
@@ -82,6 +90,16 @@ class OutboxDriver:
             return []
         return [u for u in sending.recipients(room, e.user_id)
                 if u != e.user_id and not e.directory.verified([u])]
+
+    async def _keep_offline(self, room_id: str, payload: JsonDict, error: Exception) -> None:
+        """The server cannot be reached before encrypting: the message waits (plaintext, in the
+        encrypted local store) and is encrypted and sent, in order, when the server answers again."""
+        def stage() -> Staged:
+            self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), [],
+                                 reason=f"offline: {error}")
+            return Staged(events=[self._changed(room_id)])
+        async with self.engine.lock:
+            await self.engine._commit(stage)
 
     def _add_waiting(self, room_id: str, payload: JsonDict, absent: list[str]) -> Staged:
         self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), absent)
@@ -122,10 +140,14 @@ class OutboxDriver:
             if room is None:
                 continue
             users = sending.recipients(room, e.user_id)
-            await e.learn_devices(users)  # queries only users marked outdated by /sync
-            if self._absent(room_id) or e.directory.changed(users):
-                continue
-            answer, claims = await self._claim(users)
+            try:
+                await e.learn_devices(users)  # queries only users marked outdated by /sync
+                if self._absent(room_id) or e.directory.changed(users):
+                    continue
+                answer, claims = await self._claim(users)
+            except (TransportFailure, MatrixError) as exc:  # still offline: the next flush tries again
+                logger.info("waiting outbox entry %s not encrypted yet: %s", name, exc)
+                return
 
             def stage(name: str = name, entry: JsonDict = entry, users: list[str] = users,
                       answer: tuple[JsonDict, JsonDict] | None = answer,

@@ -98,7 +98,7 @@ def test_two_clients_chat_image_invitation_search(gui_server: str, make_app: Any
     assert bob_view.images[image_id].width() == 320
 
     # search with Ctrl+F: both "Hello" messages match, highlighted, stepping works
-    bob.screen._search()
+    bob.screen.find()
     bob_view.search_text.set("hello")
     pump(tk_root, lambda: len(bob_view.matches) == 2, what="two search matches")
     assert bob_view.search_bar.winfo_ismapped()
@@ -130,7 +130,7 @@ def test_two_clients_chat_image_invitation_search(gui_server: str, make_app: Any
     bob.screen.room_list.select(room_id)
     pump(tk_root, lambda: bob.screen.conversation.messages.loaded
          and bob.screen.conversation.messages.images, what="bob's chat again")
-    bob.screen._search()
+    bob.screen.find()
     bob.screen.conversation.messages.search_text.set("hello")
     pump(tk_root, lambda: len(bob.screen.conversation.messages.matches) == 2, what="search again")
 
