@@ -73,6 +73,7 @@ from homeserver.services.ratelimit import (
     RedisCounters,
 )
 from homeserver.services.receipts import ReceiptService, build_extras
+from homeserver.services.relations import RelationService
 from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
@@ -99,6 +100,7 @@ from homeserver.storage.keys import KeyRepository
 from homeserver.storage.pairing import PairingRepository
 from homeserver.storage.pushers import PusherRepository
 from homeserver.storage.ratelimits import RateLimitRepository
+from homeserver.storage.relations import RelationRepository
 from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
@@ -164,6 +166,7 @@ class Services:
     password_reset: PasswordResetService
     search: SearchService
     spaces: SpaceHierarchyService
+    relations: RelationService
     notifications: NotificationService
     health: HealthService
     idempotency: IdempotencyService
@@ -282,7 +285,7 @@ def build_services(
         directory=people.directory,
         push_rules=push_rules,
         room_directory=room_directory,
-        legacy_sync=LegacySyncService(core.sync),
+        legacy_sync=LegacySyncService(core.sync, room_directory.repo.is_published),
         cross_signing=cross_signing,
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
@@ -291,6 +294,7 @@ def build_services(
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         spaces=SpaceHierarchyService(core.rooms, room_directory),
+        relations=RelationService(core.rooms, core.messages, RelationRepository(database)),
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,

@@ -36,10 +36,11 @@ logger = logging.getLogger(__name__)
 
 PREFIXES = ("/_matrix/client/", "/_matrix/media/")
 MEDIA_PREFIX = "/_matrix/media/"
-# POSTs that only read: repeating them is harmless, so no row is written for them.
-READ_ONLY_SUFFIXES = ("/keys/query", "/user_directory/search", "/publicRooms", "/search")
+# POSTs that only read, or only set a position (receipts, read markers): a repeat
+# changes nothing, so no row is written for them.
+EXEMPT_SUFFIXES = ("/keys/query", "/user_directory/search", "/publicRooms", "/search", "/read_markers")
 # Larger answers are passed on without being kept (a repeat then runs afresh).
-MAX_KEPT_BYTES = 256 * 1024
+MAX_KEPT_BYTES = 64 * 1024
 _NOT_REPLAYED = {b"content-length", b"date", b"server"}
 ANONYMOUS = "anonymous"
 # What a repeat that met the first attempt still running is told to wait.
@@ -183,7 +184,7 @@ class _Exchange:
                 more = bool(message.get("more_body", False))
                 if more and size <= MAX_KEPT_BYTES:
                     return
-                if more:
+                if size > MAX_KEPT_BYTES:
                     await self.service.release(lookup, claim)
                 else:
                     await self._settle(lookup, claim, fingerprint, held, b"".join(chunks))
@@ -236,7 +237,7 @@ def _key_header(scope: Scope) -> bytes | None:
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
     path: str = scope["path"]
-    if not path.startswith(PREFIXES) or path.endswith(READ_ONLY_SUFFIXES):
+    if not path.startswith(PREFIXES) or path.endswith(EXEMPT_SUFFIXES) or "/receipt/" in path:
         return None
     return next((v for n, v in scope.get("headers", []) if n == b"idempotency-key"), None)
 

@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from common.canonical_json import encode_canonical_json
 from homeserver.storage.database import Database, Row
 from homeserver.storage.graph import GraphRepository
+from homeserver.storage.relation_rows import record_relation
 from homeserver.storage.streams import StreamRepository
 
 JsonDict = dict[str, Any]
@@ -253,6 +254,8 @@ class RoomWriter:
             conn=self.conn,
         )
         await self.graph.add_edges(self.conn, event.room_id, event.event_id, reference_ids(pdu.get("prev_events")))
+        await record_relation(self.db, self.conn, event.event_id, event.room_id, event.type, event.sender,
+                              event.stream_pos, pdu)
         if event.state_key is not None:
             await self.db.execute(
                 self.db.upsert_sql(
@@ -525,6 +528,15 @@ class EventRepository:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE state_key = ? AND type = 'm.room.member' "
             "AND stream_pos > ? AND stream_pos <= ? ORDER BY stream_pos",
             (user_id, after, upto),
+        )
+        return [event_from_row(r) for r in rows]
+
+    async def state_history(self, room_id: str, event_type: str, state_key: str, upto: int) -> list[StoredEvent]:
+        """Every state event of one (type, state_key) in the room up to ``upto``, oldest first."""
+        rows = await self.db.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND type = ? AND state_key = ? "
+            "AND stream_pos <= ? ORDER BY stream_pos",
+            (room_id, event_type, state_key, upto),
         )
         return [event_from_row(r) for r in rows]
 

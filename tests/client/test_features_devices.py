@@ -12,15 +12,17 @@ from client_tk.core.account import approve_pairing, finish_pairing, start_pairin
 from client_tk.core.client import ChatClient
 from client_tk.core.transport import CLIENT_V3, q
 from common.errors import MatrixError
-from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
+from tests.client.conftest import PASSWORD, MakeClient, Screens, bodies, options, until
 from tests.support.server import RunningServer
 
 
 async def pair(server: RunningServer, old: ChatClient, root: Path) -> ChatClient:
     opts = options(server.base_url, root)
     request = await start_pairing(opts, old.user_id)
-    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, poll_interval=0.1))
-    await approve_pairing(old, request.code)
+    screens = Screens()
+    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, confirm=screens.side("new"),
+                                                 poll_interval=0.1))
+    await approve_pairing(old, request.code, confirm=screens.side("old"))
     return await waiting
 
 
@@ -61,7 +63,11 @@ async def test_delete_device_stops_delivery(server: RunningServer, new_user: Mak
     assert dead.value.errcode == "M_UNKNOWN_TOKEN"
     await until(lambda: alice2.connection.value == "offline", what="removed device goes offline")
 
-    # Peers learn of the device-list change and stop encrypting to the removed device.
+    # Peers learn of the device-list change (through /sync: until then a send still
+    # encrypts to the device, as in any Matrix client) and stop encrypting to it.
+    for peer in (bob, carol):
+        await until(lambda p=peer: alice.user_id in p.directory.outdated()  # type: ignore[misc]
+                    or gone not in p.directory.device_ids(alice.user_id), what="peer told of the removal")
     after = await bob.send_text(dm, "dm after removal")
     ciphertext = (await raw_event(bob, dm, after))["content"]["ciphertext"]
     assert f"{alice.user_id}|{gone}" not in ciphertext

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from client_tk.core.account import approve_pairing, finish_pairing, login, start_pairing
 from client_tk.core.client import ChatClient
-from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
+from tests.client.conftest import PASSWORD, MakeClient, Screens, bodies, options, until
 from tests.client.plaintext import assert_server_holds_no_plaintext
 from tests.support.server import RunningServer
 
@@ -15,8 +15,10 @@ from tests.support.server import RunningServer
 async def pair(server: RunningServer, old: ChatClient, root: Path) -> ChatClient:
     opts = options(server.base_url, root)
     request = await start_pairing(opts, old.user_id)
-    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, poll_interval=0.1))
-    await approve_pairing(old, request.code)
+    screens = Screens()
+    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, confirm=screens.side("new"),
+                                                 poll_interval=0.1))
+    await approve_pairing(old, request.code, confirm=screens.side("old"))
     new = await waiting
     assert new.user_id == old.user_id and new.device_id != old.device_id
     return new
@@ -56,7 +58,8 @@ async def test_two_devices_each_history_out_of_order_and_restart(
     for sender, text in ((alice, "a1"), (bob2, "b2"), (alice2, "a2"), (bob, "b1")):
         await sender.send_text(room, text)
         for reader in everyone:
-            await until(lambda r=reader, t=text: t in bodies(r, room), what=f"{text} everywhere")  # type: ignore[misc]
+            await until(lambda r=reader, t=text: t in bodies(r, room),  # type: ignore[misc]
+                        what=f"{text} from {sender.device_id} on {reader.device_id}")
 
     # Out of order: all four devices send at once before anyone has synced.
     texts = [f"burst {i} from {c.device_id}" for i, c in enumerate(everyone)]

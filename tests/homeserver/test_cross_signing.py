@@ -77,12 +77,15 @@ async def test_upload_query_and_signatures(server: RunningServer) -> None:
     assert seen["signatures"][alice.user_id][f"ed25519:{ssk_id}"] == signed["signatures"][alice.user_id][
         f"ed25519:{ssk_id}"]
 
-    # Bob signs Alice's master key with his user-signing key; only Bob sees it.
+    # Bob signs Alice's master key with his user-signing key; only Bob sees it.  (Bob's client
+    # predates v1.1 and uses the unstable prefix, as SyTest does.)
     bob_signer = CrossSigner(bob)
-    assert (await server.api("POST", "keys/device_signing/upload", bob, json=bob_signer.body())).status_code == 200
+    unstable = "/_matrix/client/unstable/keys/"
+    assert (await server.api("POST", unstable + "device_signing/upload", bob,
+                             json=bob_signer.body())).status_code == 200
     master = copy.deepcopy(theirs["master_keys"][alice.user_id])
     signed_master = sign_json(master, bob.user_id, _pub(bob_signer.usk), bob_signer.usk)
-    ok = await server.api("POST", "keys/signatures/upload", bob,
+    ok = await server.api("POST", unstable + "signatures/upload", bob,
                           json={alice.user_id: {_pub(signer.master): signed_master}})
     assert ok.json() == {"failures": {}}, ok.text
     bob_view = (await _query(server, bob, alice))["master_keys"][alice.user_id]
