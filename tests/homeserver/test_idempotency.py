@@ -248,3 +248,4 @@ async def test_a_repeat_on_another_instance_gets_the_first_answer(make_config: A
         registered = await _post(two, REGISTER, key, json=body)
         assert (await _post(one, REGISTER, key, json=body)).json() == registered.json()
         assert await _rooms_of(one, alice.user_id) == [first.json()["room_id"]]
+
