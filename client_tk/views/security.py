@@ -61,7 +61,7 @@ class SafetyNumberDialog(Dialog):
                    ).pack(side="left", expand=True, fill="x", padx=(0, 4))
         ttk.Button(row, text="Not now", bootstyle="secondary", command=self.destroy
                    ).pack(side="left", expand=True, fill="x", padx=(4, 0))
-        self.status.pack(pady=(8, 0))
+        # (no status line: the held send's failure repeats this very notice)
 
     def accept(self) -> None:
         self.app.send(b.AcceptSafetyNumber(self.event.user_id, self.event.new_key))
