@@ -45,7 +45,8 @@ class RoomNames:
 def notification(event: StoredEvent, pusher: JsonDict, tweaks: JsonDict, unread: int,
                  names: RoomNames) -> JsonDict:
     data = {k: v for k, v in (pusher.get("data") or {}).items() if k != "url"}
-    device = {"app_id": pusher["app_id"], "pushkey": pusher["pushkey"], "data": data, "tweaks": tweaks}
+    device = {"app_id": pusher["app_id"], "pushkey": pusher["pushkey"], "data": data, "tweaks": tweaks,
+              "pushkey_ts": int(pusher.get("pushkey_ts", 0))}
     body: JsonDict = {"event_id": event.event_id, "room_id": event.room_id, "counts": {"unread": unread},
                       "devices": [device], "prio": "high" if tweaks.get("sound") or tweaks.get("highlight") else "low"}
     if (pusher.get("data") or {}).get("format") != "event_id_only":
@@ -125,7 +126,8 @@ class PushDispatcher:
                 unread = (await self.counter.receipts.unread_counts(user_id, [room_id], event.stream_pos)).get(
                     room_id, 0)
                 for row in pushers:
-                    body = notification(event, {**row.pusher, "user_id": user_id}, _tweaks(outcome.actions),
+                    pusher = {**row.pusher, "user_id": user_id, "pushkey_ts": row.updated_ts // 1000}
+                    body = notification(event, pusher, _tweaks(outcome.actions),
                                         unread, names(event))
                     self._spawn(self._deliver(user_id, row.pusher, body))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -134,6 +135,8 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         # No m.room.name yet: the canonical alias names the room.
         assert note["room_name"] == alias and note["room_alias"] == alias
         assert note["sender_display_name"] == "Bobby" and note["id"] == note["event_id"]
+        # pushkey_ts: when the pusher was set, in seconds.
+        assert abs(note["devices"][0]["pushkey_ts"] - time.time()) < 3600
         assert "membership" not in note and "user_is_target" not in note
 
         await server.api("PUT", f"rooms/{quote(room)}/state/m.room.name/", bob, json={"name": "The Room"})
