@@ -145,6 +145,17 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         await server.hs.services.push_gateway.drain()
         assert gateway.received[-1]["notification"]["room_name"] == "The Room"
 
+        # Reading clears the badge: a push with only counts and devices.
+        before = len(gateway.received)
+        last = (await server.api("GET", f"rooms/{quote(room)}/messages", alice, params={"dir": "b", "limit": 1}))
+        last_id = last.json()["chunk"][0]["event_id"]
+        assert (await server.api("POST", f"rooms/{quote(room)}/receipt/m.read/{last_id}", alice,
+                                 json={})).status_code == 200
+        await server.hs.services.push_gateway.drain()
+        badge = gateway.received[before:]
+        assert [b["notification"]["counts"] for b in badge] == [{"unread": 0}]
+        assert "event_id" not in badge[0]["notification"] and badge[0]["notification"]["devices"][0]["pushkey"] == "k"
+
         # An invitation: the push says whom it is for.
         carol = await server.register()
         pusher["pushkey"] = "carol"
@@ -153,5 +164,5 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         assert (await server.api("POST", f"rooms/{quote(other)}/invite", bob,
                                  json={"user_id": carol.user_id})).status_code == 200
         await server.hs.services.push_gateway.drain()
-        invite = [n["notification"] for n in gateway.received if n["notification"]["room_id"] == other]
+        invite = [n["notification"] for n in gateway.received if n["notification"].get("room_id") == other]
         assert invite and invite[-1]["membership"] == "invite" and invite[-1]["user_is_target"] is True
