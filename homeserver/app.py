@@ -286,7 +286,7 @@ def build_services(
         directory=people.directory,
         push_rules=push_rules,
         room_directory=room_directory,
-        legacy_sync=LegacySyncService(core.sync),
+        legacy_sync=LegacySyncService(core.sync, room_directory.repo.is_published, core.messages),
         cross_signing=cross_signing,
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
@@ -419,6 +419,7 @@ def create_app(
                 await services.notifier.stop()
                 await services.push_gateway.close()
                 await services.media.store.close()
+                await services.streams.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:

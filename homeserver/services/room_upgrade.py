@@ -139,10 +139,14 @@ class RoomUpgradeService:
             for creator in {user_id, *additional}:
                 users.pop(creator, None)
         else:
-            # The upgrading user and the old room's creators keep their level (v12's infinite one becomes 100).
+            # The upgrading user and the old room's creators keep their level; v12's infinite one
+            # becomes the highest the levels name (at least 100), so they can still do everything.
             default = as_level(power.get("users_default"), 0)
+            top = max([CREATOR_LEVEL, *(v for v in power.values() if isinstance(v, int)),
+                       *(v for v in (power.get("events") or {}).values() if isinstance(v, int)),
+                       *(v for v in (power.get("notifications") or {}).values() if isinstance(v, int))])
             for member in creators(state) | {user_id}:
-                level = min(user_power(state, member), CREATOR_LEVEL)
+                level = min(user_power(state, member), top)
                 if level > users.get(member, default):
                     users[member] = level
         power["users"] = users

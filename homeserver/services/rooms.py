@@ -225,6 +225,15 @@ class RoomService:
 
         admins = invitees if preset == "trusted_private_chat" else []
         power = default_power_levels(user_id, admins)
+        if rules.infinite_creators:
+            # v12 (createRoom in the spec): m.room.tombstone needs more than state_default, so
+            # that only creators can upgrade unless the room says otherwise.
+            power["events"]["m.room.tombstone"] = power["state_default"] + 50
+            if admins:
+                # trusted_private_chat: the invitees become additional creators (spec, createRoom).
+                extra = creation.get("additional_creators")
+                named = [u for u in extra if isinstance(u, str)] if isinstance(extra, list) else []
+                creation = {**creation, "additional_creators": list(dict.fromkeys([*named, *admins]))}
         power.update(override)
         if rules.infinite_creators:
             # v12: creators have infinite power and may not appear in the power levels.

@@ -61,6 +61,8 @@ async def test_room_flows_in_every_version(server: RunningServer, version: str) 
     assert ("creator" in create["content"]) == (not rules.creator_is_sender)
     power = state[("m.room.power_levels", "")]["content"]
     assert (alice.user_id in power["users"]) == (not rules.infinite_creators)
+    if rules.infinite_creators:  # the spec's createRoom: above state_default from v12 on
+        assert power["events"]["m.room.tombstone"] > power["state_default"]
 
     # Membership and messages.
     assert (await server.api("POST", f"rooms/{room}/join", bob, json={})).status_code == 200
@@ -106,8 +108,11 @@ async def test_room_flows_in_every_version(server: RunningServer, version: str) 
     assert new_state[("m.room.name", "")]["content"] == {"name": "Versions"}
     assert new_state[("m.room.topic", "")]["content"] == {"topic": "later"}
     assert new_state[("m.room.member", bob.user_id)]["content"]["membership"] == "invite"
-    new_power = new_state[("m.room.power_levels", "")]["content"]["users"]
+    new_levels = new_state[("m.room.power_levels", "")]["content"]
+    new_power = new_levels["users"]
     assert (alice.user_id in new_power) == (not ROOM_VERSIONS[target].infinite_creators)
+    if alice.user_id in new_power:  # a v12 creator keeps every right, the next upgrade included
+        assert new_power[alice.user_id] >= new_levels["events"]["m.room.tombstone"]
     assert (await server.api("POST", f"rooms/{new_room}/join", bob, json={})).status_code == 200
     await send_text(server, bob, new_room, "in the new room")
 
@@ -161,6 +166,23 @@ async def test_upgrade_errors(server: RunningServer) -> None:
     await expect_error(await server.api("POST", f"rooms/{room}/upgrade", alice, json={}), 400, "M_MISSING_PARAM")
     await expect_error(await server.api("POST", f"rooms/{room}/upgrade", bob, json={"new_version": "12"}),
                        403, "M_FORBIDDEN")
+
+
+@pytest.mark.parametrize("version", ["11", "12"])
+async def test_trusted_private_chat_invitees_in_every_version(server: RunningServer, version: str) -> None:
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="trusted_private_chat", invite=[bob.user_id],
+                             room_version=version)
+    state = await state_of(server, alice, room)
+    create, power = state[("m.room.create", "")]["content"], state[("m.room.power_levels", "")]["content"]
+    if ROOM_VERSIONS[version].infinite_creators:
+        # v12: invitees are additional creators (spec, createRoom), not listed in the levels.
+        assert create["additional_creators"] == [bob.user_id] and bob.user_id not in power["users"]
+    else:
+        assert "additional_creators" not in create and power["users"][bob.user_id] == 100
+    assert (await server.api("POST", f"rooms/{room}/join", bob, json={})).status_code == 200
+    put = await server.api("PUT", f"rooms/{room}/state/m.room.topic", bob, json={"topic": "bob's"})
+    assert put.status_code == 200, put.text
 
 
 async def test_presets_initial_state_and_upgrade_keep_directory_and_history(server: RunningServer) -> None:

@@ -65,6 +65,21 @@ async def test_more_pending_to_device_messages_than_fit_one_sync(quiet_server: R
     assert steps[0] < steps[1] < steps[2]
 
 
+async def test_exactly_one_pages_worth_of_to_device_messages_arrives_in_one_sync(quiet_server: RunningServer) -> None:
+    server = quiet_server
+    alice = await server.register()
+    carol = await server.register()
+    bob = await server.register()
+    start = (await sync(server, bob))["next_batch"]
+    for n in range(MAX_PER_SYNC):
+        response = await server.api("PUT", f"sendToDevice/m.test/page{n}", (alice, carol)[n % 2],
+                                    json={"messages": {bob.user_id: {bob.device_id: {"n": n}}}})
+        assert response.status_code == 200, response.text
+    page = await sync(server, bob, since=start)
+    assert _numbers(page) == list(range(MAX_PER_SYNC))
+    assert _numbers(await sync(server, bob, since=page["next_batch"])) == []
+
+
 async def test_messages_arriving_while_a_page_is_pending_are_not_lost(quiet_server: RunningServer) -> None:
     server = quiet_server
     alice = await server.register()
@@ -156,6 +171,9 @@ async def test_to_device_requests_are_bounded_and_validated(server: RunningServe
                          ({"messages": {bob.user_id: []}}, "M_BAD_JSON"),
                          ({"messages": {bob.user_id: {bob.device_id: "x"}}}, "M_BAD_JSON"),
                          ({"messages": {bob.user_id: {"bad device!": {}}}}, "M_INVALID_PARAM"),
-                         ({"messages": {"@x:elsewhere.example": {"D": {}}}}, "M_INVALID_PARAM")]:
+                         ({"messages": {bob.user_id: {"!dev": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {bob.user_id: {"": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {"@x:elsewhere.example": {"D": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {"@x:zzz.example": {"D": {}}}}, "M_INVALID_PARAM")]:
         await expect_error(await server.api("PUT", f"sendToDevice/m.test/b{len(str(bad))}", alice, json=bad),
                            400, errcode)

@@ -111,6 +111,7 @@ async def test_a_sender_cannot_fill_a_devices_queue(server: RunningServer) -> No
         assert response.status_code == 200, response.text
     full = await server.api("PUT", "sendToDevice/m.test/q100", alice, json=body)
     await expect_error(full, 429, "M_LIMIT_EXCEEDED")
+    assert full.json()["retry_after_ms"] == 60_000 and full.headers["Retry-After"] == "60"
     # Another sender is not blocked by alice's share.
     other = await server.api("PUT", "sendToDevice/m.test/c1", carol, json=body)
     assert other.status_code == 200
@@ -154,3 +155,44 @@ async def test_a_transaction_id_is_remembered_for_24_hours(make_config: Any) -> 
         await housekeeping()
         await send(3)  # the day is over: the id names a new transaction
         assert await received() == [3]
+
+
+async def _device_named(server: RunningServer, account: Account, device_id: str) -> None:
+    response = await server.api("POST", "login", json={
+        "type": "m.login.password", "password": account.password, "device_id": device_id,
+        "identifier": {"type": "m.id.user", "user": account.user_id}})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_full_queue_does_not_block_another_users_device_of_the_same_id(server: RunningServer) -> None:
+    """Quotas count per user and device: bob's full SHARED queue says nothing about carol's SHARED device."""
+    alice = await server.register()
+    bob = await server.register()
+    carol = await server.register()
+    for account in (bob, carol):
+        await _device_named(server, account, "SHARED")
+        await _device_named(server, account, "OTHER")
+    # Fill bob's SHARED and carol's OTHER with alice's share (one request reaches both).
+    fill = {"messages": {bob.user_id: {"SHARED": {"n": 1}}, carol.user_id: {"OTHER": {"n": 1}}}}
+    for n in range(100):
+        response = await server.api("PUT", f"sendToDevice/m.test/f{n}", alice, json=fill)
+        assert response.status_code == 200, response.text
+    await expect_error(await server.api("PUT", "sendToDevice/m.test/full", alice, json=fill), 429, "M_LIMIT_EXCEEDED")
+    # Listed after a user whose queue has room, carol's full OTHER still refuses the request.
+    behind = {"messages": {bob.user_id: {"OTHER": {"n": 3}}, carol.user_id: {"OTHER": {"n": 3}}}}
+    await expect_error(await server.api("PUT", "sendToDevice/m.test/behind", alice, json=behind),
+                       429, "M_LIMIT_EXCEEDED")
+    # bob's OTHER and carol's SHARED are empty: one request to both is accepted.
+    cross = {"messages": {bob.user_id: {"OTHER": {"n": 2}}, carol.user_id: {"SHARED": {"n": 2}}}}
+    response = await server.api("PUT", "sendToDevice/m.test/cross", alice, json=cross)
+    assert response.status_code == 200, response.text
+
+
+async def test_messages_sent_before_a_devices_first_sync_arrive_in_it(server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    body = {"messages": {bob.user_id: {bob.device_id: {"early": True}}}}
+    assert (await server.api("PUT", "sendToDevice/m.test/early", alice, json=body)).status_code == 200
+    first = await sync(server, bob)
+    assert first["to_device"]["events"] == [{"sender": alice.user_id, "type": "m.test", "content": {"early": True}}]
+    assert (await sync(server, bob, since=first["next_batch"]))["to_device"]["events"] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.homeserver.test_receipts_helpers import create_room, q, send_text, sync, unread
 from tests.support.server import RunningServer
 
@@ -78,3 +80,34 @@ async def test_unread_counts_per_room_and_since_joining(server: RunningServer) -
     # Every joined room of an initial sync carries the counts, even quiet ones.
     quiet_room = await create_room(server, bob)
     assert unread(await sync(server, bob), quiet_room) == 0
+
+
+async def test_remembered_counts_follow_rules_display_names_and_new_events(server: RunningServer) -> None:
+    # Counts are evaluated once per event and remembered (push_counts.py): every input of
+    # the push rules is part of what is remembered, so changes still show in the next sync.
+    alice, bob = await server.register(), await server.register()
+    room_id = await create_room(server, alice, bob)
+    for i in range(3):
+        await send_text(server, alice, room_id, f"hello Robert {i}")
+
+    def counts(body: dict[str, Any]) -> dict[str, int]:
+        value: dict[str, int] = body["rooms"]["join"][room_id]["unread_notifications"]
+        return value
+
+    assert counts(await sync(server, bob)) == {"notification_count": 3, "highlight_count": 0}
+    assert counts(await sync(server, bob)) == {"notification_count": 3, "highlight_count": 0}
+    # Bob's display name now matches the messages: .m.rule.contains_display_name highlights them.
+    renamed = await server.api("PUT", f"profile/{q(bob.user_id)}/displayname", bob, json={"displayname": "Robert"})
+    assert renamed.status_code == 200, renamed.text
+    assert counts(await sync(server, bob)) == {"notification_count": 3, "highlight_count": 3}
+    # Bob turns the display-name and message rules off: nothing notifies any more.
+    for kind, rule in (("override", ".m.rule.contains_display_name"), ("underride", ".m.rule.room_one_to_one"),
+                       ("underride", ".m.rule.message")):
+        off = await server.api("PUT", f"pushrules/global/{kind}/{rule}/enabled", bob, json={"enabled": False})
+        assert off.status_code == 200, off.text
+    assert counts(await sync(server, bob)) == {"notification_count": 0, "highlight_count": 0}
+    # And back on; a new event is evaluated too.
+    for kind, rule in (("underride", ".m.rule.room_one_to_one"), ("underride", ".m.rule.message")):
+        await server.api("PUT", f"pushrules/global/{kind}/{rule}/enabled", bob, json={"enabled": True})
+    await send_text(server, alice, room_id, "one more")
+    assert counts(await sync(server, bob)) == {"notification_count": 4, "highlight_count": 0}

@@ -195,7 +195,8 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
             path = str(spec.module_path)
             source = sources.setdefault(path, (ROOT / path).read_text())
             line_text = source.splitlines()[spec.start_pos[0] - 1].strip()
-            reason = EQUIVALENT.get((path, spec.definition_name or "", spec.operator_name, line_text))
+            key = (path, spec.definition_name or "", spec.operator_name, line_text)
+            reason = EQUIVALENT.get(key)
             if item.job_id not in chosen or reason:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
                                                       output=f"equivalent: {reason}" if reason else "not sampled"))
@@ -206,6 +207,13 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NO_TEST))
                 continue
             diff = _diff(path, source, mutated)
+            after = mutated.splitlines()[spec.start_pos[0] - 1].strip()
+            reason = EQUIVALENT.get((*key[:3], f"{line_text} => {after}"))
+            if reason:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output=f"equivalent: {reason}"))
+                settled += 1
+                continue
             if _diff_key(diff) in carried:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NORMAL, diff=diff,
                                                       test_outcome=TestOutcome.KILLED,
