@@ -15,7 +15,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import SyncToken
-from homeserver.services.sync_filter import MAX_TIMELINE_LIMIT
+from homeserver.services.sync_filter import MAX_TIMELINE_LIMIT, RoomEventFilter
 
 JsonDict = dict[str, Any]
 
@@ -44,6 +44,19 @@ def _v1_all(events: list[JsonDict]) -> list[JsonDict]:
     return [_v1(e) for e in events]
 
 
+def _members_presence(state: list[JsonDict], known: list[JsonDict]) -> list[JsonDict]:
+    """Presence of the room's joined members: what /sync had, ``offline`` for the rest."""
+    out = _v1_all(known)
+    have = {e.get("sender") for e in out}
+    for event in state:
+        member = event.get("state_key")
+        if (event.get("type") == "m.room.member" and isinstance(member, str) and member not in have
+                and (event.get("content") or {}).get("membership") == "join"):
+            out.append(_v1({"type": "m.presence", "sender": member, "content": {"presence": "offline"}}))
+            have.add(member)
+    return out
+
+
 def _state_after(room: JsonDict) -> list[JsonDict]:
     """State at the end of a sync room section: its state, then the timeline's state events."""
     state: dict[tuple[str, str], JsonDict] = {}
@@ -55,10 +68,14 @@ def _state_after(room: JsonDict) -> list[JsonDict]:
 
 class LegacySyncService:
     def __init__(self, sync: SyncService,
-                 published: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 published: Callable[[str], Awaitable[bool]] | None = None,
+                 reader: Any = None) -> None:
         self.sync = sync
         # ``async (room_id) -> listed in the public room directory?`` (v1 ``visibility``).
         self.published = published
+        # For non-members of world-readable rooms: anything with the MessageService's
+        # ``messages(...)`` and a ``rooms.get_state(user_id, room_id)``.
+        self.reader = reader
 
     async def current_token(self) -> str:
         return SyncToken.from_mapping(await self.sync.streams.current_all()).encode()
@@ -148,8 +165,22 @@ class LegacySyncService:
             room = body["rooms"][membership].get(room_id)
             if room is not None:
                 out = self._room(room_id, membership, room, body["next_batch"])
-                out["presence"] = _v1_all(body["presence"]["events"])
+                out["presence"] = _members_presence(out["state"], body["presence"]["events"])
                 out["receipts"] = [e for e in room.get("ephemeral", {}).get("events", [])
                                    if e.get("type") == "m.receipt"]
                 return out
+        if self.reader is not None:
+            # Not a member: a world-readable room is readable all the same (visible_range
+            # refuses any other room with 403).
+            state = await self.reader.rooms.get_state(user_id, room_id)
+            from_filter = RoomEventFilter()
+            page = await self.reader.messages(user_id, device_id, room_id, None, None, "b",
+                                              DEFAULT_INITIAL_LIMIT if limit is None else limit, from_filter)
+            chunk = list(reversed(page["chunk"]))
+            return {
+                "room_id": room_id, "membership": "leave", "state": _with_room(state, room_id),
+                "messages": {"chunk": _with_room(chunk, room_id), "start": page.get("end", page["start"]),
+                             "end": body["next_batch"]},
+                "presence": [], "receipts": [], "account_data": [],
+            }
         raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")

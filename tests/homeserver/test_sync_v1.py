@@ -114,3 +114,25 @@ async def test_v1_shapes_presence_user_ids_visibility_and_receipts(server: Runni
     room_body = (await server.api("GET", f"rooms/{quote(public)}/initialSync", alice)).json()
     assert any(e["type"] == "m.room.member" and e["user_id"] == alice.user_id for e in room_body["state"])
     assert all(p["content"]["user_id"] == p["sender"] for p in room_body["presence"])
+
+
+async def test_room_initial_sync_presence_and_world_readable_rooms(server: RunningServer) -> None:
+    alice, bob, eve = await server.register(), await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    await send_text(server, alice, room, "hello world")
+    assert (await server.api("POST", f"join/{quote(room)}", bob, json={})).status_code == 200
+    # Alice never synced: she is offline, and still listed.
+    body = (await server.api("GET", f"rooms/{quote(room)}/initialSync", bob)).json()
+    presence = {p["content"]["user_id"]: p["content"]["presence"] for p in body["presence"]}
+    assert presence[alice.user_id] == "offline"
+    # Eve is no member: refused, until the room is world-readable.
+    refused = await server.api("GET", f"rooms/{quote(room)}/initialSync", eve)
+    assert refused.status_code == 403, refused.text
+    readable = await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                                json={"history_visibility": "world_readable"})
+    assert readable.status_code == 200, readable.text
+    await send_text(server, alice, room, "for everyone")
+    peek = await server.api("GET", f"rooms/{quote(room)}/initialSync", eve)
+    assert peek.status_code == 200, peek.text
+    assert "for everyone" in [e["content"].get("body") for e in peek.json()["messages"]["chunk"]]
+    assert any(e["type"] == "m.room.history_visibility" for e in peek.json()["state"])
