@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from client_tk.widgets.tk_threads import finalize_on_tk_thread
 from client_tk.worker import Worker
 
 E = TypeVar("E", bound=ClientEvent)
+HISTORY = 500  # toasts and alerts remembered (for tests and a future notification list)
 DEFAULT_THEME = "catppuccin-dark"  # the earlier client used Catppuccin Mocha
 
 
@@ -63,6 +65,8 @@ class ParleyApp:
             self.window = ttk.Toplevel(title=title, master=master, size=(1000, 680))
         self.window.protocol("WM_DELETE_WINDOW", self.close)
         self.bus = AppBus()
+        from client_tk.views.security import SecurityPrompts
+        self.security = SecurityPrompts(self)  # pairing code and safety-number prompts
         self.bridge = b.Bridge()
         self.worker = Worker(self.bridge, data_dir or default_data_dir(), **core_options)
         self.bridge.start()
@@ -73,6 +77,9 @@ class ParleyApp:
         self.user_avatars: dict[str, str] = {}  # user id -> mxc:// URI of the profile picture
         self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
+        self.alerts: deque[tuple[str, str]] = deque(maxlen=HISTORY)  # the latest alerts (title, text)
+        self.desktop: Any = None  # the desktop notifier, when the platform has one
+        self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
         self.connection: ConnectionStateChanged | None = None
         self.ticks = 0
@@ -135,6 +142,28 @@ class ParleyApp:
     def notify(self, title: str, text: str) -> None:
         self.toast.show(title, text)
 
+    def visible(self) -> bool:
+        """The window is on screen (not minimised or withdrawn): what is shown there counts as read."""
+        try:
+            return self.window.state() in ("normal", "zoomed") and bool(self.window.winfo_viewable())
+        except tk.TclError:
+            return False
+
+    def focused(self) -> bool:
+        """The keyboard focus is in this window."""
+        try:
+            widget = self.window.focus_get()
+        except (tk.TclError, KeyError):
+            return False
+        return widget is not None and widget.winfo_toplevel() is self.window
+
+    def alert(self, title: str, text: str) -> None:
+        """A new message elsewhere: the in-window toast, and the desktop's notification."""
+        self.alerts.append((title, text))
+        self.notify(title, text)
+        if self.desktop is not None:
+            self.desktop.show(title, text)
+
     # ------------------------------------------------------------- screens
     def _swap(self, screen: Any) -> None:
         if self.screen is not None:
@@ -160,13 +189,21 @@ class ParleyApp:
         self.user_avatars = dict(event.avatars)
 
     def _on_failed(self, event: b.CommandFailed) -> None:
-        if event.command not in ("Login", "Register", "PairThisDevice"):  # the auth screen shows those
-            self.notify("Could not do that", event.message)
+        from client_tk.views.errors import human
+        text = human(event)
+        if text is not None and event.command not in ("Login", "Register", "PairThisDevice"):
+            self.notify("Could not do that", text)  # the auth screen shows its own
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.screen is not None:  # views say goodbye (typing stopped) while the worker still runs
+            try:
+                self.screen.destroy()
+            except tk.TclError:
+                pass
+            self.screen = None
         self.bridge.stop(self.worker.shutdown())
         try:
             self.window.destroy()
@@ -183,7 +220,7 @@ class Toast:
         self.title.pack(anchor="w")
         self.text = ttk.Label(self.frame, wraplength=300, bootstyle="@secondary", justify="left")
         self.text.pack(anchor="w")
-        self.history: list[tuple[str, str]] = []
+        self.history: deque[tuple[str, str]] = deque(maxlen=HISTORY)
         self._job: str | None = None
 
     def show(self, title: str, text: str, ms: int = 4000) -> None:

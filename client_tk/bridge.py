@@ -16,6 +16,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from client_tk.widgets.images import Thumbnail
 logger = logging.getLogger(__name__)
 BATCH = 50
 TICK_MS = 20
+DRAIN_BUDGET_S = 0.012  # Tk time per tick for queued events
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ class SetTyping(Command):
 
 @dataclass(frozen=True)
 class Search(Command):
-    room_id: str
+    room_id: str  # "" searches every conversation
     text: str
 
 
@@ -248,6 +250,19 @@ class ApprovePairing(Command):
 
 
 @dataclass(frozen=True)
+class ConfirmPairingSas(Command):
+    """The user's answer to :class:`PairingSasShown`: do both screens show the same code?"""
+
+    matches: bool
+
+
+@dataclass(frozen=True)
+class AcceptSafetyNumber(Command):
+    user_id: str
+    new_key: str
+
+
+@dataclass(frozen=True)
 class GetSafetyNumber(Command):
     user_id: str
 
@@ -272,10 +287,18 @@ class LoggedOut(UiEvent):
 @dataclass(frozen=True)
 class EmailCodeRequested(UiEvent):
     email: str
+    again: bool = False  # the code typed before was not right
 
 
 @dataclass(frozen=True)
 class PairingCodeShown(UiEvent):
+    code: str
+
+
+@dataclass(frozen=True)
+class PairingSasShown(UiEvent):
+    """Both devices show this short code; answer with :class:`ConfirmPairingSas`."""
+
     code: str
 
 
@@ -292,6 +315,9 @@ class RoomInfo:
     inviter: str | None = None
     peer: str | None = None  # the other person of a direct chat
     avatar_url: str | None = None  # the group's picture (m.room.avatar), an mxc:// URI
+    last_ts: int = 0  # when the newest message arrived (ms), 0 for none
+    preview: str = ""  # the newest message, as one line
+    last_sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -307,6 +333,7 @@ class HistoryLoaded(UiEvent):
     room_id: str
     messages: tuple[Message, ...]
     undecryptable: tuple[tuple[str, str, str], ...] = ()  # (event id, sender, device)
+    receipts: tuple[tuple[str, str], ...] = ()  # (user, the event they have read up to)
 
 
 @dataclass(frozen=True)
@@ -343,9 +370,10 @@ class DownloadProgress(UiEvent):
 
 @dataclass(frozen=True)
 class SearchResults(UiEvent):
-    room_id: str
+    room_id: str  # "" for a search across every conversation
     text: str
     event_ids: tuple[str, ...]
+    hits: tuple[Message, ...] = ()  # the matching messages of a search across conversations
 
 
 @dataclass(frozen=True)
@@ -379,10 +407,21 @@ class Notice(UiEvent):
     text: str
 
 
+# errcodes of failures that are not the server's answer (views/errors.py has their sentences)
+OFFLINE = "PARLEY_OFFLINE"
+WRONG_PASSWORD = "PARLEY_WRONG_PASSWORD"
+NO_LOCAL_ACCOUNT = "PARLEY_NO_LOCAL_ACCOUNT"
+FILE_NOT_FOUND = "PARLEY_FILE_NOT_FOUND"
+IMAGE_REJECTED = "PARLEY_IMAGE_REJECTED"
+
+
 @dataclass(frozen=True)
 class CommandFailed(UiEvent):
+    """A command that did not work: ``errcode`` is the Matrix errcode or one of the PARLEY_ codes above;
+    ``message`` is the detail (the server's text); views show :func:`client_tk.views.errors.human`."""
     command: str
     message: str
+    errcode: str = ""
 
 
 # ------------------------------------------------------------------ bridge
@@ -398,6 +437,7 @@ class Bridge:
     handler: Handler | None = None
     _thread: threading.Thread | None = None
     _pending: set[Future[None]] = field(default_factory=set)
+    _stopping: bool = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="parley-worker", daemon=True)
@@ -414,6 +454,11 @@ class Bridge:
     def send(self, command: Command) -> Future[None]:
         """Tk thread: run ``command`` on the worker; failures come back as :class:`CommandFailed`."""
         assert self.handler is not None, "no worker attached"
+        if self._thread is None or self.loop.is_closed() or self._stopping:
+            done: Future[None] = Future()  # the window is closing: nothing more goes out
+            done.set_result(None)
+            logger.info("%s dropped: the worker has stopped", type(command).__name__)
+            return done
         future = asyncio.run_coroutine_threadsafe(self._guarded(command), self.loop)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
@@ -427,16 +472,20 @@ class Bridge:
             raise
         except Exception as exc:  # every failure becomes a message in the UI
             logger.info("%s failed: %s", type(command).__name__, exc, exc_info=True)
-            self.post(CommandFailed(type(command).__name__, _describe(exc)))
+            errcode, message = _describe(exc)
+            self.post(CommandFailed(type(command).__name__, message, errcode))
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
         """Any thread but the worker: run a coroutine on the worker loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def drain(self, dispatch: Callable[[ClientEvent], None], limit: int = BATCH) -> int:
-        """Tk thread: hand at most ``limit`` queued events to ``dispatch``."""
+    def drain(self, dispatch: Callable[[ClientEvent], None], limit: int = BATCH,
+              budget_s: float = DRAIN_BUDGET_S) -> int:
+        """Tk thread: hand at most ``limit`` queued events to ``dispatch``, for at most ``budget_s``
+        (the rest waits for the next tick, so the window keeps answering)."""
         count = 0
-        while count < limit:
+        deadline = time.perf_counter() + budget_s
+        while count < limit and (count == 0 or time.perf_counter() < deadline):
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
@@ -449,6 +498,7 @@ class Bridge:
         return count
 
     def stop(self, shutdown: Coroutine[Any, Any, Any] | None = None) -> None:
+        self._stopping = True
         if self._thread is None:
             if shutdown is not None:
                 shutdown.close()
@@ -465,10 +515,22 @@ class Bridge:
         self._thread = None
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """(errcode, detail) of a failure."""
+    from client_tk.core.transport import TransportFailure
+    from client_tk.widgets.images import ImageRejected
+    from common.crypto import WrongPassword
     from common.errors import MatrixError
     if isinstance(exc, MatrixError):
-        return f"{exc.message} ({exc.errcode})" if getattr(exc, "message", None) else str(exc)
+        return exc.errcode, exc.message or exc.errcode
+    if isinstance(exc, TransportFailure):
+        return OFFLINE, str(exc)
+    if isinstance(exc, WrongPassword):
+        return WRONG_PASSWORD, "wrong password"
+    if isinstance(exc, ImageRejected):
+        return IMAGE_REJECTED, str(exc)
     if isinstance(exc, FileNotFoundError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if str(exc).startswith("no local account") or "local account" in str(exc):
+            return NO_LOCAL_ACCOUNT, str(exc)
+        return FILE_NOT_FOUND, str(exc)
+    return "", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -24,13 +24,16 @@ from urllib.parse import quote
 from client_tk import bridge as b
 from client_tk.core import account
 from client_tk.core.client import ChatClient
+from client_tk.core.devices import SafetyNumberChangedError
 from client_tk.core.events import (
     ClientEvent,
     EventBus,
     InvitationReceived,
     Message,
+    MessageDeleted,
     MessageReceived,
     OutboxChanged,
+    ReceiptUpdated,
     RoomUpdated,
     UnreadCountChanged,
 )
@@ -50,6 +53,7 @@ from common.identifiers import parse_user_id
 logger = logging.getLogger(__name__)
 PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
 HISTORY_LIMIT = 5000
+SEARCH_HITS = 200  # newest matches shown for a search across conversations
 Handler = Callable[[Any], Awaitable[None]]
 MXC = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]{1,255})/([A-Za-z0-9_\-]{1,255})")
 
@@ -64,7 +68,11 @@ class Worker:
         self.avatars: dict[str, str] = {}  # user id -> mxc:// URI of their profile picture
         self.cache = Path(tempfile.mkdtemp(prefix="parley-media-"))
         self._code: asyncio.Future[str] | None = None
+        self._sas: asyncio.Future[bool] | None = None
         self._snapshot_pending = False
+        self.latest: dict[str, tuple[int, str, str | None]] = {}  # room -> (ts, preview, sender)
+        self.receipts: dict[str, dict[str, str]] = {}  # room -> user -> the event they have read up to
+        self.read_at: dict[str, int] = {}  # room -> ts of the message we marked read (badge 0 until newer)
         self._resolving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers = self.handlers()
@@ -90,6 +98,7 @@ class Worker:
             b.FetchAvatar: self.do_FetchAvatar, b.RefreshProfiles: self.do_RefreshProfiles,
             b.ListDevices: self.do_ListDevices, b.RemoveDevice: self.do_RemoveDevice,
             b.ApprovePairing: self.do_ApprovePairing, b.GetSafetyNumber: self.do_GetSafetyNumber,
+            b.ConfirmPairingSas: self.do_ConfirmPairingSas, b.AcceptSafetyNumber: self.do_AcceptSafetyNumber,
         }
 
     # ------------------------------------------------------------ plumbing
@@ -107,7 +116,16 @@ class Worker:
         self.bridge.post(event)
         if isinstance(event, (RoomUpdated, UnreadCountChanged, InvitationReceived)):
             self._schedule_snapshot()
+        if isinstance(event, MessageDeleted) and event.room_id in self.latest:
+            del self.latest[event.room_id]  # read again from the store (the newest may be gone)
+            self._schedule_snapshot()
+        if isinstance(event, ReceiptUpdated):
+            self.receipts.setdefault(event.room_id, {})[event.user_id] = event.event_id
         if isinstance(event, MessageReceived):
+            message = event.message
+            if message.ts >= self.latest.get(message.room_id, (0, "", None))[0]:
+                self.latest[message.room_id] = (message.ts, preview_of(message), message.sender)
+                self._schedule_snapshot()
             self._resolve([event.message.sender])
             if event.message.kind == "image" and event.message.file and not event.message.redacted:
                 self._spawn(self._thumbnail(event.message))
@@ -139,15 +157,22 @@ class Worker:
     # ------------------------------------------------------------ accounts
     async def _logged_in(self, client: ChatClient) -> None:
         self.client = client
+        self.latest.clear()
+        self.receipts.clear()
+        self.read_at.clear()
         self.bridge.post(b.LoggedIn(client.user_id, client.device_id))
         client.start()
         self._snapshot()
         self._resolve([client.user_id])
 
     async def do_Register(self, cmd: b.Register) -> None:
+        asked = 0
+
         async def code_provider(email: str) -> str:
+            nonlocal asked
             self._code = asyncio.get_running_loop().create_future()
-            self.bridge.post(b.EmailCodeRequested(email))
+            self.bridge.post(b.EmailCodeRequested(email, again=asked > 0))
+            asked += 1
             return await self._code
 
         client = await account.register(self._opts(cmd.server), cmd.username, cmd.password,
@@ -160,15 +185,21 @@ class Worker:
             self._code.set_result(cmd.code.strip())
 
     async def do_Login(self, cmd: b.Login) -> None:
-        parse_user_id(cmd.user_id)
-        client = await account.login(self._opts(cmd.server), cmd.user_id, cmd.password)
+        user_id = cmd.user_id.strip()
+        if ":" not in user_id:  # the short name: the account of that name on this computer
+            found = await asyncio.to_thread(account.find_local_user, self.root, user_id)
+            if found is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"no local account named {user_id}")
+            user_id = found
+        parse_user_id(user_id)
+        client = await account.login(self._opts(cmd.server), user_id, cmd.password)
         await self._logged_in(client)
 
     async def do_PairThisDevice(self, cmd: b.PairThisDevice) -> None:
         opts = self._opts(cmd.server)
         request = await account.start_pairing(opts, cmd.user_id or None)
         self.bridge.post(b.PairingCodeShown(request.code))
-        client = await account.finish_pairing(opts, request, cmd.password)
+        client = await account.finish_pairing(opts, request, cmd.password, confirm=self._confirm_sas)
         await self._logged_in(client)
 
     async def do_Logout(self, cmd: b.Logout) -> None:
@@ -189,8 +220,25 @@ class Worker:
         title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
         favourite = room.favourite
         avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
+        ts, preview, sender = self._latest(room.room_id)
+        unread = room.unread
+        marked = self.read_at.get(room.room_id)
+        if marked is not None:  # read here: the server's count catches up with its next sync
+            if ts > marked and sender != me:
+                del self.read_at[room.room_id]
+            else:
+                unread = 0
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
-                          room.unread, favourite, room.inviter, peer, avatar)
+                          unread, favourite, room.inviter, peer, avatar, ts, preview, sender)
+
+    def _latest(self, room_id: str) -> tuple[int, str, str | None]:
+        """The room's newest cached message (read from the store once, then kept up to date)."""
+        known = self.latest.get(room_id)
+        if known is None:
+            newest = self.c.messages(room_id, 1)
+            known = (newest[-1].ts, preview_of(newest[-1]), newest[-1].sender) if newest else (0, "", None)
+            self.latest[room_id] = known
+        return known
 
     def _snapshot(self) -> None:
         self._snapshot_pending = False
@@ -269,7 +317,8 @@ class Worker:
     async def _send_history(self, room_id: str) -> None:
         messages = tuple(self.c.messages(room_id, HISTORY_LIMIT))
         failed = tuple(self.c.undecryptable(room_id))
-        self.bridge.post(b.HistoryLoaded(room_id, messages, failed))
+        receipts = tuple(sorted(self.receipts.get(room_id, {}).items()))
+        self.bridge.post(b.HistoryLoaded(room_id, messages, failed, receipts))
         self.bridge.post(OutboxChanged(room_id, tuple(self.c.outgoing(room_id))))
         self._resolve(sorted({m.sender for m in messages}))
         for message in messages:
@@ -342,6 +391,10 @@ class Worker:
         before = {m.local_id for m in self.c.outgoing(room_id)}
         try:
             await send
+        except SafetyNumberChangedError:
+            for change in self.c.safety_number_changes():  # the dialog asks the user
+                self.bridge.post(change)
+            raise
         except (MatrixError, TransportFailure):
             if not {m.local_id for m in self.c.outgoing(room_id)} - before:
                 raise  # refused before it was queued (not in the room, too large, ...)
@@ -397,14 +450,25 @@ class Worker:
         self.bridge.post(b.ImageReady(message.event_id, thumb))
 
     async def do_MarkRead(self, cmd: b.MarkRead) -> None:
+        marked = self.c.store.get_message(cmd.event_id)
+        self.read_at[cmd.room_id] = max(self.latest.get(cmd.room_id, (0, "", None))[0],
+                                        int(marked["ts"]) if marked else 0)
+        self._schedule_snapshot()
         await self.c.mark_read(cmd.room_id, cmd.event_id)
 
     async def do_SetTyping(self, cmd: b.SetTyping) -> None:
         await self.c.set_typing(cmd.room_id, cmd.typing)
 
     async def do_Search(self, cmd: b.Search) -> None:
-        found = self.c.search(cmd.room_id, cmd.text) if cmd.text.strip() else []
-        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found)))
+        if not cmd.text.strip():
+            found: list[Message] = []
+        elif cmd.room_id:
+            found = self.c.search(cmd.room_id, cmd.text)
+        else:  # every conversation: the whole local store is read, off the loop
+            found = await asyncio.to_thread(self.c.search, None, cmd.text)
+            found = sorted(found, key=lambda m: -m.ts)[:SEARCH_HITS]
+        hits = tuple(found) if not cmd.room_id else ()
+        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found), hits))
 
     async def do_ResetSession(self, cmd: b.ResetSession) -> None:
         await self.c.reset_session(cmd.user_id, cmd.device_id)
@@ -460,8 +524,21 @@ class Worker:
         code = "".join(ch for ch in cmd.code if ch.isdigit())
         if len(code) != 8:
             raise MatrixError(400, "M_INVALID_PARAM", "the pairing code has 8 digits")
-        name = await account.approve_pairing(self.c, code)
+        name = await account.approve_pairing(self.c, code, confirm=self._confirm_sas)
         self.bridge.post(b.Notice(f"Device {name or ''} paired".replace("  ", " ")))
+
+    async def _confirm_sas(self, code: str) -> bool:
+        self._sas = asyncio.get_running_loop().create_future()
+        self.bridge.post(b.PairingSasShown(code))
+        return await self._sas
+
+    async def do_ConfirmPairingSas(self, cmd: b.ConfirmPairingSas) -> None:
+        if self._sas is not None and not self._sas.done():
+            self._sas.set_result(cmd.matches)
+
+    async def do_AcceptSafetyNumber(self, cmd: b.AcceptSafetyNumber) -> None:
+        await self.c.accept_safety_number(cmd.user_id, cmd.new_key)
+        self.bridge.post(b.Notice(f"New safety number of {cmd.user_id} accepted"))
 
     async def do_GetSafetyNumber(self, cmd: b.GetSafetyNumber) -> None:
         parse_user_id(cmd.user_id)
@@ -472,6 +549,17 @@ class Worker:
         number = safety_number(self.c.user_id, self.c.keys.identity.public, cmd.user_id,
                                IdentityPublicKey.from_b64(pinned["key"]))
         self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
+
+
+def preview_of(message: Message) -> str:
+    """One line for the conversation list."""
+    if message.redacted:
+        return "Message deleted"
+    if message.kind == "image":
+        return "[image]"
+    if message.kind == "file":
+        return "[file] " + message.body
+    return " ".join(message.body.split())[:120]
 
 
 def _read_image(path: Path) -> tuple[bytes, str]:

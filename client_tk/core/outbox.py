@@ -14,8 +14,9 @@ States::
     waiting --(the contact's first device appears: encrypted to it)--> pending
     waiting --(delete)-------------------------> (removed)
 
-A *waiting* entry is a direct message to someone with no device yet (an
-e-mail contact who has not registered): it holds only the plaintext (in the
+A *waiting* entry is a message written while the server could not be
+reached (encrypted when it answers again, in order), or a direct message to
+someone with no device yet (an e-mail contact who has not registered): it holds only the plaintext (in the
 encrypted local store) and ``waiting_for``; nothing is encrypted until the
 person's own client has published keys, so no key made by anyone else --
 the server included -- ever sees it.
@@ -27,6 +28,7 @@ key distribution (``to_device``) is sent before the events that need it
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -63,13 +65,22 @@ class Outbox:
         return self.store.get(NS, local_id)
 
     def due(self, now: int | None = None) -> list[str]:
-        """Entries to attempt now, in order: pending, backoff over, prerequisites sent."""
+        """Entries to attempt now, in order: pending, backoff over, prerequisites sent, and no
+        earlier message of the same room still on its way (a failed one does not hold the rest)."""
         now = self.clock() if now is None else now
         entries = self.entries()
-        return [name for name, e in entries.items()
-                if e.get("state", PENDING) == PENDING and int(e.get("next_try", 0)) <= now
-                and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
-                            for dep in e.get("after", []))]
+        due: list[str] = []
+        on_the_way: set[str] = set()  # rooms with an earlier event pending or waiting
+        for name, e in entries.items():
+            room = e.get("room_id") if e.get("kind") == "event" else None
+            state = e.get("state", PENDING)
+            if state == PENDING and int(e.get("next_try", 0)) <= now and room not in on_the_way \
+                    and not any(dep in entries and entries[dep].get("state", PENDING) == PENDING
+                                for dep in e.get("after", [])):
+                due.append(name)
+            if room is not None and state in (PENDING, WAITING):
+                on_the_way.add(room)
+        return due
 
     def by_txn(self, txn: str) -> JsonDict | None:
         """The event entry sent with transaction id ``txn`` (the server echoes it to us)."""
@@ -89,16 +100,18 @@ class Outbox:
 
     # ------------------------------------------------------------ changes
     def add_event(self, room_id: str, txn: str, content: JsonDict, payload: JsonDict, ts: int,
-                  after: list[str]) -> str:
+                  after: list[str], unreachable: list[str] | None = None) -> str:
         return self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": content,
-                          "payload": payload, "ts": ts, "after": after})
+                          "payload": payload, "ts": ts, "after": after, "unreachable": unreachable or []})
 
-    def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str]) -> str:
+    def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str],
+                    reason: str | None = None) -> str:
+        """``waiting_for`` empty: written while the server could not be reached (``reason``)."""
         name = self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": None,
                           "payload": payload, "ts": ts, "after": []})
+        error = reason or "waiting for " + ", ".join(sorted(waiting_for)) + " to join"
         self.store.put(NS, name, {**self.store.get(NS, name), "state": WAITING,  # type: ignore[dict-item]
-                                  "waiting_for": sorted(waiting_for),
-                                  "error": "waiting for " + ", ".join(sorted(waiting_for)) + " to join"})
+                                  "waiting_for": sorted(waiting_for), "error": error})
         return name
 
     def waiting_in(self, room_id: str) -> bool:
@@ -107,11 +120,13 @@ class Outbox:
     def waiting(self) -> dict[str, JsonDict]:
         return {n: e for n, e in self.entries().items() if e.get("state") == WAITING}
 
-    def encrypted(self, local_id: str, content: JsonDict, after: list[str]) -> None:
+    def encrypted(self, local_id: str, content: JsonDict, after: list[str],
+                  unreachable: list[str] | None = None) -> None:
         """A waiting entry got its recipients' devices: it is sent like any other now."""
         entry = self._existing(local_id)
         self.store.put(NS, local_id, {**entry, "content": content, "after": after, "state": PENDING,
-                                      "error": None, "next_try": 0, "waiting_for": []})
+                                      "error": None, "next_try": 0, "waiting_for": [],
+                                      "unreachable": unreachable or []})
 
     def add_to_device(self, kind: str, txn: str, messages: JsonDict) -> str:
         return self._add({"kind": "to_device", "type": kind, "txn": txn, "messages": messages})
@@ -171,6 +186,12 @@ def outgoing_message(local_id: str, entry: JsonDict) -> OutgoingMessage:
                            str(payload.get("body", "")), str(entry.get("state", PENDING)),
                            entry.get("error"), int(entry.get("attempts", 0)),
                            reply if isinstance(reply, str) else None)
+
+
+def message_from_entry(event_id: str, entry: JsonDict, sender: str, device: str, ts: int) -> Message:
+    """Our own sent message, as the outbox entry knows it (with its unreachable devices)."""
+    message = message_from_payload(event_id, str(entry["room_id"]), sender, device, ts, entry["payload"])
+    return dataclasses.replace(message, unreachable=tuple(entry.get("unreachable") or ()))
 
 
 def message_from_payload(event_id: str, room_id: str, sender: str, device: str, ts: int,

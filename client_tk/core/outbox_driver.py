@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from client_tk.core import sending
 from client_tk.core.events import MessageReceived, OutboxChanged
-from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_payload
+from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_entry
 from client_tk.core.processor import Staged
 from client_tk.core.transport import CLIENT_V3, TransportFailure, q
+from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
 from common.errors import MatrixError
 
 if TYPE_CHECKING:
@@ -55,7 +56,11 @@ class OutboxDriver:
         if room is None or room.membership != "join":
             raise MatrixError(403, "M_FORBIDDEN", "You are not in that room")
         users = sending.recipients(room, e.user_id)
-        await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
+        try:
+            await e.learn_devices(users)  # I/O the recipient set needs: /keys/query
+        except TransportFailure as exc:
+            await self._keep_offline(room_id, payload, exc)
+            raise
         e.directory.check_send(users)  # a changed safety number holds the message (raises)
         absent = self._absent(room_id)
         if absent or self.box.waiting_in(room_id):  # keep the order: behind earlier waiting ones
@@ -63,7 +68,11 @@ class OutboxDriver:
                 await e._commit(lambda: self._add_waiting(room_id, payload, absent))
             raise MessageWaiting(absent or self._absent(room_id))
         names: list[str] = []
-        answer, claims = await self._claim(users)
+        try:
+            answer, claims = await self._claim(users)
+        except TransportFailure as exc:
+            await self._keep_offline(room_id, payload, exc)
+            raise
 
         def stage() -> Staged:
             names.append(self._encrypt(room_id, users, payload, answer, claims, None))
@@ -82,31 +91,46 @@ class OutboxDriver:
         return [u for u in sending.recipients(room, e.user_id)
                 if u != e.user_id and not e.directory.verified([u])]
 
+    async def _keep_offline(self, room_id: str, payload: JsonDict, error: Exception) -> None:
+        """The server cannot be reached before encrypting: the message waits (plaintext, in the
+        encrypted local store) and is encrypted and sent, in order, when the server answers again."""
+        def stage() -> Staged:
+            self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), [],
+                                 reason=f"offline: {error}")
+            return Staged(events=[self._changed(room_id)])
+        async with self.engine.lock:
+            await self.engine._commit(stage)
+
     def _add_waiting(self, room_id: str, payload: JsonDict, absent: list[str]) -> Staged:
         self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), absent)
         return Staged(events=[self._changed(room_id)])
 
-    async def _claim(self, users: list[str]) -> tuple[JsonDict | None, list[Any]]:
+    async def _claim(self, users: list[str]) -> tuple[tuple[JsonDict, JsonDict] | None, list[Any]]:
+        """``/keys/claim`` twice for the devices without a session: X25519 and KEM pre-keys."""
         e = self.engine
         claims = sending.claims_needed(e.crypto, e.directory.verified(users))
-        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims)) if claims else None
-        return answer, claims
+        if not claims:
+            return None, claims
+        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims))
+        kem = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims, KEM_KEY_ALGORITHM))
+        return (answer, kem), claims
 
-    def _encrypt(self, room_id: str, users: list[str], payload: JsonDict, answer: JsonDict | None,
-                 claims: list[Any], waiting: str | None) -> str:
+    def _encrypt(self, room_id: str, users: list[str], payload: JsonDict,
+                 answer: tuple[JsonDict, JsonDict] | None, claims: list[Any], waiting: str | None) -> str:
         """Stage sessions, the ratchet step and the entry (new, or the waiting one now encrypted)."""
         e = self.engine
         if answer is not None:
-            sending.start_sessions(e.crypto, claims, answer)
+            sending.start_sessions(e.crypto, claims, *answer)
         room = e.rooms[room_id]
         encrypted = sending.encrypt(e.crypto, room, e.user_id, e.directory.verified(users), payload)
         after = []
         if encrypted.to_device is not None:
             after.append(self.box.add_to_device("m.room.encrypted", self._txn(), encrypted.to_device))
         if waiting is not None:
-            self.box.encrypted(waiting, encrypted.content, after)
+            self.box.encrypted(waiting, encrypted.content, after, encrypted.unreachable)
             return waiting
-        return self.box.add_event(room_id, self._txn(), encrypted.content, payload, e.clock(), after)
+        return self.box.add_event(room_id, self._txn(), encrypted.content, payload, e.clock(), after,
+                                  encrypted.unreachable)
 
     async def encrypt_waiting(self) -> None:
         """Messages waiting for a contact's first device: encrypt them (in order) once it exists."""
@@ -117,13 +141,18 @@ class OutboxDriver:
             if room is None:
                 continue
             users = sending.recipients(room, e.user_id)
-            await e.learn_devices(users)  # queries only users marked outdated by /sync
-            if self._absent(room_id) or e.directory.changed(users):
-                continue
-            answer, claims = await self._claim(users)
+            try:
+                await e.learn_devices(users)  # queries only users marked outdated by /sync
+                if self._absent(room_id) or e.directory.changed(users):
+                    continue
+                answer, claims = await self._claim(users)
+            except (TransportFailure, MatrixError) as exc:  # still offline: the next flush tries again
+                logger.info("waiting outbox entry %s not encrypted yet: %s", name, exc)
+                return
 
             def stage(name: str = name, entry: JsonDict = entry, users: list[str] = users,
-                      answer: JsonDict | None = answer, claims: list[Any] = claims) -> Staged:
+                      answer: tuple[JsonDict, JsonDict] | None = answer,
+                      claims: list[Any] = claims) -> Staged:
                 now = self.box.get(name)
                 if now is None or now.get("state") != WAITING:
                     return Staged()  # deleted, or encrypted by another flush, meanwhile
@@ -195,8 +224,7 @@ class OutboxDriver:
         room_id = entry["room_id"]
         events: list[Any] = []
         if e.store.get_message(event_id) is None:  # else /sync brought it back first
-            message = message_from_payload(event_id, room_id, e.user_id, e.device_id,
-                                           int(entry["ts"]), entry["payload"])
+            message = message_from_entry(event_id, entry, e.user_id, e.device_id, int(entry["ts"]))
             e.store.put_message(room_id, event_id, message.ts, message.to_dict())
             events.append(MessageReceived(message, own=True))
         return Staged(events=[*events, self._changed(room_id)])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ttkbootstrap as ttk
 
 from client_tk import bridge as b
+from client_tk.views.errors import human
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -59,7 +60,7 @@ class AuthView(ttk.Frame):
     def _login_tab(self) -> None:
         tab = ttk.Frame(self.tabs, padding=14)
         self.tabs.add(tab, text="Log in")
-        self._field(tab, "User ID", self.login_user)
+        self._field(tab, "User name", self.login_user)
         entry = self._field(tab, "Password", self.login_password, show="•")
         entry.bind("<Return>", lambda e: self.login())
         self.login_button = ttk.Button(tab, text="Log in", bootstyle="primary", command=self.login)
@@ -108,7 +109,11 @@ class AuthView(ttk.Frame):
                                  self.reg_password.get(), self.reg_email.get().strip() or None))
 
     def submit_code(self) -> None:
-        self.app.send(b.SubmitEmailCode(self.code.get()))
+        code = "".join(self.code.get().split())
+        if not code.isdigit() or len(code) != 6:
+            self.status.configure(text="The code has 6 digits: type it as it is in the e-mail.", bootstyle="danger")
+            return
+        self.app.send(b.SubmitEmailCode(code))
         self.status.configure(text="Checking the code…", bootstyle="info")
 
     def pair(self) -> None:
@@ -119,7 +124,12 @@ class AuthView(ttk.Frame):
     def _code_requested(self, event: b.EmailCodeRequested) -> None:
         self.code_label.configure(text=f"We sent a code to {event.email}. Type it here:")
         self.code_row.pack(fill="x", pady=(10, 0))
-        self.status.configure(text="Waiting for the e-mail code…", bootstyle="info")
+        if event.again:
+            self.code.set("")
+            self.status.configure(text="That code is not right. Check the e-mail and type the 6 digits again.",
+                                  bootstyle="danger")
+        else:
+            self.status.configure(text="Waiting for the e-mail code…", bootstyle="info")
 
     def _pairing_code(self, event: b.PairingCodeShown) -> None:
         code = event.code
@@ -127,6 +137,11 @@ class AuthView(ttk.Frame):
         self.status.configure(text="Type this code on your other device. Waiting…", bootstyle="info")
 
     def _failed(self, event: b.CommandFailed) -> None:
+        text = human(event)
+        if text is None:
+            return
         for button in (self.login_button, self.register_button, self.pair_button):
             button.configure(state="normal")
-        self.status.configure(text=event.message, bootstyle="danger")
+        if event.command == "Register":
+            self.code_row.pack_forget()
+        self.status.configure(text=text, bootstyle="danger")

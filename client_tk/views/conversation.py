@@ -14,6 +14,7 @@ from client_tk import bridge as b
 from client_tk.core.events import Message, PresenceChanged, TypingChanged
 from client_tk.views.messages import MessageView
 from client_tk.views.outbox import OutboxPanel
+from client_tk.views.shortcuts import install_shortcuts
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -30,18 +31,20 @@ class ConversationView(ttk.Frame):
         self.room = room
         header = ttk.Frame(self, padding=(10, 8))
         header.pack(side="top", fill="x")
+        # the buttons first, so that a long title is cut instead of squeezing them out
+        ttk.Button(header, text="Info", bootstyle="secondary-outline", command=self.show_info).pack(side="right")
+        self.find_button = ttk.Button(header, text="Find", bootstyle="secondary-outline",
+                                      command=lambda: self.messages.open_search())
+        self.find_button.pack(side="right", padx=6)
         self._avatar = app.avatar(self, room.title, 38, app.room_avatar_url(room))
         self.avatar = ttk.Label(header, image=self._avatar)
         self.avatar.pack(side="left")
         titles = ttk.Frame(header)
-        titles.pack(side="left", padx=10)
+        titles.pack(side="left", padx=10, fill="x", expand=True)
         self.title = ttk.Label(titles, text=room.title, font=("TkDefaultFont", 13, "bold"))
         self.title.pack(anchor="w")
         self.subtitle = ttk.Label(titles, text="", bootstyle="secondary")
         self.subtitle.pack(anchor="w")
-        ttk.Button(header, text="Info", bootstyle="secondary-outline", command=self.show_info).pack(side="right")
-        ttk.Button(header, text="Find", bootstyle="secondary-outline",
-                   command=lambda: self.messages.open_search()).pack(side="right", padx=6)
         ttk.Separator(self).pack(side="top", fill="x")
         # composer (bottom up)
         composer = ttk.Frame(self, padding=(10, 6, 10, 10))
@@ -66,6 +69,9 @@ class ConversationView(ttk.Frame):
         self.entry.pack(side="left", fill="x", expand=True, padx=8)
         self.entry.bind("<Return>", self._enter)
         self.entry.bind("<KeyPress>", self._key, add="+")
+        self.entry.bind("<Escape>", lambda e: self.cancel_reply())
+        if app.screen is not None:
+            install_shortcuts(self.entry, app.screen)  # before the Text class's own Ctrl+K, Ctrl+F...
         self.messages = MessageView(self, app, room.room_id, on_reply=self.reply)
         self.messages.pack(side="top", fill="both", expand=True)
         self.reply_to: Message | None = None
@@ -76,11 +82,22 @@ class ConversationView(ttk.Frame):
                       app.bus.subscribe(b.RoomsSnapshot, self._rooms),
                       app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatar())]
         self._subtitle()
+        draft = app.drafts.get(room.room_id)
+        if draft:
+            self.entry.insert("1.0", draft)
         app.send(b.OpenRoom(room.room_id))
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
+        if self._typing_job is not None:
+            self.after_cancel(self._typing_job)
+            self._typing_job = None
+        draft = self.entry.get("1.0", "end").strip()
+        if draft:
+            self.app.drafts[self.room.room_id] = draft
+        else:
+            self.app.drafts.pop(self.room.room_id, None)
         if self._typing_sent:
             self.app.send(b.SetTyping(self.room.room_id, False))
         super().destroy()
@@ -148,6 +165,7 @@ class ConversationView(ttk.Frame):
         if not text:
             return
         self.entry.delete("1.0", "end")
+        self.app.drafts.pop(self.room.room_id, None)
         self.app.send(b.SendText(self.room.room_id, text, self.reply_to.event_id if self.reply_to else None))
         self.cancel_reply()
         if self._typing_job is not None:

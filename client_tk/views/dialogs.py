@@ -17,6 +17,7 @@ from ttkbootstrap.dialogs import Messagebox, Querybox
 
 from client_tk import bridge as b
 from client_tk.core.events import DevicesChanged, PresenceChanged
+from client_tk.views.errors import human
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -39,13 +40,18 @@ class Dialog(ttk.Toplevel):
         self.body.pack(fill="both", expand=True)
         self._subs: list[Any] = []
         self.status = ttk.Label(self.body, text="", bootstyle="danger", wraplength=380)
-        self._subs.append(app.bus.subscribe(b.CommandFailed, lambda e: self.status.configure(text=e.message)))
+        self._subs.append(app.bus.subscribe(b.CommandFailed, self._failed))
         self.bind("<Escape>", lambda e: self.destroy())
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
         super().destroy()
+
+    def _failed(self, event: b.CommandFailed) -> None:
+        text = human(event)
+        if text is not None:
+            self.status.configure(text=text)
 
 
 class NewChatDialog(Dialog):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import ttkbootstrap as ttk
@@ -12,6 +13,7 @@ from client_tk import bridge as b
 from client_tk.core.events import ConnectionState, ConnectionStateChanged, MessageReceived
 from client_tk.views.conversation import ConversationView
 from client_tk.views.rooms import RoomList
+from client_tk.views.shortcuts import install_shortcuts
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
@@ -27,6 +29,19 @@ class MainView(ttk.Frame):
         self.app = app
         top = ttk.Frame(self, padding=(10, 6), bootstyle="dark")
         top.pack(side="top", fill="x")
+        # the buttons first: on a narrow window the labels on the left are cut, not the buttons
+        account = ttk.Menubutton(top, text="Account", bootstyle="secondary-outline")
+        menu = ttk.Menu(account, tearoff=False)
+        menu.add_command(label="My profile…", command=self.profile)
+        menu.add_command(label="Devices…", command=self.devices)
+        menu.add_command(label="Search all conversations…", accelerator="Ctrl+Shift+F", command=self.search_all)
+        menu.add_command(label="Keyboard shortcuts…", accelerator="F1", command=self.help)
+        menu.add_separator()
+        menu.add_command(label="Log out…", command=self.logout)
+        account.configure(menu=menu)
+        account.pack(side="right", padx=3)
+        ttk.Button(top, text="+ Group", command=self.new_group, bootstyle="info-outline").pack(side="right", padx=3)
+        ttk.Button(top, text="+ Chat", command=self.new_chat, bootstyle="info").pack(side="right", padx=3)
         self._me = self._my_avatar()
         self.me = ttk.Label(top, image=self._me, text="  " + app.display_name(app.user_id), compound="left",
                             bootstyle="@dark", font=("TkDefaultFont", 11, "bold"), cursor="hand2")
@@ -36,16 +51,6 @@ class MainView(ttk.Frame):
         self.connection_dot.pack(side="left", padx=(16, 2))
         self.connection_label = ttk.Label(top, text="Connecting…", bootstyle="@dark")
         self.connection_label.pack(side="left")
-        account = ttk.Menubutton(top, text="Account", bootstyle="secondary-outline")
-        menu = ttk.Menu(account, tearoff=False)
-        menu.add_command(label="My profile…", command=self.profile)
-        menu.add_command(label="Devices…", command=self.devices)
-        menu.add_separator()
-        menu.add_command(label="Log out…", command=self.logout)
-        account.configure(menu=menu)
-        account.pack(side="right", padx=3)
-        ttk.Button(top, text="+ Group", command=self.new_group, bootstyle="info-outline").pack(side="right", padx=3)
-        ttk.Button(top, text="+ Chat", command=self.new_chat, bootstyle="info").pack(side="right", padx=3)
         panes = ttk.Panedwindow(self, orient="horizontal")
         panes.pack(fill="both", expand=True)
         left = ttk.Frame(panes, width=250)
@@ -65,15 +70,25 @@ class MainView(ttk.Frame):
                       app.bus.subscribe(MessageReceived, self._notify),
                       app.bus.subscribe(b.AvatarReady, self._avatar_ready)]
         self._want: str | None = None
-        app.window.bind("<Control-f>", self._search)
-        app.window.bind("<Control-F>", self._search)
+        self.started_ms = int(time.time() * 1000)  # what is older is history (a new device's), not news
+        self.unread_total = 0
+        install_shortcuts(app.window, self)
+        self._map_binding = app.window.bind("<Map>", self._shown_again, add="+")
         if app.connection is not None:
             self._connection(app.connection)
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
+        try:
+            self.app.window.unbind("<Map>", self._map_binding)
+        except Exception:  # the window is going away as well
+            pass
         super().destroy()
+
+    def _shown_again(self, event: Any) -> None:
+        if event.widget is self.app.window and self.conversation is not None:
+            self.conversation.messages.shown_again()
 
     # ------------------------------------------------------------- state
     def _connection(self, event: ConnectionStateChanged) -> None:
@@ -100,6 +115,9 @@ class MainView(ttk.Frame):
 
     def _rooms(self, event: b.RoomsSnapshot) -> None:
         self._show_me()
+        self.unread_total = sum(r.unread for r in event.rooms)
+        who = self.app.user_id or ""
+        self.app.window.title(f"({self.unread_total}) Parley — {who}" if self.unread_total else f"Parley — {who}")
         if self._want and any(r.room_id == self._want for r in event.rooms):
             want, self._want = self._want, None
             self.room_list.select(want)
@@ -116,13 +134,18 @@ class MainView(ttk.Frame):
             self._want = room_id
 
     def _notify(self, event: MessageReceived) -> None:
-        if event.own:
-            return
+        message = event.message
+        if event.own or message.redacted or message.ts < self.started_ms:
+            return  # history (a newly paired device's backlog) is not news
         current = self.conversation.room.room_id if self.conversation else None
-        focused = self.app.window.focus_displayof() is not None
-        if event.message.room_id != current or not focused:
-            body = {"image": "[image]", "file": "[file] " + event.message.body}.get(event.message.kind, event.message.body)
-            self.app.notify(self.app.display_name(event.message.sender), body)
+        if message.room_id == current and self.app.visible() and self.app.focused():
+            return
+        body = {"image": "[image]", "file": "[file] " + message.body}.get(message.kind, message.body)
+        room = next((r for r in self.app.rooms.rooms if r.room_id == message.room_id), None)
+        title = self.app.display_name(message.sender)
+        if room is not None and not room.is_direct:
+            title = f"{title} in {room.title}"
+        self.app.alert(title, body)
 
     # ----------------------------------------------------------- actions
     def open_room(self, room_id: str) -> None:
@@ -137,10 +160,31 @@ class MainView(ttk.Frame):
         self.conversation = ConversationView(self.right, self.app, room)
         self.conversation.pack(fill="both", expand=True)
 
-    def _search(self, event: Any = None) -> str:
+    def find(self) -> None:
         if self.conversation is not None:
             self.conversation.messages.open_search()
-        return "break"
+        else:
+            self.search_all()
+
+    def search_all(self) -> None:
+        from client_tk.views.search import SearchDialog
+        SearchDialog(self.app, self.open_and_find)
+
+    def open_and_find(self, room_id: str, event_id: str) -> None:
+        self.room_list.select(room_id)
+        if self.conversation is not None and self.conversation.room.room_id == room_id:
+            self.conversation.messages.show_event(event_id)
+
+    def switcher(self) -> None:
+        from client_tk.views.search import QuickSwitcher
+        QuickSwitcher(self.app, self.room_list.select)
+
+    def help(self) -> None:
+        from client_tk.views.search import HelpDialog
+        HelpDialog(self.app)
+
+    def step(self, direction: int, unread_only: bool = False) -> None:
+        self.room_list.step(direction, unread_only)
 
     def new_chat(self) -> None:
         from client_tk.views.dialogs import NewChatDialog

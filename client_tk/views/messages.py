@@ -11,6 +11,7 @@ highlights matches (Enter/Shift+Enter or the arrows step through them).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from client_tk.core.events import (
     MessageReceived,
     ReceiptUpdated,
 )
+from client_tk.views.message_search import SearchMixin
 from client_tk.widgets.avatar import colour_for
 
 if TYPE_CHECKING:
@@ -41,6 +43,23 @@ def clock_text(ts_ms: int) -> str:
     return time.strftime("%d.%m. %H:%M", stamp)
 
 
+LINK = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+
+
+def split_links(text: str) -> list[tuple[str, str | None]]:
+    """The text in pieces, each with its URL when it is a web link (http/https only)."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for match in LINK.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at:match.start()], None))
+        pieces.append((match.group(0), match.group(0)))
+        at = match.end()
+    if at < len(text) or not pieces:
+        pieces.append((text[at:], None))
+    return pieces
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -50,31 +69,15 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-class MessageView(ttk.Frame):
+class MessageView(SearchMixin, ttk.Frame):
     def __init__(self, master: Any, app: ParleyApp, room_id: str,
                  on_reply: Callable[[Message], None] | None = None) -> None:
         super().__init__(master)
         self.app = app
         self.room_id = room_id
         self.on_reply = on_reply
-        self.search_bar = ttk.Frame(self, padding=(6, 4))
-        self.search_text = ttk.StringVar()
-        entry = ttk.Entry(self.search_bar, textvariable=self.search_text, width=30)
-        entry.pack(side="left")
-        entry.bind("<Return>", lambda e: self.search_step(1))
-        entry.bind("<Shift-Return>", lambda e: self.search_step(-1))
-        entry.bind("<Escape>", lambda e: self.close_search())
-        self.search_entry = entry
-        ttk.Button(self.search_bar, text="▲", width=3, command=lambda: self.search_step(-1),
-                   bootstyle="secondary").pack(side="left", padx=(6, 0))
-        ttk.Button(self.search_bar, text="▼", width=3, command=lambda: self.search_step(1),
-                   bootstyle="secondary").pack(side="left", padx=2)
-        self.search_count = ttk.Label(self.search_bar, text="", bootstyle="secondary")
-        self.search_count.pack(side="left", padx=6)
-        ttk.Button(self.search_bar, text="✕", width=3, bootstyle="link", command=self.close_search
-                   ).pack(side="right")
-        self.search_text.trace_add("write", lambda *a: self._search_changed())
-        body = ttk.Frame(self)
+        self._search_bar()
+        body = self.body = ttk.Frame(self)
         body.pack(side="bottom", fill="both", expand=True)
         self.text = ttk.Text(body, wrap="word", padx=12, pady=8, borderwidth=0, highlightthickness=0,
                              font=("TkDefaultFont", 11), cursor="arrow", spacing1=1, spacing3=1)
@@ -96,6 +99,12 @@ class MessageView(ttk.Frame):
         self.text.tag_configure("match", background="#7a6a00", foreground="white")
         self.text.tag_configure("current", background="#f39c12", foreground="black")
         self.text.bind("<Button-3>", self._context_menu)
+        self.text.tag_configure("link", foreground="#5dade2", underline=True)
+        self.text.tag_bind("link", "<Button-1>", self._open_link)
+        self.text.tag_bind("link", "<Enter>", lambda e: self.text.configure(cursor="hand2"))
+        self.text.tag_bind("link", "<Leave>", lambda e: self.text.configure(cursor="arrow"))
+        # the history often arrives before the view is on screen: it is read when it shows
+        self.text.bind("<Map>", lambda e: self.shown_again())
         self.messages: dict[str, Message] = {}
         self.order: list[str] = []
         self.failed: dict[str, tuple[str, str]] = {}
@@ -108,6 +117,9 @@ class MessageView(ttk.Frame):
         self.loaded = False
         self.matches: list[tuple[str, str]] = []
         self.match_index = -1
+        self.wanted: str | None = None  # a message to show once the history is in
+        self.marked: str | None = None  # the last event we sent a read receipt for
+        self._late_receipts: list[tuple[str, str]] = []
         self.menu: Any = None
         self._shown_names: dict[str, str] = {}  # sender -> the name written in the text
         self._subs = [
@@ -133,6 +145,7 @@ class MessageView(ttk.Frame):
     # ------------------------------------------------------------ history
     def _history(self, event: b.HistoryLoaded) -> None:
         if event.room_id == self.room_id:
+            self._late_receipts.extend(event.receipts)  # applied once the blocks are written
             self.set_history(event.messages, event.undecryptable)
 
     def set_history(self, messages: Iterable[Message], undecryptable: Iterable[tuple[str, str, str]] = ()) -> None:
@@ -168,12 +181,24 @@ class MessageView(ttk.Frame):
             self._add_failed(event_id, sender, device)
         self._pending_failed = []
         self.loaded = True
+        late, self._late_receipts = self._late_receipts, []
+        for user, event_id in late:
+            self._receipt(ReceiptUpdated(self.room_id, event_id, user, 0))
+        if self.wanted:
+            self.show_event(self.wanted)
         self._mark_read()
 
     def _mark_read(self) -> None:
+        """Tell the others (and the badge) that what is shown is read, if it is on screen."""
         last = next((e for e in reversed(self.order) if e in self.messages), None)
-        if last is not None and self.winfo_ismapped():
+        if last is not None and last != self.marked and self.winfo_ismapped() and self.app.visible():
+            self.marked = last
             self.app.send(b.MarkRead(self.room_id, last))
+
+    def shown_again(self) -> None:
+        """The window came back on screen: what arrived meanwhile is read now."""
+        if self.loaded:
+            self._mark_read()
 
     # ------------------------------------------------------------ blocks
     def _append(self, message: Message) -> None:
@@ -205,10 +230,7 @@ class MessageView(ttk.Frame):
             put("  ✓✓" if read else "  ✓", "status", "st:" + message.event_id, *(("read",) if read else ()))
         put("\n")
         if message.reply_to and not message.redacted:
-            quoted = self.messages.get(message.reply_to)
-            snippet = (f"{self.app.display_name(quoted.sender)}: {quoted.body[:80]}" if quoted
-                       else "an earlier message")
-            put(f"↪ {snippet}\n", "reply")
+            put(self._quote(message.reply_to), "reply", "quote:" + message.reply_to)
         if message.redacted:
             put("Message deleted\n", "deleted")
         elif message.kind == "image":
@@ -225,8 +247,32 @@ class MessageView(ttk.Frame):
             t.tag_add(tag, "ins -1c", "ins")
             put("\n")
         else:
-            put(message.body + "\n", "body")
+            for piece, url in split_links(message.body):
+                put(piece, "body", *(("link", "href:" + url) if url else ()))
+            put("\n", "body")
         put("\n")
+
+    def _quote(self, event_id: str) -> str:
+        quoted = self.messages.get(event_id)
+        if quoted is None:
+            return "↪ an earlier message\n"
+        if quoted.redacted:  # a deleted message is gone from the quotes too
+            return f"↪ {self.app.display_name(quoted.sender)}: a deleted message\n"
+        body = " ".join(quoted.body.split())
+        return f"↪ {self.app.display_name(quoted.sender)}: {body[:80]}\n"
+
+    def _requote(self, event_id: str) -> None:
+        """Write the quotes of ``event_id`` again (it was deleted)."""
+        t = self.text
+        ranges = t.tag_ranges("quote:" + event_id)
+        if not ranges:
+            return
+        t.configure(state="normal")
+        for start, end in reversed(list(zip(ranges[0::2], ranges[1::2], strict=True))):
+            tags = t.tag_names(start)
+            t.delete(start, end)
+            t.insert(start, self._quote(event_id), tags)
+        t.configure(state="disabled")
 
     def _file_card(self, message: Message) -> ttk.Frame:
         info = message.file or {}
@@ -283,6 +329,7 @@ class MessageView(ttk.Frame):
         if event.room_id == self.room_id and old is not None:
             self._replace_block(event.event_id, Message(old.event_id, old.room_id, old.sender, old.sender_device,
                                                         old.ts, old.kind, "", None, None, True))
+            self._requote(event.event_id)
 
     def _failed(self, event: DecryptionFailed) -> None:
         if event.room_id == self.room_id and event.event_id and event.event_id not in self.messages:
@@ -304,7 +351,11 @@ class MessageView(ttk.Frame):
         t.configure(state="disabled")
 
     def _receipt(self, event: ReceiptUpdated) -> None:
-        if event.room_id != self.room_id or event.user_id == self.app.user_id or event.event_id not in self.order:
+        if event.room_id != self.room_id or event.user_id == self.app.user_id:
+            return
+        if event.event_id not in self.order:
+            if not self.loaded:  # the history is still being written
+                self._late_receipts.append((event.user_id, event.event_id))
             return
         upto = self.order.index(event.event_id)
         if upto <= self.read_upto:
@@ -381,10 +432,19 @@ class MessageView(ttk.Frame):
             self.app.notify("Download finished", event.path)
 
     # ---------------------------------------------------------- actions
+    def link_at(self, index: str) -> str | None:
+        return next((str(t[5:]) for t in self.text.tag_names(index) if t.startswith("href:")), None)
+
+    def _open_link(self, event: Any) -> None:
+        url = self.link_at(f"@{event.x},{event.y}")
+        if url is not None:
+            import webbrowser
+            webbrowser.open(url)
+
     def event_at(self, index: str) -> str | None:
         for tag in self.text.tag_names(index):
             if tag.startswith("ev:"):
-                return tag[3:]
+                return str(tag[3:])
         return None
 
     def _context_menu(self, event: Any) -> None:
@@ -417,57 +477,3 @@ class MessageView(ttk.Frame):
                                   "It cannot be restored.", "Delete message", parent=self)
         if answer in ("Yes", "yes", True):
             self.app.send(b.DeleteMessage(self.room_id, message.event_id))
-
-    # ------------------------------------------------------------ search
-    def open_search(self) -> None:
-        if not self.search_bar.winfo_ismapped():
-            self.search_bar.pack(side="top", fill="x")
-        self.search_entry.focus_set()
-        self.search_entry.select_range(0, "end")
-
-    def close_search(self) -> None:
-        self.search_bar.pack_forget()
-        self.text.tag_remove("match", "1.0", "end")
-        self.text.tag_remove("current", "1.0", "end")
-        self.matches, self.match_index = [], -1
-
-    def _search_changed(self) -> None:
-        self.app.send(b.Search(self.room_id, self.search_text.get()))
-
-    def _results(self, event: b.SearchResults) -> None:
-        if event.room_id != self.room_id or event.text != self.search_text.get():
-            return
-        t = self.text
-        t.tag_remove("match", "1.0", "end")
-        t.tag_remove("current", "1.0", "end")
-        self.matches = []
-        needle = event.text
-        for event_id in event.event_ids:
-            ranges = t.tag_ranges("ev:" + event_id)
-            if not ranges or not needle:
-                continue
-            start: Any = ranges[0]
-            stop = ranges[-1]
-            while True:
-                count = ttk.IntVar()
-                pos = t.search(needle, start, stopindex=stop, nocase=True, count=count)
-                if not pos or not count.get():
-                    break
-                end = f"{pos} +{count.get()}c"
-                if "body" in t.tag_names(pos):
-                    t.tag_add("match", pos, end)
-                    self.matches.append((pos, t.index(end)))
-                start = end
-        self.match_index = len(self.matches)
-        self.search_step(-1)
-
-    def search_step(self, direction: int) -> None:
-        if not self.matches:
-            self.search_count.configure(text="no matches" if self.search_text.get() else "")
-            return
-        self.match_index = (self.match_index + direction) % len(self.matches)
-        start, end = self.matches[self.match_index]
-        self.text.tag_remove("current", "1.0", "end")
-        self.text.tag_add("current", start, end)
-        self.text.see(start)
-        self.search_count.configure(text=f"{self.match_index + 1} of {len(self.matches)}")

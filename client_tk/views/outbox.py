@@ -15,9 +15,19 @@ import ttkbootstrap as ttk
 
 from client_tk import bridge as b
 from client_tk.core.events import OutboxChanged, OutgoingMessage
+from client_tk.views.errors import outbox_reason
 
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
+
+
+def waiting_text(entry: OutgoingMessage) -> str:
+    """What a message not sent yet is waiting for."""
+    if entry.state == "waiting":
+        error = entry.error or ""
+        return "Waiting for the connection…" if error.startswith("offline") else (error[:1].upper() + error[1:]
+                                                                                   or "Waiting…")
+    return "Waiting for the connection…" if entry.attempts else "Sending…"
 
 
 class OutboxPanel(ttk.Frame):
@@ -47,7 +57,7 @@ class OutboxPanel(ttk.Frame):
             frame = ttk.Frame(self)
             frame.pack(side="top", fill="x", pady=1)
             failed = entry.state == "failed"
-            status = f"Not sent: {entry.error}" if failed else "Sending…"
+            status = f"Not sent: {outbox_reason(entry.error)}" if failed else waiting_text(entry)
             text = entry.body if len(entry.body) <= 60 else entry.body[:57] + "…"
             label = ttk.Label(frame, text=f"{text}  ·  {status}",
                               bootstyle="danger" if failed else "secondary")

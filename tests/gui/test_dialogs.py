@@ -88,9 +88,9 @@ def dialog_of(app: Any, kind: type[Any]) -> Any:
 
 
 def row_order(app: Any) -> list[str]:
-    rooms = app.screen.room_list
-    by_frame = {str(row["frame"]): room_id for room_id, row in rooms.rows.items()}
-    return [by_frame[str(w)] for w in rooms.list_box.pack_slaves() if str(w) in by_frame]
+    """The visible rows from top to bottom, read from where they are placed."""
+    rows = app.screen.room_list.rows
+    return sorted(rows, key=lambda room_id: int(rows[room_id]["frame"].place_info()["y"]))
 
 
 def picture_file(path: Path, colour: tuple[int, int, int]) -> str:
@@ -195,7 +195,7 @@ def test_dialogs_and_actions(gui_server: str, make_app: Any, tk_root: Any, mailb
     screenshot(xdisplay, "dialogs_03_download")
 
     # favourite: bob stars "Zebra talk", it moves above "Book club"
-    pump(tk_root, lambda: row_order(bob)[:2] == [book, zebra], what="alphabetical order")
+    pump(tk_root, lambda: row_order(bob)[:2] == [book, zebra], what="the active group first")
     name = rooms.rows[zebra]["name"]
     name.event_generate("<Button-3>", x=5, y=5, rootx=700, rooty=300)
     rooms.menu.unpost()

@@ -65,7 +65,8 @@ def test_refused_message_retry_and_delete(gui_server: str, make_app: Any, tk_roo
     panel = bob.screen.conversation.outbox
     pump(tk_root, lambda: [e.state for e in panel.entries] == ["failed"], what="shown as not sent")
     [row] = panel.rows.values()
-    assert "Not sent" in row["label"].cget("text") and "M_FORBIDDEN" in row["label"].cget("text")
+    assert "Not sent: You are not allowed to do that here." in row["label"].cget("text")
+    assert "M_FORBIDDEN" not in row["label"].cget("text")  # a sentence, not the errcode
     assert not [f for f in failures if f.command == "SendText"]  # shown on the message, not as an error
     screenshot(xdisplay, "outbox_01_not_sent")
 
