@@ -418,6 +418,7 @@ def create_app(
                 await services.notifier.stop()
                 await services.push_gateway.close()
                 await services.media.store.close()
+                await services.streams.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:

@@ -124,7 +124,7 @@ class SyncService:
         self.to_device = to_device
         self._contributors: list[SyncContributor] = []
         # What the builds built: "build", "rooms", "to_device", each contributor's class name,
-        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests and /metrics.
+        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests.
         self.built: Counter[str] = Counter()
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
