@@ -264,6 +264,7 @@ def build_services(
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
     push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
+    extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)

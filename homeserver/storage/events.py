@@ -227,6 +227,10 @@ class RoomWriter:
         await self.allocate()
         return self.head
 
+    async def room_id_taken(self, room_id: str) -> bool:
+        row = await self.db.fetch_one("SELECT 1 AS taken FROM rooms WHERE room_id = ?", (room_id,), conn=self.conn)
+        return row is not None
+
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:
         await self.db.execute(
             "INSERT INTO rooms (room_id, room_version, creator, is_direct, created_ts, last_depth, last_pos, purged) "
