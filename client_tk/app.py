@@ -66,6 +66,8 @@ class ParleyApp:
             self.window = ttk.Toplevel(title=title, master=master, size=(1000, 680))
         self.window.protocol("WM_DELETE_WINDOW", self.close)
         self.bus = AppBus()
+        from client_tk.views.security import SecurityPrompts
+        self.security = SecurityPrompts(self)  # pairing code and safety-number prompts
         self.bridge = b.Bridge()
         self.worker = Worker(self.bridge, data_dir or default_data_dir(), **core_options)
         self.bridge.start()

@@ -269,6 +269,19 @@ class ApprovePairing(Command):
 
 
 @dataclass(frozen=True)
+class ConfirmPairingSas(Command):
+    """The user's answer to :class:`PairingSasShown`: do both screens show the same code?"""
+
+    matches: bool
+
+
+@dataclass(frozen=True)
+class AcceptSafetyNumber(Command):
+    user_id: str
+    new_key: str
+
+
+@dataclass(frozen=True)
 class GetSafetyNumber(Command):
     user_id: str
 
@@ -298,6 +311,13 @@ class EmailCodeRequested(UiEvent):
 
 @dataclass(frozen=True)
 class PairingCodeShown(UiEvent):
+    code: str
+
+
+@dataclass(frozen=True)
+class PairingSasShown(UiEvent):
+    """Both devices show this short code; answer with :class:`ConfirmPairingSas`."""
+
     code: str
 
 

@@ -129,7 +129,7 @@ async def run_command(client: ChatClient | None, args: argparse.Namespace) -> No
         opts = _options(args)
         request = await start_pairing(opts, args.user)
         _out(args, f"pairing code: {request.code}", {"code": request.code})
-        new = await finish_pairing(opts, request, _password(args))
+        new = await finish_pairing(opts, request, _password(args), confirm=_confirm_sas)
         _out(args, f"paired {new.user_id} device {new.device_id}",
              {"user_id": new.user_id, "device_id": new.device_id})
         await new.close()
@@ -205,7 +205,7 @@ async def run_command(client: ChatClient | None, args: argparse.Namespace) -> No
             mark = "*" if d.get("device_id") == client.device_id else " "
             _out(args, f"{mark} {d.get('device_id')} {d.get('display_name') or ''}", d)
     elif cmd == "pair-approve":
-        name = await approve_pairing(client, args.code)
+        name = await approve_pairing(client, args.code, confirm=_confirm_sas)
         _out(args, f"sent keys to {name or 'the new device'}", {"device_display_name": name})
     elif cmd == "reset-session":
         await client.reset_session(args.user_id, args.device_id)
@@ -338,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("listen", help="print events as they arrive, until interrupted")
     sub.add_parser("shell", help="read commands from stdin")
     return p
+
+
+async def _confirm_sas(code: str) -> bool:
+    """Both devices show this code; pairing goes on only if the user says they match."""
+    answer = await asyncio.to_thread(input, f"Security code: {code}\n"
+                                            "Does the other device show the same code? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 async def amain(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from client_tk import bridge as b
 from client_tk.core import account
 from client_tk.core.client import ACCEPTED_TAG, MUTED_TAG, ChatClient
+from client_tk.core.devices import SafetyNumberChangedError
 from client_tk.core.events import (
     ClientEvent,
     EventBus,
@@ -67,6 +68,7 @@ class Worker:
         self.avatars: dict[str, str] = {}  # user id -> mxc:// URI of their profile picture
         self.cache = Path(tempfile.mkdtemp(prefix="parley-media-"))
         self._code: asyncio.Future[str] | None = None
+        self._sas: asyncio.Future[bool] | None = None
         self._snapshot_pending = False
         self.latest: dict[str, tuple[int, str, str | None]] = {}  # room -> (ts, preview, sender)
         self.receipts: dict[str, dict[str, str]] = {}  # room -> user -> the event they have read up to
@@ -100,6 +102,7 @@ class Worker:
             b.FetchAvatar: self.do_FetchAvatar, b.RefreshProfiles: self.do_RefreshProfiles,
             b.ListDevices: self.do_ListDevices, b.RemoveDevice: self.do_RemoveDevice,
             b.ApprovePairing: self.do_ApprovePairing, b.GetSafetyNumber: self.do_GetSafetyNumber,
+            b.ConfirmPairingSas: self.do_ConfirmPairingSas, b.AcceptSafetyNumber: self.do_AcceptSafetyNumber,
         }
 
     # ------------------------------------------------------------ plumbing
@@ -200,7 +203,7 @@ class Worker:
         opts = self._opts(cmd.server)
         request = await account.start_pairing(opts, cmd.user_id or None)
         self.bridge.post(b.PairingCodeShown(request.code))
-        client = await account.finish_pairing(opts, request, cmd.password)
+        client = await account.finish_pairing(opts, request, cmd.password, confirm=self._confirm_sas)
         await self._logged_in(client)
 
     async def do_Logout(self, cmd: b.Logout) -> None:
@@ -437,6 +440,10 @@ class Worker:
         before = {m.local_id for m in self.c.outgoing(room_id)}
         try:
             await send
+        except SafetyNumberChangedError:
+            for change in self.c.safety_number_changes():  # the dialog asks the user
+                self.bridge.post(change)
+            raise
         except (MatrixError, TransportFailure):
             if not {m.local_id for m in self.c.outgoing(room_id)} - before:
                 raise  # refused before it was queued (not in the room, too large, ...)
@@ -566,8 +573,21 @@ class Worker:
         code = "".join(ch for ch in cmd.code if ch.isdigit())
         if len(code) != 8:
             raise MatrixError(400, "M_INVALID_PARAM", "the pairing code has 8 digits")
-        name = await account.approve_pairing(self.c, code)
+        name = await account.approve_pairing(self.c, code, confirm=self._confirm_sas)
         self.bridge.post(b.Notice(f"Device {name or ''} paired".replace("  ", " ")))
+
+    async def _confirm_sas(self, code: str) -> bool:
+        self._sas = asyncio.get_running_loop().create_future()
+        self.bridge.post(b.PairingSasShown(code))
+        return await self._sas
+
+    async def do_ConfirmPairingSas(self, cmd: b.ConfirmPairingSas) -> None:
+        if self._sas is not None and not self._sas.done():
+            self._sas.set_result(cmd.matches)
+
+    async def do_AcceptSafetyNumber(self, cmd: b.AcceptSafetyNumber) -> None:
+        await self.c.accept_safety_number(cmd.user_id, cmd.new_key)
+        self.bridge.post(b.Notice(f"New safety number of {cmd.user_id} accepted"))
 
     async def do_GetSafetyNumber(self, cmd: b.GetSafetyNumber) -> None:
         parse_user_id(cmd.user_id)

@@ -285,7 +285,7 @@ def build_services(
         directory=people.directory,
         push_rules=push_rules,
         room_directory=room_directory,
-        legacy_sync=LegacySyncService(core.sync),
+        legacy_sync=LegacySyncService(core.sync, room_directory.repo.is_published, core.messages),
         cross_signing=cross_signing,
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,

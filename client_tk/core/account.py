@@ -13,11 +13,12 @@
   8-digit code; the user types it on the old device, which sends the
   identity seed, the backup secret (only if the backup is on) and the sealed
   descriptor of a one-time **history archive** (:mod:`client_tk.core.history`)
-  encrypted to the new device's ephemeral X25519 key; the new device logs in
-  with the key, makes its own pre-keys, imports the archive and deletes it
-  from the server.  (The server relays the ephemeral key: a malicious server
-  could substitute its own -- the code comparison does not authenticate it;
-  the SAS of :mod:`common.crypto.sas` would, and is not wired in yet.)
+  sealed under the pairing key; the new device logs in with the key, makes its
+  own pre-keys, imports the archive and deletes it from the server.  The
+  server relays both ephemeral keys, so both devices first show the short code
+  of the whole pairing transcript (:mod:`common.crypto.sas`) and the user
+  confirms that the screens match: a server in the middle shows two different
+  codes, the user refuses, and nothing is sent (:class:`SasMismatch`).
 """
 
 from __future__ import annotations
@@ -49,12 +50,13 @@ from common.crypto import (
     seal_identity,
 )
 from common.crypto import primitives as P
+from common.crypto.sas import PairingAgreement, PairingTranscript, SasMismatch, SasNotConfirmed
 from common.errors import MatrixError
 
 JsonDict = dict[str, Any]
 CodeProvider = Callable[[str], Awaitable[str]]
 SIGNATURE_LOGIN = "im.parley.login.signature"
-PAIRING_INFO = b"Parley pairing v1"
+PAIRING_INFO = b"Parley pairing v2"
 
 
 @dataclass
@@ -245,16 +247,17 @@ async def _login_request(opts: ClientOptions, user_id: str, identity: IdentityKe
 
 
 # ------------------------------------------------------------------ pairing
-def _pairing_key(private: X25519PrivateKey, peer_public: bytes) -> bytes:
-    shared = P.x25519(private, peer_public)
-    return P.hkdf_sha256(shared, salt=bytes(32), info=PAIRING_INFO, length=32)
-
-
 @dataclass
 class PairingRequest:
     code: str
     poll_token: str
     private: X25519PrivateKey
+    device_name: str = ""
+
+
+Confirm = Callable[[str], Awaitable[bool]]
+"""Shows the pairing's short code (``1234-5678-9012``) and returns whether the user says the
+other device's screen shows the same code."""
 
 
 async def start_pairing(opts: ClientOptions, user_id: str | None = None) -> PairingRequest:
@@ -269,17 +272,26 @@ async def start_pairing(opts: ClientOptions, user_id: str | None = None) -> Pair
         result = await http.post(UNSTABLE + "/pairing/start", body, auth=False)
     finally:
         await http.aclose()
-    return PairingRequest(str(result["code"]), str(result["poll_token"]), private)
+    return PairingRequest(str(result["code"]), str(result["poll_token"]), private, opts.device_name or "")
 
 
-async def finish_pairing(opts: ClientOptions, request: PairingRequest, password: str,
+async def finish_pairing(opts: ClientOptions, request: PairingRequest, password: str, *, confirm: Confirm,
                          poll_interval: float = 1.0, max_polls: int = 90) -> ChatClient:
-    """New device, step 2: wait for the payload, log in with the key, restore history."""
+    """New device, step 2: once claimed, show the SAS and let the user confirm it (a mismatch
+    raises :class:`SasMismatch`); then take the payload sealed under the confirmed key, log in
+    with the key, import the history archive."""
     http = _transport(opts)
+    agreement: PairingAgreement | None = None
     try:
         for _ in range(max_polls):
             result = await http.post(UNSTABLE + "/pairing/poll", {"poll_token": request.poll_token},
                                      auth=False)
+            if agreement is None and isinstance(result.get("approving_key"), str):
+                agreement = PairingAgreement.derive(request.private, PairingTranscript(
+                    str(result["approving_user_id"]), request.code, request.device_name,
+                    str(result["approving_device_id"]), P.x25519_public_bytes(request.private),
+                    unb64(result["approving_key"])), "new")
+                agreement.confirm(await confirm(agreement.decimal_text))
             if result.get("status") == "ready":
                 break
             await asyncio.sleep(poll_interval)
@@ -287,13 +299,17 @@ async def finish_pairing(opts: ClientOptions, request: PairingRequest, password:
             raise TimeoutError("pairing was not approved in time")
     finally:
         await http.aclose()
+    if agreement is None:
+        raise SasNotConfirmed("the pairing was answered without a code to compare: refused")
+    key = agreement.key
     payload = result["payload"]
     if isinstance(payload, str):
         payload = json.loads(payload)
-    key = _pairing_key(request.private, unb64(payload["ephemeral_key"]))
     raw = unb64(payload["ciphertext"])
     secret = json.loads(P.aes_gcm_decrypt(key, raw[:12], raw[12:], PAIRING_INFO))
     user_id = str(secret["user_id"])
+    if user_id != agreement.transcript.user_id:
+        raise SasMismatch("the pairing payload names another account than the confirmed code")
     identity = IdentityKeyPair.from_seed(unb64(secret["identity_seed"]))
     login_result = await _login_request(opts, user_id, identity, password, None, "key")
     store = _open_store(opts, user_id)
@@ -312,12 +328,19 @@ async def finish_pairing(opts: ClientOptions, request: PairingRequest, password:
     return client
 
 
-async def approve_pairing(client: ChatClient, code: str) -> str:
-    """Logged-in device: send our identity key, backup secret (if on) and history archive."""
-    claim = await client.http.post(UNSTABLE + "/pairing/claim", {"code": code}, idempotent=False)
-    peer = unb64(claim["ephemeral_key"])
+async def approve_pairing(client: ChatClient, code: str, *, confirm: Confirm) -> str:
+    """Logged-in device: claim the code with our ephemeral key, show the SAS; only if the user
+    confirms it (else :class:`SasMismatch`, nothing sent) send our identity key, the backup
+    secret (if on) and the history archive, sealed under the confirmed pairing key."""
     private = P.generate_x25519()
-    key = _pairing_key(private, peer)
+    own = P.x25519_public_bytes(private)
+    claim = await client.http.post(UNSTABLE + "/pairing/claim", {"code": code, "ephemeral_key": b64(own)},
+                                   idempotent=False)
+    agreement = PairingAgreement.derive(private, PairingTranscript(
+        client.user_id, code, str(claim.get("device_display_name") or ""), client.device_id,
+        unb64(claim["ephemeral_key"]), own), "approving")
+    agreement.confirm(await confirm(agreement.decimal_text))
+    key = agreement.key
     found = client.backup.secret()
     secret = {"user_id": client.user_id, "identity_seed": b64(client.keys.identity.seed),
               "backup_secret": b64(found[0]) if found else None,
@@ -326,6 +349,5 @@ async def approve_pairing(client: ChatClient, code: str) -> str:
     nonce = P.random_bytes(12)
     ciphertext = nonce + P.aes_gcm_encrypt(key, nonce, json.dumps(secret).encode(), PAIRING_INFO)
     await client.http.post(UNSTABLE + "/pairing/send", {"pairing_id": claim["pairing_id"], "payload": {
-        "ephemeral_key": b64(P.x25519_public_bytes(private)), "ciphertext": b64(ciphertext)}},
-        idempotent=False)
+        "ciphertext": b64(ciphertext)}}, idempotent=False)
     return str(claim.get("device_display_name") or "")

@@ -85,19 +85,20 @@ class KeyBackup:
         return await self.enable()
 
     async def disable(self) -> None:
-        """Opt out: forget the secret and the queue, delete the server's current version."""
-        found = self.secret()
+        """Opt out: forget the secret and the queue, delete every backup version on the server."""
         async with self.engine.lock:
             self._store.delete("secrets", "backup")
             for name in self._store.items("backup_queue"):
                 self._store.delete("backup_queue", name)
             await self._store.commit()
-        if found is not None and found[1] is not None:
+        for _ in range(1000):  # older versions (from rotations) become current in turn
             try:
-                await self.engine.http.request("DELETE", f"{CLIENT_V3}/room_keys/version/{found[1]}", None)
+                body = await self.engine.http.get(CLIENT_V3 + "/room_keys/version")
+                await self.engine.http.request("DELETE", f"{CLIENT_V3}/room_keys/version/{body['version']}")
             except MatrixError as exc:
-                if exc.status != 404:
-                    raise
+                if exc.status == 404:
+                    return
+                raise
 
     async def restore_with_recovery_key(self, recovery_key: str) -> int:
         """Use a written-down recovery key on this device: turn the backup on with it, restore."""

@@ -55,11 +55,13 @@ from common.crypto import (
     IdentityPublicKey,
     InboundSenderKey,
     OutboundSenderKey,
+    PQPreKeyBundle,
     PreKeyBundle,
     PreKeyMessage,
     SenderKeyDistribution,
     SenderKeyMessage,
     Session,
+    choose_handshake,
     decode_message,
     encode_message,
 )
@@ -177,18 +179,27 @@ class CryptoManager:
     def has_session(self, user_id: str, device_id: str) -> bool:
         return bool(self._record(f"{user_id}|{device_id}"))
 
-    def start_session(self, device: DeviceInfo, one_time_key: JsonDict | None) -> None:
-        """X3DH with a claimed one-time key (or none): the new session becomes active."""
-        bundle = PreKeyBundle.from_dict({
+    def start_session(self, device: DeviceInfo, one_time_key: JsonDict | None,
+                      kem_key: JsonDict | None = None) -> None:
+        """PQXDH (with the claimed KEM pre-key) or X3DH: the new session becomes active.
+
+        A device whose keys advertise PQXDH is never talked to without a valid KEM
+        key (``choose_handshake`` raises :class:`DowngradeRefused`, an :class:`E2EError` here)."""
+        bundle: JsonDict = {
             "type": "prekey_bundle", "v": 1, "user_id": device.user_id,
             "device_id": device.device_id, "identity_key": device.identity.to_b64(),
             "signed_prekey": device.keys[SPK_FIELD],
             **({"one_time_prekey": one_time_key} if one_time_key is not None else {}),
-        })
+        }
+        if kem_key is not None:
+            bundle.update(type=PQPreKeyBundle.TYPE, kem_prekey=kem_key)
         try:
-            session = Session.initiate(self.identity, bundle)
+            if choose_handshake(device.keys, bundle) == "pqxdh":
+                session = Session.initiate_pqxdh(self.identity, PQPreKeyBundle.from_dict(bundle))
+            else:
+                session = Session.initiate(self.identity, PreKeyBundle.from_dict(bundle))
         except CryptoError as exc:
-            raise E2EError(f"bad pre-key bundle from {device.key}: {exc}") from exc
+            raise E2EError(f"no session with {device.key}: {exc}") from exc
         record = self._record(device.key)
         record.insert(0, session)
         self._save_record(device.key)
@@ -271,13 +282,15 @@ class CryptoManager:
                 known_identity: IdentityPublicKey | None) -> bytes:
         try:
             result = Session.accept(self.identity, message, sender, sender_device, self.keys.spks,
-                                    self.keys.otks.get)
+                                    self.keys.otks.get, self.keys.kem.lookup, require_pq=True)
         except CryptoError as exc:
             raise E2EError(f"pre-key message from {peer} does not open: {exc}") from exc
         if known_identity is not None and result.session.peer_identity != known_identity:
             raise E2EError(f"{peer} used an identity key that is not its published one")
         if result.one_time_prekey_id is not None:
             self.keys.consume_otk(self.store, result.one_time_prekey_id)
+        if result.kem_prekey_id is not None:
+            self.keys.kem.consume(self.store, result.kem_prekey_id, bool(result.kem_last_resort))
         self._record(peer).insert(0, result.session)
         return result.plaintext
 
@@ -351,12 +364,12 @@ class CryptoManager:
         return key
 
 
-def one_time_key_from_claim(claimed: Any) -> JsonDict | None:
-    """The Parley one-time key object from a ``/keys/claim`` device entry."""
+def one_time_key_from_claim(claimed: Any, algorithm: str = OTK_ALGORITHM) -> JsonDict | None:
+    """The key object of ``algorithm`` from a ``/keys/claim`` device entry."""
     if not isinstance(claimed, dict):
         return None
     for name, obj in claimed.items():
-        if isinstance(name, str) and name.startswith(OTK_ALGORITHM + ":") and isinstance(obj, dict):
+        if isinstance(name, str) and name.startswith(algorithm + ":") and isinstance(obj, dict):
             return obj
     return None
 

@@ -37,7 +37,6 @@ from client_tk.core import backup as backup_mod
 from client_tk.core.crypto import CryptoManager, E2EError
 from client_tk.core.devices import DeviceDirectory
 from client_tk.core.events import (
-    ClientEvent,
     ConnectionState,
     ConnectionStateChanged,
     EventBus,
@@ -239,9 +238,6 @@ class ClientEngine:
         except (TransportFailure, MatrixError, E2EError) as exc:
             logger.warning("follow-up after a sync failed: %s", exc)
 
-    def _emit(self, event: ClientEvent) -> None:
-        self.bus.emit(event)
-
     # ------------------------------------------------------------ sending
     async def send_payload(self, room_id: str, payload: JsonDict) -> str:
         """Encrypt ``payload`` for the room, put it in the outbox and send it; returns the event id.
@@ -368,10 +364,10 @@ class ClientEngine:
 
     # ----------------------------------------------------- key maintenance
     async def _maintain_keys(self, batch: SyncBatch | None) -> None:
-        otk = batch.otk_count if batch is not None else None
-        age = batch.spk_age_ms if batch is not None else None
+        b = batch or SyncBatch("")  # no batch: nothing counted by the server yet
         async with self.lock:
-            body = self.keys.upload_body(self.store, self.clock(), otk, age)
+            body = self.keys.upload_body(self.store, self.clock(), b.otk_count, b.spk_age_ms,
+                                         b.kem_count, b.kem_fallback_unused)
             if body is None:
                 return
             await self.store.commit()  # keys on disk before the server can hand them out

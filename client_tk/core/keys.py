@@ -24,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from client_tk.core.kem_keys import KemKeys
 from client_tk.core.store import LocalStore
 from common.canonical_json import unpadded_b64encode
 from common.crypto import (
@@ -33,9 +34,10 @@ from common.crypto import (
     derive_local_storage_key,
 )
 from common.crypto import primitives as P
+from common.crypto.pqxdh import PQXDH_ALGORITHM
 
 JsonDict = dict[str, Any]
-DEVICE_ALGORITHMS = ["im.parley.olm.v1", "im.parley.sender_key.v1", "im.parley.x3dh.v1"]
+DEVICE_ALGORITHMS = ["im.parley.olm.v1", "im.parley.sender_key.v1", "im.parley.x3dh.v1", PQXDH_ALGORITHM]
 OTK_ALGORITHM = "im.parley.signed_x25519"
 SPK_FIELD = "im.parley.signed_pre_key"
 SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
@@ -65,6 +67,7 @@ class KeyManager:
     otks: dict[int, OneTimePreKey] = field(default_factory=dict)
     next_id: int = 1
     device_keys_uploaded: bool = False
+    kem: KemKeys = field(default_factory=KemKeys)
 
     # --------------------------------------------------------- persistence
     @classmethod
@@ -75,9 +78,11 @@ class KeyManager:
             km.spks = [SignedPreKey.from_dict(x) for x in d["spks"]]
             km.retired_ms = {int(k): int(v) for k, v in d.get("retired", {}).items()}
             km.next_id = int(d["next_id"])
-            km.device_keys_uploaded = bool(d.get("uploaded", False))
+            # Device keys uploaded before PQXDH lack its algorithm: upload them again.
+            km.device_keys_uploaded = bool(d.get("uploaded", False)) and bool(d.get("pqxdh", False))
         for key, value in store.items(NS + ":otk").items():
             km.otks[int(key)] = OneTimePreKey.from_dict(value)
+        km.kem = KemKeys.load(store)
         return km
 
     def reload(self, store: LocalStore) -> None:
@@ -85,6 +90,7 @@ class KeyManager:
         fresh = KeyManager.load(store, self.identity, self.user_id, self.device_id)
         self.spks, self.retired_ms, self.otks = fresh.spks, fresh.retired_ms, fresh.otks
         self.next_id, self.device_keys_uploaded = fresh.next_id, fresh.device_keys_uploaded
+        self.kem = fresh.kem
 
     def save(self, store: LocalStore) -> None:
         store.put(NS, "prekeys", {
@@ -92,6 +98,7 @@ class KeyManager:
             "retired": {str(k): v for k, v in self.retired_ms.items()},
             "next_id": self.next_id,
             "uploaded": self.device_keys_uploaded,
+            "pqxdh": True,
         })
 
     def _new_id(self) -> int:
@@ -165,13 +172,21 @@ class KeyManager:
             store.delete(NS + ":otk", str(key_id))
 
     def upload_body(self, store: LocalStore, now_ms: int, otk_count: int | None,
-                    spk_age_ms: int | None = None) -> JsonDict | None:
-        """What ``/keys/upload`` needs now (rotation, top-up), or None."""
+                    spk_age_ms: int | None = None, kem_count: int | None = None,
+                    kem_fallback_unused: bool | None = None) -> JsonDict | None:
+        """What ``/keys/upload`` needs now (rotation, top-ups, a new last-resort KEM key), or None."""
         body: JsonDict = {}
         if self.spk_needs_rotation(now_ms, spk_age_ms):
             self.rotate_spk(store, now_ms)
         if not self.device_keys_uploaded:
             body["device_keys"] = self.device_keys()
+        one_time: JsonDict = {}
         if otk_count is not None and otk_count < OTK_MIN:
-            body["one_time_keys"] = self.generate_otks(store, OTK_TARGET - otk_count)
+            one_time = self.generate_otks(store, OTK_TARGET - otk_count)
+        kem_one_time, kem_fallback = self.kem.upload(store, self.identity, self.user_id, self.device_id,
+                                                     kem_count, kem_fallback_unused, now_ms)
+        if one_time or kem_one_time:
+            body["one_time_keys"] = {**one_time, **kem_one_time}
+        if kem_fallback:
+            body["fallback_keys"] = kem_fallback
         return body or None

@@ -18,6 +18,7 @@ from client_tk.core.events import MessageReceived, OutboxChanged
 from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_payload
 from client_tk.core.processor import Staged
 from client_tk.core.transport import CLIENT_V3, TransportFailure, q
+from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
 from common.errors import MatrixError
 
 if TYPE_CHECKING:
@@ -104,18 +105,22 @@ class OutboxDriver:
         self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), absent)
         return Staged(events=[self._changed(room_id)])
 
-    async def _claim(self, users: list[str]) -> tuple[JsonDict | None, list[Any]]:
+    async def _claim(self, users: list[str]) -> tuple[tuple[JsonDict, JsonDict] | None, list[Any]]:
+        """``/keys/claim`` twice for the devices without a session: X25519 and KEM pre-keys."""
         e = self.engine
         claims = sending.claims_needed(e.crypto, e.directory.verified(users))
-        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims)) if claims else None
-        return answer, claims
+        if not claims:
+            return None, claims
+        answer = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims))
+        kem = await e.http.post(CLIENT_V3 + "/keys/claim", sending.claim_body(claims, KEM_KEY_ALGORITHM))
+        return (answer, kem), claims
 
-    def _encrypt(self, room_id: str, users: list[str], payload: JsonDict, answer: JsonDict | None,
-                 claims: list[Any], waiting: str | None) -> str:
+    def _encrypt(self, room_id: str, users: list[str], payload: JsonDict,
+                 answer: tuple[JsonDict, JsonDict] | None, claims: list[Any], waiting: str | None) -> str:
         """Stage sessions, the ratchet step and the entry (new, or the waiting one now encrypted)."""
         e = self.engine
         if answer is not None:
-            sending.start_sessions(e.crypto, claims, answer)
+            sending.start_sessions(e.crypto, claims, *answer)
         room = e.rooms[room_id]
         encrypted = sending.encrypt(e.crypto, room, e.user_id, e.directory.verified(users), payload)
         after = []
@@ -145,7 +150,8 @@ class OutboxDriver:
                 return
 
             def stage(name: str = name, entry: JsonDict = entry, users: list[str] = users,
-                      answer: JsonDict | None = answer, claims: list[Any] = claims) -> Staged:
+                      answer: tuple[JsonDict, JsonDict] | None = answer,
+                      claims: list[Any] = claims) -> Staged:
                 now = self.box.get(name)
                 if now is None or now.get("state") != WAITING:
                     return Staged()  # deleted, or encrypted by another flush, meanwhile

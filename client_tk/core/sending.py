@@ -34,6 +34,7 @@ from client_tk.core.crypto import (
 from client_tk.core.keys import OTK_ALGORITHM
 from client_tk.core.sync import RoomView
 from common.crypto import primitives as P
+from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
@@ -53,26 +54,37 @@ def claims_needed(crypto: CryptoManager, devices: list[DeviceInfo]) -> list[Devi
     return [d for d in devices if not crypto.has_session(d.user_id, d.device_id)]
 
 
-def claim_body(devices: list[DeviceInfo]) -> JsonDict:
+def claim_body(devices: list[DeviceInfo], algorithm: str = OTK_ALGORITHM) -> JsonDict:
+    """``/keys/claim`` for one key per device: the X25519 one-time key, or (a second
+    request, :data:`KEM_KEY_ALGORITHM`) the KEM pre-key -- one-time, else last-resort."""
     request: dict[str, dict[str, str]] = {}
     for d in devices:
-        request.setdefault(d.user_id, {})[d.device_id] = OTK_ALGORITHM
+        request.setdefault(d.user_id, {})[d.device_id] = algorithm
     return {"one_time_keys": request}
 
 
-def start_sessions(crypto: CryptoManager, devices: list[DeviceInfo], body: JsonDict) -> None:
-    """X3DH with each device's claimed one-time key (or none, if it ran out)."""
-    claimed = body.get("one_time_keys") if isinstance(body.get("one_time_keys"), dict) else {}
-    assert isinstance(claimed, dict)
+def _claimed(body: JsonDict | None, d: DeviceInfo, algorithm: str) -> JsonDict | None:
+    claimed = body.get("one_time_keys") if isinstance(body, dict) else None
+    per_user = claimed.get(d.user_id) if isinstance(claimed, dict) else None
+    found = per_user.get(d.device_id) if isinstance(per_user, dict) else None
+    return one_time_key_from_claim(found, algorithm)
+
+
+def start_sessions(crypto: CryptoManager, devices: list[DeviceInfo], body: JsonDict,
+                   kem_body: JsonDict | None = None) -> list[str]:
+    """PQXDH (or X3DH with a device that publishes no KEM key) with each device's claimed
+    keys; returns the devices no session could be started with (e.g. a downgrade refused)."""
+    failed = []
     for d in devices:
         if crypto.has_session(d.user_id, d.device_id):
             continue
-        per_user = claimed.get(d.user_id) or {}
-        otk = one_time_key_from_claim(per_user.get(d.device_id)) if isinstance(per_user, dict) else None
         try:
-            crypto.start_session(d, otk)
+            crypto.start_session(d, _claimed(body, d, OTK_ALGORITHM),
+                                 _claimed(kem_body, d, KEM_KEY_ALGORITHM))
         except E2EError as exc:
             logger.warning("cannot start a session with %s: %s", d.key, exc)
+            failed.append(d.key)
+    return failed
 
 
 def encrypt(crypto: CryptoManager, room: RoomView, own_user: str, devices: list[DeviceInfo],

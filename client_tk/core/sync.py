@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from client_tk.core.keys import OTK_ALGORITHM, SPK_AGE_FIELD
+from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
 
 JsonDict = dict[str, Any]
 
@@ -44,6 +45,8 @@ class SyncBatch:
     devices_left: list[str] = field(default_factory=list)
     otk_count: int | None = None
     spk_age_ms: int | None = None
+    kem_count: int | None = None  # unclaimed one-time KEM pre-keys on the server
+    kem_fallback_unused: bool | None = None  # False: the last-resort KEM key was handed out
 
 
 def _events(section: Any, key: str = "events") -> list[JsonDict]:
@@ -95,6 +98,11 @@ def parse_sync(body: JsonDict) -> SyncBatch:
     if isinstance(counts, dict):
         value = counts.get(OTK_ALGORITHM, 0)
         batch.otk_count = value if isinstance(value, int) else 0
+        kem = counts.get(KEM_KEY_ALGORITHM, 0)
+        batch.kem_count = kem if isinstance(kem, int) else 0
+    unused = body.get("device_unused_fallback_key_types")
+    if isinstance(unused, list):
+        batch.kem_fallback_unused = KEM_KEY_ALGORITHM in unused
     age = body.get(SPK_AGE_FIELD)
     batch.spk_age_ms = age if isinstance(age, int) else None
     return batch

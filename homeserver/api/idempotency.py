@@ -40,7 +40,7 @@ MEDIA_PREFIX = "/_matrix/media/"
 # changes nothing, so no row is written for them.
 EXEMPT_SUFFIXES = ("/keys/query", "/user_directory/search", "/publicRooms", "/search", "/read_markers")
 # Larger answers are passed on without being kept (a repeat then runs afresh).
-MAX_KEPT_BYTES = 256 * 1024
+MAX_KEPT_BYTES = 64 * 1024
 _NOT_REPLAYED = {b"content-length", b"date", b"server"}
 ANONYMOUS = "anonymous"
 # What a repeat that met the first attempt still running is told to wait.
@@ -184,7 +184,7 @@ class _Exchange:
                 more = bool(message.get("more_body", False))
                 if more and size <= MAX_KEPT_BYTES:
                     return
-                if more:
+                if size > MAX_KEPT_BYTES:
                     await self.service.release(lookup, claim)
                 else:
                     await self._settle(lookup, claim, fingerprint, held, b"".join(chunks))

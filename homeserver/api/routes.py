@@ -264,6 +264,11 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/rooms/{room_id}/initialSync", sync_v1.room_initial_sync, ["GET"]),
         *_both("/keys/device_signing/upload", cross_signing.upload_device_signing, ["POST"]),
         *_both("/keys/signatures/upload", cross_signing.upload_signatures, ["POST"]),
+        # Cross-signing predates v1.1: clients of then (and SyTest) use the unstable prefix.
+        Route("/_matrix/client/unstable/keys/device_signing/upload", cross_signing.upload_device_signing,
+              methods=["POST"]),
+        Route("/_matrix/client/unstable/keys/signatures/upload", cross_signing.upload_signatures,
+              methods=["POST"]),
         *_both("/user/{user_id}/openid/request_token", openid.request_token, ["POST"]),
         Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
         *_both("/pushers", pushers.get_pushers, ["GET"]),

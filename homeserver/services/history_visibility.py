@@ -3,8 +3,9 @@ visibility").
 
 ``joined``: from their join; ``invited``: from the invitation that led to the
 join; ``shared`` and ``world_readable``: everything.  The room's current
-``m.room.history_visibility`` decides (Parley does not replay a visibility
-change for each event).  The answer is an exclusive lower stream position.
+``m.room.history_visibility`` decides this floor (an exclusive lower stream
+position, which bounds paging); :mod:`homeserver.services.history_replay` then
+replays the setting each event was sent under.
 """
 
 from __future__ import annotations

@@ -11,18 +11,19 @@ an unverified one, then the lower ``first_message_index``, then the lower
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from common.canonical_json import CanonicalJsonError, encode_canonical_json
 from common.errors import Codes, MatrixError, bad_json, bad_param, missing_param, not_found
-from common.identifiers import parse_room_id
 from homeserver.services.clock import Clock
 from homeserver.storage.key_backup import BackupKey, BackupVersion, KeyBackupRepository
 
 WRONG_ROOM_KEYS_VERSION = "M_WRONG_ROOM_KEYS_VERSION"
 MAX_SESSION_ID = 128
 MAX_ALGORITHM = 255
+CURVE25519_BACKUP = "m.megolm_backup.v1.curve25519-aes-sha2"
 _MAX_INDEX = 2**53 - 1
 
 
@@ -42,6 +43,33 @@ def _json_text(value: Any, what: str) -> str:
         raise bad_json(f"{what}: {exc}") from None
 
 
+def check_auth_data(algorithm: str, auth_data: Any) -> None:
+    """``auth_data`` is algorithm-dependent (spec, "Server-side key backups").
+
+    For the spec's algorithm it is its ``AuthData`` object: ``public_key``, the
+    backup's Curve25519 key (unpadded base64 of 32 bytes), and optional
+    ``signatures``.  The data of any other algorithm is that algorithm's own
+    business and stored as given (any JSON value).
+    """
+    if algorithm != CURVE25519_BACKUP:
+        return
+    if not isinstance(auth_data, dict):
+        raise bad_json(f"auth_data of {CURVE25519_BACKUP} must be an object")
+    key = auth_data.get("public_key")
+    if not isinstance(key, str) or len(key) != 43:
+        raise bad_json("auth_data.public_key must be an unpadded base64 Curve25519 key")
+    try:
+        raw = base64.b64decode(key + "=", validate=True)
+    except ValueError:
+        raise bad_json("auth_data.public_key must be an unpadded base64 Curve25519 key") from None
+    if len(raw) != 32:
+        raise bad_json("auth_data.public_key must be an unpadded base64 Curve25519 key")
+    signatures = auth_data.get("signatures")
+    if signatures is not None and not (isinstance(signatures, dict)
+                                       and all(isinstance(v, dict) for v in signatures.values())):
+        raise bad_json("auth_data.signatures must be an object of objects")
+
+
 def parse_version(value: str | None) -> int:
     """A version string from a path or query; unknown formats are simply not found."""
     if value is None or value == "":
@@ -51,8 +79,12 @@ def parse_version(value: str | None) -> int:
     return int(value)
 
 
-def _check_room(room_id: str) -> str:
-    parse_room_id(room_id)
+def _check_room(room_id: Any) -> str:
+    """The backup only files keys under the room id: any ``!`` id (room version 12 ids
+    carry no server name), printable, at most 255 characters."""
+    if (not isinstance(room_id, str) or not 1 < len(room_id) <= 255 or not room_id.startswith("!")
+            or not room_id.isprintable() or room_id.strip() != room_id):
+        raise bad_param("Invalid room id")
     return room_id
 
 
@@ -69,14 +101,18 @@ def _int(data: dict[str, Any], name: str) -> int:
     return value
 
 
-def parse_key_data(room_id: str, session_id: str, data: Any) -> BackupKey:
+def parse_key_data(room_id: str, session_id: str, data: Any, algorithm: str = CURVE25519_BACKUP) -> BackupKey:
+    """A ``KeyBackupData``; ``session_data`` is algorithm-dependent like ``auth_data``:
+    an object for the spec's algorithm, any JSON value for another one."""
     if not isinstance(data, dict):
         raise bad_json("Key backup data must be an object")
     verified = data.get("is_verified")
     if not isinstance(verified, bool):
         raise bad_json("is_verified must be a boolean")
-    session_data = data.get("session_data")
-    if not isinstance(session_data, dict):
+    if "session_data" not in data:
+        raise bad_json("session_data is required")
+    session_data = data["session_data"]
+    if algorithm == CURVE25519_BACKUP and not isinstance(session_data, dict):
         raise bad_json("session_data must be an object")
     return BackupKey(
         _check_room(room_id), _check_session(session_id), _int(data, "first_message_index"),
@@ -104,9 +140,10 @@ class KeyBackupService:
         algorithm = body.get("algorithm")
         if not isinstance(algorithm, str) or not 0 < len(algorithm) <= MAX_ALGORITHM:
             raise bad_json("algorithm must be a non-empty string")
-        auth_data = body.get("auth_data")
-        if not isinstance(auth_data, dict):
-            raise bad_json("auth_data must be an object")
+        if "auth_data" not in body:
+            raise bad_json("auth_data is required")
+        auth_data = body["auth_data"]
+        check_auth_data(algorithm, auth_data)
         return algorithm, _json_text(auth_data, "auth_data")
 
     async def create_version(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -168,26 +205,26 @@ class KeyBackupService:
         room_id: str | None = None, session_id: str | None = None,
     ) -> dict[str, Any]:
         """PUT /room_keys/keys[/{roomId}[/{sessionId}]]"""
+        info = await self._writable(user_id, version)
         keys: list[BackupKey] = []
         if room_id is not None and session_id is not None:
-            keys.append(parse_key_data(room_id, session_id, body))
+            keys.append(parse_key_data(room_id, session_id, body, info.algorithm))
         elif room_id is not None:
-            keys.extend(self._room_keys(room_id, body))
+            keys.extend(self._room_keys(room_id, body, info.algorithm))
         else:
             rooms = body.get("rooms")
             if not isinstance(rooms, dict):
                 raise bad_json("rooms must be an object")
             for rid, room in rooms.items():
-                keys.extend(self._room_keys(rid, room))
-        info = await self._writable(user_id, version)
+                keys.extend(self._room_keys(rid, room, info.algorithm))
         await self.repo.put_keys(user_id, info.version, keys, better)
         return await self._counts(user_id, info.version)
 
     @staticmethod
-    def _room_keys(room_id: str, room: Any) -> list[BackupKey]:
+    def _room_keys(room_id: str, room: Any, algorithm: str) -> list[BackupKey]:
         if not isinstance(room, dict) or not isinstance(room.get("sessions"), dict):
             raise bad_json("Each room must be an object with sessions")
-        return [parse_key_data(room_id, sid, data) for sid, data in room["sessions"].items()]
+        return [parse_key_data(room_id, sid, data, algorithm) for sid, data in room["sessions"].items()]
 
     async def get_keys(
         self, user_id: str, version: str | None, room_id: str | None = None, session_id: str | None = None,

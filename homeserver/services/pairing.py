@@ -6,16 +6,20 @@ Unstable endpoints under ``/_matrix/client/unstable/im.parley/pairing/``:
    device_display_name?}`` and gets ``{code: 8 digits, poll_token,
    expires_in_ms: 120000}``.  ``ephemeral_key`` is an opaque public key the
    claiming device encrypts the payload to; ``user_id`` restricts who may claim.
-2. ``claim`` (logged in): ``{code}`` → ``{pairing_id, ephemeral_key,
-   device_display_name, expires_in_ms}``; binds the session to the claiming
-   user and device.  Unknown, expired, already claimed and other-user codes
+2. ``claim`` (logged in): ``{code, ephemeral_key?}`` → ``{pairing_id,
+   ephemeral_key, device_display_name, expires_in_ms}``; binds the session to
+   the claiming user and device.  The optional ``ephemeral_key`` is the
+   claiming device's, handed to the new device by ``poll`` so that both
+   devices can show the SAS of the pairing transcript (:mod:`common.crypto.sas`)
+   before the payload is sent.  Unknown, expired, already claimed and other-user codes
    all answer the same 404.  Five wrong codes per user per 10 minutes lock
    claiming for the rest of the window, on top of the per-IP and per-user
    rate limit ``rate_limits.pairing_per_minute``.
 3. ``send`` (the claiming device): ``{pairing_id, payload}`` with an opaque
    payload (string or object, at most 64 KiB), accepted once.
 4. ``poll`` (no login): ``{poll_token}`` → ``{status: "waiting", claimed}``
-   or, once, ``{status: "ready", payload, user_id, device_id}``; the session
+   (once claimed with a key, also ``approving_key``, ``approving_user_id``,
+   ``approving_device_id``) or, once, ``{status: "ready", payload, user_id, device_id}``; the session
    is deleted on delivery.  The poll token is ``<session id>.<secret>``; only
    a SHA-256 of the secret is stored and it is compared in constant time.
 
@@ -115,6 +119,7 @@ class PairingService:
     async def claim(self, user_id: str, device_id: str, ip: str | None, body: dict[str, Any]) -> dict[str, Any]:
         await self.limiter.check(self.limit, f"claim-ip:{ip}")
         await self.limiter.check(self.limit, f"claim-user:{user_id}")
+        approving_key = _opt_str(body, "ephemeral_key", MAX_EPHEMERAL_KEY)  # before an attempt is taken
         now = self.clock.now_ms()
         window = now - now % FAILED_CLAIM_WINDOW_MS
         # Every attempt takes a slot first (atomically) and gives it back if it
@@ -129,7 +134,8 @@ class PairingService:
         if session is not None and session.expected_user_id not in (None, user_id):
             session = None
         pairing_id = secrets.token_urlsafe(18)
-        if session is None or not await self.repo.claim(session.session_id, pairing_id, user_id, device_id, now):
+        if session is None or not await self.repo.claim(session.session_id, pairing_id, user_id, device_id, now,
+                                                        approving_key):
             raise _unknown_code()
         await self.repo.release_attempt(user_id, window)
         return {
@@ -178,11 +184,16 @@ class PairingService:
             raise _unknown_session()
         await self.repo.count_poll(session.session_id)
         if session.payload is None:
-            return {
+            waiting: dict[str, Any] = {
                 "status": "waiting",
                 "claimed": session.claimed_user_id is not None,
                 "expires_in_ms": session.expires_ts - now,
             }
+            if session.claimed_user_id is not None and session.approving_key is not None:
+                waiting.update(approving_key=session.approving_key,
+                               approving_user_id=session.claimed_user_id,
+                               approving_device_id=session.claimed_device_id)
+            return waiting
         if not await self.repo.take(session.session_id):
             raise _unknown_session()  # a concurrent poll received it
         return {

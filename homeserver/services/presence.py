@@ -194,6 +194,7 @@ class PresenceContributor:
         if isinstance(presence_filter, dict) and presence_filter.get("not_types") == ["*"]:
             return False
         rows: dict[str, PresenceRow] = {}
+        never_seen: set[str] = set()
         if ctx.since is None or ctx.full_state:
             sharing = set(await self.membership.users_sharing_a_room(ctx.user_id)) | {ctx.user_id}
             rows = {r.user_id: r for r in await self.repo.get_many(sharing)}
@@ -208,10 +209,15 @@ class PresenceContributor:
             extra = await self._new_neighbours(ctx, response) - set(rows)
             if extra:
                 rows.update({r.user_id: r for r in await self.repo.get_many(extra)})
-        if not rows:
+                # A new neighbour who never had a presence is offline: say so, so that
+                # the client knows (as it would for anyone else sharing the room).
+                never_seen = extra - set(rows)
+        if not rows and not never_seen:
             return False
         now = self.clock.now_ms()
         events = [presence_event(r, now) for r in sorted(rows.values(), key=lambda r: r.stream_pos)]
+        events += [{"type": "m.presence", "sender": u, "content": presence_content(None, now)}
+                   for u in sorted(never_seen)]
         events = apply_event_filter(presence_filter if isinstance(presence_filter, dict) else None, events)
         if not events:
             return False

@@ -3,9 +3,9 @@ unread event is evaluated (:mod:`push_eval`) as far as its visible outside allow
 
 Every /sync asks for the counts of the same unread events again, so outcomes are
 remembered (bounded, least recently used first out) under everything they depend
-on: the user's rules, the event (its content hash, which covers all the fields
-rules can match; stored PDUs do not change and redacted events are not counted),
-the user's display name, the room's member count, the sender's
+on: the user's rules, the event (its id: stored PDUs do not change, and redacted
+events are not counted; a PDU is decoded only when first evaluated), the user's
+display name, the room's member count, the sender's
 power and the room's notification levels.  A change to any of these is a new key.
 """
 
@@ -28,7 +28,7 @@ MAX_EVALUATED = 200
 # Remembered outcomes (about 200 bytes each).
 MEMO_SIZE = 50_000
 
-MemoKey = tuple[bytes, str, str, str | None, int, int, tuple[tuple[str, int], ...]]
+MemoKey = tuple[bytes, str, str, str | None, int, int, tuple[tuple[str, int], ...]]  # see _outcome
 
 
 class PushCounter:
@@ -40,22 +40,16 @@ class PushCounter:
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
 
-    def _outcome(self, rules_key: bytes, rules: dict[str, list[Any]], event: dict[str, Any],
+    def _outcome(self, rules_key: bytes, rules: dict[str, list[Any]], event_id: str, pdu_text: str,
                  ctx: PushContext) -> tuple[bool, bool]:
-        hashes = event.get("hashes")
-        digest = hashes.get("sha256") if isinstance(hashes, dict) else None
-        if not isinstance(digest, str):
-            outcome = evaluate(rules, event, ctx)
-            return (outcome.notify, outcome.highlight)
-        # The content hash covers every field of the event but its signatures (and unsigned):
-        # two events with one hash are evaluated alike.
-        key: MemoKey = (rules_key, ctx.user_id, digest, ctx.display_name, ctx.member_count, ctx.sender_power,
+        # Event ids are unique and stored PDUs do not change: the PDU is decoded only once.
+        key: MemoKey = (rules_key, ctx.user_id, event_id, ctx.display_name, ctx.member_count, ctx.sender_power,
                         tuple(sorted(ctx.notification_levels.items())))
         found = self._memo.get(key)
         if found is not None:
             self._memo.move_to_end(key)
             return found
-        outcome = evaluate(rules, event, ctx)
+        outcome = evaluate(rules, json.loads(pdu_text), ctx)
         result = (outcome.notify, outcome.highlight)
         self._memo[key] = result
         if len(self._memo) > MEMO_SIZE:
@@ -89,11 +83,10 @@ class PushCounter:
         for room_id in rooms:
             ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
             notify = highlight = 0
-            for event in events.get(room_id, []):
-                sender = str(event.get("sender", ""))
+            for event_id, sender, pdu_text in events.get(room_id, []):
                 event_ctx = PushContext(ctx.user_id, ctx.display_name, ctx.member_count,
                                         user_power(flat, sender), ctx.notification_levels)
-                notified, highlighted = self._outcome(rules_key, rules, event, event_ctx)
+                notified, highlighted = self._outcome(rules_key, rules, event_id, pdu_text, event_ctx)
                 notify += notified
                 highlight += highlighted
             notify += max(0, unread[room_id] - len(events.get(room_id, [])))

@@ -21,6 +21,7 @@ from homeserver.config import Config
 from homeserver.notifier import Notifier
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
+from homeserver.services.history_replay import visible_to
 from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
@@ -85,7 +86,8 @@ class _Rebuild:
         return frozenset(s for s in STREAMS if upto.get(s) > self.upto.get(s))
 
 
-def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
+def drop_ignored(response: JsonDict, user_id: str, ignored: set[str], keep: frozenset[str] | set[str] = frozenset()
+                 ) -> None:
     """Spec, "Ignoring Users": no events (state events excepted) and no invitations from ignored users."""
     if not ignored:
         return
@@ -94,8 +96,15 @@ def drop_ignored(response: JsonDict, user_id: str, ignored: set[str]) -> None:
         for room in rooms[section].values():
             timeline = room.get("timeline")
             if timeline is not None:
+                before = len(timeline["events"])
                 timeline["events"] = [e for e in timeline["events"]
                                       if e.get("sender") not in ignored or "state_key" in e]
+                if before and not timeline["events"] and not room.get("state", {}).get("events"):
+                    room["_emptied"] = True
+        # A room whose only news was ignored events is not news (unless it is new itself).
+        for room_id in [r for r, room in rooms[section].items() if room.pop("_emptied", False)]:
+            if room_id not in keep:
+                del rooms[section][room_id]
     for room_id, room in list(rooms["invite"].items()):
         invite = next((e for e in room.get("invite_state", {}).get("events", [])
                        if e.get("type") == "m.room.member" and e.get("state_key") == user_id), None)
@@ -229,7 +238,8 @@ class SyncService:
                 if plan.membership != "join":
                     knowledge.drop_room(plan.room_id)
             if self.ignored_users is not None:
-                drop_ignored(response, user_id, await self.ignored_users(user_id))
+                drop_ignored(response, user_id, await self.ignored_users(user_id),
+                             keep={p.room_id for p in plans if p.newly})
 
         since_to_device = since.get("to_device") if since else None
         to_device_events: list[JsonDict]
@@ -333,9 +343,13 @@ class SyncService:
             if since is None or full_state:
                 plan.newly = True
             elif room_changes:
-                first = room_changes[0]
-                before = (first.prev_content or {}).get("membership") if first.replaces_state else None
-                plan.newly = plan.membership == "join" and before != "join"
+                # Newly joined: a join in this batch from another membership — also a
+                # rejoin after leaving, whose time away history visibility may hide.
+                plan.newly = plan.membership == "join" and any(
+                    e.membership == "join"
+                    and ((e.prev_content or {}).get("membership") if e.replaces_state else None) != "join"
+                    for e in room_changes
+                )
                 plan.extra = room_changes
         return plans
 
@@ -379,6 +393,7 @@ class SyncService:
                 # History visibility: nothing from before the member's boundary, and
                 # nothing to paginate back to either.
                 events = [e for e in events if e.stream_pos > floor]
+            events = await visible_to(self.events, plan.room_id, user_id, events)
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
@@ -466,15 +481,21 @@ class SyncService:
         if not room_ids:
             return {}
         counts = await self.rooms.member_counts(room_ids)
-        heroes = await self.rooms.heroes(room_ids, user_id)
-        return {
-            r: {
-                "m.heroes": heroes.get(r, []),
-                "m.joined_member_count": counts[r]["join"],
-                "m.invited_member_count": counts[r]["invite"],
-            }
-            for r in room_ids
+        # Spec: m.heroes is required only where m.room.name and m.room.canonical_alias are unset or empty.
+        named = {
+            r for r, events in (await self.events.current_state(
+                room_ids, types=["m.room.name", "m.room.canonical_alias"])).items()
+            if any(e.content.get("name") or e.content.get("alias") for e in events)
         }
+        heroes = await self.rooms.heroes([r for r in room_ids if r not in named], user_id)
+        out: dict[str, JsonDict] = {}
+        for r in room_ids:
+            summary: JsonDict = {"m.joined_member_count": counts[r]["join"],
+                                 "m.invited_member_count": counts[r]["invite"]}
+            if r not in named:
+                summary["m.heroes"] = heroes.get(r, [])
+            out[r] = summary
+        return out
 
     async def _states_at(self, room_ids: list[str], upto: int) -> dict[str, list[StoredEvent]]:
         current = await self.events.current_state(room_ids)
@@ -531,6 +552,7 @@ class SyncService:
                 [plan.room_id], after, plan.upto, limit,
                 types=tl.types, not_types=tl.not_types, senders=tl.senders, not_senders=tl.not_senders,
             ))[plan.room_id]
+            events = await visible_to(self.events, plan.room_id, user_id, events)
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
@@ -539,11 +561,13 @@ class SyncService:
             joined_in_batch = first is not None and first.membership == "join" and (
                 not first.replaces_state or (first.prev_content or {}).get("membership") != "join"
             )
-            if events and joined_in_batch:
+            # The state up to the timeline's start (with a timeline filtered empty: up to the leave).
+            start = events[0].stream_pos - 1 if events else plan.upto
+            if joined_in_batch:
                 # Joined and left within this batch: all the state before the timeline.
-                state = await self.events.state_at(plan.room_id, events[0].stream_pos - 1)
-            elif events and (limited or plan.newly):
-                state = await self.events.state_between(plan.room_id, after, events[0].stream_pos - 1)
+                state = await self.events.state_at(plan.room_id, start)
+            elif limited or plan.newly or not events:
+                state = await self.events.state_between(plan.room_id, after, start)
             state = [e for e in state if sync_filter.state.allows_event(e.type, e.sender)]
             response["rooms"]["leave"][plan.room_id] = {
                 "timeline": {

@@ -8,13 +8,14 @@ tokens as ``/sync``.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import SyncToken
-from homeserver.services.sync_filter import MAX_TIMELINE_LIMIT
+from homeserver.services.sync_filter import MAX_TIMELINE_LIMIT, RoomEventFilter
 
 JsonDict = dict[str, Any]
 
@@ -24,7 +25,36 @@ EVENTS_BATCH = MAX_TIMELINE_LIMIT
 
 
 def _with_room(events: list[JsonDict], room_id: str) -> list[JsonDict]:
-    return [{**e, "room_id": room_id} for e in events]
+    return [_v1({**e, "room_id": room_id}) for e in events]
+
+
+def _v1(event: JsonDict) -> JsonDict:
+    """The v1 event shape on top of the v3 one: ``user_id`` beside ``sender``, and in
+    ``m.presence`` content the user it is about (the v1 APIs' clients read these)."""
+    sender = event.get("sender")
+    if not isinstance(sender, str):
+        return event
+    out = {**event, "user_id": sender}
+    if event.get("type") == "m.presence" and isinstance(event.get("content"), dict):
+        out["content"] = {**event["content"], "user_id": sender}
+    return out
+
+
+def _v1_all(events: list[JsonDict]) -> list[JsonDict]:
+    return [_v1(e) for e in events]
+
+
+def _members_presence(state: list[JsonDict], known: list[JsonDict]) -> list[JsonDict]:
+    """Presence of the room's joined members: what /sync had, ``offline`` for the rest."""
+    out = _v1_all(known)
+    have = {e.get("sender") for e in out}
+    for event in state:
+        member = event.get("state_key")
+        if (event.get("type") == "m.room.member" and isinstance(member, str) and member not in have
+                and (event.get("content") or {}).get("membership") == "join"):
+            out.append(_v1({"type": "m.presence", "sender": member, "content": {"presence": "offline"}}))
+            have.add(member)
+    return out
 
 
 def _state_after(room: JsonDict) -> list[JsonDict]:
@@ -37,8 +67,15 @@ def _state_after(room: JsonDict) -> list[JsonDict]:
 
 
 class LegacySyncService:
-    def __init__(self, sync: SyncService) -> None:
+    def __init__(self, sync: SyncService,
+                 published: Callable[[str], Awaitable[bool]] | None = None,
+                 reader: Any = None) -> None:
         self.sync = sync
+        # ``async (room_id) -> listed in the public room directory?`` (v1 ``visibility``).
+        self.published = published
+        # For non-members of world-readable rooms: anything with the MessageService's
+        # ``messages(...)`` and a ``rooms.get_state(user_id, room_id)``.
+        self.reader = reader
 
     async def current_token(self) -> str:
         return SyncToken.from_mapping(await self.sync.streams.current_all()).encode()
@@ -67,7 +104,7 @@ class LegacySyncService:
                 if event.get("type") == "m.room.member" and event.get("state_key") == user_id:
                     chunk.append({**event, "room_id": rid})
         if room_id is None:
-            chunk += body["presence"]["events"]
+            chunk += _v1_all(body["presence"]["events"])
             chunk += body["account_data"]["events"]
         return {"start": start, "end": body["next_batch"], "chunk": chunk}
 
@@ -79,9 +116,15 @@ class LegacySyncService:
         }
         body = await self.sync.sync(user_id, device_id, None, 0, json.dumps({"room": room_filter}), False, None)
         rooms: list[JsonDict] = []
+        receipts: list[JsonDict] = []
         for membership, section in (("join", "join"), ("leave", "leave")):
             for rid, room in body["rooms"][section].items():
-                rooms.append(self._room(rid, membership, room, body["next_batch"]))
+                joined = self._room(rid, membership, room, body["next_batch"])
+                if self.published is not None:
+                    joined["visibility"] = "public" if await self.published(rid) else "private"
+                rooms.append(joined)
+                receipts += [{**e, "room_id": rid} for e in room.get("ephemeral", {}).get("events", [])
+                             if e.get("type") == "m.receipt"]
         for rid, room in body["rooms"]["invite"].items():
             invite_state = room.get("invite_state", {}).get("events", [])
             me = next((e for e in invite_state if e.get("type") == "m.room.member"
@@ -91,8 +134,8 @@ class LegacySyncService:
                 entry["inviter"] = me.get("sender")
             rooms.append(entry)
         return {
-            "end": body["next_batch"], "rooms": rooms,
-            "presence": body["presence"]["events"], "account_data": body["account_data"]["events"],
+            "end": body["next_batch"], "rooms": rooms, "receipts": receipts,
+            "presence": _v1_all(body["presence"]["events"]), "account_data": body["account_data"]["events"],
         }
 
     @staticmethod
@@ -122,8 +165,22 @@ class LegacySyncService:
             room = body["rooms"][membership].get(room_id)
             if room is not None:
                 out = self._room(room_id, membership, room, body["next_batch"])
-                out["presence"] = body["presence"]["events"]
+                out["presence"] = _members_presence(out["state"], body["presence"]["events"])
                 out["receipts"] = [e for e in room.get("ephemeral", {}).get("events", [])
                                    if e.get("type") == "m.receipt"]
                 return out
+        if self.reader is not None:
+            # Not a member: a world-readable room is readable all the same (visible_range
+            # refuses any other room with 403).
+            state = await self.reader.rooms.get_state(user_id, room_id)
+            from_filter = RoomEventFilter()
+            page = await self.reader.messages(user_id, device_id, room_id, None, None, "b",
+                                              DEFAULT_INITIAL_LIMIT if limit is None else limit, from_filter)
+            chunk = list(reversed(page["chunk"]))
+            return {
+                "room_id": room_id, "membership": "leave", "state": _with_room(state, room_id),
+                "messages": {"chunk": _with_room(chunk, room_id), "start": page.get("end", page["start"]),
+                             "end": body["next_batch"]},
+                "presence": [], "receipts": [], "account_data": [],
+            }
         raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")

@@ -507,6 +507,15 @@ class EventRepository:
         )
         return [event_from_row(r) for r in rows]
 
+    async def state_history(self, room_id: str, event_type: str, state_key: str, upto: int) -> list[StoredEvent]:
+        """Every state event of one (type, state_key) in the room up to ``upto``, oldest first."""
+        rows = await self.db.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ? AND type = ? AND state_key = ? "
+            "AND stream_pos <= ? ORDER BY stream_pos",
+            (room_id, event_type, state_key, upto),
+        )
+        return [event_from_row(r) for r in rows]
+
     async def membership_at(self, room_id: str, user_id: str, upto: int) -> StoredEvent | None:
         row = await self.db.fetch_one(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE state_key = ? AND type = 'm.room.member' "

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tortoise.exceptions import IntegrityError
+
 from homeserver.storage.database import Database
 
 _COLUMNS = ("lookup", "attempt", "created_ts", "expires_ts")
@@ -36,9 +38,14 @@ class IdempotencyRepository:
 
     async def claim(self, lookup: str, attempt: str, now: int, lease_until: int) -> bool:
         """Insert an in-flight row; False when a row for ``lookup`` exists already."""
-        inserted = await self.db.execute(
-            self.db.insert_ignore_sql("idempotent_requests", _COLUMNS), (lookup, attempt, now, lease_until))
-        return inserted == 1
+        # A plain INSERT: MariaDB's INSERT IGNORE would warn (a Python warning) on every repeat.
+        try:
+            await self.db.execute(
+                f"INSERT INTO idempotent_requests ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?)",
+                (lookup, attempt, now, lease_until))
+        except IntegrityError:
+            return False
+        return True
 
     async def get(self, lookup: str) -> IdempotencyRow | None:
         row = await self.db.fetch_one(

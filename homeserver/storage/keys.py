@@ -106,7 +106,9 @@ class KeyRepository:
         self, conn: BaseDBAsyncClient, user_id: str, device_ids: Sequence[str], now_ms: int
     ) -> int:
         position = await self.streams.advance(conn, DEVICE_LISTS_STREAM)
-        for device_id in device_ids:
+        # A change of no device in particular (cross-signing keys, signatures) is one
+        # row with an empty device id: the user is still reported as changed.
+        for device_id in device_ids or [""]:
             await self.db.execute(
                 "INSERT INTO device_list_changes (position, user_id, device_id, created_ts) "
                 "VALUES (?, ?, ?, ?)",

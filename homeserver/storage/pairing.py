@@ -32,11 +32,12 @@ class PairingRow:
     payload: str | None
     polls: int
     expires_ts: int
+    approving_key: str | None = None
 
 
 _COLUMNS = (
     "session_id, poll_token_hash, expected_user_id, ephemeral_key, device_display_name, pairing_id, "
-    "claimed_user_id, claimed_device_id, payload, polls, expires_ts"
+    "claimed_user_id, claimed_device_id, payload, polls, expires_ts, approving_key"
 )
 
 
@@ -57,6 +58,7 @@ def _row(r: dict[str, object]) -> PairingRow:
         payload=_opt(r["payload"]),
         polls=int(r["polls"]),  # type: ignore[call-overload]
         expires_ts=int(r["expires_ts"]),  # type: ignore[call-overload]
+        approving_key=_opt(r["approving_key"]),
     )
 
 
@@ -104,12 +106,13 @@ class PairingRepository:
         return _row(row) if row else None
 
     async def claim(
-        self, session_id: str, pairing_id: str, user_id: str, device_id: str, now_ms: int
+        self, session_id: str, pairing_id: str, user_id: str, device_id: str, now_ms: int,
+        approving_key: str | None = None,
     ) -> bool:
         updated = await self.db.execute(
-            "UPDATE pairing_sessions SET pairing_id = ?, claimed_user_id = ?, claimed_device_id = ? "
-            "WHERE session_id = ? AND claimed_user_id IS NULL AND expires_ts > ?",
-            (pairing_id, user_id, device_id, session_id, now_ms),
+            "UPDATE pairing_sessions SET pairing_id = ?, claimed_user_id = ?, claimed_device_id = ?, "
+            "approving_key = ? WHERE session_id = ? AND claimed_user_id IS NULL AND expires_ts > ?",
+            (pairing_id, user_id, device_id, approving_key, session_id, now_ms),
         )
         return updated == 1
 

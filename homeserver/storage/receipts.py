@@ -7,7 +7,6 @@ receipt only moves forward: one for an event at or before the current one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -147,10 +146,11 @@ class ReceiptRepository:
 
     async def unread_events(
         self, user_id: str, room_ids: Sequence[str], upto: int, limit: int
-    ) -> dict[str, list[dict[str, object]]]:
+    ) -> dict[str, list[tuple[str, str, str]]]:
         """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
-        as stored PDUs (for push-rule evaluation)."""
-        out: dict[str, list[dict[str, object]]] = {}
+        as (event id, sender, stored PDU as JSON text) for push-rule evaluation; the
+        caller decodes only the PDUs it has not evaluated before."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
         for start in range(0, len(room_ids), 200):
             chunk = list(room_ids[start:start + 200])
             rows = await self.db.fetch(
@@ -165,12 +165,13 @@ class ReceiptRepository:
                 if low >= upto:
                     continue
                 found = await self.db.fetch(
-                    "SELECT pdu FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
+                    "SELECT event_id, sender, pdu FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
                     "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
                     "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
                     (str(r["room_id"]), low, upto, user_id, limit),
                 )
-                out[str(r["room_id"])] = [json.loads(e["pdu"]) for e in found]
+                out[str(r["room_id"])] = [(str(e["event_id"]), str(e["sender"]), str(e["pdu"]))
+                                          for e in found]
         return out
 
     async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, int]:

@@ -105,20 +105,25 @@ class RoomRepository:
         return out
 
     async def heroes(self, room_ids: list[str], user_id: str, limit: int = 5) -> dict[str, list[str]]:
+        """Spec: the first joined or invited members by stream order (never oneself);
+        where there are none, the members who left or were banned."""
         out: dict[str, list[str]] = {r: [] for r in room_ids}
+        departed: dict[str, list[str]] = {r: [] for r in room_ids}
         for start in range(0, len(room_ids), 500):
             chunk = room_ids[start:start + 500]
             rows = await self.db.fetch(
-                "SELECT room_id, user_id FROM room_memberships "
-                f"WHERE room_id IN ({', '.join('?' for _ in chunk)}) AND membership IN ('join', 'invite') "
+                "SELECT room_id, user_id, membership FROM room_memberships "
+                f"WHERE room_id IN ({', '.join('?' for _ in chunk)}) "
+                "AND membership IN ('join', 'invite', 'leave', 'ban') "
                 "AND user_id <> ? ORDER BY room_id, stream_pos",
                 [*chunk, user_id],
             )
             for row in rows:
-                heroes = out[str(row["room_id"])]
+                room_id = str(row["room_id"])
+                heroes = out[room_id] if row["membership"] in ("join", "invite") else departed[room_id]
                 if len(heroes) < limit:
                     heroes.append(str(row["user_id"]))
-        return out
+        return {r: heroes or departed[r] for r, heroes in out.items()}
 
     async def forget(self, room_id: str, user_id: str) -> None:
         await self.db.execute(

@@ -65,3 +65,21 @@ async def until(predicate: Callable[[], Any], limit: float = 60.0, what: str = "
 
 def bodies(client: ChatClient, room_id: str) -> list[str]:
     return [m.body for m in client.messages(room_id)]
+
+
+class Screens:
+    """The user looking at both devices during a pairing: each side's ``confirm`` shows its
+    code, waits until the other device shows one, and answers whether the two are equal."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}
+        self._both = asyncio.Event()
+
+    def side(self, name: str) -> Callable[[str], Awaitable[bool]]:
+        async def confirm(code: str) -> bool:
+            self.codes[name] = code
+            if len(self.codes) == 2:
+                self._both.set()
+            await self._both.wait()
+            return len(set(self.codes.values())) == 1
+        return confirm

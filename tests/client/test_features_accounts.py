@@ -13,7 +13,7 @@ from client_tk.core.account import approve_pairing, finish_pairing, login, regis
 from client_tk.core.client import ChatClient
 from client_tk.core.transport import CLIENT_V3, Transport
 from common.errors import MatrixError
-from tests.client.conftest import PASSWORD, bodies, options, until
+from tests.client.conftest import PASSWORD, Screens, bodies, options, until
 from tests.support.server import serve_homeserver
 from tests.support.smtp import SmtpSink
 
@@ -62,8 +62,10 @@ async def test_email_registration_logout_and_password_login(
             # A second device for Alice (paired by code: it needs the identity key).
             opts2 = options(server.base_url, tmp_path / "alice-dev2")
             request = await start_pairing(opts2, alice.user_id)
-            waiting = asyncio.create_task(finish_pairing(opts2, request, PASSWORD, poll_interval=0.1))
-            await approve_pairing(alice, request.code)
+            screens = Screens()
+            waiting = asyncio.create_task(finish_pairing(opts2, request, PASSWORD, confirm=screens.side("new"),
+                                                         poll_interval=0.1))
+            await approve_pairing(alice, request.code, confirm=screens.side("old"))
             alice2 = await waiting
             made.append(alice2)
             alice2.start()

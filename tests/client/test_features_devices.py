@@ -12,15 +12,17 @@ from client_tk.core.account import approve_pairing, finish_pairing, start_pairin
 from client_tk.core.client import ChatClient
 from client_tk.core.transport import CLIENT_V3, q
 from common.errors import MatrixError
-from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
+from tests.client.conftest import PASSWORD, MakeClient, Screens, bodies, options, until
 from tests.support.server import RunningServer
 
 
 async def pair(server: RunningServer, old: ChatClient, root: Path) -> ChatClient:
     opts = options(server.base_url, root)
     request = await start_pairing(opts, old.user_id)
-    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, poll_interval=0.1))
-    await approve_pairing(old, request.code)
+    screens = Screens()
+    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, confirm=screens.side("new"),
+                                                 poll_interval=0.1))
+    await approve_pairing(old, request.code, confirm=screens.side("old"))
     return await waiting
 
 

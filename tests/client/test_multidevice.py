@@ -7,7 +7,7 @@ from pathlib import Path
 
 from client_tk.core.account import approve_pairing, finish_pairing, login, start_pairing
 from client_tk.core.client import ChatClient
-from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
+from tests.client.conftest import PASSWORD, MakeClient, Screens, bodies, options, until
 from tests.client.plaintext import assert_server_holds_no_plaintext
 from tests.support.server import RunningServer
 
@@ -15,8 +15,10 @@ from tests.support.server import RunningServer
 async def pair(server: RunningServer, old: ChatClient, root: Path) -> ChatClient:
     opts = options(server.base_url, root)
     request = await start_pairing(opts, old.user_id)
-    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, poll_interval=0.1))
-    await approve_pairing(old, request.code)
+    screens = Screens()
+    waiting = asyncio.create_task(finish_pairing(opts, request, PASSWORD, confirm=screens.side("new"),
+                                                 poll_interval=0.1))
+    await approve_pairing(old, request.code, confirm=screens.side("old"))
     new = await waiting
     assert new.user_id == old.user_id and new.device_id != old.device_id
     return new

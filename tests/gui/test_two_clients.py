@@ -16,7 +16,7 @@ from PIL import Image
 
 from client_tk.views.auth import AuthView
 from client_tk.views.main import MainView
-from tests.gui.conftest import PASSWORD, Mailbox, pump
+from tests.gui.conftest import PASSWORD, Mailbox, pump, screenshot
 
 pytestmark = pytest.mark.gui
 
@@ -135,7 +135,19 @@ def test_two_clients_chat_image_invitation_search(gui_server: str, make_app: Any
     pump(tk_root, lambda: len(bob.screen.conversation.messages.matches) == 2, what="search again")
 
 
-def test_pairing_a_new_device(gui_server: str, make_app: Any, tk_root: Any, mailbox: Mailbox) -> None:
+def walk(widget: Any) -> Any:
+    yield widget
+    for child in widget.winfo_children():
+        yield from walk(child)
+
+
+def sas_text(dialog: Any) -> str:
+    labels = [str(w.cget("text")) for w in walk(dialog) if w.winfo_class() == "TLabel"]
+    return next(t for t in labels if t.count("-") == 2 and t.replace("-", "").isdigit())
+
+
+def test_pairing_a_new_device(gui_server: str, make_app: Any, tk_root: Any, mailbox: Mailbox,
+                              xdisplay: str) -> None:
     old = make_app(gui_server, x=0, name="old-device")
     register(old, tk_root, mailbox, "carol")
     new = make_app(gui_server, x=640, name="new-device")
@@ -149,6 +161,15 @@ def test_pairing_a_new_device(gui_server: str, make_app: Any, tk_root: Any, mail
     old.screen.devices()
     from client_tk import bridge as b
     old.send(b.ApprovePairing(code))
+    # Both devices show the security code of the pairing; the user compares and confirms both.
+    pump(tk_root, lambda: old.security.sas is not None and new.security.sas is not None,
+         timeout=60, what="both devices show the security code")
+    shown = [sas_text(app.security.sas) for app in (old, new)]
+    assert shown[0] == shown[1] and len(shown[0].replace("-", "")) == 12
+    screenshot(xdisplay, "two_clients_pairing_code")
+    for app in (old, new):
+        next(w for w in walk(app.security.sas) if w.winfo_class() == "TButton"
+             and w.cget("text") == "They match").invoke()
     pump(tk_root, lambda: isinstance(new.screen, MainView), timeout=60, what="new device logged in")
     assert new.user_id == old.user_id and new.device_id != old.device_id
     dialog = next(w for w in old.window.winfo_children() if type(w).__name__ == "DevicesDialog")

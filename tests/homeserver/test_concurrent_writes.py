@@ -30,7 +30,8 @@ async def test_concurrent_profile_writes_all_succeed(server: RunningServer) -> N
 async def test_forty_concurrent_backup_versions_get_forty_numbers(server: RunningServer) -> None:
     alice = await server.register()
     responses = await asyncio.gather(*(
-        server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": {"n": n}})
+        server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": {
+            "public_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "n": n}})
         for n in range(40)
     ))
     assert [r.status_code for r in responses] == [200] * 40, [r.text for r in responses if r.status_code != 200]

@@ -77,12 +77,15 @@ async def test_upload_query_and_signatures(server: RunningServer) -> None:
     assert seen["signatures"][alice.user_id][f"ed25519:{ssk_id}"] == signed["signatures"][alice.user_id][
         f"ed25519:{ssk_id}"]
 
-    # Bob signs Alice's master key with his user-signing key; only Bob sees it.
+    # Bob signs Alice's master key with his user-signing key; only Bob sees it.  (Bob's client
+    # predates v1.1 and uses the unstable prefix, as SyTest does.)
     bob_signer = CrossSigner(bob)
-    assert (await server.api("POST", "keys/device_signing/upload", bob, json=bob_signer.body())).status_code == 200
+    unstable = "/_matrix/client/unstable/keys/"
+    assert (await server.api("POST", unstable + "device_signing/upload", bob,
+                             json=bob_signer.body())).status_code == 200
     master = copy.deepcopy(theirs["master_keys"][alice.user_id])
     signed_master = sign_json(master, bob.user_id, _pub(bob_signer.usk), bob_signer.usk)
-    ok = await server.api("POST", "keys/signatures/upload", bob,
+    ok = await server.api("POST", unstable + "signatures/upload", bob,
                           json={alice.user_id: {_pub(signer.master): signed_master}})
     assert ok.json() == {"failures": {}}, ok.text
     bob_view = (await _query(server, bob, alice))["master_keys"][alice.user_id]
@@ -124,3 +127,19 @@ async def test_bad_uploads_and_replacing_needs_the_password(server: RunningServe
     assert done.status_code == 200, done.text
     assert (await _query(server, alice, alice))["master_keys"][alice.user_id] == replacement.key(
         "master", replacement.master)
+
+
+async def test_new_cross_signing_keys_are_device_list_changes(server: RunningServer) -> None:
+    """Spec, device_lists.changed: "users who have updated their device identity or
+    cross-signing keys" — the uploader and everyone sharing a room with them learn of it."""
+    alice, bob = await server.register(), await server.register()
+    await _room_together(server, alice, bob)
+    tokens = {}
+    for who in (alice, bob):
+        body = (await server.api("GET", "sync", who, params={"timeout": 0})).json()
+        tokens[who.user_id] = body["next_batch"]
+    uploaded = await server.api("POST", "keys/device_signing/upload", alice, json=CrossSigner(alice).body())
+    assert uploaded.status_code == 200, uploaded.text
+    for who in (alice, bob):
+        later = (await server.api("GET", "sync", who, params={"timeout": 0, "since": tokens[who.user_id]})).json()
+        assert alice.user_id in later["device_lists"]["changed"], (who.user_id, later["device_lists"])

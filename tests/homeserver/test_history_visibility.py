@@ -67,3 +67,47 @@ async def test_world_readable_rooms_are_readable_by_non_members(server: RunningS
                      json={"history_visibility": "shared"})
     refused = await server.api("GET", f"rooms/{quote(room)}/messages", stranger, params={"dir": "b"})
     assert refused.status_code == 403
+
+
+async def test_context_in_a_room_one_may_not_read_is_forbidden(server: RunningServer) -> None:
+    alice, mallory = await server.register(), await server.register()
+    room = await create_room(server, alice)
+    event_id = await send_text(server, alice, room, "not for mallory")
+    refused = await server.api("GET", f"rooms/{quote(room)}/context/{quote(event_id)}", mallory)
+    assert refused.status_code == 403 and refused.json()["errcode"] == "M_FORBIDDEN", refused.text
+    missing = await server.api("GET", f"rooms/{quote(room)}/context/{quote('$nope')}", alice)
+    assert missing.status_code == 404, missing.text
+
+
+async def test_each_event_keeps_the_visibility_it_was_sent_under(server: RunningServer) -> None:
+    """A room that was ``joined``, then ``invited``, then ``shared``: a newcomer sees the
+    ``shared`` history, but not the message sent while the room was ``joined`` nor the one
+    sent while it was ``invited`` (they were neither then) — in /sync, /messages,
+    /context and /event.  A visibility change is visible if the value before or after
+    it allows it: the change *to* ``shared`` is, the one *to* ``invited`` is not."""
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    ids = {}
+    for visibility, text in (("joined", "1"), ("invited", "2"), ("shared", "3")):
+        changed = await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                                   json={"history_visibility": visibility})
+        assert changed.status_code == 200, changed.text
+        ids[visibility] = changed.json()["event_id"]
+        ids[text] = await send_text(server, alice, room, text)
+    assert (await server.api("POST", f"join/{quote(room)}", bob, json={})).status_code == 200
+    events = timeline(await sync(server, bob), room)
+    tail = [(e["type"], e["content"].get("history_visibility") or e["content"].get("body")
+             or e["content"].get("membership")) for e in events[-4:]]
+    assert tail == [("m.room.history_visibility", "joined"), ("m.room.history_visibility", "shared"),
+                    ("m.room.message", "3"), ("m.room.member", "join")]
+    page = await server.api("GET", f"rooms/{quote(room)}/messages", bob, params={"dir": "b", "limit": 50})
+    assert bodies(page.json()["chunk"]) == ["3"]
+    for hidden in ("1", "2", "invited"):
+        got = await server.api("GET", f"rooms/{quote(room)}/event/{quote(ids[hidden])}", bob)
+        assert got.status_code == 404, (hidden, got.text)
+    context = await server.api("GET", f"rooms/{quote(room)}/context/{quote(ids['3'])}", bob, params={"limit": 20})
+    around = context.json()["events_before"] + context.json()["events_after"]
+    assert not {"1", "2"} & set(bodies(around))
+    # Alice, joined throughout, sees everything.
+    assert {"1", "2", "3"} <= set(bodies((await server.api(
+        "GET", f"rooms/{quote(room)}/messages", alice, params={"dir": "b", "limit": 50})).json()["chunk"]))

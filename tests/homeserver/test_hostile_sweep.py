@@ -109,7 +109,8 @@ async def _setup(server: RunningServer) -> tuple[Account, Attacker, dict[str, An
     assert upload.status_code == 200, upload.text
     media_id = upload.json()["content_uri"].rsplit("/", 1)[1]
     created = await server.api("POST", "room_keys/version", mallory,
-                               json={"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {}})
+                               json={"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+                                     "auth_data": {"public_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}})
     filt = await server.api("POST", f"user/{mallory.user_id}/filter", mallory, json={})
     targets = {
         "room_id": shared, "room_id_or_alias": shared, "event_type": "m.room.message",

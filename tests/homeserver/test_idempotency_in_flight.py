@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from homeserver.api.idempotency import IdempotencyMiddleware, fingerprint
+from homeserver.api.idempotency import MAX_KEPT_BYTES, IdempotencyMiddleware, fingerprint
 from homeserver.api.middleware import DatabaseContextMiddleware
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock, ManualClock
@@ -175,3 +175,14 @@ async def test_a_first_attempt_that_died_holds_its_key_for_its_lease_only(deploy
 def _anonymous_fingerprint(body: bytes) -> str:
     scope = {"method": "POST", "path": PATH, "query_string": b"", "headers": []}
     return fingerprint(scope, hashlib.sha256(body).digest())
+
+
+async def test_an_answer_too_large_to_keep_goes_out_whole_and_unkept(deployment: Deployment) -> None:
+    gate = Gate()
+    gate.go.set()
+    instance = await deployment(gate)
+    big = b"x" * (MAX_KEPT_BYTES + 1)
+    headers = {"Idempotency-Key": secrets.token_urlsafe(16)}
+    answers = [await instance.client.post(PATH, content=big, headers=headers) for _ in range(2)]
+    assert [a.json() for a in answers] == [{"run": 1, "body": big.decode()}, {"run": 2, "body": big.decode()}]
+    assert not any("idempotent-replayed" in a.headers for a in answers)

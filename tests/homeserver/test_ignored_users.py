@@ -27,6 +27,10 @@ async def test_ignored_users_events_and_invites_are_hidden(server: RunningServer
     assert bodies(timeline(body, room)) == ["from alice"]
     assert carols not in body["rooms"]["invite"]
     assert carols not in (await sync(server, alice))["rooms"]["invite"]  # nor in a full sync
+    # A room whose only news is an ignored user's message is not in an incremental sync at all.
+    await send_text(server, bob, room, "only bob")
+    quiet = await sync(server, alice, since=body["next_batch"])
+    assert room not in quiet["rooms"]["join"], quiet["rooms"]["join"].get(room)
     # Un-ignoring shows new events and the invitation again.
     await server.api("PUT", f"user/{quote(alice.user_id)}/account_data/m.ignored_user_list", alice,
                      json={"ignored_users": {}})

@@ -8,6 +8,9 @@ from tests.homeserver.test_keys import assert_error
 from tests.support.server import RunningServer
 
 ALG = "m.megolm_backup.v1.curve25519-aes-sha2"
+KEY1 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+KEY2 = "HxweHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE"
+AUTH = {"public_key": KEY1}
 
 
 def _key(fmi: int, fc: int = 0, verified: bool = False, tag: str = "x") -> dict[str, Any]:
@@ -26,12 +29,12 @@ async def test_versions_lifecycle(server: RunningServer) -> None:
     assert_error(none, 404, "M_NOT_FOUND")
 
     created = await server.api("POST", "room_keys/version", alice,
-                               json={"algorithm": ALG, "auth_data": {"public_key": "abc", "signatures": {}}})
+                               json={"algorithm": ALG, "auth_data": {"public_key": KEY1, "signatures": {}}})
     assert created.status_code == 200, created.text
     v1 = created.json()["version"]
     assert isinstance(v1, str)
     current = (await server.api("GET", "room_keys/version", alice)).json()
-    assert current == {"algorithm": ALG, "auth_data": {"public_key": "abc", "signatures": {}},
+    assert current == {"algorithm": ALG, "auth_data": {"public_key": KEY1, "signatures": {}},
                        "count": 0, "etag": current["etag"], "version": v1}
     assert (await server.api("GET", f"room_keys/version/{v1}", alice)).json()["version"] == v1
     # Another user sees none of it.
@@ -40,23 +43,23 @@ async def test_versions_lifecycle(server: RunningServer) -> None:
 
     # auth_data can change, the algorithm cannot.
     update = await server.api("PUT", f"room_keys/version/{v1}", alice,
-                              json={"algorithm": ALG, "auth_data": {"public_key": "def"}, "version": v1})
+                              json={"algorithm": ALG, "auth_data": {"public_key": KEY2}, "version": v1})
     assert update.status_code == 200 and update.json() == {}
-    assert (await server.api("GET", "room_keys/version", alice)).json()["auth_data"] == {"public_key": "def"}
+    assert (await server.api("GET", "room_keys/version", alice)).json()["auth_data"] == {"public_key": KEY2}
     assert_error(await server.api("PUT", f"room_keys/version/{v1}", alice,
                                   json={"algorithm": "other", "auth_data": {}}), 400, "M_INVALID_PARAM")
     assert_error(await server.api("PUT", f"room_keys/version/{v1}", alice,
-                                  json={"algorithm": ALG, "auth_data": {}, "version": "999"}),
+                                  json={"algorithm": ALG, "auth_data": AUTH, "version": "999"}),
                  400, "M_INVALID_PARAM")
     assert_error(await server.api("PUT", "room_keys/version/999", alice,
-                                  json={"algorithm": ALG, "auth_data": {}}), 404, "M_NOT_FOUND")
+                                  json={"algorithm": ALG, "auth_data": AUTH}), 404, "M_NOT_FOUND")
     assert_error(await server.api("POST", "room_keys/version", alice, json={"algorithm": ALG}),
                  400, "M_BAD_JSON")
     assert_error(await server.api("POST", "room_keys/version", alice,
                                   json={"algorithm": 5, "auth_data": {}}), 400, "M_BAD_JSON")
 
     v2 = (await server.api("POST", "room_keys/version", alice,
-                           json={"algorithm": ALG, "auth_data": {"n": 2}})).json()["version"]
+                           json={"algorithm": ALG, "auth_data": {**AUTH, "n": 2}})).json()["version"]
     assert int(v2) > int(v1)
     assert (await server.api("GET", "room_keys/version", alice)).json()["version"] == v2
     assert (await server.api("DELETE", f"room_keys/version/{v2}", alice)).json() == {}
@@ -64,7 +67,7 @@ async def test_versions_lifecycle(server: RunningServer) -> None:
     # The previous version is current again; a new one never reuses a deleted number.
     assert (await server.api("GET", "room_keys/version", alice)).json()["version"] == v1
     v3 = (await server.api("POST", "room_keys/version", alice,
-                           json={"algorithm": ALG, "auth_data": {}})).json()["version"]
+                           json={"algorithm": ALG, "auth_data": AUTH})).json()["version"]
     assert int(v3) > int(v2)
     assert_error(await server.api("GET", "room_keys/version/abc", alice), 404, "M_NOT_FOUND")
 
@@ -74,7 +77,7 @@ async def test_keys_upload_restore_and_stale_version(server: RunningServer) -> N
     room = f"!room1:{server.config.server_name}"
     other_room = f"!room2:{server.config.server_name}"
     v1 = (await server.api("POST", "room_keys/version", alice,
-                           json={"algorithm": ALG, "auth_data": {}})).json()["version"]
+                           json={"algorithm": ALG, "auth_data": AUTH})).json()["version"]
     put = await server.api("PUT", "room_keys/keys", alice, params={"version": v1}, json={
         "rooms": {room: {"sessions": {"s1": _key(5), "s2": _key(0)}},
                   other_room: {"sessions": {"s3": _key(1)}}}})
@@ -122,7 +125,7 @@ async def test_keys_upload_restore_and_stale_version(server: RunningServer) -> N
 
     # A new version: writes to the old one are refused with the current version.
     v2 = (await server.api("POST", "room_keys/version", alice,
-                           json={"algorithm": ALG, "auth_data": {}})).json()["version"]
+                           json={"algorithm": ALG, "auth_data": AUTH})).json()["version"]
     stale = await server.api("PUT", f"room_keys/keys/{room}/s9", alice, params={"version": v1}, json=_key(0))
     assert stale.status_code == 403
     assert stale.json()["errcode"] == "M_WRONG_ROOM_KEYS_VERSION"
@@ -154,7 +157,7 @@ async def test_key_backup_validation(server: RunningServer) -> None:
     room = f"!room:{server.config.server_name}"
     path = f"room_keys/keys/{room}/s1"
     assert_error(await server.api("PUT", path, alice, params={"version": "1"}, json=_key(0)), 404, "M_NOT_FOUND")
-    v = (await server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": {}})).json()["version"]
+    v = (await server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": AUTH})).json()["version"]
     assert_error(await server.api("PUT", path, alice, json=_key(0)), 400, "M_MISSING_PARAM")
     for bad in ({**_key(0), "first_message_index": -1}, {**_key(0), "is_verified": "yes"},
                 {**_key(0), "session_data": "opaque"}, {k: v for k, v in _key(0).items() if k != "forwarded_count"}):
@@ -170,3 +173,48 @@ async def test_key_backup_validation(server: RunningServer) -> None:
     # The r0 prefix works too.
     r0 = await server.api("GET", "/_matrix/client/r0/room_keys/version", alice)
     assert r0.status_code == 200 and r0.json()["version"] == v
+
+
+async def test_auth_data_follows_the_algorithm(server: RunningServer) -> None:
+    """``auth_data`` is algorithm-dependent (spec, "Server-side key backups"): the spec's
+    algorithm needs its AuthData object with a Curve25519 ``public_key``; another
+    algorithm's data is stored as given — SyTest's ``m.megolm_backup.v1`` with a string."""
+    alice = await server.register()
+    for bad in ("a string", [], {}, {"public_key": "abc"}, {"public_key": KEY1 + "A"}, {"public_key": 5},
+                {"public_key": KEY1, "signatures": []}, {"public_key": KEY1, "signatures": {"@a:hs": "x"}}):
+        assert_error(await server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": bad}),
+                     400, "M_BAD_JSON")
+    assert_error(await server.api("POST", "room_keys/version", alice, json={"algorithm": "org.example"}),
+                 400, "M_BAD_JSON")
+    signed = {"public_key": KEY1, "signatures": {alice.user_id: {"ed25519:DEV": "sig"}}}
+    ok = await server.api("POST", "room_keys/version", alice, json={"algorithm": ALG, "auth_data": signed})
+    assert ok.status_code == 200, ok.text
+    for auth_data in ("anopaquestring", ["a", 1], {"anything": True}):
+        made = await server.api("POST", "room_keys/version", alice,
+                                json={"algorithm": "m.megolm_backup.v1", "auth_data": auth_data})
+        assert made.status_code == 200, made.text
+        version = made.json()["version"]
+        got = (await server.api("GET", f"room_keys/version/{version}", alice)).json()
+        assert got["algorithm"] == "m.megolm_backup.v1" and got["auth_data"] == auth_data
+    updated = await server.api("PUT", f"room_keys/version/{version}", alice,
+                               json={"algorithm": "m.megolm_backup.v1", "auth_data": "adifferentopaquestring"})
+    assert updated.status_code == 200, updated.text
+    got = (await server.api("GET", "room_keys/version", alice)).json()
+    assert got["auth_data"] == "adifferentopaquestring"
+    # Its session data is the algorithm's too; room ids are only filed (v12 ids have no server name).
+    room, session = "!abcd", "1234"
+    entry = {"first_message_index": 3, "forwarded_count": 0, "is_verified": False, "session_data": "anopaquestring"}
+    put = await server.api("PUT", f"room_keys/keys/{room}/{session}", alice, params={"version": version}, json=entry)
+    assert put.status_code == 200, put.text
+    got = await server.api("GET", f"room_keys/keys/{room}/{session}", alice, params={"version": version})
+    assert got.status_code == 200 and got.json() == entry, got.text
+    assert_error(await server.api("GET", "room_keys/keys/!notaroom/notassession", alice, params={"version": version}),
+                 404, "M_NOT_FOUND")
+    no_data = {k: v for k, v in entry.items() if k != "session_data"}
+    assert_error(await server.api("PUT", f"room_keys/keys/{room}/{session}", alice, params={"version": version},
+                                  json=no_data), 400, "M_BAD_JSON")
+    # The spec's algorithm keeps wanting an object.
+    spec_version = (await server.api("POST", "room_keys/version", alice,
+                                     json={"algorithm": ALG, "auth_data": AUTH})).json()["version"]
+    assert_error(await server.api("PUT", f"room_keys/keys/{room}/{session}", alice, params={"version": spec_version},
+                                  json=entry), 400, "M_BAD_JSON")

@@ -11,6 +11,7 @@ test fails.)
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets
@@ -81,7 +82,7 @@ async def test_flows_with_secrets_log_none_of_them(
                                  headers=headers)
         await server.client.post(P + "pairing/poll", json={"poll_token": started["poll_token"]})
         # Key backup auth data and a to-device payload (opaque, but nobody's business in a log).
-        backup_secret = "BACKUP" + secrets.token_hex(12)
+        backup_secret = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")  # a Curve25519 key
         found.append(backup_secret)
         await server.client.post("/_matrix/client/v3/room_keys/version", headers=headers, json={
             "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": backup_secret}})

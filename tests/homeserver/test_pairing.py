@@ -185,3 +185,22 @@ async def test_concurrent_wrong_codes_cannot_race_past_the_cap(make_config: Any)
         assert statuses.count(404) == 5, statuses
         assert set(statuses) == {404, 429}
         assert_error(await _claim(server, mallory, target["code"]), 429, "M_LIMIT_EXCEEDED")
+
+
+async def test_claiming_key_reaches_the_new_device_for_the_security_code(make_config: Any) -> None:
+    """Issue 15: the approving device's ephemeral key and id go to the new device while it
+    waits, so both can show the SAS before the payload; a malformed key is refused up front."""
+    async with serve_homeserver(make_config(**GENEROUS)) as server:
+        alice = await server.register("alice")
+        started = await _start(server, ephemeral_key="NEW-DEVICE-KEY", device_display_name="Laptop")
+        waiting = (await _poll(server, started["poll_token"])).json()
+        assert "approving_key" not in waiting  # nothing before a claim
+        bad = await server.api("POST", P + "claim", alice, json={"code": started["code"], "ephemeral_key": 7})
+        assert_error(bad, 400, "M_INVALID_PARAM")
+        claimed = await server.api("POST", P + "claim", alice,
+                                   json={"code": started["code"], "ephemeral_key": "APPROVING-KEY"})
+        assert claimed.status_code == 200, claimed.text
+        waiting = (await _poll(server, started["poll_token"])).json()
+        assert waiting["status"] == "waiting" and waiting["claimed"] is True
+        assert (waiting["approving_key"], waiting["approving_user_id"], waiting["approving_device_id"]) == \
+            ("APPROVING-KEY", alice.user_id, alice.device_id)

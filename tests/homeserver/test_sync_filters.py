@@ -79,3 +79,19 @@ async def test_federation_event_format(server: RunningServer) -> None:
     assert bad.status_code == 400 and bad.json()["errcode"] == "M_BAD_JSON", bad.text
     stored = await server.api("POST", f"user/{alice.user_id}/filter", alice, json={"event_format": "xml"})
     assert stored.status_code == 400, stored.text
+
+
+async def test_join_and_leave_in_one_batch_with_an_empty_timeline_filter_keeps_the_state(
+        server: RunningServer) -> None:
+    alice = await server.register()
+    bob = await server.register()
+    room = await create_room(server, alice, invite=[bob.user_id])
+    await server.api("PUT", f"rooms/{quote(room)}/state/a.madeup.test.state", alice, json={"my_key": 1})
+    flt = json.dumps({"room": {"timeline": {"types": []}, "state": {"types": ["a.madeup.test.state"]},
+                               "include_leave": True}})
+    since = (await sync(server, bob, filter=flt))["next_batch"]
+    assert (await server.api("POST", f"rooms/{quote(room)}/join", bob, json={})).status_code == 200
+    assert (await server.api("POST", f"rooms/{quote(room)}/leave", bob, json={})).status_code == 200
+    left = (await sync(server, bob, since=since, filter=flt))["rooms"]["leave"][room]
+    assert left["timeline"]["events"] == []
+    assert [(e["type"], e["content"]) for e in left["state"]["events"]] == [("a.madeup.test.state", {"my_key": 1})]

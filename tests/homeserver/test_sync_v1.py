@@ -90,3 +90,49 @@ async def test_room_initial_sync(server: RunningServer) -> None:
     assert "presence" in body and "receipts" in body
     denied = await server.api("GET", f"rooms/{quote(room)}/initialSync", stranger)
     assert denied.status_code == 403 and denied.json()["errcode"] == "M_FORBIDDEN"
+
+
+async def test_v1_shapes_presence_user_ids_visibility_and_receipts(server: RunningServer) -> None:
+    """What the v1 APIs' clients read: ``user_id`` on events and in presence content,
+    each room's directory ``visibility``, and the rooms' read receipts."""
+    alice = await server.register()
+    public = await create_room(server, alice, preset="public_chat", visibility="public")
+    private = await create_room(server, alice)
+    event_id = await send_text(server, alice, public, "read me")
+    receipt = await server.api("POST", f"rooms/{quote(public)}/receipt/m.read/{quote(event_id)}", alice, json={})
+    assert receipt.status_code == 200, receipt.text
+    await server.api("GET", "sync", alice, params={"timeout": 0})  # Alice comes online
+    body = (await server.api("GET", "initialSync", alice)).json()
+    [mine] = [p for p in body["presence"] if p["sender"] == alice.user_id]
+    assert mine["content"]["user_id"] == alice.user_id and mine["content"]["presence"] == "online"
+    rooms = {r["room_id"]: r for r in body["rooms"]}
+    assert rooms[public]["visibility"] == "public" and rooms[private]["visibility"] == "private"
+    members = [e for e in rooms[public]["state"] if e["type"] == "m.room.member"]
+    assert [e["user_id"] for e in members] == [alice.user_id]
+    [read] = [r for r in body["receipts"] if r["room_id"] == public]
+    assert alice.user_id in read["content"][event_id]["m.read"]
+    room_body = (await server.api("GET", f"rooms/{quote(public)}/initialSync", alice)).json()
+    assert any(e["type"] == "m.room.member" and e["user_id"] == alice.user_id for e in room_body["state"])
+    assert all(p["content"]["user_id"] == p["sender"] for p in room_body["presence"])
+
+
+async def test_room_initial_sync_presence_and_world_readable_rooms(server: RunningServer) -> None:
+    alice, bob, eve = await server.register(), await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    await send_text(server, alice, room, "hello world")
+    assert (await server.api("POST", f"join/{quote(room)}", bob, json={})).status_code == 200
+    # Alice never synced: she is offline, and still listed.
+    body = (await server.api("GET", f"rooms/{quote(room)}/initialSync", bob)).json()
+    presence = {p["content"]["user_id"]: p["content"]["presence"] for p in body["presence"]}
+    assert presence[alice.user_id] == "offline"
+    # Eve is no member: refused, until the room is world-readable.
+    refused = await server.api("GET", f"rooms/{quote(room)}/initialSync", eve)
+    assert refused.status_code == 403, refused.text
+    readable = await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                                json={"history_visibility": "world_readable"})
+    assert readable.status_code == 200, readable.text
+    await send_text(server, alice, room, "for everyone")
+    peek = await server.api("GET", f"rooms/{quote(room)}/initialSync", eve)
+    assert peek.status_code == 200, peek.text
+    assert "for everyone" in [e["content"].get("body") for e in peek.json()["messages"]["chunk"]]
+    assert any(e["type"] == "m.room.history_visibility" for e in peek.json()["state"])

@@ -110,6 +110,7 @@ class PairingSession(Model):
     claimed_user_id = fields.CharField(max_length=255, null=True)
     claimed_device_id = fields.CharField(max_length=64, null=True)
     payload = fields.TextField(null=True)
+    approving_key = fields.TextField(null=True)
     polls = fields.IntField(default=0)
     created_ts = fields.BigIntField()
     expires_ts = fields.BigIntField()
