@@ -17,7 +17,7 @@ from client_tk.views.main import MainView
 from client_tk.widgets.desktop import is_urgent
 from tests.gui.conftest import PASSWORD, Mailbox, pump, screenshot
 from tests.gui.test_outbox_panel import open_group, say
-from tests.gui.test_two_clients import body_text, register
+from tests.gui.test_two_clients import body_text, register, walk
 from tests.support.notifications import NotificationDesktop
 
 pytestmark = pytest.mark.gui
@@ -55,7 +55,7 @@ def test_desktop_notification_urgency_and_no_alerts_for_history(
     assert shown.app_name == "Parley"
     assert shown.summary == f"{bob.display_name(alice.user_id)} in Ping"
     assert bob.urgent and is_urgent(bob.window)
-    assert bob.window.title().startswith("(1) Parley")
+    pump(tk_root, lambda: bob.window.title().startswith("(1) Parley"), what="the count in the title")
     assert not any(s.body == "knock knock" for s in desktop.shown if s is not shown)  # one, from bob
     screenshot(xdisplay, "desktop_01_notified")
     bob.screen.room_list.select(ping)
@@ -73,7 +73,12 @@ def test_desktop_notification_urgency_and_no_alerts_for_history(
     auth.pair_button.invoke()
     pump(tk_root, lambda: len(auth.pair_code.cget("text").replace(" ", "")) == 8, what="pairing code")
     bob.send(b.ApprovePairing(auth.pair_code.cget("text")))
-    pump(tk_root, lambda: isinstance(new.screen, MainView), timeout=60, what="the new device in")
+    pump(tk_root, lambda: bob.security.sas is not None and new.security.sas is not None,
+         timeout=120, what="both devices show the security code")
+    for app in (bob, new):  # the user compares the codes and confirms on both
+        next(w for w in walk(app.security.sas) if w.winfo_class() == "TButton"
+             and w.cget("text") == "They match").invoke()
+    pump(tk_root, lambda: isinstance(new.screen, MainView), timeout=120, what="the new device in")
     pump(tk_root, lambda: {r.room_id for r in new.rooms.rooms} >= {ping, other}, what="its rooms")
     new.screen.room_list.select(ping)
     pump(tk_root, lambda: new.screen.conversation is not None and "knock knock" in body_text(new),
