@@ -57,7 +57,8 @@ def _out(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
 def _message_line(m: Message) -> str:
     reply = f" (reply to {m.reply_to})" if m.reply_to else ""
     extra = f" [{m.kind}: {m.body}]" if m.kind != "text" else m.body
-    return f"{m.room_id} {m.event_id} {m.sender}: {extra}{reply}"
+    lost = f" [not delivered to {', '.join(m.unreachable)}]" if m.unreachable else ""
+    return f"{m.room_id} {m.event_id} {m.sender}: {extra}{reply}{lost}"
 
 
 def _outgoing_line(m: OutgoingMessage) -> str:

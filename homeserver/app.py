@@ -264,6 +264,7 @@ def build_services(
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
     push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
+    extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
@@ -418,6 +419,7 @@ def create_app(
                 await services.notifier.stop()
                 await services.push_gateway.close()
                 await services.media.store.close()
+                await services.streams.close()
                 for task in hs.background:
                     task.cancel()
                 for task in hs.background:

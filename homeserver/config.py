@@ -45,9 +45,10 @@ class DatabaseConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
-    # MySQL: room-event writers claim stream positions instead of sharing one row lock
-    # (storage/streams.py).  Off by default: stream order within a room may then differ
-    # from the order of its event graph (claims are taken before the room lock).
+    # MySQL: room-event writers claim stream positions (under their room's lock, on a
+    # connection of their own) instead of sharing one row lock (storage/streams.py).
+    # Off by default: concurrent writers of different rooms deadlock on the gap locks of
+    # room_extremities (repeated, but a send can run out of repeats: docs/DEPLOYING.md).
     multi_writer: bool = False
 
 

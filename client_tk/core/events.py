@@ -42,13 +42,15 @@ class Message:
     reply_to: str | None = None
     file: dict[str, Any] | None = None
     redacted: bool = False
+    # Own messages: recipient devices ("user|device") it could not be encrypted to.
+    unreachable: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id, "room_id": self.room_id, "sender": self.sender,
             "sender_device": self.sender_device, "ts": self.ts, "kind": self.kind,
             "body": self.body, "reply_to": self.reply_to, "file": self.file,
-            "redacted": self.redacted,
+            "redacted": self.redacted, "unreachable": list(self.unreachable),
         }
 
     @classmethod
@@ -57,6 +59,7 @@ class Message:
             str(d["event_id"]), str(d["room_id"]), str(d["sender"]), str(d.get("sender_device", "")),
             int(d.get("ts", 0)), str(d.get("kind", "text")), str(d.get("body", "")),
             d.get("reply_to"), d.get("file"), bool(d.get("redacted", False)),
+            tuple(str(x) for x in d.get("unreachable") or ()),
         )
 
 

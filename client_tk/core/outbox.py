@@ -28,6 +28,7 @@ key distribution (``to_device``) is sent before the events that need it
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -99,9 +100,9 @@ class Outbox:
 
     # ------------------------------------------------------------ changes
     def add_event(self, room_id: str, txn: str, content: JsonDict, payload: JsonDict, ts: int,
-                  after: list[str]) -> str:
+                  after: list[str], unreachable: list[str] | None = None) -> str:
         return self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": content,
-                          "payload": payload, "ts": ts, "after": after})
+                          "payload": payload, "ts": ts, "after": after, "unreachable": unreachable or []})
 
     def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str],
                     reason: str | None = None) -> str:
@@ -119,11 +120,13 @@ class Outbox:
     def waiting(self) -> dict[str, JsonDict]:
         return {n: e for n, e in self.entries().items() if e.get("state") == WAITING}
 
-    def encrypted(self, local_id: str, content: JsonDict, after: list[str]) -> None:
+    def encrypted(self, local_id: str, content: JsonDict, after: list[str],
+                  unreachable: list[str] | None = None) -> None:
         """A waiting entry got its recipients' devices: it is sent like any other now."""
         entry = self._existing(local_id)
         self.store.put(NS, local_id, {**entry, "content": content, "after": after, "state": PENDING,
-                                      "error": None, "next_try": 0, "waiting_for": []})
+                                      "error": None, "next_try": 0, "waiting_for": [],
+                                      "unreachable": unreachable or []})
 
     def add_to_device(self, kind: str, txn: str, messages: JsonDict) -> str:
         return self._add({"kind": "to_device", "type": kind, "txn": txn, "messages": messages})
@@ -183,6 +186,12 @@ def outgoing_message(local_id: str, entry: JsonDict) -> OutgoingMessage:
                            str(payload.get("body", "")), str(entry.get("state", PENDING)),
                            entry.get("error"), int(entry.get("attempts", 0)),
                            reply if isinstance(reply, str) else None)
+
+
+def message_from_entry(event_id: str, entry: JsonDict, sender: str, device: str, ts: int) -> Message:
+    """Our own sent message, as the outbox entry knows it (with its unreachable devices)."""
+    message = message_from_payload(event_id, str(entry["room_id"]), sender, device, ts, entry["payload"])
+    return dataclasses.replace(message, unreachable=tuple(entry.get("unreachable") or ()))
 
 
 def message_from_payload(event_id: str, room_id: str, sender: str, device: str, ts: int,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from client_tk.core import sending
 from client_tk.core.events import MessageReceived, OutboxChanged
-from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_payload
+from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_entry
 from client_tk.core.processor import Staged
 from client_tk.core.transport import CLIENT_V3, TransportFailure, q
 from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
@@ -127,9 +127,10 @@ class OutboxDriver:
         if encrypted.to_device is not None:
             after.append(self.box.add_to_device("m.room.encrypted", self._txn(), encrypted.to_device))
         if waiting is not None:
-            self.box.encrypted(waiting, encrypted.content, after)
+            self.box.encrypted(waiting, encrypted.content, after, encrypted.unreachable)
             return waiting
-        return self.box.add_event(room_id, self._txn(), encrypted.content, payload, e.clock(), after)
+        return self.box.add_event(room_id, self._txn(), encrypted.content, payload, e.clock(), after,
+                                  encrypted.unreachable)
 
     async def encrypt_waiting(self) -> None:
         """Messages waiting for a contact's first device: encrypt them (in order) once it exists."""
@@ -223,8 +224,7 @@ class OutboxDriver:
         room_id = entry["room_id"]
         events: list[Any] = []
         if e.store.get_message(event_id) is None:  # else /sync brought it back first
-            message = message_from_payload(event_id, room_id, e.user_id, e.device_id,
-                                           int(entry["ts"]), entry["payload"])
+            message = message_from_entry(event_id, entry, e.user_id, e.device_id, int(entry["ts"]))
             e.store.put_message(room_id, event_id, message.ts, message.to_dict())
             events.append(MessageReceived(message, own=True))
         return Staged(events=[*events, self._changed(room_id)])

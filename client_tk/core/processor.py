@@ -47,7 +47,7 @@ from client_tk.core.events import (
     TypingChanged,
     UnreadCountChanged,
 )
-from client_tk.core.outbox import Outbox, message_from_payload
+from client_tk.core.outbox import Outbox, message_from_entry, message_from_payload
 from client_tk.core.store import LocalStore
 from client_tk.core.sync import RoomDelta, RoomState, SyncBatch
 
@@ -286,8 +286,8 @@ class BatchProcessor:
         entry = self.outbox.by_txn(txn) if isinstance(txn, str) else None
         if entry is None or entry.get("room_id") != room_id:
             return None
-        message = message_from_payload(event_id, room_id, self.user_id, self.device_id,
-                                       int(event.get("origin_server_ts", 0)), entry["payload"])
+        message = message_from_entry(event_id, entry, self.user_id, self.device_id,
+                                     int(event.get("origin_server_ts", 0)))
         self.store.put_message(room_id, event_id, message.ts, message.to_dict())
         return message
 

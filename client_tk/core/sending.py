@@ -35,6 +35,7 @@ from client_tk.core.keys import OTK_ALGORITHM
 from client_tk.core.sync import RoomView
 from common.crypto import primitives as P
 from common.crypto.kem_prekeys import KEM_KEY_ALGORITHM
+from common.crypto.trust import delivery_report
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
@@ -44,6 +45,7 @@ JsonDict = dict[str, Any]
 class Encrypted:
     content: JsonDict  # the m.room.encrypted content of the event
     to_device: JsonDict | None  # sender-key distribution: {user: {device: content}}, sent first
+    unreachable: list[str]  # devices meant to read it that have no session (shown on the message)
 
 
 def recipients(room: RoomView, own_user: str) -> list[str]:
@@ -90,6 +92,7 @@ def start_sessions(crypto: CryptoManager, devices: list[DeviceInfo], body: JsonD
 def encrypt(crypto: CryptoManager, room: RoomView, own_user: str, devices: list[DeviceInfo],
             payload: JsonDict) -> Encrypted:
     """Stage the ratchet / sender-key steps of one message and return what to send."""
+    intended = [d.key for d in devices]
     devices = [d for d in devices if crypto.has_session(d.user_id, d.device_id)]
     key = P.random_bytes(32)
     to_device: JsonDict | None = None
@@ -103,7 +106,7 @@ def encrypt(crypto: CryptoManager, room: RoomView, own_user: str, devices: list[
     content["body"] = seal_body(key, payload, room.room_id)
     # No copy for this device: it keeps the plaintext (outbox, then message cache), and
     # our other devices read the key through their own pairwise sessions / sender key.
-    return Encrypted(content, to_device)
+    return Encrypted(content, to_device, delivery_report(intended, [d.key for d in devices]))
 
 
 def _share_sender_key(crypto: CryptoManager, room: RoomView, own_user: str,

@@ -275,7 +275,7 @@ class IncomingEvents:
         async with self.events.write(room_id, 1) as writer:
             group = None
             if after is not None:
-                group = await self._group_for(writer, writer.positions[0], after, prevs or {})
+                group = await self._group_for(writer, (await writer.allocate())[0], after, prevs or {})
             await self.graph.insert_graph_event(writer.conn, event_id, pdu, room_id, status, reason, group,
                                                 self.clock.now_ms())
             await self.graph.add_edges(writer.conn, room_id, event_id, reference_ids(pdu.get("prev_events")))
@@ -298,12 +298,12 @@ class IncomingEvents:
         now = self.clock.now_ms()
         touched: set[str] = set()
         async with self.events.write(room_id, 1) as writer:
-            pos = writer.positions[0]
             head = await writer.lock_room()
             if head is None:
                 if pdu.get("type") != "m.room.create":
                     raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
                 head = await writer.create_room(version.identifier, str(pdu["sender"]), False, now)
+            pos = writer.positions[0]  # allocated under the room's lock
             group = await self._group_for(writer, pos, after, prevs)
             membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
             event = StoredEvent(

@@ -4,7 +4,7 @@ unread event is evaluated (:mod:`push_eval`) as far as its visible outside allow
 Every /sync asks for the counts of the same unread events again, so outcomes are
 remembered (bounded, least recently used first out) under everything they depend
 on: the user's rules, the event (its id: stored PDUs do not change, and redacted
-events are not counted; a PDU is decoded only when first evaluated), the user's
+events are not counted; a PDU is loaded only when first evaluated), the user's
 display name, the room's member count, the sender's
 power and the room's notification levels.  A change to any of these is a new key.
 """
@@ -40,21 +40,16 @@ class PushCounter:
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
 
-    def _outcome(self, rules_key: bytes, rules: dict[str, list[Any]], event_id: str, pdu_text: str,
-                 ctx: PushContext) -> tuple[bool, bool]:
-        # Event ids are unique and stored PDUs do not change: the PDU is decoded only once.
-        key: MemoKey = (rules_key, ctx.user_id, event_id, ctx.display_name, ctx.member_count, ctx.sender_power,
-                        tuple(sorted(ctx.notification_levels.items())))
-        found = self._memo.get(key)
-        if found is not None:
-            self._memo.move_to_end(key)
-            return found
-        outcome = evaluate(rules, json.loads(pdu_text), ctx)
-        result = (outcome.notify, outcome.highlight)
+    @staticmethod
+    def _key(rules_key: bytes, event_id: str, ctx: PushContext) -> MemoKey:
+        # Event ids are unique and stored PDUs do not change.
+        return (rules_key, ctx.user_id, event_id, ctx.display_name, ctx.member_count, ctx.sender_power,
+                tuple(sorted(ctx.notification_levels.items())))
+
+    def _remember(self, key: MemoKey, result: tuple[bool, bool]) -> None:
         self._memo[key] = result
         if len(self._memo) > MEMO_SIZE:
             self._memo.popitem(last=False)
-        return result
 
     async def context(self, user_id: str, room_id: str, member_count: int) -> tuple[PushContext, Any]:
         state = await self.events.current_state([room_id], ["m.room.power_levels", "m.room.create"])
@@ -79,16 +74,35 @@ class PushCounter:
                                     digest_size=16).digest()
         events = await self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED)
         members = await self.rooms.member_counts(rooms)
-        out: dict[str, tuple[int, int]] = {}
+        keyed: dict[str, list[tuple[str, MemoKey, PushContext]]] = {}
         for room_id in rooms:
             ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
-            notify = highlight = 0
-            for event_id, sender, pdu_text in events.get(room_id, []):
+            keyed[room_id] = []
+            for event_id, sender in events.get(room_id, []):
                 event_ctx = PushContext(ctx.user_id, ctx.display_name, ctx.member_count,
                                         user_power(flat, sender), ctx.notification_levels)
-                notified, highlighted = self._outcome(rules_key, rules, event_id, pdu_text, event_ctx)
-                notify += notified
-                highlight += highlighted
-            notify += max(0, unread[room_id] - len(events.get(room_id, [])))
+                keyed[room_id].append((event_id, self._key(rules_key, event_id, event_ctx), event_ctx))
+        # Only events not evaluated before are loaded and evaluated (what is known is taken
+        # before the await: another sync may evict entries meanwhile).
+        known = {key: self._memo[key] for entries in keyed.values() for _, key, _ in entries if key in self._memo}
+        missing = [e for entries in keyed.values() for e, key, _ in entries if key not in known]
+        pdus = await self.receipts.pdus(missing) if missing else {}
+        out: dict[str, tuple[int, int]] = {}
+        for room_id in rooms:
+            notify = highlight = 0
+            for event_id, key, event_ctx in keyed[room_id]:
+                result = known.get(key)
+                if result is not None:
+                    if key in self._memo:
+                        self._memo.move_to_end(key)
+                elif event_id not in pdus:
+                    continue  # purged meanwhile
+                else:
+                    outcome = evaluate(rules, pdus[event_id], event_ctx)
+                    result = (outcome.notify, outcome.highlight)
+                    self._remember(key, result)
+                notify += result[0]
+                highlight += result[1]
+            notify += max(0, unread[room_id] - len(keyed[room_id]))
             out[room_id] = (notify, highlight)
         return out

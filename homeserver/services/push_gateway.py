@@ -45,7 +45,8 @@ class RoomNames:
 def notification(event: StoredEvent, pusher: JsonDict, tweaks: JsonDict, unread: int,
                  names: RoomNames) -> JsonDict:
     data = {k: v for k, v in (pusher.get("data") or {}).items() if k != "url"}
-    device = {"app_id": pusher["app_id"], "pushkey": pusher["pushkey"], "data": data, "tweaks": tweaks}
+    device = {"app_id": pusher["app_id"], "pushkey": pusher["pushkey"], "data": data, "tweaks": tweaks,
+              "pushkey_ts": int(pusher.get("pushkey_ts", 0))}
     body: JsonDict = {"event_id": event.event_id, "room_id": event.room_id, "counts": {"unread": unread},
                       "devices": [device], "prio": "high" if tweaks.get("sound") or tweaks.get("highlight") else "low"}
     if (pusher.get("data") or {}).get("format") != "event_id_only":
@@ -125,9 +126,31 @@ class PushDispatcher:
                 unread = (await self.counter.receipts.unread_counts(user_id, [room_id], event.stream_pos)).get(
                     room_id, 0)
                 for row in pushers:
-                    body = notification(event, {**row.pusher, "user_id": user_id}, _tweaks(outcome.actions),
+                    pusher = {**row.pusher, "user_id": user_id, "pushkey_ts": row.updated_ts // 1000}
+                    body = notification(event, pusher, _tweaks(outcome.actions),
                                         unread, names(event))
                     self._spawn(self._deliver(user_id, row.pusher, body))
+
+    async def on_read(self, user_id: str, room_id: str) -> None:
+        """ReceiptService listener: a badge-only push with the user's new unread count
+        (spec, Push Gateway API: a notification with only ``counts`` and ``devices``), so
+        that phones clear the badge once the messages were read elsewhere."""
+        del room_id
+        try:
+            rows = await self.pushers.for_users([user_id])
+            if not rows:
+                return
+            rooms = await self.rooms.joined_room_ids(user_id)
+            counts = await self.counter.receipts.unread_counts(user_id, rooms, 2**62)
+            unread = sum(counts.values())
+            for row in rows:
+                data = {k: v for k, v in (row.pusher.get("data") or {}).items() if k != "url"}
+                device = {"app_id": row.pusher["app_id"], "pushkey": row.pusher["pushkey"], "data": data,
+                          "pushkey_ts": row.updated_ts // 1000}
+                body = {"notification": {"counts": {"unread": unread}, "devices": [device], "prio": "low"}}
+                self._spawn(self._deliver(user_id, row.pusher, body))
+        except Exception:
+            logger.exception("could not prepare a badge update for %s", user_id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -89,6 +89,8 @@ class ReceiptService:
         self.account_data = account_data
         self.notifier = notifier
         self.clock = clock
+        # ``async (user_id, room_id)`` after a read receipt moved (push badge updates).
+        self.read_listeners: list[Callable[[str, str], Awaitable[None]]] = []
 
     async def _joined_members(self, room_id: str, user_id: str) -> list[str]:
         parse_room_id(room_id)
@@ -151,6 +153,8 @@ class ReceiptService:
                 await self.notifier.notify([user_id], "receipts", stored)
             else:
                 await self.notifier.notify_room(room_id, members, stream="receipts", position=stored)
+            for listener in self.read_listeners:
+                await listener(user_id, room_id)
 
 
 def receipt_events(rows: list[ReceiptRow], viewer: str) -> dict[str, JsonDict]:

@@ -22,7 +22,6 @@ from homeserver.notifier import Notifier
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
 from homeserver.services.history_replay import visible_to
-from homeserver.services.history_visibility import RESTRICTED, history_floor
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
 from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
 from homeserver.services.sync_lazy import KnowledgeBuilder, LazyMembersSent
@@ -125,7 +124,7 @@ class SyncService:
         self.to_device = to_device
         self._contributors: list[SyncContributor] = []
         # What the builds built: "build", "rooms", "to_device", each contributor's class name,
-        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests and /metrics.
+        # and "unmoved" (woken, but no stream moved: nothing built).  Read by tests.
         self.built: Counter[str] = Counter()
         self.on_sync_activity: ActivityHook | None = None
         # Anything with ``async get(user_id, filter_id) -> dict | None`` (the filter service).
@@ -385,15 +384,10 @@ class SyncService:
         has_new = False
         member_pairs: list[tuple[str, str]] = []
         rooms_out: dict[str, tuple[list[StoredEvent], bool, list[StoredEvent]]] = {}
-        floors = await self._history_floors(user_id, states) if newly else {}
         for plan in joined:
-            events = timelines.get(plan.room_id, [])
-            floor = floors.get(plan.room_id, 0)
-            if floor and events and events[0].stream_pos <= floor:
-                # History visibility: nothing from before the member's boundary, and
-                # nothing to paginate back to either.
-                events = [e for e in events if e.stream_pos > floor]
-            events = await visible_to(self.events, plan.room_id, user_id, events)
+            # History visibility event by event: what was visible when it was sent
+            # (a message of a once-shared room stays readable after it became joined).
+            events = await visible_to(self.events, plan.room_id, user_id, timelines.get(plan.room_id, []))
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
@@ -455,19 +449,6 @@ class SyncService:
                 room["summary"] = summaries[room_id]
             response["rooms"]["join"][room_id] = room
         return has_new
-
-    async def _history_floors(self, user_id: str, states: dict[str, list[StoredEvent]]) -> dict[str, int]:
-        """Per newly joined room with ``joined``/``invited`` history visibility, its floor."""
-        floors: dict[str, int] = {}
-        for room_id, state in states.items():
-            hv = next((e for e in state if e.type == "m.room.history_visibility"), None)
-            visibility = hv.content.get("history_visibility") if hv is not None else None
-            if visibility not in RESTRICTED:
-                continue
-            member = await self.rooms.membership(room_id, user_id)
-            if member is not None:
-                floors[room_id] = await history_floor(self.events, member, visibility)
-        return floors
 
     @staticmethod
     def _wants_summary(value: tuple[list[StoredEvent], bool, list[StoredEvent]], joined: list[_RoomPlan],

@@ -158,14 +158,28 @@ def type_clause(column: str, types: Sequence[str] | None, not_types: Sequence[st
 class RoomWriter:
     """One write transaction on one room (see the module docstring)."""
 
-    def __init__(self, db: Database, conn: BaseDBAsyncClient, room_id: str, positions: list[int],
-                 graph: GraphRepository) -> None:
+    def __init__(self, db: Database, conn: BaseDBAsyncClient, room_id: str, count: int,
+                 graph: GraphRepository, streams: StreamRepository) -> None:
         self.db = db
         self.graph = graph
         self.conn = conn
         self.room_id = room_id
-        self.positions = positions
+        self.count = count
+        self.streams = streams
+        # The ``events`` positions of this write: allocated once the room is locked
+        # (or created), so a room's writers take their positions in commit order.
+        self.positions: list[int] = []
+        self.claimed: list[int] = []
         self.head: RoomHead | None = None
+
+    async def allocate(self) -> list[int]:
+        """This write's positions (several writers: claimed now, under the room's lock)."""
+        if not self.positions:
+            claimed = await self.streams.claim("events", self.count)
+            self.claimed = claimed or []
+            last = await self.streams.advance(self.conn, "events", self.count, claimed)
+            self.positions = list(range(last - self.count + 1, last + 1))
+        return self.positions
 
     async def lock_room(self) -> RoomHead | None:
         lock = " FOR UPDATE" if self.db.dialect == "mysql" else ""
@@ -183,7 +197,12 @@ class RoomWriter:
         self.head = _head(rows[0])
         # Depths are not read here: the room's greatest depth (last_depth) bounds them all.
         self.head.extremities = [(str(r["extremity"]), 0) for r in rows if r["extremity"] is not None]
+        await self.allocate()
         return self.head
+
+    async def room_id_taken(self, room_id: str) -> bool:
+        row = await self.db.fetch_one("SELECT 1 AS taken FROM rooms WHERE room_id = ?", (room_id,), conn=self.conn)
+        return row is not None
 
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:
         await self.db.execute(
@@ -193,6 +212,7 @@ class RoomWriter:
             conn=self.conn,
         )
         self.head = RoomHead(self.room_id, room_version, creator, is_direct, None, 0, False)
+        await self.allocate()
         return self.head
 
     async def load_state(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
@@ -309,16 +329,24 @@ class EventRepository:
 
     @contextlib.asynccontextmanager
     async def write(self, room_id: str, count: int) -> AsyncIterator[RoomWriter]:
-        """A transaction holding ``count`` fresh positions of the ``events`` stream."""
-        claimed = await self.streams.claim("events", count)  # several writers: no long counter lock
+        """A transaction that will hold ``count`` fresh positions of the ``events`` stream.
+
+        One writer (the default): the counter row is advanced first, its lock
+        held to commit.  Several writers: the positions are claimed when the
+        writer locks (or creates) its room, so two writers of one room take
+        them in the order they commit.
+        """
+        writer: RoomWriter | None = None
         try:
             async with self.db.transaction() as conn:
-                last = await self.streams.advance(conn, "events", count, claimed)
-                positions = list(range(last - count + 1, last + 1))
-                yield RoomWriter(self.db, conn, room_id, positions, self.graph)
+                writer = RoomWriter(self.db, conn, room_id, count, self.graph, self.streams)
+                if not self.streams.is_multi("events"):
+                    await writer.allocate()
+                yield writer
         except BaseException:
             # Readers wait below an open claim: release it (a committed claim is gone already).
-            await self.streams.abandon("events", claimed or [])
+            if writer is not None:
+                await self.streams.abandon("events", writer.claimed)
             raise
 
     # ------------------------------------------------------------------ reads

@@ -16,6 +16,8 @@ class PusherRow:
     user_id: str
     device_id: str
     pusher: dict[str, Any]
+    # When the pusher was last set (ms): the Push Gateway API's pushkey_ts, in seconds.
+    updated_ts: int = 0
 
 
 def _key(pushkey: str) -> str:
@@ -41,10 +43,11 @@ class PusherRepository:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows = await self.db.fetch(
-                "SELECT user_id, device_id, pusher_json FROM pushers "
+                "SELECT user_id, device_id, pusher_json, created_ts FROM pushers "
                 f"WHERE user_id IN ({', '.join('?' for _ in chunk)})", chunk,
             )
-            out += [PusherRow(str(r["user_id"]), str(r["device_id"]), json.loads(r["pusher_json"])) for r in rows]
+            out += [PusherRow(str(r["user_id"]), str(r["device_id"]), json.loads(r["pusher_json"]),
+                              int(r["created_ts"])) for r in rows]
         return out
 
     async def upsert(self, user_id: str, device_id: str, pusher: dict[str, Any], now_ms: int) -> None:

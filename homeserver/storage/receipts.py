@@ -7,6 +7,7 @@ receipt only moves forward: one for an event at or before the current one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,11 +147,10 @@ class ReceiptRepository:
 
     async def unread_events(
         self, user_id: str, room_ids: Sequence[str], upto: int, limit: int
-    ) -> dict[str, list[tuple[str, str, str]]]:
+    ) -> dict[str, list[tuple[str, str]]]:
         """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
-        as (event id, sender, stored PDU as JSON text) for push-rule evaluation; the
-        caller decodes only the PDUs it has not evaluated before."""
-        out: dict[str, list[tuple[str, str, str]]] = {}
+        as (event id, sender) for push-rule evaluation (their PDUs: :meth:`pdus`)."""
+        out: dict[str, list[tuple[str, str]]] = {}
         for start in range(0, len(room_ids), 200):
             chunk = list(room_ids[start:start + 200])
             rows = await self.db.fetch(
@@ -165,13 +165,22 @@ class ReceiptRepository:
                 if low >= upto:
                     continue
                 found = await self.db.fetch(
-                    "SELECT event_id, sender, pdu FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
+                    "SELECT event_id, sender FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
                     "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
                     "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
                     (str(r["room_id"]), low, upto, user_id, limit),
                 )
-                out[str(r["room_id"])] = [(str(e["event_id"]), str(e["sender"]), str(e["pdu"]))
-                                          for e in found]
+                out[str(r["room_id"])] = [(str(e["event_id"]), str(e["sender"])) for e in found]
+        return out
+
+    async def pdus(self, event_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """The stored PDUs of these events."""
+        out: dict[str, dict[str, object]] = {}
+        for start in range(0, len(event_ids), 200):
+            chunk = list(event_ids[start:start + 200])
+            rows = await self.db.fetch(f"SELECT event_id, pdu FROM events WHERE event_id IN ({_marks(chunk)})",
+                                       tuple(chunk))
+            out.update({str(r["event_id"]): json.loads(r["pdu"]) for r in rows})
         return out
 
     async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, int]:

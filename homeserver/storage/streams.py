@@ -15,21 +15,20 @@ room write of a deployment uses): holding the counter's lock through auth
 checks, signing and inserts would make the whole deployment one writer.
 Instead (the idea of Synapse's ``MultiWriterIdGenerator``):
 
-1. the position is *claimed* in a short transaction of its own: the counter
-   moves and a ``stream_claims`` row records the open claim, atomically;
-   (:meth:`StreamRepository.claim`, before the write transaction begins);
+1. the writer begins its transaction and locks its room; only then is the
+   position *claimed*, in a short transaction of its own on a dedicated
+   connection (``stream_claims.py``): the counter moves and a
+   ``stream_claims`` row records the open claim, atomically
+   (:meth:`StreamRepository.claim`, from ``RoomWriter.allocate``);
 2. the writer's transaction deletes its claim row (taking its lock) and
    inserts its rows; its commit makes both visible at once;
 3. readers are served the position just below the lowest open claim, read
    with the counter in one statement (one snapshot): every position up to it
    is either committed or will never exist.
 
-Known limit (why it is off by default, ``[database] multi_writer``): the
-claim is taken before the writer locks its room, so two writers of one room
-may commit in the opposite order to their positions: the room's stream
-order then differs from its event graph's order (readers still never skip).
-Claiming while holding the room lock, on a connection outside the pool, is
-the fix, together with the event-persistence rework.
+Because a room's writers claim while holding the room's lock, they take their
+positions in the order they commit: a room's stream order is its graph's
+order.  Writers of different rooms overlap freely.
 
 A failed write releases its claim (:meth:`abandon`); the claim of a writer
 that died (``kill -9``) is removed after ``STALE_CLAIM_MS`` unless a live
@@ -41,11 +40,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from homeserver.storage.database import Database
+from homeserver.storage.stream_claims import ClaimConnection, UnknownStreamRow
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +70,14 @@ class StreamRepository:
         self.db = db
         self.multi_writer = multi_writer and db.dialect == "mysql"
         self.stale_claim_ms = stale_claim_ms
+        self._claims: ClaimConnection | None = None
 
     def _is_multi(self, stream: str) -> bool:
         return self.multi_writer and stream in MULTI_WRITER_STREAMS
+
+    def is_multi(self, stream: str) -> bool:
+        """Whether writers of ``stream`` claim positions (else they advance the counter row)."""
+        return self._is_multi(stream)
 
     async def prepare(self, streams: Iterable[str]) -> None:
         """Create the counter rows at start-up, outside any write transaction.
@@ -88,16 +92,25 @@ class StreamRepository:
             )
 
     async def claim(self, stream: str, count: int = 1) -> list[int] | None:
-        """Several writers: claim ``count`` positions *before* the write transaction begins.
+        """Several writers: claim ``count`` positions, committed at once on a connection of
+        their own (``stream_claims.py``), so a writer may claim while it holds its room's lock.
 
         Returns None for a single-writer stream (:meth:`advance` allocates in
-        the transaction).  Claiming outside the transaction also keeps a
-        writer from holding one pooled connection while it waits for another.
+        the transaction).
         """
         if not self._is_multi(stream):
             return None
-        last = await self._claim(stream, count)
+        if self._claims is None:
+            self._claims = ClaimConnection(self.db.url)
+        try:
+            last = await self._claims.claim(stream, count)
+        except UnknownStreamRow as exc:
+            raise UnknownStream(str(exc)) from None
         return list(range(last - count + 1, last + 1))
+
+    async def close(self) -> None:
+        if self._claims is not None:
+            await self._claims.close()
 
     async def advance(self, conn: BaseDBAsyncClient, stream: str, count: int = 1,
                       claimed: Sequence[int] | None = None) -> int:
@@ -109,10 +122,15 @@ class StreamRepository:
         when it commits.
         """
         if claimed:
-            taken = await self.db.execute(
-                "DELETE FROM stream_claims WHERE stream = ? AND position >= ? AND position <= ?",
-                (stream, min(claimed), max(claimed)), conn=conn,
-            )
+            # One equality on the whole primary key per position: record locks only.
+            # A range (or an IN list, which the optimiser may turn into one) also
+            # locks the gap above the highest claim, and every later claim's INSERT
+            # would then wait for this transaction's commit.
+            taken = 0
+            for position in claimed:
+                taken += await self.db.execute(
+                    "DELETE FROM stream_claims WHERE stream = ? AND position = ?", (stream, position), conn=conn,
+                )
             if taken != len(claimed):
                 raise ClaimLost()
             return max(claimed)
@@ -128,33 +146,6 @@ class StreamRepository:
         )
         assert row is not None
         return int(row["position"])
-
-    async def _claim(self, stream: str, count: int) -> int:
-        """Move the counter and record the open claim, in a short transaction of its own."""
-        client: Any = self.db.connection()
-        if isinstance(client, TransactionalDBClient):
-            raise RuntimeError("stream positions are claimed before the write transaction, not inside one")
-        async with client.acquire_connection() as raw:
-            await raw.begin()
-            try:
-                async with raw.cursor() as cursor:
-                    await cursor.execute(
-                        "UPDATE stream_positions SET position = position + %s WHERE stream = %s", (count, stream)
-                    )
-                    if cursor.rowcount != 1:
-                        raise UnknownStream(f"stream {stream!r} was not prepared at start-up")
-                    await cursor.execute("SELECT position FROM stream_positions WHERE stream = %s", (stream,))
-                    (last,) = await cursor.fetchone()
-                    now = _now_ms()
-                    await cursor.executemany(
-                        "INSERT INTO stream_claims (stream, position, created_ms) VALUES (%s, %s, %s)",
-                        [(stream, p, now) for p in range(int(last) - count + 1, int(last) + 1)],
-                    )
-                await raw.commit()
-            except BaseException:
-                await raw.rollback()
-                raise
-        return int(last)
 
     async def abandon(self, stream: str, positions: Sequence[int]) -> None:
         """Release the claims of a write that failed (no-op for committed ones and single writers)."""

@@ -5,7 +5,8 @@ message of a session is a PQXDH pre-key message on the wire (what the server
 stores says so), and the one-time KEM key it used is gone from both the server
 and the recipient.  A server that withholds the KEM keys of a device that
 advertises PQXDH (it deletes them) does not get an X3DH session instead: the
-sender starts no session with that device and encrypts nothing to it.
+sender starts no session with that device, encrypts nothing to it, and marks the
+device as not reached on her copy of the message.
 """
 
 from __future__ import annotations
@@ -66,3 +67,6 @@ async def test_withheld_kem_keys_do_not_yield_an_x3dh_session(
     page = await alice.http.get(f"/_matrix/client/v3/rooms/{q(room)}/messages", params={"dir": "b"})
     sent = next(e for e in page["chunk"] if e.get("type") == "m.room.encrypted")
     assert f"{bob.user_id}|{bob.device_id}" not in sent["content"]["ciphertext"]
+    # ... and Alice's copy of the message says so (nothing is dropped silently).
+    mine = next(m for m in alice.messages(room) if m.body == "no downgrade for bob")
+    assert mine.unreachable == (f"{bob.user_id}|{bob.device_id}",)

@@ -111,3 +111,23 @@ async def test_each_event_keeps_the_visibility_it_was_sent_under(server: Running
     # Alice, joined throughout, sees everything.
     assert {"1", "2", "3"} <= set(bodies((await server.api(
         "GET", f"rooms/{quote(room)}/messages", alice, params={"dir": "b", "limit": 50})).json()["chunk"]))
+
+
+@pytest.mark.parametrize("visibility", ["invited", "joined"])
+async def test_what_was_shared_stays_readable_after_the_room_closed_its_history(
+        server: RunningServer, visibility: str) -> None:
+    """A message sent while the room was ``shared`` is readable by a later joiner even
+    after the room turned ``invited``/``joined``; the one sent after the change is not."""
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    await send_text(server, alice, room, "shared")
+    changed = await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                               json={"history_visibility": visibility})
+    assert changed.status_code == 200, changed.text
+    await send_text(server, alice, room, "pre_join")
+    assert (await server.api("POST", f"join/{quote(room)}", bob, json={})).status_code == 200
+    await send_text(server, alice, room, "post_join")
+    events = timeline(await sync(server, bob), room)[-4:]
+    assert [(e["type"], e["content"].get("body")) for e in events] == [
+        ("m.room.message", "shared"), ("m.room.history_visibility", None), ("m.room.member", None),
+        ("m.room.message", "post_join")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -134,6 +135,8 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         # No m.room.name yet: the canonical alias names the room.
         assert note["room_name"] == alias and note["room_alias"] == alias
         assert note["sender_display_name"] == "Bobby" and note["id"] == note["event_id"]
+        # pushkey_ts: when the pusher was set, in seconds.
+        assert abs(note["devices"][0]["pushkey_ts"] - time.time()) < 3600
         assert "membership" not in note and "user_is_target" not in note
 
         await server.api("PUT", f"rooms/{quote(room)}/state/m.room.name/", bob, json={"name": "The Room"})
@@ -141,6 +144,17 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
                          json={"msgtype": "m.text", "body": "named"})
         await server.hs.services.push_gateway.drain()
         assert gateway.received[-1]["notification"]["room_name"] == "The Room"
+
+        # Reading clears the badge: a push with only counts and devices.
+        before = len(gateway.received)
+        last = (await server.api("GET", f"rooms/{quote(room)}/messages", alice, params={"dir": "b", "limit": 1}))
+        last_id = last.json()["chunk"][0]["event_id"]
+        assert (await server.api("POST", f"rooms/{quote(room)}/receipt/m.read/{last_id}", alice,
+                                 json={})).status_code == 200
+        await server.hs.services.push_gateway.drain()
+        badge = gateway.received[before:]
+        assert [b["notification"]["counts"] for b in badge] == [{"unread": 0}]
+        assert "event_id" not in badge[0]["notification"] and badge[0]["notification"]["devices"][0]["pushkey"] == "k"
 
         # An invitation: the push says whom it is for.
         carol = await server.register()
@@ -150,5 +164,5 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         assert (await server.api("POST", f"rooms/{quote(other)}/invite", bob,
                                  json={"user_id": carol.user_id})).status_code == 200
         await server.hs.services.push_gateway.drain()
-        invite = [n["notification"] for n in gateway.received if n["notification"]["room_id"] == other]
+        invite = [n["notification"] for n in gateway.received if n["notification"].get("room_id") == other]
         assert invite and invite[-1]["membership"] == "invite" and invite[-1]["user_is_target"] is True

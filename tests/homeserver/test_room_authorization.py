@@ -111,6 +111,7 @@ def _send() -> Any:
 def _state(event_type: str, key: str = "", content: dict[str, Any] | None = None) -> Any:
     def act(room: Room, actor: str) -> Awaitable[httpx.Response]:
         state_key = room.uid(key) if key in room.users else key
+        state_key = room.server.hs.config.server_name if state_key == "$server" else state_key
         path = f"state/{event_type}" + (f"/{state_key}" if state_key else "")
         return room.api("PUT", path, actor, content if content is not None else {"name": "x"})
     return act
@@ -187,6 +188,13 @@ ROWS: list[tuple[str, str, Any, tuple[int, str | None]]] = [
     ("state/other-users-key", "mod", _state("m.custom", "carol", {}), REFUSED),
     ("state/own-users-key", "mod", _state("m.custom", "mod", {}), ALLOWED),
     ("state/sender-not-in-room", "eve", _state("m.room.name"), REFUSED),
+    # third-party invite tokens: the invite level
+    ("3pid-invite/below-level", "bob", _state("m.room.third_party_invite", "tok1", {"display_name": "x"}), REFUSED),
+    ("3pid-invite/at-level", "mod", _state("m.room.third_party_invite", "tok2", {"display_name": "x"}), ALLOWED),
+    ("3pid-invite/sender-not-in-room", "eve", _state("m.room.third_party_invite", "tok3", {}), REFUSED),
+    # aliases: before v6 anyone joined may set their own server's entry (and only that); from v6 plain state
+    ("aliases/own-server", "bob", _state("m.room.aliases", "$server", {"aliases": []}), ALLOWED),
+    ("aliases/other-server", "mod", _state("m.room.aliases", "elsewhere.example", {"aliases": []}), REFUSED),
     # messages: members only
     ("send/member", "bob", _send(), ALLOWED),
     ("send/not-in-room", "eve", _send(), REFUSED),
@@ -202,6 +210,9 @@ def _row_id(actor: str, action: Any) -> str:
 # Room version 12 gives the creators unlimited power (MSC4289): the creator may
 # raise anyone above 100, which every earlier version refuses.
 V12_EXPECTED: dict[str, tuple[int, str | None]] = {"power/creator-above-100": ALLOWED}
+# From v6 m.room.aliases is plain state: bob (0) is below state_default (50); mod may set any key.
+FROM_V6_EXPECTED: dict[str, tuple[int, str | None]] = {"aliases/own-server": REFUSED,
+                                                        "aliases/other-server": ALLOWED}
 
 
 # One version per family of authorization rules (legacy v1, v6 strict rules, v11,
@@ -216,7 +227,28 @@ async def test_room_authorization(server: RunningServer, version: str, actor: st
                                   expected: tuple[int, str | None]) -> None:
     room = await build_room(server, version)
     response = await action(room, actor)
-    status, errcode = V12_EXPECTED.get(_row_id(actor, action), expected) if version == "12" else expected
+    row = _row_id(actor, action)
+    status, errcode = V12_EXPECTED.get(row, expected) if version == "12" else expected
+    if version != "1":
+        status, errcode = FROM_V6_EXPECTED.get(row, (status, errcode))
     assert response.status_code == status, response.text
     if errcode is not None:
         assert response.json()["errcode"] == errcode, response.text
+
+
+MALFORMED_POWER_LEVELS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("users-not-an-object", lambda c: c.__setitem__("users", [])),
+    ("users-key-not-a-user-id", lambda c: c["users"].__setitem__("not-a-user", 10)),
+    ("event-level-a-string", lambda c: c["events"].__setitem__("m.room.name", "50")),
+    ("kick-level-a-boolean", lambda c: c.__setitem__("kick", True)),
+]
+
+
+@pytest.mark.parametrize("change", [m[1] for m in MALFORMED_POWER_LEVELS], ids=[m[0] for m in MALFORMED_POWER_LEVELS])
+async def test_malformed_power_levels_are_refused(server: RunningServer, change: Any) -> None:
+    room = await build_room(server, "11")
+    before = (await room.api("GET", "state/m.room.power_levels", "alice")).json()
+    response = await room.power_levels("alice", change)
+    assert response.status_code == 400, response.text
+    assert response.json()["errcode"] == "M_BAD_JSON", response.text
+    assert (await room.api("GET", "state/m.room.power_levels", "alice")).json() == before

@@ -10,15 +10,22 @@ may skip, repeat or reorder a row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import random
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
+from homeserver.services.events import compute_event_id
 from homeserver.storage.database import Database
+from homeserver.storage.events import EventRepository
 from homeserver.storage.streams import StreamRepository
+from tests.homeserver.room_helpers import create_room, sync
 from tests.support.databases import mysql_database
+from tests.support.server import RunningServer, serve_homeserver, test_config
 
 INSTANCES, WRITERS_PER_INSTANCE, WRITES_PER_WRITER = 3, 4, 15
 
@@ -47,7 +54,8 @@ async def instances(fresh_mysql_url: str) -> AsyncIterator[list[tuple[Database, 
         await out[0][1].prepare(["events"])
         await first.execute("CREATE TABLE probe_events (pos BIGINT NOT NULL PRIMARY KEY, writer VARCHAR(32))")
     yield out
-    for db, _ in out:
+    for db, streams in out:
+        await streams.close()
         await db.close()
 
 
@@ -145,3 +153,122 @@ async def test_a_claim_held_by_a_live_transaction_is_never_expired(
             assert await asyncio.create_task(served_elsewhere()) == position - 1
             await db.execute("INSERT INTO probe_events (pos, writer) VALUES (?, ?)", (position, "slow"), conn=conn)
         assert await asyncio.create_task(served_elsewhere()) == position
+
+
+async def test_one_rooms_writers_on_two_instances_commit_in_position_order(fresh_mysql_url: str,
+                                                                         tmp_path: Any) -> None:
+    """Writers of one room claim under the room's lock: its stream order is its graph's order.
+
+    (Claimed before the lock, two writers of one room could commit opposite to
+    their positions, and the room's events by position no longer formed a chain.)
+    """
+    first = test_config(fresh_mysql_url, tmp_path / "one", {"database": {"url": fresh_mysql_url,
+                                                                          "multi_writer": True}})
+    second = test_config(fresh_mysql_url, tmp_path / "two", {"server_name": first.server_name,
+                                                              "database": {"url": fresh_mysql_url,
+                                                                           "multi_writer": True}})
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[RunningServer] = [await stack.enter_async_context(serve_homeserver(c))
+                                        for c in (first, second)]
+        assert all(s.hs.services.streams.is_multi("events") for s in servers)
+        owner = await servers[0].register()
+        writers = [await servers[0].register() for _ in range(6)]
+        reader = await servers[1].register()
+        room = await create_room(servers[0], owner, preset="public_chat")
+        for user in [*writers, reader]:
+            assert (await servers[0].api("POST", f"rooms/{room}/join", user, json={})).status_code == 200
+        since = (await sync(servers[1], reader))["next_batch"]
+        sent: list[str] = []
+
+        async def write(index: int) -> None:
+            server = servers[index % 2]
+            for n in range(20):
+                response = await server.api("PUT", f"rooms/{room}/send/m.room.message/o{index}-{n}",
+                                            writers[index], json={"msgtype": "m.text", "body": f"{index}:{n}"})
+                assert response.status_code == 200, response.text
+                sent.append(response.json()["event_id"])
+
+        await asyncio.gather(*(write(i) for i in range(len(writers))))
+        db = servers[0].hs.database
+        with db.activated():
+            rows = await db.fetch("SELECT pdu FROM events WHERE room_id = ? ORDER BY stream_pos", (room,))
+            assert await db.fetch("SELECT * FROM stream_claims") == []
+        pdus = [json.loads(r["pdu"]) for r in rows]
+        for before, after in zip(pdus, pdus[1:], strict=False):
+            assert after["prev_events"] == [compute_event_id(before)], "stream order differs from the graph's"
+        # A reader on the other instance gets every message once, in that order.
+        seen: list[str] = []
+        flt = json.dumps({"room": {"timeline": {"limit": 500}}})
+        while len(seen) < len(sent):
+            body = await sync(servers[1], reader, since=since, timeout=5000, filter=flt)
+            section = body["rooms"]["join"].get(room)
+            if section is not None:
+                seen += [e["event_id"] for e in section["timeline"]["events"] if e["type"] == "m.room.message"]
+            since = body["next_batch"]
+        by_position = [compute_event_id(p) for p in pdus if p["type"] == "m.room.message"]
+        assert seen == by_position and sorted(seen) == sorted(sent)
+
+
+async def _counter(db: Database) -> int:
+    row = await db.fetch_one("SELECT position FROM stream_positions WHERE stream = 'events'")
+    assert row is not None
+    return int(row["position"])
+
+
+async def test_a_rooms_second_writer_claims_only_once_the_first_has_committed(
+    instances: list[tuple[Database, StreamRepository]],
+) -> None:
+    (db, streams), (other_db, other_streams), (watch_db, _) = instances
+    events, other_events = EventRepository(db, streams), EventRepository(other_db, other_streams)
+    room = "!ordered:example.org"
+    with db.activated():
+        async with events.write(room, 1) as creating:
+            await creating.create_room("10", "@a:example.org", False, 0)
+        async with events.write(room, 1) as first:
+            await first.lock_room()
+            (mine,) = first.positions
+
+            async def second() -> int:
+                with other_db.activated():  # another instance
+                    async with other_events.write(room, 1) as writer:
+                        await writer.lock_room()
+                        return writer.positions[0]
+
+            task = asyncio.create_task(second())
+            # Wait until the second writer waits for the room's lock.
+            with watch_db.activated():
+                for _ in range(2000):
+                    rows = await watch_db.fetch(
+                        "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                    if rows and int(rows[0]["n"]) >= 1:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the second writer never waited for the room's lock")
+                # It has claimed nothing while the room is locked by the first.
+                assert await _counter(watch_db) == mine
+        theirs = await task
+    assert theirs == mine + 1
+
+
+async def test_an_open_batch_write_does_not_hold_back_other_claims(
+    instances: list[tuple[Database, StreamRepository]],
+) -> None:
+    """A writer of several positions takes record locks only: a range DELETE of its claims
+    would lock the gap above them, and every later claim would wait for its commit."""
+    (db, streams), (other_db, other), _ = instances
+
+    async def claim_elsewhere() -> list[int] | None:
+        with other_db.activated():  # another instance
+            return await other.claim("events")
+
+    with db.activated():
+        claimed = await streams.claim("events", 3)
+        assert claimed is not None
+        async with db.transaction() as conn:
+            await streams.advance(conn, "events", 3, claimed)
+            # While this batch is uncommitted: a liveness bound, not a timing claim.
+            got = await asyncio.wait_for(asyncio.create_task(claim_elsewhere()), 60)
+            assert got == [max(claimed) + 1]
+    with other_db.activated():
+        await other.abandon("events", got or [])

@@ -43,6 +43,16 @@ async def test_add_list_delete_and_bind(make_config: Any, smtp_sink: SmtpSink) -
             "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": email}})
         assert login.status_code == 200 and login.json()["user_id"] == alice.user_id
 
+        # Asking for a code needs no token (spec); adding the address does, with UIA.
+        other = _email()
+        anonymous = await server.api("POST", "account/3pid/email/requestToken",
+                                     json={"email": other, "client_secret": "anon", "send_attempt": 1})
+        assert anonymous.status_code == 200 and "sid" in anonymous.json()
+        await smtp_sink.wait_for_code(other)
+        unauthenticated = await server.api("POST", "account/3pid/add",
+                                           json={"sid": anonymous.json()["sid"], "client_secret": "anon"})
+        assert unauthenticated.status_code == 401 and unauthenticated.json()["errcode"] == "M_MISSING_TOKEN"
+
         bind = await server.api("POST", "account/3pid/bind", alice, json={"sid": sid, "client_secret": secret})
         assert bind.status_code == 400 and "identity server" in bind.json()["error"]
         unbind = await server.api("POST", "account/3pid/unbind", alice, json={"medium": "email", "address": email})

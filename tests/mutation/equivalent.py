@@ -27,6 +27,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         " and in order, which test_sync_delivery checks by paging with the constant",
     (_TO_DEVICE, "collect", "core/ReplaceComparisonOperator_Eq_GtE", "if rows[0].stream_pos == cut:"):
         "rows ascend and the cut is a later row: rows[0] >= cut only when they are equal",
+    (_TO_DEVICE, "collect", "core/ReplaceComparisonOperator_Eq_Gt", "if rows[0].stream_pos == cut:"):
+        "rows ascend and the cut is a later row: rows[0] > cut never holds, nor (see below) does rows[0] == cut",
+    (_TO_DEVICE, "collect", "core/NumberReplacer", "after = since or 0 => after = since or -1"):
+        "stream positions start at 1: positions > -1 and > 0 are the same rows",
     (_TO_DEVICE, "collect", "core/ReplaceComparisonOperator_Eq_Is", "if rows[0].stream_pos == cut:"):
         "equal positions never happen here (see the branch below) and unequal ints are never one object",
     (_TO_DEVICE, "collect", "core/ReplaceComparisonOperator_Lt_NotEq",

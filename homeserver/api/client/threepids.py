@@ -15,8 +15,8 @@ async def list_threepids(request: Request) -> Response:
 
 
 async def email_request_token(request: Request) -> Response:
-    """POST /_matrix/client/v3/account/3pid/email/requestToken"""
-    await require_auth(request)
+    """POST /_matrix/client/v3/account/3pid/email/requestToken (spec: "Requires authentication: No";
+    rate-limited like registration's, and adding the address needs UIA anyway)"""
     body = await read_json(request)
     result = await services(request).accounts.request_email_code(
         body.get("email"), body.get("client_secret"), client_ip(request)
