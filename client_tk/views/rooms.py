@@ -72,6 +72,7 @@ class _Row:
         self.look: tuple[Any, ...] | None = None
         self.image: Any = None
         self.picture = False
+        self.styled_selected: bool | None = None
         self.online: bool | None = None
         for widget in (self.frame, self.avatar, self.name, self.when, self.preview, self.badge):
             widget.bind("<Button-1>", self._click)
@@ -100,15 +101,20 @@ class _Row:
             self.owner.shown.add(mxc)
         self.image = app.avatar(self.frame, room.title, 36, mxc, online)
         self.picture = bool(self.image.parley_picture)
-        inverse = "@primary" if selected else "default"
-        muted = "@primary" if selected else "secondary"
-        self.frame.configure(bootstyle="primary" if selected else "default")
-        self.avatar.configure(image=self.image, bootstyle=inverse)
+        self.avatar.configure(image=self.image)
+        if selected != self.styled_selected:  # ttkbootstrap's style lookups are the slow part: only on change
+            self.styled_selected = selected
+            inverse = "@primary" if selected else "default"
+            muted = "@primary" if selected else "secondary"
+            self.frame.configure(bootstyle="primary" if selected else "default")
+            self.avatar.configure(bootstyle=inverse)
+            self.name.configure(bootstyle=inverse)
+            self.when.configure(bootstyle=muted)
+            self.preview.configure(bootstyle=muted)
         self.name.configure(text=("★ " if room.favourite else "") + short(room.title, NAME_CHARS),
-                            font=("TkDefaultFont", 10, "bold" if room.unread else "normal"), bootstyle=inverse)
-        self.when.configure(text=when_text(room.last_ts), bootstyle=muted)
-        self.preview.configure(text=("muted · " if room.muted else "") + self.owner.preview_text(room),
-                               bootstyle=muted)
+                            font=("TkDefaultFont", 10, "bold" if room.unread else "normal"))
+        self.when.configure(text=when_text(room.last_ts))
+        self.preview.configure(text=("muted · " if room.muted else "") + self.owner.preview_text(room))
         if room.unread and not selected:
             self.badge.configure(text=f" {room.unread if room.unread < 100 else '99+'} ")
             self.badge.grid(row=1, column=2, sticky="e")
