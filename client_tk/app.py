@@ -24,6 +24,7 @@ import ttkbootstrap as ttk
 from client_tk import bridge as b
 from client_tk.core.events import ClientEvent, ConnectionStateChanged, PresenceChanged
 from client_tk.widgets.avatar import AvatarCache
+from client_tk.widgets.desktop import DesktopNotifications, set_urgent
 from client_tk.widgets.tk_threads import finalize_on_tk_thread
 from client_tk.worker import Worker
 
@@ -70,6 +71,8 @@ class ParleyApp:
         self.bridge = b.Bridge()
         self.worker = Worker(self.bridge, data_dir or default_data_dir(), **core_options)
         self.bridge.start()
+        self.desktop = DesktopNotifications(self.bridge.loop)
+        self.window.bind("<FocusIn>", self._focused, add="+")
         self.server = server
         self.user_id: str | None = None
         self.device_id: str | None = None
@@ -78,7 +81,7 @@ class ParleyApp:
         self.avatars = AvatarCache(lambda mxc: self.send(b.FetchAvatar(mxc)))
         self.presence: dict[str, str] = {}
         self.alerts: deque[tuple[str, str]] = deque(maxlen=HISTORY)  # the latest alerts (title, text)
-        self.desktop: Any = None  # the desktop notifier, when the platform has one
+        self.urgent = False  # the window's urgency hint is set (cleared when it gets the focus)
         self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
         self.connection: ConnectionStateChanged | None = None
@@ -161,8 +164,14 @@ class ParleyApp:
         """A new message elsewhere: the in-window toast, and the desktop's notification."""
         self.alerts.append((title, text))
         self.notify(title, text)
-        if self.desktop is not None:
-            self.desktop.show(title, text)
+        self.desktop.show(title, text)
+        if not self.focused():
+            self.urgent = set_urgent(self.window, True) or self.urgent
+
+    def _focused(self, event: Any) -> None:
+        if self.urgent and event.widget is self.window:
+            self.urgent = False
+            set_urgent(self.window, False)
 
     # ------------------------------------------------------------- screens
     def _swap(self, screen: Any) -> None:

@@ -137,6 +137,25 @@ class SetFavourite(Command):
     favourite: bool
 
 
+@dataclass(frozen=True)
+class SetMuted(Command):
+    room_id: str
+    muted: bool
+
+
+@dataclass(frozen=True)
+class AcceptRequest(Command):
+    """A stranger's direct chat (a message request) is welcome."""
+    room_id: str
+
+
+@dataclass(frozen=True)
+class BlockUser(Command):
+    """Ignore ``user_id`` (m.ignored_user_list) and leave or decline ``room_id`` (their chat)."""
+    user_id: str
+    room_id: str | None = None
+
+
 # ---------------------------------------------------------------- messages
 @dataclass(frozen=True)
 class SendText(Command):
@@ -318,6 +337,8 @@ class RoomInfo:
     last_ts: int = 0  # when the newest message arrived (ms), 0 for none
     preview: str = ""  # the newest message, as one line
     last_sender: str | None = None
+    muted: bool = False
+    stranger: bool = False  # a direct chat from someone we share no other conversation with: a request
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from client_tk import bridge as b
 from client_tk.core import account
-from client_tk.core.client import ChatClient
+from client_tk.core.client import ACCEPTED_TAG, MUTED_TAG, ChatClient
 from client_tk.core.devices import SafetyNumberChangedError
 from client_tk.core.events import (
     ClientEvent,
@@ -72,6 +72,8 @@ class Worker:
         self._snapshot_pending = False
         self.latest: dict[str, tuple[int, str, str | None]] = {}  # room -> (ts, preview, sender)
         self.receipts: dict[str, dict[str, str]] = {}  # room -> user -> the event they have read up to
+        self.dm_emails: dict[str, str] = {}  # direct chats started by e-mail -> the address
+        self.named: set[str] = set()  # users whose profile has a display name
         self.read_at: dict[str, int] = {}  # room -> ts of the message we marked read (badge 0 until newer)
         self._resolving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -89,6 +91,8 @@ class Worker:
             b.RemoveMember: self.do_RemoveMember, b.RenameGroup: self.do_RenameGroup,
             b.SetGroupAvatar: self.do_SetGroupAvatar, b.LeaveRoom: self.do_LeaveRoom,
             b.DestroyGroup: self.do_DestroyGroup, b.SetFavourite: self.do_SetFavourite,
+            b.SetMuted: self.do_SetMuted, b.BlockUser: self.do_BlockUser,
+            b.AcceptRequest: self.do_AcceptRequest,
             b.SendText: self.do_SendText, b.SendFile: self.do_SendFile,
             b.RetrySend: self.do_RetrySend, b.DiscardSend: self.do_DiscardSend,
             b.DeleteMessage: self.do_DeleteMessage, b.DownloadFile: self.do_DownloadFile,
@@ -218,6 +222,8 @@ class Worker:
                      [u for u in room.members if u != me]
             peer = others[0] if others else None
         title = room.name or (self.names.get(peer, peer) if peer else None) or room.room_id
+        if not room.name and room.room_id in self.dm_emails and peer not in self.named:
+            title = self.dm_emails[room.room_id]  # not a random id: the address the user typed
         favourite = room.favourite
         avatar = room.avatar_url if isinstance(room.avatar_url, str) and MXC.fullmatch(room.avatar_url) else None
         ts, preview, sender = self._latest(room.room_id)
@@ -228,8 +234,22 @@ class Worker:
                 del self.read_at[room.room_id]
             else:
                 unread = 0
+        muted = MUTED_TAG in room.tags
+        stranger = room.is_direct and self._from_stranger(room, peer)
         return b.RoomInfo(room.room_id, title, room.is_direct, joined, invited, room.creator,
-                          unread, favourite, room.inviter, peer, avatar, ts, preview, sender)
+                          0 if muted else unread, favourite, room.inviter, peer, avatar, ts, preview, sender,
+                          muted, stranger)
+
+    def _from_stranger(self, room: RoomView, peer: str | None) -> bool:
+        """A direct chat someone else started, whom we share no other conversation with, that we
+        have not accepted (tag) nor written in: a message request."""
+        me = self.c.user_id
+        starter = room.inviter if room.membership == "invite" else room.creator
+        if not peer or starter in (None, me) or ACCEPTED_TAG in room.tags:
+            return False
+        if room.membership == "join" and self._latest(room.room_id)[2] == me:
+            return False
+        return not any(peer in r.joined for r in self.c.room_list() if r.room_id != room.room_id)
 
     def _latest(self, room_id: str) -> tuple[int, str, str | None]:
         """The room's newest cached message (read from the store once, then kept up to date)."""
@@ -273,6 +293,8 @@ class Worker:
     def _remember_profile(self, user: str, profile: dict[str, Any]) -> None:
         name = profile.get("displayname")
         self.names[user] = name if isinstance(name, str) and name else user.split(":")[0][1:]
+        if isinstance(name, str) and name and name != user.split(":")[0][1:]:
+            self.named.add(user)  # a chosen name, not the id's local part (a placeholder's)
         avatar = profile.get("avatar_url")
         if isinstance(avatar, str) and MXC.fullmatch(avatar):
             self.avatars[user] = avatar
@@ -335,9 +357,13 @@ class Worker:
         self._snapshot()
 
     async def do_NewDirectChat(self, cmd: b.NewDirectChat) -> None:
-        room_id = await self.c.dm_by_email(cmd.email)
+        email = cmd.email.strip()
+        room_id = await self.c.dm_by_email(email)
+        self.dm_emails[room_id] = email  # the chat is titled by the address until they have a name
         self._snapshot()
         self.bridge.post(b.RoomOpened(room_id))
+        self.bridge.post(b.Notice(f"Chat with {email} started. If nobody uses Parley with that address yet, "
+                                  "they will read your messages when they join with it."))
 
     async def do_NewGroup(self, cmd: b.NewGroup) -> None:
         users = [await self._who(e) for e in cmd.invite_emails if e.strip()]
@@ -375,6 +401,29 @@ class Worker:
     async def do_DestroyGroup(self, cmd: b.DestroyGroup) -> None:
         await self.c.destroy_group(cmd.room_id)
         self._snapshot()
+
+    async def do_SetMuted(self, cmd: b.SetMuted) -> None:
+        await self.c.set_muted(cmd.room_id, cmd.muted)
+        self._snapshot()
+
+    async def do_AcceptRequest(self, cmd: b.AcceptRequest) -> None:
+        room = self.c.rooms.get(cmd.room_id)
+        if room is not None and room.membership == "invite":
+            await self.c.accept(cmd.room_id)
+        await self.c.accept_request(cmd.room_id)
+        self._snapshot()
+        self.bridge.post(b.RoomOpened(cmd.room_id))
+
+    async def do_BlockUser(self, cmd: b.BlockUser) -> None:
+        parse_user_id(cmd.user_id)
+        await self.c.ignore_user(cmd.user_id)
+        room = self.c.rooms.get(cmd.room_id) if cmd.room_id else None
+        if room is not None and room.membership == "invite":
+            await self.c.decline(room.room_id)
+        elif room is not None and room.membership == "join":
+            await self.c.leave(room.room_id)
+        self._snapshot()
+        self.bridge.post(b.Notice(f"Blocked {self.names.get(cmd.user_id, cmd.user_id)}"))
 
     async def do_SetFavourite(self, cmd: b.SetFavourite) -> None:
         await self.c.set_favourite(cmd.room_id, cmd.favourite)

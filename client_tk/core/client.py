@@ -31,6 +31,10 @@ MAX_IMAGE = 5 * 1024 * 1024
 MAX_NAME = 100
 
 
+MUTED_TAG = "im.parley.muted"
+ACCEPTED_TAG = "im.parley.accepted"  # a stranger's direct chat that is no longer a message request
+
+
 def _check_room(room_id: str) -> str:
     try:
         parse_room_id(room_id)
@@ -167,6 +171,39 @@ class ChatClient(ClientEngine):
             tags = set(room.tags) - {"m.favourite", "favourite"}
             room.tags = sorted(tags | ({"m.favourite"} if favourite else set()))
         await self.update_room(room_id, change)
+
+    async def set_muted(self, room_id: str, muted: bool) -> None:
+        """Mute a conversation (no alerts, no badge) on every device: the room tag ``im.parley.muted``."""
+        await self._set_tag(room_id, MUTED_TAG, muted)
+
+    async def accept_request(self, room_id: str) -> None:
+        """A direct chat a stranger started is accepted (no longer a message request), on every device."""
+        await self._set_tag(room_id, ACCEPTED_TAG, True)
+
+    async def _set_tag(self, room_id: str, tag: str, on: bool) -> None:
+        path = f"{CLIENT_V3}/user/{q(self.user_id)}/rooms/{q(_check_room(room_id))}/tags/{tag}"
+        if on:
+            await self.http.put(path, {})
+        else:
+            await self.http.request("DELETE", path)
+
+        def change(room: RoomState) -> None:  # the tag also comes back with the next sync
+            room.tags = sorted((set(room.tags) - {tag}) | ({tag} if on else set()))
+        await self.update_room(room_id, change)
+
+    async def ignore_user(self, user_id: str) -> None:
+        """Block someone: add them to ``m.ignored_user_list`` (the server drops their events and invites)."""
+        path = f"{CLIENT_V3}/user/{q(self.user_id)}/account_data/m.ignored_user_list"
+        try:
+            current = await self.http.get(path)
+        except MatrixError as exc:
+            if exc.status != 404:
+                raise
+            current = {}
+        listed = current.get("ignored_users")
+        ignored: JsonDict = dict(listed) if isinstance(listed, dict) else {}
+        ignored[_check_user(user_id)] = {}
+        await self.http.put(path, {"ignored_users": ignored})
 
     # ----------------------------------------------------------- messages
     async def send_text(self, room_id: str, text: str, reply_to: str | None = None) -> str:

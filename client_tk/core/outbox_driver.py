@@ -9,8 +9,10 @@ store lock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from client_tk.core import sending
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
+SENT_IDS_KEPT = 256
 
 
 class MessageWaiting(MatrixError):
@@ -41,7 +44,11 @@ class OutboxDriver:
     def __init__(self, engine: ClientEngine) -> None:
         self.engine = engine
         self.box = Outbox(engine.store, engine.clock)
-        self._in_flight: set[str] = set()
+        # The attempt running for an entry: a second caller (a send racing the
+        # sync loop's flush, a retry) waits for it instead of failing or repeating it.
+        self._in_flight: dict[str, asyncio.Future[str | None]] = {}
+        # Event ids of entries sent lately (the entry itself is gone from the box).
+        self._sent_ids: OrderedDict[str, str] = OrderedDict()
 
     def _txn(self) -> str:
         return f"{self.engine.device_id}.{secrets.token_hex(8)}"
@@ -165,6 +172,8 @@ class OutboxDriver:
         """Attempt an event entry now (after the sender-key message it needs)."""
         entry = self.box.get(name)
         if entry is None:
+            if name in self._sent_ids:  # a flush sent it between our commit and this try
+                return self._sent_ids[name]
             raise MatrixError(404, "M_NOT_FOUND", "that message is no longer in the outbox")
         for dep in entry.get("after", []):
             before = self.box.get(dep)
@@ -177,35 +186,64 @@ class OutboxDriver:
                     logger.warning("sender key distribution refused: %s", exc)
         event_id = await self._attempt(name)
         if event_id is None:
-            raise MatrixError(409, "M_UNKNOWN", "that message is being sent already")
+            event_id = self._sent_ids.get(name)
+        if event_id is None:
+            raise MatrixError(409, "M_UNKNOWN", "that message is not waiting to be sent")
         return event_id
 
     async def _attempt(self, name: str) -> str | None:
         """One try of one entry; the event id for an event; raises what the server said."""
         e = self.engine
+        while (running := self._in_flight.get(name)) is not None:
+            try:  # the same attempt, started by someone else: its outcome is ours
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # we were cancelled ourselves
+                # that attempt was cancelled before it finished: make our own
         entry = self.box.get(name)
-        if name in self._in_flight or entry is None or entry.get("state", PENDING) != PENDING:
+        if entry is None or entry.get("state", PENDING) != PENDING:
             return None
-        self._in_flight.add(name)
+        outcome: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._in_flight[name] = outcome
         try:
-            try:
-                if entry["kind"] == "to_device":
-                    await e.http.put(f"{CLIENT_V3}/sendToDevice/{q(entry['type'])}/{q(entry['txn'])}",
-                                     {"messages": entry["messages"]})
-                    event_id = None
-                else:
-                    result = await e.http.put(f"{CLIENT_V3}/rooms/{q(entry['room_id'])}/send/"
-                                              f"m.room.encrypted/{q(entry['txn'])}", entry["content"])
-                    event_id = str(result["event_id"])
-            except (TransportFailure, MatrixError) as exc:
-                await self._record_failure(name, entry, exc)
-                raise
-            async with e.lock:
-                await e._commit(lambda: self._sent(name, entry, event_id))
+            event_id = await self._attempt_once(name, entry)
+        except asyncio.CancelledError:
+            outcome.cancel()
+            raise
+        except BaseException as exc:
+            outcome.set_exception(exc)
+            outcome.exception()  # retrieved: nobody else may be waiting
+            raise
+        else:
+            outcome.set_result(event_id)
         finally:
-            self._in_flight.discard(name)
+            del self._in_flight[name]
         if event_id is not None:
             await e._after_send(entry["room_id"], event_id, entry["payload"])
+        return event_id
+
+    async def _attempt_once(self, name: str, entry: JsonDict) -> str | None:
+        """Send the entry's request and record the outcome (sent, or the failure)."""
+        e = self.engine
+        try:
+            if entry["kind"] == "to_device":
+                await e.http.put(f"{CLIENT_V3}/sendToDevice/{q(entry['type'])}/{q(entry['txn'])}",
+                                 {"messages": entry["messages"]})
+                event_id = None
+            else:
+                result = await e.http.put(f"{CLIENT_V3}/rooms/{q(entry['room_id'])}/send/"
+                                          f"m.room.encrypted/{q(entry['txn'])}", entry["content"])
+                event_id = str(result["event_id"])
+        except (TransportFailure, MatrixError) as exc:
+            await self._record_failure(name, entry, exc)
+            raise
+        async with e.lock:
+            await e._commit(lambda: self._sent(name, entry, event_id))
+        if event_id is not None:
+            self._sent_ids[name] = event_id
+            while len(self._sent_ids) > SENT_IDS_KEPT:
+                self._sent_ids.popitem(last=False)
         return event_id
 
     async def _record_failure(self, name: str, entry: JsonDict, error: Exception) -> None:

@@ -8,6 +8,7 @@ commands; destructive actions ask first, saying exactly what will happen.
 
 from __future__ import annotations
 
+import re
 import time
 from tkinter import filedialog
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 IMAGE_TYPES = [("Images", "*.png *.jpg *.jpeg *.gif *.webp *.bmp")]
 VISIBILITIES = ("everyone", "shared_room", "nobody")
 EXTRA_FIELDS = (("im.parley.email", "E-mail"), ("im.parley.phone", "Phone"), ("im.parley.location", "Location"))
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 
 
 def confirm(parent: Any, title: str, text: str) -> bool:
@@ -70,8 +74,9 @@ class NewChatDialog(Dialog):
         self._subs.append(app.bus.subscribe(b.RoomOpened, lambda e: self.destroy()))
 
     def start(self) -> None:
-        if "@" not in self.email.get():
-            self.status.configure(text="Type an e-mail address.")
+        if not EMAIL.fullmatch(self.email.get().strip()):
+            self.status.configure(text="That does not look like an e-mail address (like name@example.org).",
+                                  bootstyle="danger")
             return
         self.status.configure(text="Looking up…", bootstyle="info")
         self.app.send(b.NewDirectChat(self.email.get().strip()))

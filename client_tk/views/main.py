@@ -142,6 +142,8 @@ class MainView(ttk.Frame):
             return
         body = {"image": "[image]", "file": "[file] " + message.body}.get(message.kind, message.body)
         room = next((r for r in self.app.rooms.rooms if r.room_id == message.room_id), None)
+        if room is not None and (room.muted or room.stranger):
+            return  # muted; or a message request (shown above the list, not pushed at the user)
         title = self.app.display_name(message.sender)
         if room is not None and not room.is_direct:
             title = f"{title} in {room.title}"

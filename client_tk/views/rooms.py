@@ -72,6 +72,7 @@ class _Row:
         self.look: tuple[Any, ...] | None = None
         self.image: Any = None
         self.picture = False
+        self.styled_selected: bool | None = None
         self.online: bool | None = None
         for widget in (self.frame, self.avatar, self.name, self.when, self.preview, self.badge):
             widget.bind("<Button-1>", self._click)
@@ -100,14 +101,20 @@ class _Row:
             self.owner.shown.add(mxc)
         self.image = app.avatar(self.frame, room.title, 36, mxc, online)
         self.picture = bool(self.image.parley_picture)
-        inverse = "@primary" if selected else "default"
-        muted = "@primary" if selected else "secondary"
-        self.frame.configure(bootstyle="primary" if selected else "default")
-        self.avatar.configure(image=self.image, bootstyle=inverse)
+        self.avatar.configure(image=self.image)
+        if selected != self.styled_selected:  # ttkbootstrap's style lookups are the slow part: only on change
+            self.styled_selected = selected
+            inverse = "@primary" if selected else "default"
+            muted = "@primary" if selected else "secondary"
+            self.frame.configure(bootstyle="primary" if selected else "default")
+            self.avatar.configure(bootstyle=inverse)
+            self.name.configure(bootstyle=inverse)
+            self.when.configure(bootstyle=muted)
+            self.preview.configure(bootstyle=muted)
         self.name.configure(text=("★ " if room.favourite else "") + short(room.title, NAME_CHARS),
-                            font=("TkDefaultFont", 10, "bold" if room.unread else "normal"), bootstyle=inverse)
-        self.when.configure(text=when_text(room.last_ts), bootstyle=muted)
-        self.preview.configure(text=self.owner.preview_text(room), bootstyle=muted)
+                            font=("TkDefaultFont", 10, "bold" if room.unread else "normal"))
+        self.when.configure(text=when_text(room.last_ts))
+        self.preview.configure(text=("muted · " if room.muted else "") + self.owner.preview_text(room))
         if room.unread and not selected:
             self.badge.configure(text=f" {room.unread if room.unread < 100 else '99+'} ")
             self.badge.grid(row=1, column=2, sticky="e")
@@ -193,10 +200,12 @@ class RoomList(ttk.Frame):
     def render(self) -> None:
         """A new snapshot: re-sort, then refresh what is visible."""
         self.renders += 1
-        self.ordered = self.order()
+        everything = self.order()
+        self.ordered = [r for r in everything if not r.stranger]  # requests wait above the list
         self.index = {r.room_id: r for r in self.ordered}
-        if self._invites != self.app.rooms.invitations:
-            self._invites = self.app.rooms.invitations
+        pending = self.app.rooms.invitations + tuple(r for r in everything if r.stranger)
+        if self._invites != pending:
+            self._invites = pending
             self._render_invites()
         self.layout()
 
@@ -208,10 +217,14 @@ class RoomList(ttk.Frame):
             self.invites_box.pack_forget()  # an emptied frame keeps its old height otherwise
             return
         self.invites_box.pack(fill="x", before=self.heading)
-        ttk.Label(self.invites_box, text="INVITATIONS", bootstyle="warning",
-                  font=("TkDefaultFont", 8, "bold")).pack(anchor="w")
-        for invite in self._invites:
-            self._invite_row(invite)
+        requests = [i for i in self._invites if i.stranger]
+        known = [i for i in self._invites if not i.stranger]
+        for heading, invites in (("MESSAGE REQUESTS", requests), ("INVITATIONS", known)):
+            if invites:
+                ttk.Label(self.invites_box, text=heading, bootstyle="warning",
+                          font=("TkDefaultFont", 8, "bold")).pack(anchor="w")
+            for invite in invites:
+                self._invite_row(invite)
 
     # ----------------------------------------------------------- layout
     def visible_count(self) -> int:
@@ -292,26 +305,62 @@ class RoomList(ttk.Frame):
         inner = ttk.Frame(frame, padding=6)
         inner.pack(fill="x")
         title = room.title if room.title != room.room_id or not room.inviter else self.app.display_name(room.inviter)
+        if room.stranger and room.peer:
+            title = self.app.display_name(room.peer)
         what = "direct chat" if room.is_direct else "group"
         ttk.Label(inner, text=title, font=("TkDefaultFont", 10, "bold")).pack(anchor="w")
-        ttk.Label(inner, text=f"{what} · from {self.app.display_name(room.inviter)}",
-                  bootstyle="secondary").pack(anchor="w")
+        sender = room.inviter or room.peer
+        who = f"{self.app.display_name(sender)} ({sender})" if room.stranger else self.app.display_name(sender)
+        ttk.Label(inner, text=f"{what} · from {who}", bootstyle="secondary").pack(anchor="w")
+        if room.stranger:
+            ttk.Label(inner, text="You have no conversation with this person yet.",
+                      bootstyle="secondary", font=("TkDefaultFont", 8)).pack(anchor="w")
         buttons = ttk.Frame(inner)
         buttons.pack(fill="x", pady=(4, 0))
+        joined = self.app.user_id in room.members
         accept = ttk.Button(buttons, text="Accept", bootstyle="success", width=8,
-                            command=lambda: self.app.send(b.AcceptInvite(room.room_id)))
+                            command=lambda: self.app.send(b.AcceptRequest(room.room_id) if room.stranger
+                                                          else b.AcceptInvite(room.room_id)))
         accept.pack(side="left")
         decline = ttk.Button(buttons, text="Decline", bootstyle="danger-outline", width=8,
-                             command=lambda: self.app.send(b.DeclineInvite(room.room_id)))
+                             command=lambda: self.app.send(b.LeaveRoom(room.room_id) if joined
+                                                           else b.DeclineInvite(room.room_id)))
         decline.pack(side="left", padx=6)
-        self.invite_rows[room.room_id] = {"frame": frame, "accept": accept, "decline": decline, "title": title}
+        block = None
+        if room.inviter or room.stranger and room.peer:
+            blocked = room.inviter or room.peer or ""
+            block = ttk.Button(buttons, text="Block", bootstyle="secondary-outline", width=6,
+                               command=lambda: self.app.send(b.BlockUser(blocked, room.room_id)))
+            block.pack(side="left")
+        self.invite_rows[room.room_id] = {"frame": frame, "accept": accept, "decline": decline, "block": block,
+                                          "title": title, "request": room.stranger}
 
     # ---------------------------------------------------------- actions
     def context_menu(self, event: Any, room: b.RoomInfo) -> None:
         menu = self.menu = ttk.Menu(self, tearoff=False)
         label = "Remove from favourites" if room.favourite else "Add to favourites"
         menu.add_command(label=label, command=lambda: self.app.send(b.SetFavourite(room.room_id, not room.favourite)))
+        menu.add_command(label="Unmute" if room.muted else "Mute",
+                         command=lambda: self.app.send(b.SetMuted(room.room_id, not room.muted)))
+        menu.add_separator()
+        menu.add_command(label="Leave conversation…", command=lambda: self.confirm_leave(room))
+        if room.is_direct and room.peer:
+            peer = room.peer
+            menu.add_command(label=f"Block {self.app.display_name(peer)}…",
+                             command=lambda: self.confirm_block(room, peer))
         menu.tk_popup(event.x_root, event.y_root)
+
+    def confirm_leave(self, room: b.RoomInfo) -> None:
+        from ttkbootstrap.dialogs import Messagebox
+        if Messagebox.yesno(f"Leave “{room.title}”? You will not get its messages any more.", "Leave",
+                            parent=self) in ("Yes", "yes", True):
+            self.app.send(b.LeaveRoom(room.room_id))
+
+    def confirm_block(self, room: b.RoomInfo, user_id: str) -> None:
+        from ttkbootstrap.dialogs import Messagebox
+        if Messagebox.yesno(f"Block {self.app.display_name(user_id)}? You leave this chat and get no messages "
+                            "or invitations from them.", "Block", parent=self) in ("Yes", "yes", True):
+            self.app.send(b.BlockUser(user_id, room.room_id))
 
     def select(self, room_id: str) -> None:
         self.selected = room_id

@@ -128,6 +128,12 @@ class EventSender:
                 if version.room_id_from_create:
                     # v12: the room id is the hash of the create event, so build that first.
                     prebuilt = self._build(specs[0], "", [], [], 1, now, version, {})
+                    # One user creating rooms of equal create content within one millisecond
+                    # would get one room id: the later create event is stamped a millisecond on.
+                    # (Single-writer mode serialises writers by the stream positions taken above.)
+                    while await writer.room_id_taken(room_id_for_create(prebuilt[0])):
+                        now += 1
+                        prebuilt = self._build(specs[0], "", [], [], 1, now, version, {})
                     writer.room_id = room_id_for_create(prebuilt[0])
                 head = await writer.create_room(new_room.room_version, new_room.creator, new_room.is_direct, now)
             else:

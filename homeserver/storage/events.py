@@ -182,8 +182,11 @@ class RoomWriter:
         return self.positions
 
     async def lock_room(self) -> RoomHead | None:
-        lock = " FOR UPDATE" if self.db.dialect == "mysql" else ""
-        # One statement for the room row and its forward extremities (the hot path of every send).
+        if self.db.dialect == "mysql":
+            return await self._lock_room_row()
+        # SQLite (one writer at a time anyway): one statement for the room row and its
+        # forward extremities (the hot path of every send).
+        lock = ""
         rows = await self.db.fetch(
             "SELECT r.room_id, r.room_version, r.creator, r.is_direct, r.last_event_id, r.last_depth, r.purged, "
             "r.state_group, x.event_id AS extremity FROM rooms r "
@@ -199,6 +202,34 @@ class RoomWriter:
         self.head.extremities = [(str(r["extremity"]), 0) for r in rows if r["extremity"] is not None]
         await self.allocate()
         return self.head
+
+    async def _lock_room_row(self) -> RoomHead | None:
+        """MySQL: lock the ``rooms`` row only, then read the extremities without locks.
+
+        A locking read of a room's extremities takes next-key locks up to the next
+        room's first row, and that room's writer needs the gap to insert its new
+        extremity: writers of neighbouring rooms deadlocked.  The plain read comes
+        after the lock and is the transaction's first consistent read (``advance``
+        reads the counter with a locking read), so it sees the room's last writer.
+        """
+        row = await self.db.fetch_one(
+            "SELECT room_id, room_version, creator, is_direct, last_event_id, last_depth, purged, state_group "
+            "FROM rooms WHERE room_id = ? FOR UPDATE", (self.room_id,), conn=self.conn,
+        )
+        if row is None:
+            return None
+        self.head = _head(row)
+        rows = await self.db.fetch(
+            "SELECT event_id FROM room_extremities WHERE room_id = ? ORDER BY event_id", (self.room_id,),
+            conn=self.conn,
+        )
+        self.head.extremities = [(str(r["event_id"]), 0) for r in rows]
+        await self.allocate()
+        return self.head
+
+    async def room_id_taken(self, room_id: str) -> bool:
+        row = await self.db.fetch_one("SELECT 1 AS taken FROM rooms WHERE room_id = ?", (room_id,), conn=self.conn)
+        return row is not None
 
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:
         await self.db.execute(

@@ -141,8 +141,11 @@ class StreamRepository:
         )
         if not updated:
             raise UnknownStream(f"stream {stream!r} was not prepared at start-up")
+        # A locking read (the row is ours already): it opens no read view, so a
+        # writer's later plain reads see what was committed before its locks.
+        lock = " FOR UPDATE" if self.db.dialect == "mysql" else ""
         row = await self.db.fetch_one(
-            "SELECT position FROM stream_positions WHERE stream = ?", (stream,), conn=conn
+            f"SELECT position FROM stream_positions WHERE stream = ?{lock}", (stream,), conn=conn
         )
         assert row is not None
         return int(row["position"])

@@ -3,6 +3,7 @@ retried or discarded; a send without an answer stays pending and goes out by its
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -179,5 +180,31 @@ async def test_a_message_written_offline_waits_and_goes_out_when_back(
         for reader in (alice, bob, carol):
             said = [b for b in bodies(reader, room) if b in ("typed on the train", "and a second one")]
             assert said == ["typed on the train", "and a second one"]
+    finally:
+        await bob.close()
+
+
+async def test_two_sends_of_one_entry_at_once_share_one_attempt(
+        server: RunningServer, proxy: DroppingProxy, tmp_path: Path, new_user: MakeClient) -> None:
+    """A retry (or a send) racing another attempt of the same entry — the sync loop's flush, a
+    second click — waits for that attempt and answers its event id; one event reaches the room."""
+    alice = await new_user("alice")
+    bob = await register(options(proxy.base_url, tmp_path / "bob"), f"bob{secrets.token_hex(3)}", PASSWORD)
+    try:
+        bob.start()
+        room = await _joined_group(alice, bob, "Double click")
+        proxy.kill(lambda method, path: method == "PUT" and "/send/m.room.encrypted/" in path,
+                   times=1 + bob.http.retries)
+        with pytest.raises(TransportFailure):
+            await bob.send_text(room, "once only")
+        [pending] = bob.outgoing(room)
+        first, second = await asyncio.gather(bob.retry_send(pending.local_id),
+                                             bob.retry_send(pending.local_id))
+        assert first == second and first.startswith("$")
+        assert bob.outgoing(room) == []
+        await until(lambda: "once only" in bodies(alice, room), what="alice gets it")
+        page = await alice.http.get(f"{CLIENT_V3}/rooms/{quote(room, safe='')}/messages",
+                                    params={"dir": "b"})
+        assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
     finally:
         await bob.close()

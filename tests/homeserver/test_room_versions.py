@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import string
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from homeserver.services.clock import ManualClock
 from homeserver.services.events import redact_event
 from homeserver.services.room_versions import ROOM_VERSIONS
 from tests.homeserver.room_helpers import create_room, expect_error, send_text
-from tests.support.server import Account, RunningServer
+from tests.support.server import Account, RunningServer, serve_homeserver
 
 VERSIONS = [str(v) for v in range(1, 13)]
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
@@ -231,3 +233,20 @@ def test_redaction_algorithm_per_version(version: str) -> None:
     assert create["content"] == ({"creator": "@a:x", "m.federate": True} if level >= 11 else {"creator": "@a:x"})
     power = redact_event({"type": "m.room.power_levels", "content": {"invite": 0, "users": {}}}, version)
     assert ("invite" in power["content"]) == (level >= 11)
+
+
+async def test_v12_rooms_with_equal_create_events_in_one_millisecond_get_their_own_ids(make_config: Any) -> None:
+    # In v12 the room id is the create event's hash: equal requests by one user at one
+    # instant would make equal create events.  Each room gets its own id instead of a 500.
+    clock = ManualClock(start_ms=1_800_000_000_000)
+    async with serve_homeserver(make_config(), clock=clock) as server:
+        alice = await server.register()
+        answers = await asyncio.gather(*(server.api("POST", "createRoom", alice, json={"room_version": "12"})
+                                         for _ in range(3)))
+        assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+        rooms = [a.json()["room_id"] for a in answers]
+        assert len(set(rooms)) == 3
+        for room in rooms:
+            state = await state_of(server, alice, room)
+            assert state[("m.room.create", "")]["content"]["room_version"] == "12"
+            await send_text(server, alice, room, "still its own room")

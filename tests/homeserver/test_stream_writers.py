@@ -272,3 +272,43 @@ async def test_an_open_batch_write_does_not_hold_back_other_claims(
             assert got == [max(claimed) + 1]
     with other_db.activated():
         await other.abandon("events", got or [])
+
+
+async def test_writers_of_neighbouring_rooms_do_not_deadlock(
+    instances: list[tuple[Database, StreamRepository]],
+) -> None:
+    """Two rooms locked at once, each writer moving its room's extremity.
+
+    A locking read of the extremities (the room lock once read them FOR UPDATE)
+    took next-key locks reaching into the next room's rows: each writer then
+    waited for the other's, and MariaDB rolled one back as a deadlock.
+    """
+    (db, streams), (other_db, other_streams), _ = instances
+    repos = [(db, EventRepository(db, streams)), (other_db, EventRepository(other_db, other_streams))]
+    rooms = ("!n1:example.org", "!n2:example.org")  # neighbours in room_extremities' primary key
+    # The first room's new extremity sorts after its old one, the second's before its
+    # old one: both land in the gap between the two rooms' rows.
+    moves = {rooms[0]: ("$a1", "$z1"), rooms[1]: ("$m2", "$b2")}
+    with db.activated():
+        for room in rooms:
+            async with repos[0][1].write(room, 1) as creating:
+                await creating.create_room("10", "@a:example.org", False, 0)
+                await creating.graph.replace_extremities(creating.conn, room, [], [moves[room][0]])
+    locked = [asyncio.Event(), asyncio.Event()]
+
+    async def write(i: int) -> None:
+        database, events = repos[i]
+        with database.activated():
+            async with events.write(rooms[i], 1) as writer:
+                assert await writer.lock_room() is not None
+                locked[i].set()
+                await locked[1 - i].wait()  # both rooms are locked now
+                old, new = moves[rooms[i]]
+                await writer.graph.replace_extremities(writer.conn, rooms[i], [old], [new])
+
+    # A liveness bound, not a timing claim.
+    await asyncio.wait_for(asyncio.gather(write(0), write(1)), 120)
+    with db.activated():
+        for room in rooms:
+            rows = await db.fetch("SELECT event_id FROM room_extremities WHERE room_id = ?", (room,))
+            assert [r["event_id"] for r in rows] == [moves[room][1]]
