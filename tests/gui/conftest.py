@@ -35,6 +35,9 @@ pytestmark = pytest.mark.gui
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "gui"
 FAST_KDF = KdfParams.pbkdf2(iterations=1000)
 PASSWORD = "correct horse battery"
+# Requests a test makes itself, outside the client (httpx's default is 5 s: too short for a
+# state event on a loaded CI machine; this is a ceiling for a hung server, not a timed assertion).
+DIRECT_HTTP_TIMEOUT = 60.0
 
 
 def _tk_missing() -> str | None:

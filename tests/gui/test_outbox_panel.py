@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from client_tk import bridge as b
-from tests.gui.conftest import Mailbox, pump, screenshot
+from tests.gui.conftest import DIRECT_HTTP_TIMEOUT, Mailbox, pump, screenshot
 from tests.gui.test_two_clients import body_text, register
 
 pytestmark = pytest.mark.gui
@@ -24,9 +24,9 @@ def only_admins_send(server: str, app: Any, room_id: str, locked: bool) -> None:
     assert client is not None
     headers = {"Authorization": f"Bearer {client.http.access_token}"}
     path = f"{server}/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/m.room.power_levels/"
-    levels = httpx.get(path, headers=headers).json()
+    levels = httpx.get(path, headers=headers, timeout=DIRECT_HTTP_TIMEOUT).json()
     levels.setdefault("events", {})["m.room.encrypted"] = 100 if locked else 0
-    httpx.put(path, headers=headers, json=levels).raise_for_status()
+    httpx.put(path, headers=headers, json=levels, timeout=DIRECT_HTTP_TIMEOUT).raise_for_status()
 
 
 def open_group(alice: Any, bob: Any, root: Any, bob_email: str, name: str) -> str:

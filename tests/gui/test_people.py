@@ -14,7 +14,7 @@ import pytest
 
 from client_tk import bridge as b
 from client_tk.views.dialogs import NewChatDialog
-from tests.gui.conftest import Mailbox, pump, screenshot
+from tests.gui.conftest import DIRECT_HTTP_TIMEOUT, Mailbox, pump, screenshot
 from tests.gui.test_outbox_panel import open_group, say
 from tests.gui.test_two_clients import register
 
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.gui
 def ignored_by(server: str, app: Any) -> dict[str, Any]:
     client = app.worker.client
     path = f"{server}/_matrix/client/v3/user/{quote(app.user_id, safe='')}/account_data/m.ignored_user_list"
-    answer = httpx.get(path, headers={"Authorization": f"Bearer {client.http.access_token}"})
+    answer = httpx.get(path, headers={"Authorization": f"Bearer {client.http.access_token}"},
+                       timeout=DIRECT_HTTP_TIMEOUT)
     return dict(answer.json().get("ignored_users", {})) if answer.status_code == 200 else {}
 
 

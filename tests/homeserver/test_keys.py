@@ -388,3 +388,17 @@ async def test_one_claimer_cannot_drain_a_devices_one_time_keys(make_config: Any
         assert await claim(bob) != fallback
         clock.advance(3_600_000)
         assert await claim(mallory) != fallback
+
+
+async def test_unsigned_one_time_keys_are_non_empty_strings_of_at_most_1024_characters(
+        server: RunningServer) -> None:
+    alice = await server.register()
+    await upload_device(server, alice)
+    for n, bad in enumerate(("", "k" * 1025)):
+        response = await server.api("POST", "keys/upload", alice,
+                                    json={"one_time_keys": {f"org.example.opaque:bad{n}": bad}})
+        assert response.status_code == 400, response.text
+        assert response.json()["errcode"] == "M_INVALID_PARAM", response.text
+    result = await upload(server, alice, {"one_time_keys": {"org.example.opaque:edge1": "k",
+                                                            "org.example.opaque:edge2": "k" * 1024}})
+    assert result["one_time_key_counts"]["org.example.opaque"] == 2

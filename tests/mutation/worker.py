@@ -89,12 +89,15 @@ def run_job(job: dict[str, Any], log: str) -> dict[str, Any]:
     finally:
         path.write_text(original)
         _forget_bytecode(path)
-    tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-40:])
+    text = Path(log).read_text(errors="replace")
+    tail = "\n".join(text.splitlines()[-40:])
     if code is None:
         return {"outcome": "timeout", "output": tail}
     if code == 0:
         return {"outcome": "survived", "output": tail}
     if code in (1, 2, 3):  # failed, interrupted (an import error while collecting), internal error
+        return {"outcome": "killed", "output": tail}
+    if code == 4 and "ERROR collecting" in text:  # the mutant broke a test module's import: its node ids vanish
         return {"outcome": "killed", "output": tail}
     return {"outcome": "error", "output": f"pytest exit {code}\n{tail}"}
 
