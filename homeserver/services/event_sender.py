@@ -130,12 +130,19 @@ class EventSender:
                     prebuilt = self._build(specs[0], "", [], [], 1, now, version, {})
                     # One user creating rooms of equal create content within one millisecond
                     # would get one room id: the later create event is stamped a millisecond on.
-                    # (Single-writer mode serialises writers by the stream positions taken above.)
-                    while await writer.room_id_taken(room_id_for_create(prebuilt[0])):
+                    # The id is claimed by its insert, so concurrent writers cannot share it.
+                    while True:
+                        writer.room_id = room_id_for_create(prebuilt[0])
+                        created = await writer.try_create_room(new_room.room_version, new_room.creator,
+                                                               new_room.is_direct, now)
+                        if created is not None:
+                            head = created
+                            break
                         now += 1
                         prebuilt = self._build(specs[0], "", [], [], 1, now, version, {})
-                    writer.room_id = room_id_for_create(prebuilt[0])
-                head = await writer.create_room(new_room.room_version, new_room.creator, new_room.is_direct, now)
+                else:
+                    head = await writer.create_room(new_room.room_version, new_room.creator,
+                                                    new_room.is_direct, now)
             else:
                 found = await writer.lock_room()
                 if found is None or found.purged:

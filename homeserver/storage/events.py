@@ -231,6 +231,16 @@ class RoomWriter:
         row = await self.db.fetch_one("SELECT 1 AS taken FROM rooms WHERE room_id = ?", (room_id,), conn=self.conn)
         return row is not None
 
+    async def try_create_room(self, room_version: str, creator: str, is_direct: bool,
+                              now_ms: int) -> RoomHead | None:
+        """:meth:`create_room`, or None when another writer holds this room id already."""
+        if await self.room_id_taken(self.room_id):
+            return None
+        try:
+            return await self.create_room(room_version, creator, is_direct, now_ms)
+        except IntegrityError:  # inserted by a concurrent writer since (several event writers)
+            return None
+
     async def create_room(self, room_version: str, creator: str, is_direct: bool, now_ms: int) -> RoomHead:
         await self.db.execute(
             "INSERT INTO rooms (room_id, room_version, creator, is_direct, created_ts, last_depth, last_pos, purged) "
