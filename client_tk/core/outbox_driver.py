@@ -68,8 +68,15 @@ class OutboxDriver:
         except TransportFailure as exc:
             await self._keep_offline(room_id, payload, exc)
             raise
-        e.directory.check_send(users)  # a changed safety number holds the message (raises)
         absent = self._absent(room_id)
+        if absent:  # a device list fetched before the contact's first device existed is stale
+            try:
+                await e.learn_devices(absent, refresh=True)
+            except TransportFailure as exc:
+                await self._keep_offline(room_id, payload, exc)
+                raise
+            absent = self._absent(room_id)
+        e.directory.check_send(users)  # a changed safety number holds the message (raises)
         if absent or self.box.waiting_in(room_id):  # keep the order: behind earlier waiting ones
             async with e.lock:
                 await e._commit(lambda: self._add_waiting(room_id, payload, absent))
