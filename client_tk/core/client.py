@@ -9,7 +9,6 @@ Create one with :mod:`client_tk.core.account` (register, log in, pair).
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import secrets
 from collections.abc import Callable
@@ -18,9 +17,10 @@ from typing import Any
 
 from client_tk.core.engine import ClientEngine
 from client_tk.core.events import Message, TransferProgress
+from client_tk.core.file_crypto import decrypt_file, encrypt_file
 from client_tk.core.sync import RoomState, RoomView
 from client_tk.core.transport import CLIENT_V3, MEDIA_V3, UNSTABLE, q
-from common.crypto import AttachmentDecryptor, AttachmentEncryptor, AttachmentInfo, CryptoError
+from common.crypto import AttachmentInfo, CryptoError
 from common.errors import MatrixError
 from common.identifiers import is_valid_event_id, normalise_email, parse_room_id, parse_user_id
 
@@ -329,7 +329,7 @@ class ChatClient(ClientEngine):
         if size > (MAX_IMAGE if image else MAX_FILE):
             raise MatrixError(413, "M_TOO_LARGE", "file too large")
         transfer = secrets.token_hex(6)
-        ciphertext, info = await asyncio.to_thread(_encrypt_file, path)
+        ciphertext, info = await asyncio.to_thread(encrypt_file, path)
 
         def report(done: int, total: int) -> None:
             self.bus.emit(TransferProgress(transfer, "upload", done, total))
@@ -385,7 +385,7 @@ class ChatClient(ClientEngine):
             raise
         tmp = dest.with_name(f".{dest.name}.tmp")
         try:
-            await asyncio.to_thread(_decrypt_file, part, tmp, info)
+            await asyncio.to_thread(decrypt_file, part, tmp, info)
         except CryptoError:
             tmp.unlink(missing_ok=True)
             part.unlink(missing_ok=True)  # corrupt: start over next time
@@ -393,23 +393,3 @@ class ChatClient(ClientEngine):
         os.replace(tmp, dest)
         part.unlink(missing_ok=True)
         return dest
-
-
-def _encrypt_file(path: Path) -> tuple[bytes, AttachmentInfo]:
-    enc = AttachmentEncryptor()
-    out = io.BytesIO()
-    with path.open("rb") as src:
-        while block := src.read(1024 * 1024):
-            out.write(enc.update(block))
-    out.write(enc.finalize())
-    return out.getvalue(), enc.info
-
-
-def _decrypt_file(part: Path, tmp: Path, info: AttachmentInfo) -> None:
-    dec = AttachmentDecryptor(info)
-    with part.open("rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as dst:
-        while block := src.read(1024 * 1024):
-            dst.write(dec.update(block))
-        dst.write(dec.finalize())
-        dst.flush()
-        os.fsync(dst.fileno())
