@@ -121,90 +121,84 @@ async def proxy(server: RunningServer) -> AsyncIterator[DroppingProxy]:
     await running.close()
 
 
-async def test_an_unanswered_send_stays_pending_and_goes_out_by_itself(
-        server: RunningServer, proxy: DroppingProxy, tmp_path: Path, new_user: MakeClient) -> None:
-    alice = await new_user("alice")
+@pytest.fixture
+async def bob(proxy: DroppingProxy, tmp_path: Path) -> AsyncIterator[ChatClient]:
+    """bob (for the tests that ask for him), syncing through the proxy whose rules lose his requests."""
     bob = await register(options(proxy.base_url, tmp_path / "bob"), f"bob{secrets.token_hex(3)}", PASSWORD)
-    try:
-        bob.start()
-        room = await _joined_group(alice, bob, "Flaky line")
-        # More lost attempts than one request's retries: the entry outlives the call.
-        proxy.kill(lambda method, path: method == "PUT" and "/send/m.room.encrypted/" in path,
-                   times=1 + bob.http.retries)
-        with pytest.raises(TransportFailure):
-            await bob.send_text(room, "eventually")
-        [waiting] = bob.outgoing(room)
-        assert waiting.state == "pending" and waiting.attempts == 1 and waiting.error
-        await until(lambda: not bob.outgoing(room), what="the sync loop sends it when due")
-        await until(lambda: "eventually" in bodies(alice, room), what="alice gets it")
-        page = await alice.http.get(f"{CLIENT_V3}/rooms/{quote(room, safe='')}/messages",
-                                    params={"dir": "b"})
-        assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
-    finally:
-        await bob.close()
+    bob.start()
+    yield bob
+    await bob.close()
+
+
+async def test_an_unanswered_send_stays_pending_and_goes_out_by_itself(
+        server: RunningServer, proxy: DroppingProxy, bob: ChatClient, new_user: MakeClient) -> None:
+    alice = await new_user("alice")
+    room = await _joined_group(alice, bob, "Flaky line")
+    # More lost attempts than one request's retries: the entry outlives the call.
+    proxy.kill(lambda method, path: method == "PUT" and "/send/m.room.encrypted/" in path,
+               times=1 + bob.http.retries)
+    with pytest.raises(TransportFailure):
+        await bob.send_text(room, "eventually")
+    [waiting] = bob.outgoing(room)
+    assert waiting.state == "pending" and waiting.attempts == 1 and waiting.error
+    await until(lambda: not bob.outgoing(room), what="the sync loop sends it when due")
+    await until(lambda: "eventually" in bodies(alice, room), what="alice gets it")
+    page = await alice.http.get(f"{CLIENT_V3}/rooms/{quote(room, safe='')}/messages",
+                                params={"dir": "b"})
+    assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
 
 
 async def test_a_message_written_offline_waits_and_goes_out_when_back(
-        server: RunningServer, proxy: DroppingProxy, tmp_path: Path, new_user: MakeClient) -> None:
+        server: RunningServer, proxy: DroppingProxy, bob: ChatClient, new_user: MakeClient) -> None:
     alice, carol = await new_user("alice"), await new_user("carol")
-    bob = await register(options(proxy.base_url, tmp_path / "bob"), f"bob{secrets.token_hex(3)}", PASSWORD)
-    try:
-        bob.start()
-        room = await _joined_group(alice, bob, "Offline")
-        await alice.invite(room, carol.user_id)
-        await until(lambda: room in carol.rooms, what="carol invited")
-        await carol.accept(room)
-        await until(lambda: carol.user_id in bob.rooms[room].joined, what="bob sees carol")
-        # bob loses the connection (encrypting for carol's new device needs the server first)
-        proxy.kill(lambda method, path: True, times=10**9)
-        with pytest.raises(TransportFailure):
-            await bob.send_text(room, "typed on the train")
-        [waiting] = bob.outgoing(room)
-        assert (waiting.state, waiting.body) == ("waiting", "typed on the train")
-        assert waiting.error is not None and waiting.error.startswith("offline")
-        stored = bob.outbox.box.get(waiting.local_id)
-        assert stored is not None and stored["content"] is None  # not encrypted yet: no session to carol
-        # a second message while offline queues behind it (the order is kept)
-        with pytest.raises((TransportFailure, MatrixError)):  # offline, or behind the waiting one
-            await bob.send_text(room, "and a second one")
-        assert [m.body for m in bob.outgoing(room)] == ["typed on the train", "and a second one"]
-        # a restart while offline keeps it (the outbox is in the store)
-        await bob.stop()
-        assert [m.body for m in bob.outgoing(room)] == ["typed on the train", "and a second one"]
-        proxy.rules.clear()  # the connection is back
-        bob.start()
-        await until(lambda: not bob.outgoing(room), what="the sync loop encrypts and sends them")
-        for reader in (alice, bob, carol):
-            await until(lambda r=reader: {"typed on the train", "and a second one"} <= set(bodies(r, room)),
-                        what=f"{reader.user_id} has both")
-        for reader in (alice, bob, carol):
-            said = [b for b in bodies(reader, room) if b in ("typed on the train", "and a second one")]
-            assert said == ["typed on the train", "and a second one"]
-    finally:
-        await bob.close()
+    room = await _joined_group(alice, bob, "Offline")
+    await alice.invite(room, carol.user_id)
+    await until(lambda: room in carol.rooms, what="carol invited")
+    await carol.accept(room)
+    await until(lambda: carol.user_id in bob.rooms[room].joined, what="bob sees carol")
+    # bob loses the connection (encrypting for carol's new device needs the server first)
+    proxy.kill(lambda method, path: True, times=10**9)
+    with pytest.raises(TransportFailure):
+        await bob.send_text(room, "typed on the train")
+    [waiting] = bob.outgoing(room)
+    assert (waiting.state, waiting.body) == ("waiting", "typed on the train")
+    assert waiting.error is not None and waiting.error.startswith("offline")
+    stored = bob.outbox.box.get(waiting.local_id)
+    assert stored is not None and stored["content"] is None  # not encrypted yet: no session to carol
+    # a second message while offline queues behind it (the order is kept)
+    with pytest.raises((TransportFailure, MatrixError)):  # offline, or behind the waiting one
+        await bob.send_text(room, "and a second one")
+    assert [m.body for m in bob.outgoing(room)] == ["typed on the train", "and a second one"]
+    # a restart while offline keeps it (the outbox is in the store)
+    await bob.stop()
+    assert [m.body for m in bob.outgoing(room)] == ["typed on the train", "and a second one"]
+    proxy.rules.clear()  # the connection is back
+    bob.start()
+    await until(lambda: not bob.outgoing(room), what="the sync loop encrypts and sends them")
+    for reader in (alice, bob, carol):
+        await until(lambda r=reader: {"typed on the train", "and a second one"} <= set(bodies(r, room)),
+                    what=f"{reader.user_id} has both")
+    for reader in (alice, bob, carol):
+        said = [b for b in bodies(reader, room) if b in ("typed on the train", "and a second one")]
+        assert said == ["typed on the train", "and a second one"]
 
 
 async def test_two_sends_of_one_entry_at_once_share_one_attempt(
-        server: RunningServer, proxy: DroppingProxy, tmp_path: Path, new_user: MakeClient) -> None:
+        server: RunningServer, proxy: DroppingProxy, bob: ChatClient, new_user: MakeClient) -> None:
     """A retry (or a send) racing another attempt of the same entry — the sync loop's flush, a
     second click — waits for that attempt and answers its event id; one event reaches the room."""
     alice = await new_user("alice")
-    bob = await register(options(proxy.base_url, tmp_path / "bob"), f"bob{secrets.token_hex(3)}", PASSWORD)
-    try:
-        bob.start()
-        room = await _joined_group(alice, bob, "Double click")
-        proxy.kill(lambda method, path: method == "PUT" and "/send/m.room.encrypted/" in path,
-                   times=1 + bob.http.retries)
-        with pytest.raises(TransportFailure):
-            await bob.send_text(room, "once only")
-        [pending] = bob.outgoing(room)
-        first, second = await asyncio.gather(bob.retry_send(pending.local_id),
-                                             bob.retry_send(pending.local_id))
-        assert first == second and first.startswith("$")
-        assert bob.outgoing(room) == []
-        await until(lambda: "once only" in bodies(alice, room), what="alice gets it")
-        page = await alice.http.get(f"{CLIENT_V3}/rooms/{quote(room, safe='')}/messages",
-                                    params={"dir": "b"})
-        assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
-    finally:
-        await bob.close()
+    room = await _joined_group(alice, bob, "Double click")
+    proxy.kill(lambda method, path: method == "PUT" and "/send/m.room.encrypted/" in path,
+               times=1 + bob.http.retries)
+    with pytest.raises(TransportFailure):
+        await bob.send_text(room, "once only")
+    [pending] = bob.outgoing(room)
+    first, second = await asyncio.gather(bob.retry_send(pending.local_id),
+                                         bob.retry_send(pending.local_id))
+    assert first == second and first.startswith("$")
+    assert bob.outgoing(room) == []
+    await until(lambda: "once only" in bodies(alice, room), what="alice gets it")
+    page = await alice.http.get(f"{CLIENT_V3}/rooms/{quote(room, safe='')}/messages",
+                                params={"dir": "b"})
+    assert len([e for e in page["chunk"] if e["type"] == "m.room.encrypted"]) == 1
