@@ -31,7 +31,7 @@ def _backfill(dialect: str) -> str:
     return (
         "INSERT INTO event_relations (event_id, room_id, relates_to, rel_type, type, sender, stream_pos) "
         f"SELECT event_id, room_id, {value('event_id')}, {value('rel_type')}, type, sender, stream_pos "
-        f"FROM events WHERE pdu LIKE '%m.relates_to%' AND {valid} "
+        f"FROM events WHERE INSTR(pdu, 'm.relates_to') > 0 AND {valid} "
         f"AND {is_text('event_id')} AND {is_text('rel_type')} "
         f"AND LENGTH({value('event_id')}) BETWEEN 1 AND 255 AND LENGTH({value('rel_type')}) BETWEEN 1 AND 255"
     )

@@ -235,13 +235,19 @@ async def test_a_rooms_second_writer_claims_only_once_the_first_has_committed(
                         return writer.positions[0]
 
             task = asyncio.create_task(second())
-            # Wait until the second writer waits for the room's lock.
+            # Wait until the second writer waits for the room's lock: its locking read of the
+            # room's row is in flight (MariaDB 10.11 shows that read in the processlist, in state
+            # "Statistics", without listing its transaction as LOCK WAIT in INNODB_TRX).
             with watch_db.activated():
                 for _ in range(2000):
                     rows = await watch_db.fetch(
-                        "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+                        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' "
+                        "AND INSTR(INFO, 'FROM rooms WHERE room_id') > 0 AND INSTR(INFO, 'FOR UPDATE') > 0")
                     if rows and int(rows[0]["n"]) >= 1:
                         break
+                    if task.done():
+                        await task  # it failed: say how
+                        raise AssertionError("the second writer did not wait for the room's lock")
                     await asyncio.sleep(0.01)
                 else:
                     raise AssertionError("the second writer never waited for the room's lock")
