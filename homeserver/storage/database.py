@@ -81,6 +81,13 @@ class Database:
         # Called with the seconds each raw SQL statement took (read by /metrics).
         self.query_observers: list[Callable[[float], None]] = []
 
+    def sqlite_file(self) -> str | None:
+        """The SQLite database's file (None for MySQL or an in-memory database)."""
+        if self.dialect != "sqlite":
+            return None
+        path = str(expand_db_url(self.url)["credentials"].get("file_path", ""))
+        return None if path in ("", ":memory:") else path
+
     async def connect(self) -> None:
         """Connect without touching the schema (tools, tests)."""
         connection = expand_db_url(self.url)

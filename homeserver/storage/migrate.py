@@ -15,17 +15,26 @@ Safe when several instances start at once, and re-runnable after a failure:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from tortoise.exceptions import IntegrityError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None  # type: ignore[assignment]
+
 import migrations
+from homeserver.storage.retry import retrying
 from migrations.ddl import adapt_to_server, collation_for_server
 
 if TYPE_CHECKING:
@@ -107,7 +116,46 @@ async def apply_migrations(db: Database, available: Sequence[Migration] | None =
     return await _apply_sqlite(db, known)
 
 
+# Instances starting together on one SQLite file take the write lock migration by migration;
+# SQLite's busy handler is not fair, so one of them can starve past its busy timeout and get
+# "database is locked".  Every step is atomic with its version record, so the run is repeated.
+SQLITE_MIGRATION_ATTEMPTS = 10
+
+
 async def _apply_sqlite(db: Database, known: Sequence[Migration]) -> int:
+    async with _sqlite_migration_lock(db.sqlite_file()):
+        async for attempt in retrying(SQLITE_MIGRATION_ATTEMPTS, reads=False):
+            with attempt:
+                return await _apply_sqlite_once(db, known)
+    raise AssertionError("unreachable")  # pragma: no cover (retrying re-raises the last error)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_migration_lock(db_file: str | None) -> AsyncIterator[None]:
+    """One migrating instance per SQLite file at a time (the file's analogue of MySQL's
+    GET_LOCK): an advisory ``flock`` on ``<file>.migrations.lock``, polled so that a cancelled
+    start-up never leaves a thread holding it.  Without ``fcntl`` (Windows) or for an
+    in-memory database there is nothing to share."""
+    if db_file is None or fcntl is None:
+        yield
+        return
+    fd = os.open(db_file + ".migrations.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+async def _apply_sqlite_once(db: Database, known: Sequence[Migration]) -> int:
     await db.execute(SCHEMA_VERSION_DDL)
     applied = await applied_versions(db)
     _check_not_newer(applied, known)
