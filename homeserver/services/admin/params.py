@@ -1,4 +1,4 @@
-"""Query parameters of the admin API (shared by the media and room services)."""
+"""Query parameters of the admin API (shared by the media, room and user services)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any
 from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
 from common.identifiers import is_valid_localpart, normalise_email, parse_user_id
 from homeserver.services.accounts import AccountService
+from homeserver.services.admin.params import int_param
 from homeserver.services.auth import TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
@@ -121,8 +122,8 @@ class AdminUserService:
 
     # ---------------------------------------------------------- reading
     async def list_users(self, params: Mapping[str, str]) -> Json:
-        offset = _int_param(params, "from", 0)
-        limit = _int_param(params, "limit", 100)
+        offset = int_param(params, "from", 0)
+        limit = int_param(params, "limit", 100)
         if limit < 1 or offset < 0:
             raise bad_param("from must be >= 0 and limit >= 1")
         direction = params.get("dir", "f")
@@ -324,16 +325,6 @@ def _email_from_threepids(value: Any) -> str | None:
         if isinstance(entry, dict) and entry.get("medium") == "email" and isinstance(entry.get("address"), str):
             return normalise_email(entry["address"])
     return None
-
-
-def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_param(f"{name} must be an integer") from None
 
 
 def _bool_param(params: Mapping[str, str], name: str, default: bool | None) -> Any:
