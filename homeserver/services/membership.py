@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from common.errors import Codes, MatrixError
 from common.identifiers import parse_user_id
@@ -25,6 +25,10 @@ from homeserver.storage.events import StoredEvent
 logger = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+
+
+class RemoteJoiner(Protocol):
+    async def join(self, user_id: str, room_id: str, servers: list[str]) -> str: ...
 
 
 def _reason(content: JsonDict, reason: Any) -> JsonDict:
@@ -43,6 +47,17 @@ class MembershipService:
         self.sender = rooms.sender
         # Checks before anyone joins or is invited (admin: blocked rooms).
         self.entry_checks: list[Callable[[str], Awaitable[None]]] = []
+        # Joins of rooms on other servers (federation; None: local rooms only).
+        self.remote: RemoteJoiner | None = None
+
+    async def _resident(self, room_id: str) -> bool:
+        """Whether this server takes part in the room: it knows it and a local user is joined (or it is
+        one of ours that nobody joined from elsewhere)."""
+        head = await self.events.room_head(room_id)
+        if head is None:
+            return False
+        joined = await self.repo.joined_user_ids(room_id)
+        return not joined or any(u.endswith(":" + self.rooms.server_name) for u in joined)
 
     async def _room(self, room_id: str) -> None:
         check_room_id(room_id)
@@ -61,12 +76,18 @@ class MembershipService:
         content = _reason(await self.rooms.member_content(target_id, "invite"), reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
 
-    async def join(self, user_id: str, room_id_or_alias: str) -> str:
+    async def join(self, user_id: str, room_id_or_alias: str, servers: Sequence[str] = ()) -> str:
+        """Join; a room this server is not in is joined through ``servers`` (``make_join``/``send_join``)."""
         room_id = room_id_or_alias
         if room_id_or_alias.startswith("#"):
             if self.rooms.directory is None:
                 raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
             room_id = await self.rooms.directory.room_id_for(room_id_or_alias)
+        if self.remote is not None and not await self._resident(room_id):
+            check_room_id(room_id)
+            for check in self.entry_checks:
+                await check(room_id)
+            return await self.remote.join(user_id, room_id, list(servers))
         await self._entry(room_id)
         current = await self.repo.membership(room_id, user_id)
         if current is not None and current.membership == "join":

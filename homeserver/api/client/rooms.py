@@ -48,7 +48,8 @@ async def join_room_id(request: Request) -> Response:
     await read_json(request, allow_empty=True)
     if requester.is_guest:
         await services(request).room_directory.check_guest_join(room_id_param(request))
-    room_id = await services(request).membership.join(requester.user_id, room_id_param(request))
+    room_id = await services(request).membership.join(requester.user_id, room_id_param(request),
+                                                      request.query_params.getlist("via"))
     return json_response({"room_id": room_id})
 
 
@@ -61,7 +62,8 @@ async def join(request: Request) -> Response:
         parse_room_id(target)
     if requester.is_guest:
         await services(request).room_directory.check_guest_join(target)
-    room_id = await services(request).membership.join(requester.user_id, target)
+    servers = [*request.query_params.getlist("server_name"), *request.query_params.getlist("via")]
+    room_id = await services(request).membership.join(requester.user_id, target, servers)
     return json_response({"room_id": room_id})
 
 
