@@ -45,6 +45,7 @@ from homeserver.services.clock import Clock
 from homeserver.services.cross_signing import CrossSigningService
 from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
+from homeserver.services.federation_rooms import FederationRooms, build_federation_rooms
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
 from homeserver.services.idempotency import IdempotencyService
@@ -187,6 +188,8 @@ class Homeserver:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # The server-server API (homeserver/federation/); built by create_app.
     federation: Federation = field(init=False)
+    # Rooms shared with other servers (services/federation_rooms.py); built by create_app.
+    federation_rooms: FederationRooms = field(init=False)
 
 
 def _connect_redis(url: str) -> Any:
@@ -400,6 +403,11 @@ def create_app(
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
     hs.federation = build_federation(config, database, signing_key, services, clock)
+    hs.federation_rooms = build_federation_rooms(
+        services.rooms.events, services.notifier, clock, hs.federation.keyring.lookup, hs.federation.client,
+        signing_key, config.server_name)
+    hs.federation.set_pdu_handler(hs.federation_rooms.events)
+    services.membership.remote = hs.federation_rooms.remote
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from homeserver.api.federation.auth import authenticate
 from starlette.requests import Request
 from starlette.responses import Response
 
+from homeserver.api.federation.auth import authenticate
 from homeserver.api.federation.rooms import rooms
 from homeserver.api.http import json_response, read_json
 

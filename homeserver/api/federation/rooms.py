@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeserver.api.federation.auth import authenticate
 from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
+from homeserver.api.federation.auth import authenticate
 from homeserver.api.http import json_response, read_json
 
 

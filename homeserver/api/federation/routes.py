@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from homeserver.api.federation import keys, queries, version
+from homeserver.api.federation import keys, membership, queries, rooms, version
 
 F1 = "/_matrix/federation/v1"
+F2 = "/_matrix/federation/v2"
 KEY = "/_matrix/key/v2"
 
 
@@ -21,4 +22,20 @@ def federation_routes() -> list[BaseRoute]:
         Route(KEY + "/query", keys.query_many, methods=["POST"]),
         Route(F1 + "/query/profile", queries.query_profile, methods=["GET"]),
         Route(F1 + "/query/directory", queries.query_directory, methods=["GET"]),
+        # The room graph (api/federation/rooms.py).
+        Route(F1 + "/event/{event_id}", rooms.get_event, methods=["GET"]),
+        Route(F1 + "/state/{room_id}", rooms.get_state, methods=["GET"]),
+        Route(F1 + "/state_ids/{room_id}", rooms.get_state_ids, methods=["GET"]),
+        Route(F1 + "/event_auth/{room_id}/{event_id}", rooms.get_event_auth, methods=["GET"]),
+        Route(F1 + "/backfill/{room_id}", rooms.backfill, methods=["GET"]),
+        Route(F1 + "/get_missing_events/{room_id}", rooms.get_missing_events, methods=["POST"]),
+        # Membership (api/federation/membership.py).
+        Route(F1 + "/make_join/{room_id}/{user_id}", membership.make_join, methods=["GET"]),
+        Route(F1 + "/send_join/{room_id}/{event_id}", membership.send_join_v1, methods=["PUT"]),
+        Route(F2 + "/send_join/{room_id}/{event_id}", membership.send_join, methods=["PUT"]),
+        Route(F1 + "/make_leave/{room_id}/{user_id}", membership.make_leave, methods=["GET"]),
+        Route(F1 + "/send_leave/{room_id}/{event_id}", membership.send_leave_v1, methods=["PUT"]),
+        Route(F2 + "/send_leave/{room_id}/{event_id}", membership.send_leave, methods=["PUT"]),
+        Route(F1 + "/make_knock/{room_id}/{user_id}", membership.make_knock, methods=["GET"]),
+        Route(F1 + "/send_knock/{room_id}/{event_id}", membership.send_knock, methods=["PUT"]),
     ]
