@@ -405,9 +405,10 @@ def create_app(
     hs.federation = build_federation(config, database, signing_key, services, clock)
     hs.federation_rooms = build_federation_rooms(
         services.rooms.events, services.notifier, clock, hs.federation.keyring.lookup, hs.federation.client,
-        signing_key, config.server_name)
+        signing_key, config.server_name, services.rooms.sender, services.rooms.users)
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
-    services.membership.remote = hs.federation_rooms.remote
+    services.membership.remote = hs.federation_rooms
+    services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager

@@ -143,11 +143,11 @@ class RemoteMembership:
         if received.status in ("rejected", "soft_failed"):
             raise MatrixError(403, Codes.FORBIDDEN, f"The {kind} was refused: {received.reason}")
 
-    async def leave(self, user_id: str, room_id: str, servers: list[str], reason: str | None = None) -> None:
-        """Leave (or decline an invite to) a room through a resident server; the leave comes back to this
-        server through the room's events when it is still resident, so it is only sent here."""
+    async def leave(self, user_id: str, room_id: str, servers: list[str], reason: str | None = None) -> JsonDict:
+        """Leave (or decline an invite to) a room through a resident server; the signed leave."""
         extra = {"reason": reason} if reason else None
-        await self._handshake("leave", room_id, user_id, servers, extra)
+        _, _, event, _ = await self._handshake("leave", room_id, user_id, servers, extra)
+        return event
 
     async def knock(self, user_id: str, room_id: str, servers: list[str], reason: str | None = None) -> JsonDict:
         extra = {"reason": reason} if reason else None

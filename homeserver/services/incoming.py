@@ -98,6 +98,10 @@ class IncomingEvents:
         self.key_lookup = key_lookup
 
     # ------------------------------------------------------------ checks
+    async def validated(self, room_version: str, pdu: JsonDict) -> tuple[str, JsonDict]:
+        """Check 1 alone (format, signatures, content hash): the event id and the event to use."""
+        return await self._valid(pdu, _rules(room_version))
+
     async def _valid(self, pdu: JsonDict, version: RoomVersion) -> tuple[str, JsonDict]:
         for field, kind in (("type", str), ("sender", str), ("content", dict), ("depth", int),
                             ("origin_server_ts", int), ("prev_events", list), ("auth_events", list)):

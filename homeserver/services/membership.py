@@ -28,7 +28,13 @@ JsonDict = dict[str, Any]
 
 
 class RemoteJoiner(Protocol):
+    """Membership in rooms on other servers (homeserver/services/federation_rooms.py)."""
+
     async def join(self, user_id: str, room_id: str, servers: list[str]) -> str: ...
+
+    async def invite(self, inviter: str, room_id: str, target: str, content: JsonDict) -> None: ...
+
+    async def leave(self, user_id: str, room_id: str, reason: str | None) -> None: ...
 
 
 def _reason(content: JsonDict, reason: Any) -> JsonDict:
@@ -54,8 +60,8 @@ class MembershipService:
         """Whether this server takes part in the room: it knows it and a local user is joined (or it is
         one of ours that nobody joined from elsewhere)."""
         head = await self.events.room_head(room_id)
-        if head is None:
-            return False
+        if head is None or head.state_group is None:
+            return False  # unknown, or known from a remote invite only
         joined = await self.repo.joined_user_ids(room_id)
         return not joined or any(u.endswith(":" + self.rooms.server_name) for u in joined)
 
@@ -72,6 +78,11 @@ class MembershipService:
 
     async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
         await self._entry(room_id)
+        if self.remote is not None and isinstance(target, str) and not target.endswith(":" + self.rooms.server_name):
+            parse_user_id(target)
+            content = _reason({"membership": "invite"}, reason)
+            await self.remote.invite(user_id, room_id, target, content)
+            return
         target_id = await self.rooms.check_local_user(target)
         content = _reason(await self.rooms.member_content(target_id, "invite"), reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
@@ -139,6 +150,9 @@ class MembershipService:
         if head is None or current is None:
             raise MatrixError(403, Codes.FORBIDDEN, "You are not in this room")
         if current.membership in ("leave", "ban") or head.purged:
+            return
+        if self.remote is not None and not await self._resident(room_id):
+            await self.remote.leave(user_id, room_id, reason if isinstance(reason, str) else None)
             return
         specs: list[EventSpec] = []
         if current.membership == "join" and not head.is_direct:

@@ -133,6 +133,8 @@ class SyncService:
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
         # Which membership events each device holds, per token (lazy-loaded members).
         self.lazy_sent = LazyMembersSent()
+        # ``async (invite event ids) -> {event id: stripped state}`` of remote invites, set by the app.
+        self.remote_invite_state: Callable[[list[str]], Awaitable[dict[str, list[JsonDict]]]] | None = None
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -490,8 +492,12 @@ class SyncService:
         if not invites:
             return False
         states = await self.events.current_state([p.room_id for p in invites], types=list(INVITE_STATE_TYPES))
+        # Invites from other servers to rooms this server is not in: the state their inviter sent.
+        remote = await self.remote_invite_state([p.event.event_id for p in invites if p.event is not None]) \
+            if self.remote_invite_state is not None else {}
         for plan in invites:
             stripped = [stripped_state(e.pdu) for e in states.get(plan.room_id, [])]
+            stripped += remote.get(plan.event.event_id, []) if plan.event is not None else []
             if plan.event is not None:
                 inviter = plan.event.sender
                 members = await self.events.member_events([(plan.room_id, inviter)])

@@ -609,7 +609,7 @@ class EventRepository:
     async def delete_room_fully(self, room_id: str) -> None:
         async with self.db.transaction() as conn:
             await self.graph.delete_room(conn, room_id)
-            for table in ("events", "room_state", "room_memberships", "rooms"):
+            for table in ("events", "room_state", "room_memberships", "remote_invite_state", "rooms"):
                 await self.db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,), conn=conn)
 
     async def delete_txns_older_than(self, ts: int) -> int:

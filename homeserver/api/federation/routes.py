@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from homeserver.api.federation import keys, membership, queries, rooms, version
+from homeserver.api.federation import invites, keys, membership, queries, rooms, version
 
 F1 = "/_matrix/federation/v1"
 F2 = "/_matrix/federation/v2"
@@ -38,4 +38,6 @@ def federation_routes() -> list[BaseRoute]:
         Route(F2 + "/send_leave/{room_id}/{event_id}", membership.send_leave, methods=["PUT"]),
         Route(F1 + "/make_knock/{room_id}/{user_id}", membership.make_knock, methods=["GET"]),
         Route(F1 + "/send_knock/{room_id}/{event_id}", membership.send_knock, methods=["PUT"]),
+        Route(F1 + "/invite/{room_id}/{event_id}", invites.invite_v1, methods=["PUT"]),
+        Route(F2 + "/invite/{room_id}/{event_id}", invites.invite, methods=["PUT"]),
     ]
