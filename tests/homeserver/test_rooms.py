@@ -131,8 +131,9 @@ async def test_bad_ids_and_unknown_rooms(server: RunningServer) -> None:
     await expect_error(await server.api("POST", f"rooms/{room}/invite", alice, json={}), 400, "M_MISSING_PARAM")
     await expect_error(await server.api("POST", f"rooms/{room}/invite", alice, json={"user_id": "bob"}), 400,
                        "M_INVALID_PARAM")
+    # A user of a server that cannot be reached (federation): a clear 502, the invite revoked.
     await expect_error(await server.api("POST", f"rooms/{room}/invite", alice, json={"user_id": "@bob:elsewhere.org"}),
-                       400, "M_INVALID_PARAM")
+                       502, "M_UNKNOWN")
     await expect_error(await server.api("POST", f"rooms/{room}/kick", alice, json={"user_id": 5}), 400,
                        "M_INVALID_PARAM")
     await expect_error(await server.api("POST", f"rooms/{room}/forget", alice, json={}), 400, "M_UNKNOWN")
