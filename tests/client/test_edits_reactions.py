@@ -31,7 +31,8 @@ async def test_edit_own_message(server: RunningServer, new_user: MakeClient, kin
     for reader in (alice, bob):
         await until(lambda r=reader: (m := shown(r, original)) is not None  # type: ignore[misc]
                     and m.body == "meet at 6" and m.edited, what="the edit is shown")
-    assert any(isinstance(e, MessageChanged) and e.message.event_id == original for e in changed)
+    await until(lambda: any(isinstance(e, MessageChanged) and e.message.event_id == original
+                            and e.message.body == "meet at 6" for e in changed), what="the view is told")
     # the edit is not a message of its own, and the newest edit wins
     assert [m.body for m in bob.messages(room)] == ["meet at 6"]
     await alice.edit_message(room, original, "meet at 7")
