@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from client_tk.core.account_keyring import AccountKeyring
-from client_tk.core.engine import ClientEngine
+from client_tk.core.editing import MessageRelations
 from client_tk.core.events import Message, TransferProgress
 from client_tk.core.file_crypto import decrypt_file, encrypt_file
 from client_tk.core.sync import RoomState, RoomView
@@ -50,7 +50,7 @@ def _check_user(user_id: str) -> str:
     return user_id
 
 
-class ChatClient(ClientEngine):
+class ChatClient(MessageRelations):
     account: AccountKeyring | None = None  # set by client_tk.core.account (format-2 keys)
     # ------------------------------------------------------------- rooms
     def room_list(self) -> list[RoomView]:
