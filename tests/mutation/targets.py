@@ -33,7 +33,8 @@ TARGETS: dict[str, Target] = {
     "keys": Target(
         ("homeserver/services/keys.py",),
         tuple(_HS + name for name in ("test_keys.py", "test_keys_sync.py", "test_keys_concurrency.py",
-                                      "test_keys_kem.py", "test_cross_signing.py", "test_nio_keys.py"))),
+                                      "test_keys_kem.py", "test_cross_signing.py", "test_nio_keys.py",
+                                      "test_keys_bounds.py"))),
     "notifier": Target(
         ("homeserver/notifier.py",),
         tuple(_HS + name for name in ("test_wakeups.py", "test_wakeups_by_room.py", "test_multi_instance.py",
