@@ -49,6 +49,7 @@ from homeserver.services.federation_rooms import FederationRooms, build_federati
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
 from homeserver.services.idempotency import IdempotencyService
+from homeserver.services.identity_client import IdentityServerClient
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -107,6 +108,7 @@ from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
+from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
@@ -273,6 +275,10 @@ def build_services(
     extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
+    threepids = ThreepidService(
+        accounts, ThreepidBindingRepository(database),
+        IdentityServerClient(config.identity, signing_key, config.server_name),
+    )
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
     keys.query_extensions.append(cross_signing.add_to_query)
     room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
@@ -297,7 +303,7 @@ def build_services(
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
         push_gateway=push_gateway,
-        threepids=ThreepidService(accounts),
+        threepids=threepids,
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         spaces=SpaceHierarchyService(core.rooms, room_directory),
@@ -305,7 +311,7 @@ def build_services(
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
-            people.profiles.repo,
+            people.profiles.repo, threepids,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
         idempotency=IdempotencyService(
@@ -432,6 +438,7 @@ def create_app(
                 await services.notifier.stop()
                 await hs.federation.close()
                 await services.push_gateway.close()
+                await services.threepids.identity.close()
                 await services.media.store.close()
                 await services.streams.close()
                 for task in hs.background:

@@ -12,6 +12,7 @@ unless ``dev_mode`` is on.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import ipaddress
 import os
 import re
@@ -134,6 +135,20 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class IdentityConfig:
+    # Identity servers (host[:port], comma-separated, * and ? wildcards) that clients may
+    # name as id_server to bind, unbind and invite by third-party identifier.
+    # Empty: none (the endpoints answer that no identity server is used).
+    allowed_servers: str = ""
+    # Certificates (PEM) trusted for identity servers besides the system's (a private CA).
+    ca_file: str = ""
+
+    def allows(self, id_server: str) -> bool:
+        patterns = [p.strip().lower() for p in self.allowed_servers.split(",") if p.strip()]
+        return any(fnmatch.fnmatchcase(id_server.lower(), p) for p in patterns)
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     # scrypt cost exponent (N = 2**n); 15 needs 32 MiB per hash.
     password_scrypt_log_n: int = 15
@@ -188,6 +203,7 @@ class Config:
     rooms: RoomsConfig = field(default_factory=RoomsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)

@@ -50,6 +50,7 @@ C1 = "/_matrix/client/v1"
 C3 = "/_matrix/client/v3"
 CR0 = "/_matrix/client/r0"
 UNSTABLE = "/_matrix/client/unstable/im.parley"
+CU = "/_matrix/client/unstable"
 
 
 def _both(path: str, endpoint: object, methods: list[str]) -> list[BaseRoute]:
@@ -281,6 +282,9 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/account/3pid/delete", threepids.delete, ["POST"]),
         *_both("/account/3pid/bind", threepids.bind, ["POST"]),
         *_both("/account/3pid/unbind", threepids.unbind, ["POST"]),
+        # The unstable paths of MSC2290, which clients written before v1.0 still call.
+        Route(CU + "/account/3pid/bind", threepids.bind, methods=["POST"]),
+        Route(CU + "/account/3pid/unbind", threepids.unbind, methods=["POST"]),
     ]
 
 

@@ -23,7 +23,7 @@ API).  The interfaces other parts code against (docs/FEDERATION.md):
   signs with X-Matrix, resolves the destination (overrides, well-known,
   port 8448), verifies TLS; raises :mod:`.errors` types
   (``DestinationUnreachable``, ``RemoteError``, ``InvalidResponse``,
-  ``DestinationNotAllowed``; each has ``to_matrix_error()``).
+  ``DestinationNotAllowed``; all are ``MatrixError`` subclasses).
 * **PDUs of incoming transactions** (:mod:`.pdus`): a :class:`~.pdus.PduHandler`
   (``await handle_pdus(origin, pdus) -> {event_id: {} | {"error": ...}}``),
   installed with ``federation.set_pdu_handler(handler)`` in the composition

@@ -1,8 +1,17 @@
 """Typed errors of outgoing federation requests.
 
-``FederationError`` is the base; callers that only care whether the
-destination answered catch :class:`DestinationUnreachable` (retry later)
-versus :class:`RemoteError` (it answered, with a Matrix error).
+Every one is a :class:`common.errors.MatrixError` (status and errcode of how
+*our* API reports it, so a client request that needed the remote answer fails
+with a clear error), and says which destination failed and why:
+
+* :class:`DestinationNotAllowed` (403 ``M_FORBIDDEN``): the allow/deny lists;
+* :class:`DestinationUnreachable` (502): discovery, connection, TLS or timeout;
+* :class:`InvalidResponse` (502): the answer is not a JSON object;
+* :class:`RemoteError`: it answered an error; ``remote_status``,
+  ``errcode``, ``error`` and ``body`` are the remote's (our status: the remote's
+  400/403/404, else 502).
+
+Callers that retry later catch :class:`DestinationUnreachable`.
 """
 
 from __future__ import annotations
@@ -12,25 +21,18 @@ from typing import Any
 from common.errors import Codes, MatrixError
 
 
-class FederationError(Exception):
+class FederationError(MatrixError):
     """An outgoing request to ``destination`` failed."""
 
-    def __init__(self, destination: str, message: str) -> None:
-        super().__init__(f"{destination}: {message}")
+    def __init__(self, destination: str, message: str, status: int = 502, errcode: str = Codes.UNKNOWN) -> None:
+        super().__init__(status, errcode, f"{destination[:255]}: {message[:500]}")
         self.destination = destination
-        self.message = message
-
-    def to_matrix_error(self) -> MatrixError:
-        """How a client request that needed the remote answer reports the failure (502)."""
-        return MatrixError(502, Codes.UNKNOWN, f"Federation request to {self.destination[:255]} failed: "
-                           f"{self.message[:300]}")
+        self.reason = message
 
 
 class DestinationNotAllowed(FederationError):
-    """The configuration (allow/deny list) forbids talking to this server."""
-
-    def to_matrix_error(self) -> MatrixError:
-        return MatrixError(403, Codes.FORBIDDEN, f"Federation with {self.destination[:255]} is not allowed")
+    def __init__(self, destination: str, message: str) -> None:
+        super().__init__(destination, message, 403, Codes.FORBIDDEN)
 
 
 class DestinationUnreachable(FederationError):
@@ -47,12 +49,9 @@ class RemoteError(FederationError):
     def __init__(self, destination: str, status: int, body: Any) -> None:
         errcode = body.get("errcode") if isinstance(body, dict) else None
         error = body.get("error") if isinstance(body, dict) else None
-        self.status = status
-        self.errcode = errcode if isinstance(errcode, str) else Codes.UNKNOWN
-        self.error = error if isinstance(error, str) else ""
+        self.remote_status = status
         self.body = body if isinstance(body, dict) else {}
-        super().__init__(destination, f"HTTP {status} {self.errcode} {self.error[:200]}".rstrip())
-
-    def to_matrix_error(self) -> MatrixError:
-        status = self.status if self.status in (400, 403, 404) else 502
-        return MatrixError(status, self.errcode, f"{self.destination[:255]} answered: {self.error[:300]}")
+        remote_errcode = errcode if isinstance(errcode, str) else Codes.UNKNOWN
+        self.error = error if isinstance(error, str) else ""
+        super().__init__(destination, f"HTTP {status} {remote_errcode} {self.error[:300]}".rstrip(),
+                         status if status in (400, 403, 404) else 502, remote_errcode)

@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from common.canonical_json import encode_canonical_json, sign_json, unpadded_b64decode, verify_signed_json
 from common.errors import Codes, MatrixError
 from common.strict_json import loads_strict
-from homeserver.federation.errors import FederationError
 from homeserver.services.clock import Clock
 from homeserver.services.events import verify_event_signature
 from homeserver.services.incoming import VerifyKey, effective_valid_until
@@ -145,13 +144,13 @@ class KeyRing:
         try:
             await self.fetch_direct(server_name)
             return
-        except (FederationError, ValueError) as exc:
+        except (MatrixError, ValueError) as exc:
             logger.info("keys of %s not fetched from it: %s", server_name[:255], exc)
         for notary in self.notaries:
             try:
                 await self.fetch_via_notary(notary, server_name)
                 return
-            except (FederationError, ValueError) as exc:
+            except (MatrixError, ValueError) as exc:
                 logger.info("keys of %s not fetched from notary %s: %s", server_name[:255], notary, exc)
 
     async def fetch_direct(self, server_name: str) -> list[StoredServerKey]:
@@ -184,7 +183,7 @@ class KeyRing:
         if not current or max(k.valid_until_ts for k in current) < max(minimum_valid_until_ts, 1):
             try:
                 await self.fetch_direct(server_name)
-            except (FederationError, ValueError) as exc:
+            except (MatrixError, ValueError) as exc:
                 logger.info("notary: keys of %s not fetched: %s", server_name[:255], exc)
             stored = await self.cache.for_server(server_name)
         unique = {key.response for key in stored if key.valid_until_ts >= minimum_valid_until_ts

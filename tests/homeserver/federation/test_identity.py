@@ -78,7 +78,7 @@ async def test_signed_request_is_accepted(pair: Cluster) -> None:
     with hs1.hs.database.activated(), pytest.raises(RemoteError) as missing:
         await hs1.hs.federation.client.request(
             H2, "GET", "/_matrix/federation/v1/query/profile", query={"user_id": f"@nobody:{H2}"})
-    assert missing.value.status == 404 and missing.value.errcode == "M_NOT_FOUND"
+    assert missing.value.remote_status == 404 and missing.value.errcode == "M_NOT_FOUND"
 
 
 def _header(origin: str, destination: str, key_id: str, key: Ed25519PrivateKey, uri: str,
