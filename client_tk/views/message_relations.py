@@ -81,13 +81,16 @@ class RelationsMixin:
                 self.toggle_reaction(*self._chips[tag])
                 return
 
-    def _relation_menu(self, menu: Any, message: Message) -> None:
-        """Context menu entries: React ▸ (a few emoji), and Edit for our own text messages."""
+    def _react_menu(self, menu: Any, message: Message) -> None:
+        """Context menu entry React ▸ (a few emoji; the same again takes ours back)."""
         import ttkbootstrap as ttk
         react = ttk.Menu(menu, tearoff=False)
         for key in QUICK_REACTIONS:
             react.add_command(label=key, command=self._toggler(message.event_id, key))
         menu.add_cascade(label="React", menu=react)
+
+    def _edit_menu(self, menu: Any, message: Message) -> None:
+        """Context menu entry Edit, for our own text messages."""
         edit = self.on_edit
         if message.sender == self.app.user_id and message.kind == "text" and edit is not None:
             def start_edit() -> None:

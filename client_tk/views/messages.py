@@ -481,9 +481,10 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
             menu.add_command(label="Copy text", command=lambda: self._copy(message.body))
             if message.kind in ("file", "image"):
                 menu.add_command(label="Download…", command=lambda: self.download(message))
-            self._relation_menu(menu, message)
+            self._edit_menu(menu, message)
             if message.sender == self.app.user_id:
                 menu.add_command(label="Delete for everyone", command=lambda: self.confirm_delete(message))
+            self._react_menu(menu, message)
         elif event_id in self.failed:
             sender, device = self.failed[event_id]
             menu.add_command(label="Reset secure session",

@@ -63,8 +63,9 @@ def test_edit_last_message_and_react(gui_server: str, make_app: Any, tk_root: An
     view = bob.screen.conversation.messages
     import ttkbootstrap as ttk
     menu = ttk.Menu(view, tearoff=False)
-    view._relation_menu(menu, view.messages[target])
-    assert menu.entrycget(menu.index("end"), "label") != "Edit"  # not bob's message
+    view._edit_menu(menu, view.messages[target])
+    assert menu.index("end") is None  # not bob's message: nothing to edit
+    view._react_menu(menu, view.messages[target])
     react = view.nametowidget(menu.entrycget("React", "menu"))
     assert react.entrycget(0, "label") == "👍"
     react.invoke(0)
