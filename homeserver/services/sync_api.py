@@ -104,9 +104,6 @@ class SyncContext:
     # its last (empty) build.  None: any stream may have moved (build everything).
     moved: frozenset[str] | None = None
 
-    def from_position(self, stream: str) -> int:
-        return self.since.get(stream) if self.since is not None else 0
-
     def needs(self, streams: frozenset[str] | None) -> bool:
         """Whether a part that reads ``streams`` (None: something else too) must be built."""
         return self.moved is None or streams is None or bool(self.moved & streams)
