@@ -413,8 +413,10 @@ def create_app(
         services.rooms.events, services.notifier, clock, hs.federation.keyring.lookup, hs.federation.client,
         signing_key, config.server_name, services.rooms.sender, services.rooms.users)
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
+    hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
     services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
@@ -429,6 +431,7 @@ def create_app(
                     await load_signing_key(config, database, signing_key, clock)
                     await services.streams.prepare(STREAMS)
             await services.notifier.start()
+            await hs.federation.start()
             hs.background.append(
                 asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))
             )

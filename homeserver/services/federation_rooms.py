@@ -15,7 +15,7 @@ It is also the membership service's ``remote`` (rooms on other servers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
@@ -35,6 +35,12 @@ from homeserver.storage.remote_membership import RemoteMembershipRepository
 JsonDict = dict[str, Any]
 
 
+class PduQueue(Protocol):
+    """The outgoing transaction queue (homeserver/federation/sender.py)."""
+
+    async def queue_pdu(self, destinations: set[str], pdu: JsonDict) -> None: ...
+
+
 @dataclass
 class FederationRooms:
     incoming: IncomingEvents
@@ -43,6 +49,17 @@ class FederationRooms:
     resident: ResidentMembership
     remote: RemoteMembership
     invites: RemoteInvites
+
+    def set_outgoing(self, queue: PduQueue) -> None:
+        """Send what other servers' users did through this server (their send_join/leave/knock) on to the
+        room's other servers (the origin has it; our own events go out by the event sender's fan-out)."""
+        async def forward(room_id: str, pdu: JsonDict, origin: str) -> None:
+            joined = await self.incoming.events_joined(room_id)
+            servers = {server_of(u) for u in joined} - {origin, self.resident.server_name}
+            if servers:
+                await queue.queue_pdu(servers, {k: v for k, v in pdu.items() if k != "unsigned"})
+
+        self.resident.forward = forward
 
     # ------------------------------------------------------------ membership.RemoteJoiner
     async def join(self, user_id: str, room_id: str, servers: list[str]) -> str:
