@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.homeserver.federation.test_joins import create_room, joined_members
+from tests.homeserver.federation.test_joins import create_room
 from tests.support.federation import Cluster
 from tests.support.server import Account, RunningServer
 
