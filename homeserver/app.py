@@ -32,6 +32,7 @@ from homeserver.api.proxy import TrustedProxyMiddleware
 from homeserver.api.resilience import ReplayIdempotentRequests, storage_unavailable
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.federation.setup import Federation, build_federation
 from homeserver.log_safety import keep_query_parameters_out_of_logs
 from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
@@ -188,6 +189,8 @@ class Homeserver:
     housekeepers: list[Housekeeper] = field(default_factory=list)
     metrics: Metrics | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The server-server API (homeserver/federation/); built by create_app.
+    federation: Federation = field(init=False)
 
 
 def _connect_redis(url: str) -> Any:
@@ -405,6 +408,7 @@ def create_app(
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
+    hs.federation = build_federation(config, database, signing_key, services, clock)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
@@ -426,6 +430,7 @@ def create_app(
                 yield
             finally:
                 await services.notifier.stop()
+                await hs.federation.close()
                 await services.push_gateway.close()
                 await services.threepids.identity.close()
                 await services.media.store.close()
@@ -453,6 +458,7 @@ def create_app(
                 BodyLimitMiddleware,
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
+                prefix_limits=(("/_matrix/federation/", config.federation.max_transaction_bytes),),
             ),
             # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
             Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),

@@ -44,6 +44,7 @@ from homeserver.api.client import (
     versions,
 )
 from homeserver.api.client import typing as typing_api
+from homeserver.api.federation.routes import federation_routes
 
 C1 = "/_matrix/client/v1"
 C3 = "/_matrix/client/v3"
@@ -64,7 +65,6 @@ def client_routes() -> list[BaseRoute]:
     return [
         Route("/_matrix/client/versions", versions.versions, methods=["GET"]),
         Route("/.well-known/matrix/client", versions.well_known_client, methods=["GET"]),
-        Route("/.well-known/matrix/server", versions.well_known_server, methods=["GET"]),
         # Accounts
         *_both("/register", register.register, ["POST"]),
         *_both("/register/available", register.available, ["GET"]),
@@ -290,7 +290,7 @@ def cs_api_routes() -> list[BaseRoute]:
 
 
 def all_routes() -> list[BaseRoute]:
-    return client_routes() + admin_routes() + operations_routes()
+    return client_routes() + admin_routes() + federation_routes() + operations_routes()
 
 
 def operations_routes() -> list[BaseRoute]:
