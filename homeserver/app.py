@@ -409,6 +409,7 @@ def create_app(
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
     hs.federation = build_federation(config, database, signing_key, services, clock)
+    hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
@@ -423,6 +424,7 @@ def create_app(
                     await load_signing_key(config, database, signing_key, clock)
                     await services.streams.prepare(STREAMS)
             await services.notifier.start()
+            await hs.federation.start()
             hs.background.append(
                 asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))
             )

@@ -177,10 +177,11 @@ class RoomService:
         _, server = parse_user_id(user_id)
         if server != self.server_name:
             raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
-        user = await self.users.get(user_id)
+        target: str = await self.users.alias_target(user_id) or user_id  # a lookup id, registered since
+        user = await self.users.get(target)
         if user is None or user.deactivated:
-            raise MatrixError(404, Codes.NOT_FOUND, f"Unknown user {user_id}")
-        return user_id
+            raise MatrixError(404, Codes.NOT_FOUND, f"Unknown user {target}")
+        return target
 
     async def create_room(self, user_id: str, body: JsonDict) -> str:
         preset = body.get("preset")
