@@ -45,7 +45,7 @@ _OWNER: dict[str, Account] = {}
 async def _sync(server: RunningServer, account: Account, since: str | None, want: Any) -> dict[str, Any]:
     """Long-poll /sync until ``want(body)`` holds; return that body."""
     while True:
-        params = {"timeout": "30000" if since else "0", **({"since": since} if since else {})}
+        params = {"timeout": "10000" if since else "0", **({"since": since} if since else {})}
         body = (await server.api("GET", "sync", account, params=params)).json()
         if since is not None and want(body):
             return body
