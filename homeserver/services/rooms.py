@@ -200,8 +200,6 @@ class RoomService:
         alias = None
         if body.get("room_alias_name") is not None and self.directory is not None:
             alias = await self.directory.alias_for_new_room(body["room_alias_name"])
-        if body.get("invite_3pid"):
-            raise MatrixError(400, Codes.INVALID_PARAM, "Third-party invites are not supported")
         invites = body.get("invite", [])
         if not isinstance(invites, list) or len(invites) > 100:
             raise MatrixError(400, Codes.BAD_JSON, "invite must be a list of at most 100 user ids")
