@@ -86,6 +86,7 @@ from homeserver.services.space_hierarchy import SpaceHierarchyService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
+from homeserver.services.third_party_invites import ThirdPartyInviteService
 from homeserver.services.threepids import ThreepidService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
@@ -167,6 +168,7 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    third_party_invites: ThirdPartyInviteService
     password_reset: PasswordResetService
     search: SearchService
     spaces: SpaceHierarchyService
@@ -304,6 +306,7 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=threepids,
+        third_party_invites=ThirdPartyInviteService(core.membership, threepids.identity, config.server_name),
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         spaces=SpaceHierarchyService(core.rooms, room_directory),

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from homeserver.api.federation import invites, keys, membership, queries, rooms, transactions, version
+from homeserver.api.federation import (
+    invites,
+    keys,
+    membership,
+    queries,
+    rooms,
+    transactions,
+    user_keys,
+    version,
+)
 
 F1 = "/_matrix/federation/v1"
 F2 = "/_matrix/federation/v2"
@@ -21,6 +30,9 @@ def federation_routes() -> list[BaseRoute]:
         Route(KEY + "/query/{server_name}", keys.query_one, methods=["GET"]),
         Route(KEY + "/query", keys.query_many, methods=["POST"]),
         Route(F1 + "/send/{txn_id}", transactions.send_transaction, methods=["PUT"]),
+        Route(F1 + "/user/keys/query", user_keys.query_keys, methods=["POST"]),
+        Route(F1 + "/user/keys/claim", user_keys.claim_keys, methods=["POST"]),
+        Route(F1 + "/user/devices/{user_id}", user_keys.user_devices, methods=["GET"]),
         Route(F1 + "/query/profile", queries.query_profile, methods=["GET"]),
         Route(F1 + "/query/directory", queries.query_directory, methods=["GET"]),
         # The room graph (api/federation/rooms.py).
