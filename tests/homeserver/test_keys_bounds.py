@@ -110,3 +110,20 @@ async def test_a_claimers_budget_renews_at_the_top_of_each_hour(make_config: Any
         assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]
         clock.advance(1)  # the next hour begins
         assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]
+
+
+async def test_a_signed_pre_keys_created_ts_is_a_non_negative_integer(server: RunningServer) -> None:
+    alice = await server.register()
+    ident = DeviceIdentity(alice)
+    for bad in (True, False, -1, "1700000000000", [1]):
+        spk = ident.signed_pre_key(created_ts=0)
+        del spk["signatures"]
+        spk["created_ts"] = bad
+        response = await server.api("POST", "keys/upload", alice,
+                                    json={"device_keys": ident.device_keys(ident.sign(spk))})
+        assert_error(response, 400, "M_INVALID_PARAM")
+    # Nothing was stored; a valid one (0 is a time too) is.
+    query = {"device_keys": {alice.user_id: []}}
+    assert (await server.api("POST", "keys/query", alice, json=query)).json()["device_keys"][alice.user_id] == {}
+    result = await upload(server, alice, {"device_keys": ident.device_keys(ident.signed_pre_key(created_ts=0))})
+    assert result["im.parley.signed_pre_key_created_ts"] == 0
