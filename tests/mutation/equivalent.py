@@ -24,7 +24,7 @@ _KEYS = "homeserver/services/keys.py"
 
 _SYNC_API = "homeserver/services/sync_api.py"
 _EMPTY_RANGE = ("with until <= after both queries cover an empty range and return nothing, so returning early"
-                " or not gives the same sets")
+                " or not gives the same sets (and 'is' holds for equal positions or not at all)")
 _MEMBER_ONLY = "member_changes returns m.room.member events only (its query selects that type)"
 
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
@@ -34,7 +34,7 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         " all), so the index is always in range and the comparison never decides",
     **{(_KEYS, "_membership_changes", f"core/ReplaceComparisonOperator_LtE_{op}",
         "if self.history is None or self.membership is None or until <= after:"): _EMPTY_RANGE
-       for op in ("Eq", "Lt")},
+       for op in ("Eq", "Lt", "Is")},
     **{(_KEYS, "_membership_changes", f"core/ReplaceComparisonOperator_NotEq_{op}",
         'if event.type != "m.room.member" or not event.state_key:'): _MEMBER_ONLY for op in ("Lt", "Gt")},
     (_KEYS, "_public_key", "core/NumberReplacer",
