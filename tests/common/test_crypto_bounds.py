@@ -19,6 +19,7 @@ from common.crypto.errors import (
     DuplicateMessage,
     InvalidHeader,
     TooManySkippedMessages,
+    WeakParameters,
 )
 from common.crypto.sender_keys import MAX_SKIP, InboundSenderKey, OutboundSenderKey, SenderKeyDistribution
 from tests.common.test_crypto_double_ratchet import pair
@@ -87,3 +88,12 @@ def test_an_envelope_with_any_other_magic_is_not_an_envelope() -> None:
 def test_scrypt_defaults_are_the_documented_parameters() -> None:
     """N = 2**17, r = 8, p = 1 (RFC 7914's interactive-login recommendation), as the header encodes them."""
     assert KdfParams.scrypt().encode() == bytes([2, 17, 8, 1])
+
+
+def test_scrypt_parameters_are_accepted_up_to_their_ceilings() -> None:
+    """N up to 2**20, r 1..32, p 1..16 and at most 1 GiB (128 * r * N); ``check`` derives nothing."""
+    for fine in ((20, 8, 1), (17, 8, 16), (17, 32, 1), (1, 1, 1)):
+        KdfParams.scrypt(*fine).check(allow_weak=True)
+    for over in ((21, 1, 1), (17, 8, 17), (17, 33, 1), (0, 8, 1), (17, 0, 1), (17, 8, 0), (20, 9, 1)):
+        with pytest.raises(WeakParameters, match="out of range"):
+            KdfParams.scrypt(*over).check(allow_weak=True)

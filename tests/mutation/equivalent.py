@@ -28,6 +28,10 @@ _EMPTY_RANGE = ("with until <= after both queries cover an empty range and retur
 _MEMBER_ONLY = "member_changes returns m.room.member events only (its query selects that type)"
 
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    **{("common/crypto/primitives.py", name, "core/ReplaceComparisonOperator_NotEq_IsNot",
+        "if len(key) != KEY_LEN or len(nonce) != NONCE_LEN:"):
+       "CPython keeps one object per small int (-5..256): a length is KEY_LEN or NONCE_LEN exactly when equal"
+       for name in ("aes_gcm_encrypt", "aes_gcm_decrypt")},
     (_SYNC_API, "get", "core/ReplaceComparisonOperator_Lt_LtE",
      "return self.positions[index] if index < len(self.positions) else 0"):
         "every SyncToken holds one position per stream (decode pads a short token, from_mapping and build fill"
