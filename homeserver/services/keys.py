@@ -192,6 +192,10 @@ class KeyService:
         # Called as (requester, visible users queried, response) to add more to
         # /keys/query answers (cross-signing keys and signatures).
         self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
+        # Keys of other servers' users (homeserver/federation/remote_keys.py); None: reported as failures.
+        self.remote: Any = None
+        # Called as (user, device ids, deleted) after a device-list change (federation shares it).
+        self.change_listeners: list[Callable[[str, list[str], bool], Awaitable[None]]] = []
 
     # ------------------------------------------------------------- visibility
     async def _sharing(self, user_id: str) -> set[str]:
@@ -215,8 +219,10 @@ class KeyService:
         """Local users who see ``user_id``'s device list (to be woken on a change)."""
         return await self._sharing(user_id) | await self.repo.grantees(user_id)
 
-    async def _changed(self, user_id: str) -> None:
+    async def _changed(self, user_id: str, device_ids: list[str] | None = None, deleted: bool = False) -> None:
         await self.notifier.notify(await self._watchers(user_id), DEVICE_LISTS_STREAM)
+        for listener in self.change_listeners:
+            await listener(user_id, device_ids or [], deleted)
 
     # ----------------------------------------------------------------- upload
     async def upload(self, user_id: str, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +262,7 @@ class KeyService:
 
         if new_keys is not None and (stored is None or stored.key_json != new_keys.key_json):
             await self.repo.store_device_keys(new_keys, now)
-            await self._changed(user_id)
+            await self._changed(user_id, [device_id])
         if otks:
             await self.repo.add_one_time_keys(user_id, device_id, otks, now)
         for key in fallbacks:
@@ -383,8 +389,8 @@ class KeyService:
             for u in user_ids if not self._is_local(u)
         }
 
-    async def query(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/query"""
+    async def query(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/query (``visible``: whose keys the requester may see, default: computed for the user)"""
         wanted = body.get("device_keys")
         users = self._parse_users(wanted, "device_keys")
         assert isinstance(wanted, dict)
@@ -396,7 +402,8 @@ class KeyService:
             if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
                 raise bad_json("device_keys values must be lists of device ids")
             filters[user_id] = {d for d in devices} if devices else None
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         allowed = [u for u in users if self._is_local(u) and u in visible]
         result: dict[str, dict[str, Any]] = {u: {} for u in users if self._is_local(u)}
         now = self.clock.now_ms()
@@ -411,13 +418,18 @@ class KeyService:
             if unsigned:
                 obj["unsigned"] = unsigned
             result[keys.user_id][keys.device_id] = obj
-        response = {"device_keys": result, "failures": self._remote_failures(users)}
+        response: dict[str, Any] = {"device_keys": result, "failures": {}}
+        remote = {u: list(wanted[u] or []) for u in users if not self._is_local(u)}
+        if remote and self.remote is not None:
+            response["failures"] = await self.remote.query(remote, response)
+        else:
+            response["failures"] = self._remote_failures(users)
         for extension in self.query_extensions:
             await extension(requester, allowed, response)
         return response
 
-    async def claim(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/claim"""
+    async def claim(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/claim (``visible`` as for :meth:`query`)"""
         wanted = body.get("one_time_keys")
         users = self._parse_users(wanted, "one_time_keys")
         assert isinstance(wanted, dict)
@@ -433,7 +445,8 @@ class KeyService:
                     requests.append((user_id, device_id, algorithm))
         if len(requests) > MAX_QUERY_USERS:
             raise bad_param(f"At most {MAX_QUERY_USERS} devices at once")
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         result: dict[str, dict[str, Any]] = {}
         for user_id, device_id, algorithm in requests:
             if not self._is_local(user_id) or user_id not in visible:
@@ -448,6 +461,12 @@ class KeyService:
             if got is not None:
                 key_id, key_json = got
                 result.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": json.loads(key_json)}
+        remote: dict[str, dict[str, str]] = {}
+        for user_id, device_id, algorithm in requests:
+            if not self._is_local(user_id):
+                remote.setdefault(user_id, {})[device_id] = algorithm
+        if remote and self.remote is not None:
+            return {"one_time_keys": result, "failures": await self.remote.claim(remote, result)}
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
 
     async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:
@@ -523,12 +542,12 @@ class KeyService:
         if not device_ids:
             return
         await self.repo.delete_devices(user_id, device_ids, self.clock.now_ms())
-        await self._changed(user_id)
+        await self._changed(user_id, device_ids, deleted=True)
 
     async def device_list_changed(self, user_id: str, device_ids: list[str]) -> None:
         """Record a device-list change for ``user_id`` (for other services) and wake watchers."""
         await self.repo.record_change(user_id, device_ids, self.clock.now_ms())
-        await self._changed(user_id)
+        await self._changed(user_id, device_ids)
 
     async def contribute(self, ctx: SyncContext, response: dict[str, Any]) -> bool:
         """SyncContributor: key counts, the signed pre-key's age and device_lists."""
