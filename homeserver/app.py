@@ -72,6 +72,7 @@ from homeserver.services.ratelimit import (
     RateLimiter,
     RedisCounters,
 )
+from homeserver.services.ratelimit_buffer import BufferedCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.relations import RelationService
 from homeserver.services.room_directory import RoomDirectoryService
@@ -201,7 +202,7 @@ def build_services(
     device_repo = DeviceRepository(database)
     token_repo = TokenRepository(database)
     auth_state = AuthStateRepository(database)
-    database_counters = DatabaseCounters(RateLimitRepository(database))
+    database_counters = BufferedCounters(DatabaseCounters(RateLimitRepository(database)), clock)
     counters: CounterStore = (
         FallbackCounters(RedisCounters(redis, prefix=f"parley:{config.server_name}:"), database_counters)
         if redis is not None

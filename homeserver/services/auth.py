@@ -21,6 +21,15 @@ LAST_SEEN_GRANULARITY_MS = 60_000
 
 
 @dataclass(frozen=True)
+class AccountStatus:
+    """What the per-request account check read, for later steps of the same request."""
+
+    shadow_banned: bool = False
+    # The admin's rate-limit override (messages per second, burst), if one is set.
+    message_override: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Requester:
     """Who is making an authenticated request."""
 
@@ -28,6 +37,8 @@ class Requester:
     device_id: str
     access_token_hash: str
     is_guest: bool = False
+    # Filled in by the account check of the request (None: not checked, e.g. in services' own calls).
+    status: AccountStatus | None = None
 
 
 def hash_token(token: str) -> str:
