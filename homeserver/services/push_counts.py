@@ -64,15 +64,16 @@ class PushCounter:
         return ctx, flat
 
     async def counts(self, user_id: str, room_ids: list[str], upto: int,
-                     unread: dict[str, int]) -> dict[str, tuple[int, int]]:
-        """(notification_count, highlight_count) per room with unread events."""
+                     unread: dict[str, int], bounds: dict[str, int] | None = None) -> dict[str, tuple[int, int]]:
+        """(notification_count, highlight_count) per room with unread events
+        (``bounds``: where each room's unread events begin, if read already)."""
         rooms = [r for r in room_ids if unread.get(r, 0) > 0]
         if not rooms:
             return {}
         rules = await self.push_rules.rules(user_id)
         rules_key = hashlib.blake2b(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode(),
                                     digest_size=16).digest()
-        events = await self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED)
+        events = await self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED, bounds)
         members = await self.rooms.member_counts(rooms)
         keyed: dict[str, list[tuple[str, MemoKey, PushContext]]] = {}
         for room_id in rooms:

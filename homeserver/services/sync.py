@@ -77,6 +77,8 @@ class _Rebuild:
     upto: SyncToken | None = None
     response: JsonDict | None = None
     to_device_next: int = 0
+    # This build's read of the user's membership events in (since, upto] (None: not read).
+    own_membership_events: list[StoredEvent] | None = None
 
     def moved(self, upto: SyncToken) -> frozenset[str] | None:
         """The streams past the last empty build's positions (None: no such build)."""
@@ -225,6 +227,7 @@ class SyncService:
         knowledge = KnowledgeBuilder(
             {} if full_state else self.lazy_sent.known(user_id, device_id, since.encode() if since else None)
         )
+        rebuild.own_membership_events = None
         if moved is None or "events" in moved:
             self.built["rooms"] += 1
             plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
@@ -271,6 +274,7 @@ class SyncService:
             user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
             joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,
             newly_joined_room_ids=newly, moved=moved,
+            own_membership_events=None if full_state else rebuild.own_membership_events,
         )
         for contributor in self._contributors:
             if not ctx.needs(getattr(contributor, "sync_streams", None)):
@@ -306,8 +310,11 @@ class SyncService:
         since_events = since.get("events") if since is not None else 0
         changes: dict[str, list[StoredEvent]] = {}
         changed_after = -1  # the position of the user's latest membership event in (since, upto]
+        rebuild.own_membership_events = None
         if since is not None and since_events < upto:
-            for event in await self.events.user_membership_events(user_id, since_events, upto):
+            own = await self.events.user_membership_events(user_id, since_events, upto)
+            rebuild.own_membership_events = own  # device_lists needs the same events
+            for event in own:
                 changes.setdefault(event.room_id, []).append(event)
                 changed_after = max(changed_after, event.stream_pos)
         cached = rebuild.memberships
