@@ -217,7 +217,7 @@ def build_services(
     uia = InteractiveAuth(auth_state, clock)
     mail = mailer or build_mailer(config)
     accounts = AccountService(
-        config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n),
+        config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n, config.security.password_hashing_threads),
         tokens, devices, uia, mail, limiter, clock,
     )
     streams = StreamRepository(database, multi_writer=config.database.multi_writer)
@@ -419,6 +419,7 @@ def create_app(
             finally:
                 await services.notifier.stop()
                 await services.push_gateway.close()
+                services.accounts.passwords.close()
                 await services.media.store.close()
                 await services.streams.close()
                 for task in hs.background:
