@@ -23,7 +23,12 @@ from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
 from homeserver.services.history_replay import visible_to
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
-from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
+from homeserver.services.sync_filter import (
+    ParsedFilters,
+    SyncFilter,
+    encode_position_token,
+    parse_filter_param,
+)
 from homeserver.services.sync_lazy import KnowledgeBuilder, LazyMembersSent
 from homeserver.services.to_device import ToDeviceService
 from homeserver.storage.events import EventRepository, StoredEvent
@@ -135,6 +140,7 @@ class SyncService:
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
         # Which membership events each device holds, per token (lazy-loaded members).
         self.lazy_sent = LazyMembersSent()
+        self._filters = ParsedFilters()
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -149,15 +155,18 @@ class SyncService:
     async def resolve_filter(self, user_id: str, param: str | None) -> SyncFilter:
         if param is None or param == "":
             return SyncFilter.parse({})
+        known = self._filters.get(user_id, param)
+        if known is not None:
+            return known
         inline = parse_filter_param(param)
         if inline is not None:
-            return SyncFilter.parse(inline)
+            return self._filters.put(user_id, param, SyncFilter.parse(inline))
         stored = None
         if self.filter_store is not None and len(param) <= 255:
             stored = await self.filter_store.get(user_id, param)
         if stored is None:
             raise MatrixError(404, Codes.NOT_FOUND, "No such filter")
-        return SyncFilter.parse(stored)
+        return self._filters.put(user_id, param, SyncFilter.parse(stored))
 
     # ------------------------------------------------------------- the loop
     async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int,
