@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from client_tk.core.engine import ClientEngine
+from client_tk.core.editing import MessageRelations
 from client_tk.core.events import Message, TransferProgress
 from client_tk.core.file_crypto import decrypt_file, encrypt_file
 from client_tk.core.sync import RoomState, RoomView
@@ -51,7 +51,7 @@ def _check_user(user_id: str) -> str:
     return user_id
 
 
-class ChatClient(ClientEngine):
+class ChatClient(MessageRelations):
     # ------------------------------------------------------------- rooms
     def room_list(self) -> list[RoomView]:
         return sorted((r for r in self.rooms.values() if r.membership == "join"),

@@ -41,6 +41,7 @@ from client_tk.core.events import (
     ConnectionStateChanged,
     EventBus,
     IdentityChanged,
+    MessageChanged,
     OutgoingMessage,
     SessionReset,
 )
@@ -350,7 +351,7 @@ class ClientEngine:
                     found.append(self.processor.decrypt_event(room_id, event, staged) is not None)
             # history is shown by its reader, not as new messages
             return Staged(resets=staged.resets,
-                          events=[e for e in staged.events if isinstance(e, IdentityChanged)])
+                          events=[e for e in staged.events if isinstance(e, (IdentityChanged, MessageChanged))])
 
         async with self.lock:
             staged = await self._commit(stage)

@@ -44,6 +44,8 @@ class Message:
     redacted: bool = False
     # Own messages: recipient devices ("user|device") it could not be encrypted to.
     unreachable: tuple[str, ...] = ()
+    edited: bool = False  # shown with its newest edit (m.replace)
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, who reacted), first used first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class Message:
             "sender_device": self.sender_device, "ts": self.ts, "kind": self.kind,
             "body": self.body, "reply_to": self.reply_to, "file": self.file,
             "redacted": self.redacted, "unreachable": list(self.unreachable),
+            "edited": self.edited, "reactions": [[k, list(who)] for k, who in self.reactions],
         }
 
     @classmethod
@@ -60,6 +63,8 @@ class Message:
             int(d.get("ts", 0)), str(d.get("kind", "text")), str(d.get("body", "")),
             d.get("reply_to"), d.get("file"), bool(d.get("redacted", False)),
             tuple(str(x) for x in d.get("unreachable") or ()),
+            bool(d.get("edited", False)),
+            tuple((str(k), tuple(str(u) for u in who)) for k, who in d.get("reactions") or ()),
         )
 
 
@@ -70,7 +75,7 @@ class OutgoingMessage:
     local_id: str
     room_id: str
     ts: int
-    kind: str  # "text" | "file" | "image"
+    kind: str  # "text" | "file" | "image" | "edit" | "reaction"
     body: str
     state: str  # "pending" | "failed"
     error: str | None
@@ -90,6 +95,13 @@ class OutboxChanged(ClientEvent):
 class MessageReceived(ClientEvent):
     message: Message
     own: bool = False
+
+
+@dataclass(frozen=True)
+class MessageChanged(ClientEvent):
+    """A shown message was edited, or its reactions changed: ``message`` is how it looks now."""
+
+    message: Message
 
 
 @dataclass(frozen=True)

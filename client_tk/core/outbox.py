@@ -180,7 +180,10 @@ class Outbox:
 
 def outgoing_message(local_id: str, entry: JsonDict) -> OutgoingMessage:
     payload = entry.get("payload") or {}
-    kind = {"m.file": "file", "m.image": "image"}.get(str(payload.get("type")), "text")
+    kind = {"m.file": "file", "m.image": "image", "m.reaction": "reaction"}.get(str(payload.get("type")), "text")
+    relates = payload.get("m.relates_to")
+    if kind == "text" and isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+        kind = "edit"
     reply = payload.get("reply_to")
     return OutgoingMessage(local_id, str(entry["room_id"]), int(entry.get("ts", 0)), kind,
                            str(payload.get("body", "")), str(entry.get("state", PENDING)),

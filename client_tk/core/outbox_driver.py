@@ -15,7 +15,7 @@ import secrets
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from client_tk.core import sending
+from client_tk.core import relations, sending
 from client_tk.core.events import MessageReceived, OutboxChanged
 from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_entry
 from client_tk.core.processor import Staged
@@ -268,9 +268,13 @@ class OutboxDriver:
         e = self.engine
         room_id = entry["room_id"]
         events: list[Any] = []
-        if e.store.get_message(event_id) is None:  # else /sync brought it back first
-            message = message_from_entry(event_id, entry, e.user_id, e.device_id, int(entry["ts"]))
-            e.store.put_message(room_id, event_id, message.ts, message.to_dict())
+        relation = relations.relation_of(entry["payload"])
+        if relation is not None:  # an edit or a reaction: folded into the message it is about
+            events += relations.record(e.store, room_id, event_id, e.user_id, int(entry["ts"]), relation,
+                                       entry["payload"])
+        elif e.store.get_message(event_id) is None:  # else /sync brought it back first
+            message = relations.cache_message(e.store, message_from_entry(event_id, entry, e.user_id,
+                                                                          e.device_id, int(entry["ts"])))
             events.append(MessageReceived(message, own=True))
         return Staged(events=[*events, self._changed(room_id)])
 

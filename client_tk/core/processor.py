@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from client_tk.core import relations
 from client_tk.core.crypto import (
     MESSAGE_KEY_TYPE,
     OLM,
@@ -230,16 +231,21 @@ class BatchProcessor:
         if kind == "m.room.redaction":
             target = event.get("redacts") or (event.get("content") or {}).get("redacts")
             if isinstance(target, str):
+                if self.store.get(relations.RELATIONS, target) is not None:  # a reaction or an edit
+                    staged.events += relations.forget(self.store, target)
+                    return
                 cached = self.store.get_message(target)
                 if cached is not None:
-                    cached = {**cached, "redacted": True, "body": "", "file": None}
+                    cached = {**cached, "redacted": True, "body": "", "file": None, "original_body": "",
+                              "edited": False, "reactions": []}
                     self.store.put_message(room.room_id, target, int(cached["ts"]), cached)
                 staged.events.append(MessageDeleted(room.room_id, target))
             return
         if kind != "m.room.encrypted":
             return
         event_id = event.get("event_id")
-        if not isinstance(event_id, str) or self.store.get_message(event_id) is not None:
+        if not isinstance(event_id, str) or self.store.get_message(event_id) is not None \
+                or self.store.get(relations.RELATIONS, event_id) is not None:
             return
         message = self.decrypt_event(room.room_id, event, staged)
         if message is not None:
@@ -256,7 +262,7 @@ class BatchProcessor:
             return None
         device = str(content.get("sender_device", ""))
         if sender == self.user_id and device == self.device_id:
-            return self._own_event(room_id, event_id, event)
+            return self._own_event(room_id, event_id, event, staged)
         try:
             key, from_channel = self._message_key(room_id, sender, content, event_id, staged)
             payload = open_body(key, content.get("body"), room_id)
@@ -269,12 +275,20 @@ class BatchProcessor:
         self.store.delete("pending", event_id)
         if from_channel:
             self.backup.queue(room_id, event_id, key)
-        message = message_from_payload(event_id, room_id, sender, device,
-                                       int(event.get("origin_server_ts", 0)), payload)
-        self.store.put_message(room_id, event_id, message.ts, message.to_dict())
-        return message
+        return self._read(room_id, event_id, sender, device, int(event.get("origin_server_ts", 0)),
+                          payload, relations.relation_of(content), staged)
 
-    def _own_event(self, room_id: str, event_id: str, event: JsonDict) -> Message | None:
+    def _read(self, room_id: str, event_id: str, sender: str, device: str, ts: int, payload: JsonDict,
+              relation: JsonDict | None, staged: Staged) -> Message | None:
+        """Cache a decrypted payload: a message (returned), or an edit / a reaction folded into its
+        target (None; the target's change is staged as an event)."""
+        if relation is not None:
+            staged.events += relations.record(self.store, room_id, event_id, sender, ts, relation, payload)
+            return None
+        return relations.cache_message(self.store, message_from_payload(event_id, room_id, sender, device,
+                                                                        ts, payload))
+
+    def _own_event(self, room_id: str, event_id: str, event: JsonDict, staged: Staged) -> Message | None:
         """An event this device sent: it holds no key for it (no self copy, no escrow).
 
         If the echo comes before the send's answer was recorded, the outbox entry
@@ -286,10 +300,13 @@ class BatchProcessor:
         entry = self.outbox.by_txn(txn) if isinstance(txn, str) else None
         if entry is None or entry.get("room_id") != room_id:
             return None
-        message = message_from_entry(event_id, entry, self.user_id, self.device_id,
-                                     int(event.get("origin_server_ts", 0)))
-        self.store.put_message(room_id, event_id, message.ts, message.to_dict())
-        return message
+        ts = int(event.get("origin_server_ts", 0))
+        relation = relations.relation_of(entry["payload"])
+        if relation is not None:
+            self._read(room_id, event_id, self.user_id, self.device_id, ts, entry["payload"], relation, staged)
+            return None
+        return relations.cache_message(self.store, message_from_entry(event_id, entry, self.user_id,
+                                                                      self.device_id, ts))
 
     def _message_key(self, room_id: str, sender: str, content: JsonDict, event_id: str,
                      staged: Staged) -> tuple[bytes, bool]:
@@ -336,11 +353,11 @@ class BatchProcessor:
             self.store.delete("pending", event_id)
             if channel:
                 self.backup.queue(room_id, event_id, key)
-            message = message_from_payload(event_id, room_id, event["sender"],
-                                           str(content.get("sender_device", "")),
-                                           int(event.get("origin_server_ts", 0)), payload)
-            self.store.put_message(room_id, event_id, message.ts, message.to_dict())
-            staged.events.append(MessageReceived(message, own=message.sender == self.user_id))
+            message = self._read(room_id, event_id, event["sender"], str(content.get("sender_device", "")),
+                                 int(event.get("origin_server_ts", 0)), payload,
+                                 relations.relation_of(content), staged)
+            if message is not None:
+                staged.events.append(MessageReceived(message, own=message.sender == self.user_id))
             done += 1
         return done
 

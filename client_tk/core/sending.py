@@ -103,6 +103,10 @@ def encrypt(crypto: CryptoManager, room: RoomView, own_user: str, devices: list[
     else:
         to_device = _share_sender_key(crypto, room, own_user, devices)
         content = crypto.group_encrypt(room.room_id, key)
+    relates = payload.get("m.relates_to")
+    if isinstance(relates, dict):  # in clear, as Matrix has it (the server aggregates relations by it)
+        content["m.relates_to"] = relates
+        payload = {k: v for k, v in payload.items() if k != "m.relates_to"}
     content["body"] = seal_body(key, payload, room.room_id)
     # No copy for this device: it keeps the plaintext (outbox, then message cache), and
     # our other devices read the key through their own pairwise sessions / sender key.

@@ -17,6 +17,9 @@
 * Idle connections are dropped after :data:`KEEPALIVE_EXPIRY` seconds, below
   the server's keep-alive timeout (Hypercorn: 5 s), so the client rarely
   reuses a connection the server is closing.
+* Downloads lease a connection (:mod:`client_tk.core.download_clients`): one
+  that ends early retires its connection, whose HTTP/2 flow-control window
+  httpcore would otherwise leave short (the next download stalled).
 * Errors come back as :class:`common.errors.MatrixError` (server answers) or
   :class:`TransportFailure` (no answer: connection refused, timeout, ...).
 """
@@ -40,6 +43,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from client_tk.core.download_clients import DownloadClients
 from common.errors import MatrixError
 
 logger = logging.getLogger(__name__)
@@ -121,10 +125,12 @@ class Transport:
         self._client = make()
         self._sync_client = make()
         self._media_client = make()
+        self._downloads = DownloadClients(make)
 
     async def aclose(self) -> None:
         for client in (self._client, self._sync_client, self._media_client):
             await client.aclose()
+        await self._downloads.aclose()
 
     def _headers(self, auth: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
@@ -247,11 +253,13 @@ class Transport:
         """Stream a download into ``sink`` starting at ``offset`` (a Range
         request, so an interrupted download resumes).  Returns the total size."""
         headers = self._headers(True, {"Range": f"bytes={offset}-"} if offset else None)
+        # Downloads lease their connection (see download_clients: an early end retires it).
         try:
-            async with self._media_client.stream("GET", path, headers=headers,
-                                           timeout=max(self.timeout, 120.0)) as response:
+            async with self._downloads.lease() as lease, lease.client.stream(
+                    "GET", path, headers=headers, timeout=max(self.timeout, 120.0)) as response:
                 if response.status_code >= 400:
                     await response.aread()
+                    lease.completed()
                     raise _error(response)
                 if offset and response.status_code != 206:
                     raise TransportFailure("server ignored the Range header")
@@ -262,6 +270,7 @@ class Transport:
                     done += len(piece)
                     if progress is not None:
                         progress(done, total or done)
+                lease.completed()
                 return total or done
         except httpx.TransportError as exc:
             raise TransportFailure(f"download {path}: {type(exc).__name__}: {exc}") from exc

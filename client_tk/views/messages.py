@@ -60,6 +60,15 @@ def split_links(text: str) -> list[tuple[str, str | None]]:
     return pieces
 
 
+def unreachable_text(devices: Iterable[str], display_name: Callable[[str], str]) -> str:
+    """The mark on an own message that some devices could not be sent it (``user|device`` keys)."""
+    named = []
+    for key in devices:
+        user, _, device = key.partition("|")
+        named.append(f"{display_name(user)} ({device})" if device else display_name(user))
+    return "⚠ Not delivered to " + ", ".join(named) + ": no secure session could be started"
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -96,6 +105,7 @@ class MessageView(SearchMixin, ttk.Frame):
         self.text.tag_configure("body", lmargin1=4, lmargin2=4)
         self.text.tag_configure("deleted", foreground=muted, font=("TkDefaultFont", 10, "italic"))
         self.text.tag_configure("failed", foreground="#e67e22", font=("TkDefaultFont", 10, "italic"))
+        self.text.tag_configure("unreachable", foreground="#e67e22", font=("TkDefaultFont", 9, "italic"))
         self.text.tag_configure("match", background="#7a6a00", foreground="white")
         self.text.tag_configure("current", background="#f39c12", foreground="black")
         self.text.bind("<Button-3>", self._context_menu)
@@ -250,6 +260,8 @@ class MessageView(SearchMixin, ttk.Frame):
             for piece, url in split_links(message.body):
                 put(piece, "body", *(("link", "href:" + url) if url else ()))
             put("\n", "body")
+        if own and message.unreachable and not message.redacted:
+            put(unreachable_text(message.unreachable, self.app.display_name) + "\n", "unreachable")
         put("\n")
 
     def _quote(self, event_id: str) -> str:

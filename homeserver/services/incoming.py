@@ -24,11 +24,8 @@ the extremities' states.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import Codes, MatrixError
 from homeserver.notifier import Notifier
@@ -47,35 +44,23 @@ from homeserver.services.events import (
     redact_event,
     reference_ids,
     room_id_for_create,
-    verify_event_signature,
 )
 from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
+from homeserver.services.signature_keys import (
+    MAX_KEY_VALIDITY_MS,
+    KeyLookup,
+    VerifyKey,
+    any_valid_signature,
+    effective_valid_until,
+)
 from homeserver.services.state_res import resolve
 from homeserver.storage.current_state import current_state_rows, set_state_row
 from homeserver.storage.events import EventRepository, RoomWriter, StoredEvent
 from homeserver.storage.graph import Connection, GraphEvent, StateIds
 
 JsonDict = dict[str, Any]
-# The spec caps a fetched key's validity at 7 days after the fetch.
-MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000
-
-
-@dataclass(frozen=True)
-class VerifyKey:
-    """A server's signing key as its fetcher knows it."""
-
-    public: Ed25519PublicKey
-    # Effective validity in ms (see :func:`effective_valid_until`); None: no expiry (e.g. our own key).
-    valid_until_ts: int | None = None
-
-
-def effective_valid_until(valid_until_ts: int, fetched_at_ms: int) -> int:
-    """The lesser of a key response's ``valid_until_ts`` and 7 days after it was fetched (spec)."""
-    return min(valid_until_ts, fetched_at_ms + MAX_KEY_VALIDITY_MS)
-
-
-# (server, key id) -> the key; a bare public key has no known expiry.
-KeyLookup = Callable[[str, str], Awaitable[Ed25519PublicKey | VerifyKey | None]]
+__all__ = ["MAX_KEY_VALIDITY_MS", "IncomingEvents", "KeyLookup", "MissingEvents", "Received", "VerifyKey",
+           "effective_valid_until"]
 
 
 class MissingEvents(Exception):
@@ -131,27 +116,11 @@ class IncomingEvents:
         signatures = pdu.get("signatures")
         for server in servers:
             keys = signatures.get(server) if isinstance(signatures, dict) else None
-            if not isinstance(keys, dict) or not await self._any_signature(pdu, server, keys, version):
+            if not isinstance(keys, dict) or not await any_valid_signature(self.key_lookup, pdu, server, keys, version):
                 raise MatrixError(403, Codes.FORBIDDEN, f"The event is not signed by {server}")
         if not content_hash_matches(pdu):
             pdu = redact_event(pdu, version)  # the spec: a wrong content hash redacts the event
         return event_id, pdu
-
-    async def _any_signature(self, pdu: JsonDict, server: str, keys: JsonDict, version: RoomVersion) -> bool:
-        for key_id in keys:
-            algorithm, _, key_version = str(key_id).partition(":")
-            if algorithm != "ed25519":
-                continue
-            found = await self.key_lookup(server, str(key_id))
-            if found is None:
-                continue
-            key = found if isinstance(found, VerifyKey) else VerifyKey(found)
-            if (version.key_validity and key.valid_until_ts is not None
-                    and key.valid_until_ts < int(pdu["origin_server_ts"])):
-                continue  # v5+: the key must be valid at the event's origin_server_ts
-            if verify_event_signature(pdu, server, key_version, key.public, version):
-                return True
-        return False
 
     async def _known(self, ids: list[str], conn: Connection | None = None) -> dict[str, GraphEvent]:
         return await self.graph.get_graph_events(ids, conn)
@@ -246,7 +215,8 @@ class IncomingEvents:
         room_id = self._room_id(pdu, event_id, version)
         prevs = reference_ids(pdu.get("prev_events"))
         known_prevs = await self._known(prevs)
-        missing = [p for p in prevs if p not in known_prevs or known_prevs[p].status == "outlier"]
+        missing = [p for p in prevs if p not in known_prevs or known_prevs[p].status == "outlier"
+                   or known_prevs[p].state_group is None]  # no state known after it (e.g. join state)
         if missing:
             raise MissingEvents(missing)
         before = await self.resolve_states(
@@ -262,13 +232,68 @@ class IncomingEvents:
             after[_key(pdu)] = event_id
         head = await self.events.room_head(room_id)
         if head is not None:
-            current = await self.graph.state_ids(head.state_group)
+            current = await self._soft_fail_state(version, head.state_group, before)
             try:
                 check_event_allowed(pdu, await self._state_map(current, pdu, version))
             except AuthError as exc:
                 return await self._store_aside(event_id, pdu, room_id, "soft_failed", exc.message, after,
                                                known_prevs)
         return await self._accept(event_id, pdu, room_id, version, after, known_prevs)
+
+    async def receive_at_state(self, room_version: str, pdu: JsonDict, before: StateIds) -> Received:
+        """An event whose state before it is known from elsewhere (``send_join``'s answer, a remote
+        server's ``state_ids`` over a gap): checks 1-4 against ``before``, whose events must all be
+        known.  Outliers of ``before`` join the room's stream (as the state a joining client is
+        shown); an unknown room is created (the join of a room this server was not in)."""
+        version = _rules(room_version)
+        event_id, pdu = await self._valid(pdu, version)
+        if await self._known([event_id]):
+            return Received(event_id, "duplicate")
+        room_id = self._room_id(pdu, event_id, version)
+        known = await self._known(list(before.values()))
+        missing = [e for e in before.values() if e not in known]
+        if missing:
+            raise MissingEvents(missing)
+        if any(e.room_id != room_id or e.status == "rejected" for e in known.values()):
+            raise MatrixError(400, Codes.BAD_JSON, "The state names events of another room or rejected events")
+        try:
+            check_event_allowed(pdu, await self._auth_map(pdu, version, room_id))
+            check_event_allowed(pdu, await self._state_map(before, pdu, version))
+        except AuthError as exc:
+            return await self._store_aside(event_id, pdu, room_id, "rejected", exc.message, None)
+        after = dict(before)
+        if "state_key" in pdu:
+            after[_key(pdu)] = event_id
+        head = await self.events.room_head(room_id)
+        if head is not None and head.state_group is not None:
+            try:
+                check_event_allowed(pdu, await self._state_map(
+                    await self._soft_fail_state(version, head.state_group, before), pdu, version))
+            except AuthError as exc:
+                return await self._store_aside(event_id, pdu, room_id, "soft_failed", exc.message, after)
+        promote = sorted((e for e in known.values() if e.status == "outlier"), key=lambda e: e.depth)
+        return await self._accept(event_id, pdu, room_id, version, after, {}, promote)
+
+    async def _promote(self, writer: RoomWriter, outliers: list[GraphEvent], touched: set[str]) -> None:
+        """Move state outliers into the room's stream, before the event that needs them as state."""
+        for outlier, pos in zip(outliers, writer.positions, strict=False):
+            pdu = outlier.pdu
+            membership = pdu["content"].get("membership") if pdu.get("type") == "m.room.member" else None
+            await self.graph.drop_outlier(writer.conn, outlier.event_id)
+            await writer.insert_event(StoredEvent(
+                stream_pos=pos, event_id=outlier.event_id, room_id=writer.room_id, type=str(pdu["type"]),
+                state_key=pdu.get("state_key"), sender=str(pdu["sender"]),
+                membership=membership if isinstance(membership, str) else None, pdu=pdu))
+            if isinstance(membership, str) and isinstance(pdu.get("state_key"), str):
+                touched.add(pdu["state_key"])
+                await writer.set_membership(pdu["state_key"], membership, outlier.event_id, pos,
+                                            pos if membership == "join" else None)
+
+    async def _soft_fail_state(self, version: RoomVersion, current_group: int | None, before: StateIds) -> StateIds:
+        """What check 4 tests against: the current state resolved with the state before the event
+        (so an event over a gap, whose state this server just learnt, is not judged by the old state)."""
+        current = await self.graph.state_ids(current_group)
+        return await self.resolve_states(version, [current, before]) if before else current
 
     async def _store_aside(self, event_id: str, pdu: JsonDict, room_id: str, status: str, reason: str | None,
                            after: StateIds | None, prevs: dict[str, GraphEvent] | None = None) -> Received:
@@ -294,16 +319,20 @@ class IncomingEvents:
         return pos
 
     async def _accept(self, event_id: str, pdu: JsonDict, room_id: str, version: RoomVersion, after: StateIds,
-                      prevs: dict[str, GraphEvent]) -> Received:
+                      prevs: dict[str, GraphEvent], promote: list[GraphEvent] | None = None) -> Received:
         now = self.clock.now_ms()
         touched: set[str] = set()
-        async with self.events.write(room_id, 1) as writer:
+        promote = promote or []
+        async with self.events.write(room_id, 1 + len(promote)) as writer:
             head = await writer.lock_room()
             if head is None:
-                if pdu.get("type") != "m.room.create":
+                create = await self._known([after[CREATE]], writer.conn) if CREATE in after else {}
+                if pdu.get("type") != "m.room.create" and not create:
                     raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
-                head = await writer.create_room(version.identifier, str(pdu["sender"]), False, now)
-            pos = writer.positions[0]  # allocated under the room's lock
+                creator = next(iter(create.values())).pdu["sender"] if create else pdu["sender"]
+                head = await writer.create_room(version.identifier, str(creator), False, now)
+            await self._promote(writer, promote, touched)
+            pos = writer.positions[-1]  # allocated under the room's lock
             group = await self._group_for(writer, pos, after, prevs)
             membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
             event = StoredEvent(
@@ -324,8 +353,9 @@ class IncomingEvents:
             if len(groups) > 1 or (groups and next(iter(groups)) != event_id):
                 current_group = -pos  # the resolved current state gets its own group
                 await self.graph.add_state_group(writer.conn, -pos, room_id, None, current)
+            own = _key(pdu) if pdu["type"] == "m.room.member" and current.get(_key(pdu)) == event_id else None
             for key in set(old_current) | set(current):
-                if old_current.get(key) != current.get(key):
+                if old_current.get(key) != current.get(key) or key == own:  # own: upserted by the insert
                     await set_state_row(writer, key, current.get(key))
                     if key[0] == "m.room.member":
                         touched.add(key[1])

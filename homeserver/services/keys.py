@@ -170,9 +170,9 @@ class KeyService:
         notifier: Notifier,
         clock: Clock,
         server_name: str,
+        limiter: RateLimiter,
+        claims_per_hour: int,
         membership: MembershipReader | None = None,
-        limiter: RateLimiter | None = None,
-        claims_per_hour: int = 0,
     ) -> None:
         self.repo = repo
         # One claimer takes at most ``claims_per_hour`` one-time keys of each
@@ -441,7 +441,7 @@ class KeyService:
             got = None
             if await self._may_claim(requester, user_id, device_id):
                 got = await self.repo.claim_one_time_key(user_id, device_id, algorithm)
-                if got is not None and self.limiter is not None:
+                if got is not None:
                     await self.limiter.record(self.claim_limit, f"{requester}|{user_id}|{device_id}")
             if got is None:
                 got = await self.repo.claim_fallback_key(user_id, device_id, algorithm)
@@ -451,8 +451,6 @@ class KeyService:
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
 
     async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:
-        if self.limiter is None:
-            return True
         try:
             await self.limiter.ensure_below(self.claim_limit, f"{requester}|{user_id}|{device_id}")
         except MatrixError:

@@ -107,9 +107,6 @@ class SyncContext:
     # this build read them already (None: not read; a contributor reads them itself).
     own_membership_events: list[Any] | None = None
 
-    def from_position(self, stream: str) -> int:
-        return self.since.get(stream) if self.since is not None else 0
-
     def needs(self, streams: frozenset[str] | None) -> bool:
         """Whether a part that reads ``streams`` (None: something else too) must be built."""
         return self.moved is None or streams is None or bool(self.moved & streams)

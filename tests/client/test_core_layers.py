@@ -10,7 +10,8 @@ import pytest
 
 import client_tk.core
 
-STATE_MACHINE = ("sync", "devices", "processor", "sending", "outbox", "backoff", "crypto", "keys", "events")
+STATE_MACHINE = ("sync", "devices", "processor", "sending", "outbox", "backoff", "crypto", "keys", "events",
+                 "relations")
 NETWORK = ("httpx", "httpcore", "client_tk.core.transport", "client_tk.core.engine",
            "client_tk.core.outbox_driver", "client_tk.core.client")
 

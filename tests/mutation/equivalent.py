@@ -15,7 +15,14 @@ _ONE_POSITION = ("unreachable: one request queues at most two messages per devic
                  " stream position, so MAX_PER_SYNC + 1 rows never share a position; the branch only guards"
                  " progress should that change")
 
+_SYNC = "homeserver/services/sync.py"
+_TIMEOUT_PARSED = ("unreachable through HTTP: both callers (GET /sync, GET /events) parse timeout with int_param,"
+                   " which answers a negative one with 400 M_INVALID_PARAM first (test_sync checks it); the"
+                   " service's own check only guards other callers")
+
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    (_SYNC, "sync", "core/NumberReplacer",
+     'raise MatrixError(400, Codes.INVALID_PARAM, "timeout must not be negative")'): _TIMEOUT_PARSED,
     (_NOTIFIER, "_unwatch", "core/ReplaceComparisonOperator_LtE_Eq", "if users[waiter.user_id] <= 0:"):
         "a room's count per user only moves by watch's +1 and unwatch's -1 over the same rooms: it reaches 0,"
         " never less, so <= 0 and == 0 decide alike",
