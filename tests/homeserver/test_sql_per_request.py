@@ -1,0 +1,47 @@
+"""How many SQL statements a send and an incremental /sync issue (counted, not timed).
+
+A regression guard for #18/#12: a send issued 23 statements and an
+incremental /sync that finds one new event 23 before the per-request
+lookups were merged and remembered; the bounds below are today's counts.
+Every statement of these paths goes through :class:`Database` (raw SQL), so
+its ``query_observers`` see each one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from tests.homeserver.room_helpers import create_room, send_text, sync, timeline
+from tests.support.server import RunningServer
+
+SEND_STATEMENTS = 15
+SYNC_STATEMENTS = 20
+
+
+@contextlib.contextmanager
+def counting(server: RunningServer) -> Iterator[list[float]]:
+    seen: list[float] = []
+    server.hs.database.query_observers.append(seen.append)
+    try:
+        yield seen
+    finally:
+        server.hs.database.query_observers.remove(seen.append)
+
+
+async def test_a_send_and_an_incremental_sync_stay_within_their_statements(server: RunningServer) -> None:
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    assert (await server.api("POST", f"join/{room}", bob)).status_code == 200
+    for i in range(3):
+        await send_text(server, alice, room, f"warm {i}")
+    # Bob's last-seen and presence writes are behind him (his first sync).
+    since = (await sync(server, bob))["next_batch"]
+
+    with counting(server) as sent:
+        await send_text(server, alice, room, "counted")
+    with counting(server) as synced:
+        body = await sync(server, bob, since=since)
+    assert [e["content"]["body"] for e in timeline(body, room)] == ["counted"]
+    assert 0 < len(sent) <= SEND_STATEMENTS, len(sent)
+    assert 0 < len(synced) <= SYNC_STATEMENTS, len(synced)
