@@ -27,6 +27,23 @@ from homeserver.tls import ensure_dev_certificate
 logger = logging.getLogger("homeserver")
 
 
+def federation_hypercorn_config(config: Config, main: HypercornConfig) -> HypercornConfig | None:
+    """The federation listener (``[federation] listener``): TLS only, with its own or the [tls] certificate."""
+    fed = config.federation
+    if not fed.listener or not fed.enabled:
+        return None
+    hc = HypercornConfig()
+    hc.bind = [fed.listener]
+    hc.keep_alive_max_requests = main.keep_alive_max_requests
+    hc.graceful_timeout = main.graceful_timeout
+    hc.accesslog = None
+    hc.errorlog = main.errorlog
+    hc.alpn_protocols = ["h2", "http/1.1"]
+    hc.certfile = fed.tls_cert_file or main.certfile
+    hc.keyfile = fed.tls_key_file or main.keyfile
+    return hc
+
+
 def hypercorn_config(config: Config) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{listener.host}:{listener.port}" for listener in config.listeners]
@@ -70,6 +87,10 @@ async def run(config: Config) -> None:
     logger.info("Parley homeserver %s (instance %s) listening on %s", config.server_name, config.instance,
                 ", ".join(hc.bind))
     servers = [serve_bounded(app, hc, trigger)]
+    fed_hc = federation_hypercorn_config(config, hc)
+    if fed_hc is not None:
+        logger.info("federation listener on https://%s", config.federation.listener)
+        servers.append(serve_bounded(app, fed_hc, shutdown.wait))
     if config.admin.metrics_listener:
         metrics_hc = HypercornConfig()
         metrics_hc.bind = [config.admin.metrics_listener]

@@ -32,6 +32,7 @@ from homeserver.api.proxy import TrustedProxyMiddleware
 from homeserver.api.resilience import ReplayIdempotentRequests, storage_unavailable
 from homeserver.api.routes import all_routes
 from homeserver.config import Config
+from homeserver.federation.setup import Federation, build_federation
 from homeserver.log_safety import keep_query_parameters_out_of_logs
 from homeserver.metrics import Metrics
 from homeserver.notifier import Notifier
@@ -47,6 +48,7 @@ from homeserver.services.directory import DirectoryService, build_people, connec
 from homeserver.services.filters import FilterService
 from homeserver.services.health import HealthService
 from homeserver.services.idempotency import IdempotencyService
+from homeserver.services.identity_client import IdentityServerClient
 from homeserver.services.key_backup import KeyBackupService
 from homeserver.services.keys import KeyService
 from homeserver.services.mail import Mailer, build_mailer
@@ -106,6 +108,7 @@ from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
+from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
@@ -185,6 +188,8 @@ class Homeserver:
     housekeepers: list[Housekeeper] = field(default_factory=list)
     metrics: Metrics | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The server-server API (homeserver/federation/); built by create_app.
+    federation: Federation = field(init=False)
 
 
 def _connect_redis(url: str) -> Any:
@@ -268,6 +273,10 @@ def build_services(
     extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
+    threepids = ThreepidService(
+        accounts, ThreepidBindingRepository(database),
+        IdentityServerClient(config.identity, signing_key, config.server_name),
+    )
     cross_signing = CrossSigningService(CrossSigningRepository(database), keys, accounts, clock)
     keys.query_extensions.append(cross_signing.add_to_query)
     room_directory = RoomDirectoryService(RoomDirectoryRepository(database), core.rooms, clock)
@@ -292,7 +301,7 @@ def build_services(
         openid=OpenIdService(signing_key, config.server_name, clock),
         pushers=pushers,
         push_gateway=push_gateway,
-        threepids=ThreepidService(accounts),
+        threepids=threepids,
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         spaces=SpaceHierarchyService(core.rooms, room_directory),
@@ -300,7 +309,7 @@ def build_services(
         notifications=NotificationService(counter, core.rooms.formatter),
         account_admin=AccountAdminService(
             accounts, users, accounts.passwords, devices, core.membership, core.rooms.repo,
-            people.profiles.repo,
+            people.profiles.repo, threepids,
         ),
         health=HealthService(HealthRepository(database), notifier, redis, config.instance),
         idempotency=IdempotencyService(
@@ -397,6 +406,7 @@ def create_app(
     services, housekeepers = build_services(config, database, signing_key, clock, redis, mailer)
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
+    hs.federation = build_federation(config, database, signing_key, services, clock)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
@@ -418,8 +428,10 @@ def create_app(
                 yield
             finally:
                 await services.notifier.stop()
+                await hs.federation.close()
                 await services.push_gateway.close()
                 services.accounts.passwords.close()
+                await services.threepids.identity.close()
                 await services.media.store.close()
                 await services.streams.close()
                 for task in hs.background:
@@ -445,6 +457,7 @@ def create_app(
                 BodyLimitMiddleware,
                 max_bytes=config.limits.max_request_bytes,
                 exempt_prefixes=("/_matrix/media/",),
+                prefix_limits=(("/_matrix/federation/", config.federation.max_transaction_bytes),),
             ),
             # Inside the body limit: both buffer bodies (POSTs with an Idempotency-Key, repeats).
             Middleware(IdempotencyMiddleware, service=services.idempotency, tokens=services.tokens),

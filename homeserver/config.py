@@ -12,6 +12,7 @@ unless ``dev_mode`` is on.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import ipaddress
 import os
 import re
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from common.identifiers import is_valid_server_name
+from homeserver.federation_config import FederationConfig
 from homeserver.media_config import MediaConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,6 +135,20 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class IdentityConfig:
+    # Identity servers (host[:port], comma-separated, * and ? wildcards) that clients may
+    # name as id_server to bind, unbind and invite by third-party identifier.
+    # Empty: none (the endpoints answer that no identity server is used).
+    allowed_servers: str = ""
+    # Certificates (PEM) trusted for identity servers besides the system's (a private CA).
+    ca_file: str = ""
+
+    def allows(self, id_server: str) -> bool:
+        patterns = [p.strip().lower() for p in self.allowed_servers.split(",") if p.strip()]
+        return any(fnmatch.fnmatchcase(id_server.lower(), p) for p in patterns)
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     # scrypt cost exponent (N = 2**n); 15 needs 32 MiB per hash.
     password_scrypt_log_n: int = 15
@@ -190,8 +206,10 @@ class Config:
     rooms: RoomsConfig = field(default_factory=RoomsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -263,6 +281,10 @@ class Config:
                 "insecure settings are only allowed with dev_mode = true: "
                 + ", ".join(insecure)
             )
+        if self.federation.listener and not (self.federation.tls_cert_file or self.tls.cert_file
+                                             or self.tls.autogenerate):
+            raise ConfigError("federation.listener needs a certificate: federation.tls_cert_file/tls_key_file "
+                              "or [tls] (other servers connect with TLS only)")
         if bool(self.tls.cert_file) != bool(self.tls.key_file):
             raise ConfigError("tls.cert_file and tls.key_file must be set together")
         if self.security.password_scrypt_log_n > 20 or self.security.password_scrypt_log_n < 10:
@@ -279,9 +301,11 @@ class Config:
                 "set smtp.host, or registration.open = true, or (dev only) "
                 "security.log_verification_codes = true"
             )
-        for entry in self.admin.server_deny_list.split(","):
-            if entry.strip() and not re.fullmatch(r"[A-Za-z0-9.:\[\]*?-]+", entry.strip()):
-                raise ConfigError(f"admin.server_deny_list: {entry.strip()!r} is not a server name pattern")
+        for setting, value in (("admin.server_deny_list", self.admin.server_deny_list),
+                               ("federation.allow_list", self.federation.allow_list)):
+            for entry in value.split(","):
+                if entry.strip() and not re.fullmatch(r"[A-Za-z0-9.:\[\]*?-]+", entry.strip()):
+                    raise ConfigError(f"{setting}: {entry.strip()!r} is not a server name pattern")
         metrics_at = self.admin.metrics_listener
         if metrics_at and (":" not in metrics_at or not metrics_at.rsplit(":", 1)[1].isdigit()):
             raise ConfigError("admin.metrics_listener must be empty or host:port")
@@ -298,7 +322,7 @@ class Config:
 
         if self.rooms.default_version not in ROOM_VERSIONS:
             raise ConfigError(f"rooms.default_version must be one of {', '.join(ROOM_VERSIONS)}")
-        for problem in self.media.problems(self.dev_mode):
+        for problem in [*self.media.problems(self.dev_mode), *self.federation.problems(self.dev_mode)]:
             raise ConfigError(problem)
         try:
             _ = self.trusted_proxy_networks

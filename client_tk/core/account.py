@@ -1,17 +1,20 @@
 """Getting a :class:`ChatClient`: register, log in from the local store, pair a new device.
 
-* :func:`register` makes the identity key, registers with its derived login
-  key (plus the password, for password login), creates the local store and
+* :func:`register` makes the account keys (identity, storage, login: independent,
+  :mod:`client_tk.core.account_keyring`), registers with the login key (plus the
+  password, for password login), creates the local store (format 2) and
   uploads this device's keys.  The server-side key backup stays **off**
   (:meth:`KeyBackup.enable` is the user's explicit opt-in).
 * :func:`login` opens an existing local store with the password (the
-  identity key is under the password envelope) and logs in with a signature
+  account keys are under the password envelope; a format-1 store is migrated
+  first) and logs in with a signature
   over the server's challenge (``method="key"``, the password never leaves
   the device) or with the password; the device id is kept.
 * :func:`start_pairing` / :func:`finish_pairing` (new device) and
   :func:`approve_pairing` (a logged-in device): the new device shows an
   8-digit code; the user types it on the old device, which sends the
-  identity seed, the backup secret (only if the backup is on) and the sealed
+  identity and login seeds (never its storage key: the new device draws its
+  own), the backup secret (only if the backup is on) and the sealed
   descriptor of a one-time **history archive** (:mod:`client_tk.core.history`)
   sealed under the pairing key; the new device logs in with the key, makes its
   own pre-keys, imports the archive and deletes it from the server.  The
@@ -31,25 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from client_tk.core import history
+from client_tk.core.account_keyring import AccountKeyring, open_account_keys, public_b64
 from client_tk.core.client import ChatClient
 from client_tk.core.crypto import b64, unb64
 from client_tk.core.engine import now_ms
 from client_tk.core.events import EventBus
-from client_tk.core.keys import KeyManager, login_key, login_public_b64
+from client_tk.core.keys import KeyManager
 from client_tk.core.store import LocalStore, account_dir_name
 from client_tk.core.transport import CLIENT_V3, UNSTABLE, Transport
 from common.canonical_json import unpadded_b64encode
-from common.crypto import (
-    DEFAULT_KDF,
-    IdentityKeyPair,
-    KdfParams,
-    open_identity,
-    seal_identity,
-)
+from common.crypto import DEFAULT_KDF, KdfParams
 from common.crypto import primitives as P
+from common.crypto.account_keys import AccountKeys
 from common.crypto.sas import PairingAgreement, PairingTranscript, SasMismatch, SasNotConfirmed
 from common.errors import MatrixError
 
@@ -100,21 +100,27 @@ def _open_store(opts: ClientOptions, user_id: str) -> LocalStore:
     return LocalStore(opts.root / account_dir_name(user_id))
 
 
-async def _finish(opts: ClientOptions, store: LocalStore, identity: IdentityKeyPair, user_id: str,
+def _keyring(opts: ClientOptions, store: LocalStore, keys: AccountKeys) -> AccountKeyring:
+    store.unlock(keys.storage_key)
+    return AccountKeyring(store, keys, kdf=opts.kdf, allow_weak=opts.allow_weak_kdf)
+
+
+async def _finish(opts: ClientOptions, store: LocalStore, ring: AccountKeyring, user_id: str,
                   device_id: str, token: str, password: str, *,
                   new_session: bool = True) -> ChatClient:
-    if store.get_meta("identity") is None or store.get_meta("device_id") != device_id.encode():
-        sealed = seal_identity(identity, password, params=opts.kdf, allow_weak=opts.allow_weak_kdf)
-        store.set_meta({"user_id": user_id.encode(), "device_id": device_id.encode(),
-                        "base_url": opts.base_url.encode(), "identity": sealed})
-    store.unlock(identity.seed)
     store.put("secrets", "access_token", {"token": token})
-    keys = KeyManager.load(store, identity, user_id, device_id)
+    meta: dict[str, bytes] = {}
+    if store.get_meta("account_keys") is None or store.get_meta("device_id") != device_id.encode():
+        meta = {"user_id": user_id.encode(), "device_id": device_id.encode(),
+                "base_url": opts.base_url.encode(), **await ring.sealed_meta(password)}
+    keys = KeyManager.load(store, ring.keys.identity, user_id, device_id)
     if new_session:  # a new login (e.g. after logout deleted the device): publish the keys again
         keys.device_keys_uploaded = False
     client = ChatClient(store, _transport(opts, token), keys, clock=opts.clock, bus=opts.bus,
                         sync_timeout_ms=opts.sync_timeout_ms)
-    await store.commit()
+    client.account = ring
+    await store.commit(meta=meta)  # the envelope and the records it opens: one transaction
+    await ring.ensure_registered(client.http, user_id, password)
     await client._maintain_keys(None)
     return client
 
@@ -150,11 +156,11 @@ def find_local_user(root: Path, name: str) -> str | None:
 async def register(opts: ClientOptions, username: str, password: str, *, email: str | None = None,
                    code_provider: CodeProvider | None = None) -> ChatClient:
     """Create an account (with an e-mail code when ``email`` is given) and this device."""
-    identity = IdentityKeyPair.generate()
+    keys = AccountKeys.generate()
     http = _transport(opts)
     try:
         body: JsonDict = {"username": username, "password": password,
-                          "im.parley.login_key": login_public_b64(identity),
+                          "im.parley.login_key": public_b64(keys.login_key),
                           "initial_device_display_name": opts.device_name}
 
         async def auth_for(challenge: JsonDict) -> JsonDict:
@@ -184,8 +190,7 @@ async def register(opts: ClientOptions, username: str, password: str, *, email: 
         await http.aclose()
     user_id, device_id, token = result["user_id"], result["device_id"], result["access_token"]
     store = _open_store(opts, user_id)
-    store.unlock(identity.seed)
-    client = await _finish(opts, store, identity, user_id, device_id, token, password)
+    client = await _finish(opts, store, _keyring(opts, store, keys), user_id, device_id, token, password)
     if user_id.split(":", 1)[0][1:] != username.lower():
         # The address was looked up before: its placeholder (and its conversations) became this
         # account under the looked-up id; the name chosen here is what everyone sees.
@@ -198,13 +203,14 @@ async def login(opts: ClientOptions, user_id: str, password: str, *, method: str
     folder = opts.root / account_dir_name(user_id)
     if not (folder / "store.db").exists():
         raise FileNotFoundError(f"no local account for {user_id}: register or pair this device")
+    keys = await asyncio.to_thread(open_account_keys, folder / "store.db", password, kdf=opts.kdf,
+                                   allow_weak=opts.allow_weak_kdf)  # format 1 is migrated here
     store = LocalStore(folder)
-    sealed = store.get_meta("identity")
     device = store.get_meta("device_id")
-    if sealed is None or device is None:
+    if device is None:
+        store.close()
         raise FileNotFoundError(f"local account for {user_id} is incomplete")
-    identity = await asyncio.to_thread(open_identity, sealed, password, allow_weak=opts.allow_weak_kdf)
-    store.unlock(identity.seed)
+    ring = _keyring(opts, store, keys)
     token_record = store.get("secrets", "access_token")
     device_id = device.decode()
     if token_record is not None:  # still logged in: reuse the token if it works
@@ -213,20 +219,22 @@ async def login(opts: ClientOptions, user_id: str, password: str, *, method: str
             who = await http.get(CLIENT_V3 + "/account/whoami")
             if who.get("device_id") == device_id:
                 await http.aclose()
-                return await _finish(opts, store, identity, user_id, device_id,
+                return await _finish(opts, store, ring, user_id, device_id,
                                      str(token_record["token"]), password,
                                      new_session=False)
         except MatrixError:
             pass
         finally:
             await http.aclose()
-    result = await _login_request(opts, user_id, identity, password, device_id, method)
-    return await _finish(opts, store, identity, user_id, result["device_id"], result["access_token"],
+    result = await _login_request(opts, user_id, ring.login_keys(), password, device_id, method)
+    return await _finish(opts, store, ring, user_id, result["device_id"], result["access_token"],
                          password)
 
 
-async def _login_request(opts: ClientOptions, user_id: str, identity: IdentityKeyPair, password: str,
-                         device_id: str | None, method: str) -> JsonDict:
+async def _login_request(opts: ClientOptions, user_id: str, login_keys: list[Ed25519PrivateKey],
+                         password: str, device_id: str | None, method: str) -> JsonDict:
+    """Log in with the password, or by signing a challenge with each of ``login_keys`` in turn
+    (the server may still hold the previous login key: see :mod:`.account_keyring`)."""
     http = _transport(opts)
     try:
         ident = {"type": "m.id.user", "user": user_id}
@@ -234,14 +242,20 @@ async def _login_request(opts: ClientOptions, user_id: str, identity: IdentityKe
         if device_id is not None:
             body["device_id"] = device_id
         if method == "password":
-            body.update(type="m.login.password", password=password)
-        else:
+            return await http.post(CLIENT_V3 + "/login", {**body, "type": "m.login.password",
+                                                          "password": password}, auth=False)
+        for attempt, key in enumerate(login_keys, 1):
             challenge = await http.post(UNSTABLE + "/login/challenge", {"identifier": ident}, auth=False)
             server_name = user_id.split(":", 1)[1]
             message = challenge_message(server_name, challenge["challenge_id"], challenge["nonce"])
-            body.update(type=SIGNATURE_LOGIN, challenge_id=challenge["challenge_id"],
-                        signature=unpadded_b64encode(login_key(identity).sign(message)))
-        return await http.post(CLIENT_V3 + "/login", body, auth=False)
+            try:
+                return await http.post(CLIENT_V3 + "/login", {
+                    **body, "type": SIGNATURE_LOGIN, "challenge_id": challenge["challenge_id"],
+                    "signature": unpadded_b64encode(key.sign(message))}, auth=False)
+            except MatrixError as exc:
+                if exc.errcode != "M_FORBIDDEN" or attempt == len(login_keys):
+                    raise
+        raise ValueError("no login key to sign with")
     finally:
         await http.aclose()
 
@@ -310,14 +324,17 @@ async def finish_pairing(opts: ClientOptions, request: PairingRequest, password:
     user_id = str(secret["user_id"])
     if user_id != agreement.transcript.user_id:
         raise SasMismatch("the pairing payload names another account than the confirmed code")
-    identity = IdentityKeyPair.from_seed(unb64(secret["identity_seed"]))
-    login_result = await _login_request(opts, user_id, identity, password, None, "key")
+    if not isinstance(secret.get("login_seed"), str):
+        raise SasMismatch("the pairing payload carries no login key: refused")
+    # Our own storage key: the approving device's never leaves it.
+    keys = AccountKeys(unb64(secret["identity_seed"]), P.random_bytes(32), unb64(secret["login_seed"]))
+    login_result = await _login_request(opts, user_id, [keys.login_key], password, None, "key")
     store = _open_store(opts, user_id)
-    store.unlock(identity.seed)
+    ring = _keyring(opts, store, keys)
     if secret.get("backup_secret"):  # the user turned the backup on: it stays on here
         store.put("secrets", "backup", {"secret": secret["backup_secret"],
                                         "version": secret.get("backup_version")})
-    client = await _finish(opts, store, identity, user_id, login_result["device_id"],
+    client = await _finish(opts, store, ring, user_id, login_result["device_id"],
                            login_result["access_token"], password)
     if isinstance(secret.get("history"), str):
         async with client.lock:
@@ -342,7 +359,9 @@ async def approve_pairing(client: ChatClient, code: str, *, confirm: Confirm) ->
     agreement.confirm(await confirm(agreement.decimal_text))
     key = agreement.key
     found = client.backup.secret()
-    secret = {"user_id": client.user_id, "identity_seed": b64(client.keys.identity.seed),
+    assert client.account is not None, "a logged-in client has its account keys"
+    secret = {"user_id": client.user_id, "identity_seed": b64(client.account.keys.identity_seed),
+              "login_seed": b64(client.account.keys.login_seed),
               "backup_secret": b64(found[0]) if found else None,
               "backup_version": found[1] if found else None,
               "history": await history.send_archive(client.http, client.store, key)}

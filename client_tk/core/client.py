@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from client_tk.core.account_keyring import AccountKeyring
 from client_tk.core.editing import MessageRelations
 from client_tk.core.events import Message, TransferProgress
 from client_tk.core.file_crypto import decrypt_file, encrypt_file
@@ -29,8 +30,6 @@ Progress = Callable[[int, int], None]
 MAX_FILE = 50 * 1024 * 1024
 MAX_IMAGE = 5 * 1024 * 1024
 MAX_NAME = 100
-
-
 MUTED_TAG = "im.parley.muted"
 ACCEPTED_TAG = "im.parley.accepted"  # a stranger's direct chat that is no longer a message request
 
@@ -52,6 +51,7 @@ def _check_user(user_id: str) -> str:
 
 
 class ChatClient(MessageRelations):
+    account: AccountKeyring | None = None  # set by client_tk.core.account (format-2 keys)
     # ------------------------------------------------------------- rooms
     def room_list(self) -> list[RoomView]:
         return sorted((r for r in self.rooms.values() if r.membership == "join"),
@@ -306,8 +306,11 @@ class ChatClient(MessageRelations):
             auth = {"type": "m.login.password", "session": exc.extra["session"], "password": password,
                     "identifier": {"type": "m.id.user", "user": self.user_id}}
             await self.http.request("DELETE", path, {"auth": auth}, idempotent=False)
-        if device_id != self.device_id:
-            await self.backup.rotate()  # what the removed device could read stops here
+        if device_id != self.device_id:  # what the removed device could read or do stops here
+            await self.backup.rotate()
+            if self.account is not None:
+                async with self.lock:  # the login key it held no longer logs in
+                    await self.account.rotate_login(self.http, self.user_id, password)
 
     async def logout(self) -> None:
         await self.http.post(CLIENT_V3 + "/logout", {})

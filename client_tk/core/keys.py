@@ -3,9 +3,8 @@
 Pure state + request bodies; the client does the uploading.
 
 * The identity key (Ed25519, shared by the user's paired devices) lives in
-  the store's ``meta`` as a password envelope; the key used for key-based
-  login is *derived* from it (HKDF, purpose ``login``), so a device that
-  receives the identity key by pairing can also log in with it.
+  the store's ``meta`` inside the password envelope of the account keys
+  (:mod:`client_tk.core.account_keyring`); the login key is independent of it.
 * Signed pre-keys rotate every :data:`SPK_ROTATE_MS` (7 days); a replaced key
   is kept :data:`SPK_GRACE_MS` so that a session started against it still
   opens.
@@ -22,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from client_tk.core.kem_keys import KemKeys
 from client_tk.core.store import LocalStore
 from common.canonical_json import unpadded_b64encode
@@ -31,9 +28,7 @@ from common.crypto import (
     IdentityKeyPair,
     OneTimePreKey,
     SignedPreKey,
-    derive_local_storage_key,
 )
-from common.crypto import primitives as P
 from common.crypto.pqxdh import PQXDH_ALGORITHM
 
 JsonDict = dict[str, Any]
@@ -46,15 +41,6 @@ SPK_GRACE_MS = 14 * 24 * 3600 * 1000
 OTK_MIN = 20
 OTK_TARGET = 50
 NS = "keys"
-
-
-def login_key(identity: IdentityKeyPair) -> Ed25519PrivateKey:
-    """The Ed25519 key for ``im.parley.login.signature`` (derived, not the identity key itself)."""
-    return P.load_ed25519_private(derive_local_storage_key(identity, "login key"))
-
-
-def login_public_b64(identity: IdentityKeyPair) -> str:
-    return unpadded_b64encode(P.ed25519_public_bytes(login_key(identity)))
 
 
 @dataclass

@@ -14,12 +14,16 @@ Layout: ``<root>/<account>/`` (0700) holds ``store.db`` (0600; SQLite puts
 its journal next to it with the same mode).  Tables:
 
 ``meta(name, value)``   plaintext, non-secret: user id, device id, homeserver
-                        URL; the identity key as a *password envelope*
-                        (:func:`common.crypto.seal_identity`).
+                        URL, ``store_format`` (``2``); the account keys as a
+                        *password envelope* (``account_keys``,
+                        :mod:`client_tk.core.account_keyring`).
 ``kv(ns, key, blob)``   every other record: ``key`` is an HMAC of the real
                         key (so contact ids do not show on disk), ``blob`` is
                         :func:`encrypt_local` under a per-namespace key derived
-                        from the identity seed, bound to ``ns``/``key``.
+                        from the store's root key, bound to ``ns``/``key``.
+                        The root is the device's own random storage key
+                        (format 2); format 1 used the identity seed
+                        (:mod:`client_tk.core.store_migration` moves it).
 ``messages(room, ts, id, blob)``  the decrypted-message cache, encrypted the
                         same way; ``room`` and ``id`` are HMACs.
 """
@@ -125,10 +129,10 @@ class LocalStore:
                 raise
 
     # ---------------------------------------------------------- unlock/keys
-    def unlock(self, identity_seed: bytes) -> None:
-        """Derive the record keys from the identity seed (after the password opened it)."""
-        self._seed = identity_seed
-        self._index_key = derive_local_storage_key(identity_seed, "index")
+    def unlock(self, root_key: bytes) -> None:
+        """Derive the record keys from the store's root key (after the password opened it)."""
+        self._seed = root_key
+        self._index_key = derive_local_storage_key(root_key, "index")
         self._keys.clear()
         self._cache.clear()
 
@@ -207,9 +211,9 @@ class LocalStore:
     def dirty(self) -> bool:
         return bool(self._pending or self._pending_messages)
 
-    async def commit(self) -> None:
-        """Write every staged change in one durable transaction."""
-        if not self.dirty:
+    async def commit(self, meta: dict[str, bytes] | None = None) -> None:
+        """Write every staged change (and ``meta``, if given) in one durable transaction."""
+        if not self.dirty and not meta:
             return
         pending, self._pending = self._pending, {}
         messages, self._pending_messages = self._pending_messages, {}
@@ -222,7 +226,7 @@ class LocalStore:
             hid = self._hash("event:" + event_id)
             msg_rows.append((self._hash("room:" + room_id), ts, hid, self._seal("messages", hid, value)))
         try:
-            await asyncio.to_thread(self._write, rows, msg_rows)
+            await asyncio.to_thread(self._write, rows, msg_rows, meta or {})
         except BaseException:
             # Nothing was written: put the batch back so a retry writes it.
             for k, v in pending.items():
@@ -234,10 +238,14 @@ class LocalStore:
             self._cache[(ns, key)] = value
 
     def _write(self, rows: list[tuple[str, str, bytes | None]],
-               msg_rows: list[tuple[str, int, str, bytes]]) -> None:
+               msg_rows: list[tuple[str, int, str, bytes]], meta: dict[str, bytes]) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                for name, value in meta.items():
+                    self._db.execute(
+                        "INSERT INTO meta (name, value) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
                 for ns, hkey, blob in rows:
                     if blob is None:
                         self._db.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, hkey))

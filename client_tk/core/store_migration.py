@@ -16,6 +16,11 @@ keys (new index HMACs included) and swaps the envelope, in **one** SQLite
 transaction: a crash leaves format 1 intact, never a mix.  The legacy backup
 secret (``secrets``/``backup``) is not carried over: it was a standing escrow
 of every received message key (see ``docs/SECURITY-MODEL.md``).
+
+The same transaction records (``account``/``login_key``) that the server still
+knows the *legacy* login key (the one derived from the identity seed) until the
+client replaces it with the new independent one
+(:meth:`client_tk.core.account_keyring.AccountKeyring.ensure_registered`).
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from common.crypto.account_keys import (
     seal_account_keys,
 )
 from common.crypto.envelope import DEFAULT_KDF, KdfParams, derive_local_storage_key
+from common.crypto.serialization import b64e
 
 JsonDict = dict[str, Any]
 LEGACY_BACKUP = ("secrets", "backup")
+LOGIN_RECORD = ("account", "login_key")  # {"uploaded": bool, "previous": b64 seed | absent}
 
 
 class _Keys:
@@ -85,6 +92,8 @@ def migrate_store(path: Path, password: str | bytes, *, keep_backup: bool = Fals
         db.execute("PRAGMA synchronous=FULL")
         if store_format(db) >= STORE_FORMAT:
             row = db.execute("SELECT value FROM meta WHERE name='account_keys'").fetchone()
+            if row is None:
+                raise FileNotFoundError(f"{path}: no account keys in a format-2 store")
             opened = open_sealed_keys(bytes(row[0]), password, allow_weak=allow_weak)
             assert isinstance(opened, AccountKeys)
             return opened
@@ -95,13 +104,14 @@ def migrate_store(path: Path, password: str | bytes, *, keep_backup: bool = Fals
         assert isinstance(legacy, LegacyKeys)
         keys = migrate_legacy(legacy, keep_backup=keep_backup)
         sealed = seal_account_keys(keys, password, params=kdf, allow_weak=allow_weak)
-        _rewrite(db, _Keys(legacy.identity_seed), _Keys(keys.storage_key), sealed)
+        login = {"uploaded": False, "previous": b64e(legacy.login_seed)}
+        _rewrite(db, _Keys(legacy.identity_seed), _Keys(keys.storage_key), sealed, login)
         return keys
     finally:
         db.close()
 
 
-def _rewrite(db: sqlite3.Connection, old: _Keys, new: _Keys, sealed: bytes) -> None:
+def _rewrite(db: sqlite3.Connection, old: _Keys, new: _Keys, sealed: bytes, login: JsonDict) -> None:
     kv = db.execute("SELECT ns, key, blob FROM kv").fetchall()
     messages = db.execute("SELECT ts, id, blob FROM messages").fetchall()
     kv_rows: list[tuple[str, str, bytes]] = []
@@ -111,6 +121,9 @@ def _rewrite(db: sqlite3.Connection, old: _Keys, new: _Keys, sealed: bytes) -> N
             continue  # the standing escrow is not carried over
         new_hkey = new.hash(str(record["k"]))
         kv_rows.append((ns, new_hkey, new.seal(ns, new_hkey, record)))
+    ns, name = LOGIN_RECORD
+    login_hkey = new.hash(name)
+    kv_rows.append((ns, login_hkey, new.seal(ns, login_hkey, {"k": name, "v": login})))
     msg_rows: list[tuple[str, int, str, bytes]] = []
     for ts, hid, blob in messages:
         value = old.open("messages", hid, bytes(blob))

@@ -15,6 +15,10 @@ from client_tk import bridge as b
 QUIET = frozenset({"SetTyping", "MarkRead", "RefreshProfiles", "FetchAvatar", "GetProfile"})
 # offline, these wait in the outbox (its panel says so): no second message about it
 OUTBOX = frozenset({"SendText", "SendFile", "RetrySend"})
+# offline, these show what this device has stored (the conversation opened from the local
+# store; older history is fetched on the next opening) and the connection label says
+# "Reconnecting": a toast would only repeat it
+OFFLINE_SHOWN = OUTBOX | {"OpenRoom"}
 
 OFFLINE = "Parley cannot reach the server right now. Check your connection; it keeps trying."
 
@@ -68,7 +72,7 @@ BY_CODE: dict[str, str] = {
 
 def human(event: b.CommandFailed) -> str | None:
     """The sentence to show for a failed command, or None for a quiet background failure."""
-    if event.command in QUIET or event.command in OUTBOX and event.errcode == b.OFFLINE:
+    if event.command in QUIET or event.command in OFFLINE_SHOWN and event.errcode == b.OFFLINE:
         return None
     sentence = BY_COMMAND.get((event.command, event.errcode)) or BY_CODE.get(event.errcode)
     if sentence:

@@ -59,15 +59,20 @@ class BodyLimitMiddleware:
     while streaming to disk.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_prefixes: tuple[str, ...] = (),
+                 prefix_limits: tuple[tuple[str, int], ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt_prefixes = exempt_prefixes
+        # Paths with a limit of their own (federation transactions).
+        self.prefix_limits = prefix_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
+        max_bytes = next((limit for prefix, limit in self.prefix_limits if scope["path"].startswith(prefix)),
+                         self.max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -75,8 +80,8 @@ class BodyLimitMiddleware:
                 except ValueError:
                     await _send_json(send, 400, {"errcode": Codes.BAD_JSON, "error": "Invalid Content-Length"})
                     return
-                if declared > self.max_bytes:
-                    await _send_json(send, 413, _too_large(self.max_bytes))
+                if declared > max_bytes:
+                    await _send_json(send, 413, _too_large(max_bytes))
                     return
         received = 0
         async def limited_receive() -> Message:
@@ -84,8 +89,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         # Starlette's exception handler renders BodyTooLarge like any MatrixError.

@@ -44,11 +44,13 @@ from homeserver.api.client import (
     versions,
 )
 from homeserver.api.client import typing as typing_api
+from homeserver.api.federation.routes import federation_routes
 
 C1 = "/_matrix/client/v1"
 C3 = "/_matrix/client/v3"
 CR0 = "/_matrix/client/r0"
 UNSTABLE = "/_matrix/client/unstable/im.parley"
+CU = "/_matrix/client/unstable"
 
 
 def _both(path: str, endpoint: object, methods: list[str]) -> list[BaseRoute]:
@@ -63,7 +65,6 @@ def client_routes() -> list[BaseRoute]:
     return [
         Route("/_matrix/client/versions", versions.versions, methods=["GET"]),
         Route("/.well-known/matrix/client", versions.well_known_client, methods=["GET"]),
-        Route("/.well-known/matrix/server", versions.well_known_server, methods=["GET"]),
         # Accounts
         *_both("/register", register.register, ["POST"]),
         *_both("/register/available", register.available, ["GET"]),
@@ -281,11 +282,14 @@ def cs_api_routes() -> list[BaseRoute]:
         *_both("/account/3pid/delete", threepids.delete, ["POST"]),
         *_both("/account/3pid/bind", threepids.bind, ["POST"]),
         *_both("/account/3pid/unbind", threepids.unbind, ["POST"]),
+        # The unstable paths of MSC2290, which clients written before v1.0 still call.
+        Route(CU + "/account/3pid/bind", threepids.bind, methods=["POST"]),
+        Route(CU + "/account/3pid/unbind", threepids.unbind, methods=["POST"]),
     ]
 
 
 def all_routes() -> list[BaseRoute]:
-    return client_routes() + admin_routes() + operations_routes()
+    return client_routes() + admin_routes() + federation_routes() + operations_routes()
 
 
 def operations_routes() -> list[BaseRoute]:

@@ -16,6 +16,7 @@ from homeserver.services.accounts import AccountService
 from homeserver.services.devices import DeviceService
 from homeserver.services.membership import MembershipService
 from homeserver.services.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
+from homeserver.services.threepids import ThreepidService
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.profiles import ProfileRepository
 from homeserver.storage.rooms import RoomRepository
@@ -33,7 +34,7 @@ class AccountAdminService:
     def __init__(
         self, accounts: AccountService, users: UserRepository, passwords: PasswordHasher,
         devices: DeviceService, membership: MembershipService, rooms: RoomRepository,
-        profiles: ProfileRepository,
+        profiles: ProfileRepository, threepids: ThreepidService,
     ) -> None:
         self.accounts = accounts
         self.users = users
@@ -42,6 +43,7 @@ class AccountAdminService:
         self.membership = membership
         self.rooms = rooms
         self.profiles = profiles
+        self.threepids = threepids
 
     async def change_password(
         self, user_id: str, device_id: str | None, body: dict[str, Any], ip: str | None
@@ -72,5 +74,5 @@ class AccountAdminService:
         # Display name and avatar go whether or not erasure was asked for (as on
         # Synapse): a deactivated account shows nothing about its owner.
         await self.profiles.delete_user(user_id)
-        # No identity server is ever used, so there was nothing to unbind.
-        return {"id_server_unbind_result": "no-support"}
+        # Spec: "success" when every identifier bound through this server was unbound.
+        return {"id_server_unbind_result": await self.threepids.unbind_all(user_id)}

@@ -17,7 +17,7 @@ from client_tk.core import account as acct
 from client_tk.core.client import ChatClient
 from client_tk.core.devices import SAFETY_NUMBER_CHANGED, SafetyNumberChangedError
 from client_tk.core.events import ClientEvent, IdentityChanged
-from common.crypto import IdentityKeyPair
+from common.crypto.account_keys import AccountKeys
 from common.errors import MatrixError
 from tests.client.conftest import PASSWORD, MakeClient, bodies, options, until
 from tests.client.test_multidevice import joined_dm
@@ -27,11 +27,10 @@ from tests.support.server import RunningServer
 async def reinstall(server: RunningServer, old: ChatClient, root: Path) -> ChatClient:
     """A new device of the same account with a *new* identity key (the old one is lost)."""
     opts = options(server.base_url, root)
-    identity = IdentityKeyPair.generate()
-    result = await acct._login_request(opts, old.user_id, identity, PASSWORD, None, "password")
+    keys = AccountKeys.generate()  # a new identity (and login and storage key)
+    result = await acct._login_request(opts, old.user_id, [keys.login_key], PASSWORD, None, "password")
     store = acct._open_store(opts, old.user_id)
-    store.unlock(identity.seed)
-    return await acct._finish(opts, store, identity, old.user_id, result["device_id"],
+    return await acct._finish(opts, store, acct._keyring(opts, store, keys), old.user_id, result["device_id"],
                               result["access_token"], PASSWORD)
 
 

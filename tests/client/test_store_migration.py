@@ -12,7 +12,8 @@ import pytest
 from client_tk.core.store import LocalStore
 from client_tk.core.store_migration import migrate_store, store_format
 from common.crypto import CryptoError, WrongPassword, decrypt_local, derive_local_storage_key
-from common.crypto.account_keys import AccountKeys
+from common.crypto.account_keys import AccountKeys, LegacyKeys
+from common.crypto.serialization import b64e
 from tests.client.fixtures.generate_store_v1 import MESSAGES, PASSWORD, RECORDS, SEED
 
 FIXTURE: dict[str, list[list[Any]]] = json.loads(
@@ -74,7 +75,10 @@ async def test_v1_store_migrates_to_independent_keys(tmp_path: Path) -> None:
         assert store.get(ns, key) == expected
     assert [m["event_id"] for m in store.room_messages("!room:example.org")] == ["$e1", "$e2"]
     assert [m["body"] for m in store.room_messages("!other:example.org")] == ["other room"]
-    assert len(all_blobs(path)) == len(RECORDS) - 1 + len(MESSAGES)
+    # ... plus one record: the server still holds the login key format 1 derived from the seed.
+    assert store.get("account", "login_key") == {"uploaded": False,
+                                                 "previous": b64e(LegacyKeys(SEED).login_seed)}
+    assert len(all_blobs(path)) == len(RECORDS) - 1 + 1 + len(MESSAGES)
     # New writes work as before.
     store.put("rooms", "!new:example.org", {"room_id": "!new:example.org"})
     await store.commit()

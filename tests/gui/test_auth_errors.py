@@ -85,6 +85,9 @@ def test_every_failure_reads_as_a_sentence() -> None:
     assert human(b.CommandFailed("SetTyping", "Server unreachable: …/typing/…", b.OFFLINE)) is None
     assert human(b.CommandFailed("MarkRead", "x", "M_FORBIDDEN")) is None
     assert human(b.CommandFailed("SendText", "ConnectError: …/send/…", b.OFFLINE)) is None  # the outbox says it
+    # opening a conversation offline shows the stored messages; the connection label says offline
+    assert human(b.CommandFailed("OpenRoom", "ReadTimeout: …/messages", b.OFFLINE)) is None
+    assert human(b.CommandFailed("OpenRoom", "gone", "M_FORBIDDEN")) == BY_CODE["M_FORBIDDEN"]
     offline = human(b.CommandFailed("NewGroup", "ConnectError: …/createRoom", b.OFFLINE))
     assert offline is not None and "cannot reach the server" in offline
     assert human(b.CommandFailed("Login", "", "M_FORBIDDEN")) == "Wrong user name or password."

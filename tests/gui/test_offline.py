@@ -66,7 +66,8 @@ def test_a_message_typed_offline_goes_out_on_reconnect(gui_server: str, proxy: D
     pump(tk_root, lambda: any(f.command == "SetTyping" for f in failures), what="the typing notice failed")
     assert chat.entry.get("1.0", "end").strip() == ""
     shown = " ".join(f"{title} {text}" for title, text in alice.toast.history)
-    assert "TransportFailure" not in shown and "typing" not in shown and "Could not do that" not in shown
+    assert "TransportFailure" not in shown and "typing" not in shown and "Could not do that" not in shown, \
+        (shown, [(f.command, f.errcode) for f in failures])
     screenshot(xdisplay, "offline_01_waiting")
 
     proxy.rules.clear()  # out of the tunnel

@@ -18,7 +18,7 @@ import pytest
 
 from client_tk.core import account as acct
 from client_tk.core.client import ChatClient
-from common.crypto import IdentityKeyPair
+from common.crypto.account_keys import AccountKeys
 from tests.client.conftest import bodies, options
 from tests.gui.conftest import PASSWORD, Mailbox, pump, screenshot
 from tests.gui.test_outbox_panel import open_group, say
@@ -29,11 +29,10 @@ pytestmark = pytest.mark.gui
 
 async def new_identity_device(base_url: str, user_id: str, root: Path) -> ChatClient:
     opts = options(base_url, root)
-    identity = IdentityKeyPair.generate()
-    result = await acct._login_request(opts, user_id, identity, PASSWORD, None, "password")
+    keys = AccountKeys.generate()  # a new identity (and login and storage key)
+    result = await acct._login_request(opts, user_id, [keys.login_key], PASSWORD, None, "password")
     store = acct._open_store(opts, user_id)
-    store.unlock(identity.seed)
-    client = await acct._finish(opts, store, identity, user_id, result["device_id"], result["access_token"],
+    client = await acct._finish(opts, store, acct._keyring(opts, store, keys), user_id, result["device_id"], result["access_token"],
                                 PASSWORD)
     client.start()
     return client

@@ -1,5 +1,5 @@
 """An account's e-mail address through /account/3pid: list, add with a code and UIA, delete;
-binding is refused because Parley uses no identity server."""
+binding is refused while no identity server is allowed (test_identity_binding.py binds)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +111,13 @@ class RunningServer:
 async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: Any = None,
                            http2: bool = False,
                            before_start: Callable[[Homeserver], None] | None = None,
+                           port: int | None = None, tls: tuple[str, str, str] | None = None,
                            ) -> AsyncIterator[RunningServer]:
-    """Serve ``config`` on a free port; ``before_start`` may adjust the homeserver before its start-up."""
-    port = free_port()
+    """Serve ``config`` on a free port (or ``port``); ``before_start`` may adjust the homeserver first.
+
+    ``tls`` = (certificate, key, CA file): serve HTTPS, and the test client trusts that CA only.
+    """
+    port = port or free_port()
     app = create_app(config, clock=clock, mailer=mailer)
     if before_start is not None:
         before_start(app.state.hs)
@@ -122,10 +127,15 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
     hc.graceful_timeout = 5.0
     hc.errorlog = None
     hc.accesslog = None
+    verify: Any = True
+    if tls is not None:
+        hc.certfile, hc.keyfile = tls[0], tls[1]
+        hc.alpn_protocols = ["h2", "http/1.1"]
+        verify = ssl.create_default_context(cafile=tls[2])
     stop = asyncio.Event()
     task = asyncio.create_task(serve_bounded(app, hc, stop.wait))
-    base_url = f"http://127.0.0.1:{port}"
-    client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2)
+    base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2, verify=verify)
     try:
         # Up once it answers; start-up (migrations on a loaded MariaDB) may take a while.
         # Giving up silently after a few seconds used to let tests fail with ConnectError.

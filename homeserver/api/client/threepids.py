@@ -1,4 +1,4 @@
-"""An account's third-party identifiers (e-mail only; no identity server)."""
+"""An account's third-party identifiers and their bindings at identity servers."""
 
 from __future__ import annotations
 
@@ -43,21 +43,23 @@ async def delete(request: Request) -> Response:
 
 async def add_via_identity_server(request: Request) -> Response:
     """POST /_matrix/client/v3/account/3pid (deprecated): credentials validated by an
-    identity server, which Parley does not use; ``/account/3pid/add`` does it here."""
+    identity server, which Parley does not accept; ``/account/3pid/add`` does it here."""
     await require_auth(request)
     await read_json(request)
-    services(request).threepids.bind()
+    services(request).threepids.refuse_identity_server_add()
     return json_response({})
 
 
 async def bind(request: Request) -> Response:
-    """POST /_matrix/client/v3/account/3pid/bind: refused, there is no identity server."""
-    await require_auth(request)
-    services(request).threepids.bind()
+    """POST /_matrix/client/v3/account/3pid/bind"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    await services(request).threepids.bind(requester.user_id, body)
     return json_response({})
 
 
 async def unbind(request: Request) -> Response:
-    """POST /_matrix/client/v3/account/3pid/unbind: nothing was ever bound."""
-    await require_auth(request)
-    return json_response({"id_server_unbind_result": "no-support"})
+    """POST /_matrix/client/v3/account/3pid/unbind"""
+    requester = await require_auth(request)
+    body = await read_json(request)
+    return json_response(await services(request).threepids.unbind(requester.user_id, body))

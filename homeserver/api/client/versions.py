@@ -50,9 +50,3 @@ async def well_known_client(request: Request) -> Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
-
-async def well_known_server(request: Request) -> Response:
-    """GET /.well-known/matrix/server"""
-    config = request.app.state.hs.config
-    host = config.server_name if ":" in config.server_name else f"{config.server_name}:443"
-    return json_response({"m.server": host})

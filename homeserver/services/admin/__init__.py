@@ -82,7 +82,8 @@ def build_admin_services(config: Config, database: Database, s: Services) -> Adm
         moderation=moderation,
         retention=retention,
         room_tools=AdminRoomTools(rooms, users, moderation, retention),
-        servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events),
+        servers=ServerPolicy(parse_deny_list(config.admin.server_deny_list), s.rooms.events,
+                             parse_deny_list(config.federation.allow_list)),
         media_retention_days=config.admin.media_retention_local_days,
     )
     s.messages.policy = users

@@ -7,9 +7,10 @@ the spec says: the port is ignored; an IP literal is refused unless
 match admits; anything else is refused.  Matching ignores case; entries that
 are not strings are ignored.
 
-Federation calls :meth:`ServerPolicy.check` for the origin of every
-transaction, event and query (it has not landed yet: today no remote server
-can take part, so the policy only has its own tests).
+``[federation] allow_list`` (same syntax), when set, refuses every server it
+does not name.  Federation calls :meth:`ServerPolicy.check` for the origin of
+every request (homeserver/federation/request_auth.py) and
+:meth:`ServerPolicy.denied_everywhere` before every outgoing one.
 """
 
 from __future__ import annotations
@@ -64,12 +65,16 @@ def parse_deny_list(value: str) -> list[str]:
 
 
 class ServerPolicy:
-    def __init__(self, deny_list: Iterable[str], events: EventRepository) -> None:
+    def __init__(self, deny_list: Iterable[str], events: EventRepository, allow_list: Iterable[str] = ()) -> None:
         self.denied = [glob_regex(entry) for entry in deny_list]
+        # ``[federation] allow_list``: when set, only these servers may take part.
+        self.only = [glob_regex(entry) for entry in allow_list]
         self.events = events
 
     def denied_everywhere(self, server_name: str) -> bool:
         host = _host(server_name)
+        if self.only and not any(p.fullmatch(host) for p in self.only):
+            return True
         return any(p.fullmatch(host) for p in self.denied)
 
     async def allowed(self, server_name: str, room_id: str | None = None) -> bool:

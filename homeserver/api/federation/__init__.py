@@ -1,0 +1,1 @@
+"""The server-server API's HTTP layer: one module per area, routes in routes.py."""

@@ -1,0 +1,41 @@
+"""Queries other servers make about our users and aliases: ``query/profile``, ``query/directory``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.errors import Codes, MatrixError
+from homeserver.api.federation.auth import authenticate
+from homeserver.api.http import json_response, services
+
+# What a remote server may read: only fields everyone may see (an anonymous reader).
+ANONYMOUS = ""
+
+
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise MatrixError(400, Codes.MISSING_PARAM, f"The {name} query parameter is required")
+    return value
+
+
+async def query_profile(request: Request) -> Response:
+    """GET /_matrix/federation/v1/query/profile"""
+    await authenticate(request)
+    user_id = _required(request, "user_id")
+    profiles = services(request).profiles
+    field = request.query_params.get("field")
+    if field is not None:
+        return json_response(await profiles.get_field(ANONYMOUS, user_id, field))
+    return json_response(await profiles.get_profile(ANONYMOUS, user_id))
+
+
+async def query_directory(request: Request) -> Response:
+    """GET /_matrix/federation/v1/query/directory"""
+    await authenticate(request)
+    alias = _required(request, "room_alias")
+    server = request.app.state.hs.config.server_name
+    if not alias.endswith(":" + server):
+        raise MatrixError(404, Codes.NOT_FOUND, "The alias is not one of this server's")
+    return json_response(await services(request).room_directory.resolve(alias))
