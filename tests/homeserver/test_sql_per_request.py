@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
+from homeserver.services.clock import ManualClock
 from tests.homeserver.room_helpers import create_room, send_text, sync, timeline
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, serve_homeserver
 
-SEND_STATEMENTS = 15
+# MariaDB locks the room and reads its forward extremities in two statements.
+SEND_STATEMENTS = {"sqlite": 15, "mysql": 16}
 SYNC_STATEMENTS = 20
 
 
@@ -29,7 +32,14 @@ def counting(server: RunningServer) -> Iterator[list[float]]:
         server.hs.database.query_observers.remove(seen.append)
 
 
-async def test_a_send_and_an_incremental_sync_stay_within_their_statements(server: RunningServer) -> None:
+async def test_a_send_and_an_incremental_sync_stay_within_their_statements(make_config: Any) -> None:
+    # A clock that stands still: no interval-bound write (rate-limit counter sync,
+    # last-seen, presence heartbeat) falls into the counted requests by chance.
+    async with serve_homeserver(make_config(), clock=ManualClock()) as server:
+        await _count(server)
+
+
+async def _count(server: RunningServer) -> None:
     alice, bob = await server.register(), await server.register()
     room = await create_room(server, alice, preset="public_chat")
     assert (await server.api("POST", f"join/{room}", bob)).status_code == 200
@@ -43,5 +53,5 @@ async def test_a_send_and_an_incremental_sync_stay_within_their_statements(serve
     with counting(server) as synced:
         body = await sync(server, bob, since=since)
     assert [e["content"]["body"] for e in timeline(body, room)] == ["counted"]
-    assert 0 < len(sent) <= SEND_STATEMENTS, len(sent)
+    assert 0 < len(sent) <= SEND_STATEMENTS[server.hs.database.dialect], len(sent)
     assert 0 < len(synced) <= SYNC_STATEMENTS, len(synced)
