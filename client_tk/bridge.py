@@ -179,6 +179,22 @@ class DeleteMessage(Command):
 
 
 @dataclass(frozen=True)
+class EditMessage(Command):
+    """Replace the text of one of our messages (m.replace)."""
+    room_id: str
+    event_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ToggleReaction(Command):
+    """Add our reaction ``key`` to a message, or take it back if we had reacted so (m.annotation)."""
+    room_id: str
+    event_id: str
+    key: str
+
+
+@dataclass(frozen=True)
 class RetrySend(Command):
     """Send a message that failed (an outbox entry's ``local_id``) again."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -24,12 +23,11 @@ from urllib.parse import quote
 from client_tk import bridge as b
 from client_tk.core import account
 from client_tk.core.client import ACCEPTED_TAG, MUTED_TAG, ChatClient
-from client_tk.core.devices import SafetyNumberChangedError
 from client_tk.core.events import (
     ClientEvent,
     EventBus,
     InvitationReceived,
-    Message,
+    MessageChanged,
     MessageDeleted,
     MessageReceived,
     OutboxChanged,
@@ -38,27 +36,24 @@ from client_tk.core.events import (
     UnreadCountChanged,
 )
 from client_tk.core.sync import RoomView
-from client_tk.core.transport import UNSTABLE, TransportFailure
 from client_tk.widgets.images import (
     MAX_AVATAR_BYTES,
     ImageRejected,
     avatar_rgba,
-    sanitize_filename,
-    thumbnail_file,
 )
-from common.crypto import IdentityPublicKey, safety_number
+from client_tk.worker_messages import MessageHandlers
+from client_tk.worker_parts import preview_of, read_image
+from client_tk.worker_people import PeopleHandlers
 from common.errors import MatrixError
 from common.identifiers import parse_user_id
 
 logger = logging.getLogger(__name__)
-PROFILE_FIELDS = ("displayname", "im.parley.phone", "im.parley.location", "im.parley.email")
 HISTORY_LIMIT = 5000
-SEARCH_HITS = 200  # newest matches shown for a search across conversations
 Handler = Callable[[Any], Awaitable[None]]
 MXC = re.compile(r"mxc://([A-Za-z0-9.\-:\[\]]{1,255})/([A-Za-z0-9_\-]{1,255})")
 
 
-class Worker:
+class Worker(MessageHandlers, PeopleHandlers):
     def __init__(self, bridge: b.Bridge, root: Path, **options: Any) -> None:
         self.bridge = bridge
         self.root = root
@@ -94,6 +89,7 @@ class Worker:
             b.SetMuted: self.do_SetMuted, b.BlockUser: self.do_BlockUser,
             b.AcceptRequest: self.do_AcceptRequest,
             b.SendText: self.do_SendText, b.SendFile: self.do_SendFile,
+            b.EditMessage: self.do_EditMessage, b.ToggleReaction: self.do_ToggleReaction,
             b.RetrySend: self.do_RetrySend, b.DiscardSend: self.do_DiscardSend,
             b.DeleteMessage: self.do_DeleteMessage, b.DownloadFile: self.do_DownloadFile,
             b.MarkRead: self.do_MarkRead, b.SetTyping: self.do_SetTyping, b.Search: self.do_Search,
@@ -123,6 +119,10 @@ class Worker:
         if isinstance(event, MessageDeleted) and event.room_id in self.latest:
             del self.latest[event.room_id]  # read again from the store (the newest may be gone)
             self._schedule_snapshot()
+        if isinstance(event, MessageChanged) and \
+                self.latest.get(event.message.room_id, (0, "", None))[0] == event.message.ts:
+            self.latest[event.message.room_id] = (event.message.ts, preview_of(event.message), event.message.sender)
+            self._schedule_snapshot()  # an edit of the newest message changes the preview
         if isinstance(event, ReceiptUpdated):
             self.receipts.setdefault(event.room_id, {})[event.user_id] = event.event_id
         if isinstance(event, MessageReceived):
@@ -390,7 +390,7 @@ class Worker:
         await self.c.rename(cmd.room_id, cmd.name.strip())
 
     async def do_SetGroupAvatar(self, cmd: b.SetGroupAvatar) -> None:
-        data, kind = await asyncio.to_thread(_read_image, Path(cmd.path))
+        data, kind = await asyncio.to_thread(read_image, Path(cmd.path))
         await self.c.set_group_avatar(cmd.room_id, data, kind)
         self.bridge.post(b.Notice("Group picture changed"))
 
@@ -428,205 +428,4 @@ class Worker:
     async def do_SetFavourite(self, cmd: b.SetFavourite) -> None:
         await self.c.set_favourite(cmd.room_id, cmd.favourite)
         self._snapshot()
-
-    # ------------------------------------------------------------ messages
-    async def do_SendText(self, cmd: b.SendText) -> None:
-        text = cmd.text.strip()
-        if text:
-            await self._sending(cmd.room_id, self.c.send_text(cmd.room_id, text, cmd.reply_to))
-
-    async def _sending(self, room_id: str, send: Awaitable[str]) -> None:
-        """Run a send; once it is in the outbox, its failure shows on the message, not as an error."""
-        before = {m.local_id for m in self.c.outgoing(room_id)}
-        try:
-            await send
-        except SafetyNumberChangedError:
-            for change in self.c.safety_number_changes():  # the dialog asks the user
-                self.bridge.post(change)
-            raise
-        except (MatrixError, TransportFailure):
-            if not {m.local_id for m in self.c.outgoing(room_id)} - before:
-                raise  # refused before it was queued (not in the room, too large, ...)
-
-    async def do_SendFile(self, cmd: b.SendFile) -> None:
-        path = Path(cmd.path)
-        if cmd.image:
-            await asyncio.to_thread(thumbnail_file, path)  # refuse what we could not show
-        await self._sending(cmd.room_id, self.c.send_file(cmd.room_id, path, image=cmd.image,
-                                                          reply_to=cmd.reply_to))
-
-    async def do_RetrySend(self, cmd: b.RetrySend) -> None:
-        try:
-            await self.c.retry_send(cmd.local_id)
-        except TransportFailure:
-            pass  # still pending: the message says so, and the outbox tries again
-
-    async def do_DiscardSend(self, cmd: b.DiscardSend) -> None:
-        await self.c.delete_send(cmd.local_id)
-
-    async def do_DeleteMessage(self, cmd: b.DeleteMessage) -> None:
-        await self.c.delete_message(cmd.room_id, cmd.event_id)
-
-    def _message(self, event_id: str) -> Message:
-        cached = self.c.store.get_message(event_id)
-        if cached is None:
-            raise MatrixError(404, "M_NOT_FOUND", "that message is not in the local cache")
-        return Message.from_dict(cached)
-
-    async def do_DownloadFile(self, cmd: b.DownloadFile) -> None:
-        message = self._message(cmd.event_id)
-        name = sanitize_filename(str((message.file or {}).get("name") or message.body))
-        dest = _unique(Path(cmd.folder) / name)
-
-        def progress(done: int, total: int) -> None:
-            self.bridge.post(b.DownloadProgress(cmd.event_id, done, total))
-
-        await self.c.download_file(message, dest, progress)
-        self.bridge.post(b.DownloadFinished(cmd.event_id, str(dest)))
-
-    async def _thumbnail(self, message: Message) -> None:
-        dest = self.cache / (sanitize_filename(message.event_id) + ".img")
-        try:
-            if not dest.exists():
-                size = int((message.file or {}).get("size") or 0)
-                if size > 10 * 1024 * 1024:
-                    raise ImageRejected("image too large to preview")
-                await self.c.download_file(message, dest)
-            thumb = await asyncio.to_thread(thumbnail_file, dest)
-        except (ImageRejected, MatrixError, OSError, Exception) as exc:  # preview only
-            logger.info("no preview for %s: %s", message.event_id, exc)
-            return
-        self.bridge.post(b.ImageReady(message.event_id, thumb))
-
-    async def do_MarkRead(self, cmd: b.MarkRead) -> None:
-        marked = self.c.store.get_message(cmd.event_id)
-        self.read_at[cmd.room_id] = max(self.latest.get(cmd.room_id, (0, "", None))[0],
-                                        int(marked["ts"]) if marked else 0)
-        self._schedule_snapshot()
-        await self.c.mark_read(cmd.room_id, cmd.event_id)
-
-    async def do_SetTyping(self, cmd: b.SetTyping) -> None:
-        await self.c.set_typing(cmd.room_id, cmd.typing)
-
-    async def do_Search(self, cmd: b.Search) -> None:
-        if not cmd.text.strip():
-            found: list[Message] = []
-        elif cmd.room_id:
-            found = self.c.search(cmd.room_id, cmd.text)
-        else:  # every conversation: the whole local store is read, off the loop
-            found = await asyncio.to_thread(self.c.search, None, cmd.text)
-            found = sorted(found, key=lambda m: -m.ts)[:SEARCH_HITS]
-        hits = tuple(found) if not cmd.room_id else ()
-        self.bridge.post(b.SearchResults(cmd.room_id, cmd.text, tuple(m.event_id for m in found), hits))
-
-    async def do_ResetSession(self, cmd: b.ResetSession) -> None:
-        await self.c.reset_session(cmd.user_id, cmd.device_id)
-        self.bridge.post(b.Notice("Secure session reset; new messages will use a fresh session"))
-
-    # --------------------------------------------------- people, devices
-    async def do_GetProfile(self, cmd: b.GetProfile) -> None:
-        user = cmd.user_id or self.c.user_id
-        own = user == self.c.user_id
-        profile = await self.c.get_profile(user)
-        before = (self.names.get(user), self.avatars.get(user))
-        self._remember_profile(user, profile)
-        if before != (self.names.get(user), self.avatars.get(user)):
-            self._schedule_snapshot()
-        fields = tuple((k, str(v)) for k, v in profile.items() if isinstance(v, (str, int)))
-        visibility: tuple[tuple[str, str], ...] = ()
-        if own:
-            vis = await self.c.http.get(UNSTABLE + "/profile/visibility")
-            visibility = tuple((k, str(v)) for k, v in vis.items() if isinstance(v, str))
-        self.bridge.post(b.ProfileLoaded(user, own, fields, visibility))
-
-    async def do_SaveProfile(self, cmd: b.SaveProfile) -> None:
-        for key, value in cmd.fields:
-            if key in PROFILE_FIELDS:
-                await self.c.set_profile_field(key, value.strip() or None)
-        if cmd.visibility:
-            await self.c.http.put(UNSTABLE + "/profile/visibility", dict(cmd.visibility))
-        self.names.pop(self.c.user_id, None)
-        self._resolve([self.c.user_id])
-        self.bridge.post(b.Notice("Profile saved"))
-
-    async def do_SetAvatar(self, cmd: b.SetAvatar) -> None:
-        data, kind = await asyncio.to_thread(_read_image, Path(cmd.path))
-        await self.c.set_avatar(data, kind)
-        self.names.pop(self.c.user_id, None)
-        self._resolve([self.c.user_id])
-        self.bridge.post(b.Notice("Profile picture changed"))
-
-    async def do_ListDevices(self, cmd: b.ListDevices) -> None:
-        devices = await self.c.list_devices()
-        rows = tuple((str(d.get("device_id")), str(d.get("display_name") or ""),
-                      d.get("last_seen_ts") if isinstance(d.get("last_seen_ts"), int) else None)
-                     for d in devices)
-        self.bridge.post(b.DevicesLoaded(self.c.device_id, rows))
-
-    async def do_RemoveDevice(self, cmd: b.RemoveDevice) -> None:
-        if cmd.device_id == self.c.device_id:
-            raise MatrixError(400, "M_INVALID_PARAM", "use Log out to remove this device")
-        await self.c.delete_device(cmd.device_id, cmd.password)
-        await self.do_ListDevices(b.ListDevices())
-
-    async def do_ApprovePairing(self, cmd: b.ApprovePairing) -> None:
-        code = "".join(ch for ch in cmd.code if ch.isdigit())
-        if len(code) != 8:
-            raise MatrixError(400, "M_INVALID_PARAM", "the pairing code has 8 digits")
-        name = await account.approve_pairing(self.c, code, confirm=self._confirm_sas)
-        self.bridge.post(b.Notice(f"Device {name or ''} paired".replace("  ", " ")))
-
-    async def _confirm_sas(self, code: str) -> bool:
-        self._sas = asyncio.get_running_loop().create_future()
-        self.bridge.post(b.PairingSasShown(code))
-        return await self._sas
-
-    async def do_ConfirmPairingSas(self, cmd: b.ConfirmPairingSas) -> None:
-        if self._sas is not None and not self._sas.done():
-            self._sas.set_result(cmd.matches)
-
-    async def do_AcceptSafetyNumber(self, cmd: b.AcceptSafetyNumber) -> None:
-        await self.c.accept_safety_number(cmd.user_id, cmd.new_key)
-        self.bridge.post(b.Notice(f"New safety number of {cmd.user_id} accepted"))
-
-    async def do_GetSafetyNumber(self, cmd: b.GetSafetyNumber) -> None:
-        parse_user_id(cmd.user_id)
-        await self.c.learn_devices([cmd.user_id], refresh=True)
-        pinned = self.c.store.get("identities", cmd.user_id)
-        if pinned is None:
-            raise MatrixError(404, "M_NOT_FOUND", "no identity key known for that user yet")
-        number = safety_number(self.c.user_id, self.c.keys.identity.public, cmd.user_id,
-                               IdentityPublicKey.from_b64(pinned["key"]))
-        self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
-
-
-def preview_of(message: Message) -> str:
-    """One line for the conversation list."""
-    if message.redacted:
-        return "Message deleted"
-    if message.kind == "image":
-        return "[image]"
-    if message.kind == "file":
-        return "[file] " + message.body
-    return " ".join(message.body.split())[:120]
-
-
-def _read_image(path: Path) -> tuple[bytes, str]:
-    thumb_check = thumbnail_file(path)  # validates size, dimensions and format
-    del thumb_check
-    data = path.read_bytes()
-    kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else \
-        "image/gif" if data[:4] == b"GIF8" else "image/webp" if data[8:12] == b"WEBP" else "image/jpeg"
-    return data, kind
-
-
-def _unique(path: Path) -> Path:
-    if not path.exists() and not Path(str(path) + ".part").exists():
-        return path
-    stem, suffix = path.stem, path.suffix
-    for i in range(1, 1000):
-        candidate = path.with_name(f"{stem} ({i}){suffix}")
-        if not candidate.exists():
-            return candidate
-    return path.with_name(f"{stem}-{os.getpid()}{suffix}")
 

@@ -86,6 +86,7 @@ from homeserver.services.space_hierarchy import SpaceHierarchyService
 from homeserver.services.sync import SyncService
 from homeserver.services.sync_api import STREAMS
 from homeserver.services.sync_v1 import LegacySyncService
+from homeserver.services.third_party_invites import ThirdPartyInviteService
 from homeserver.services.threepids import ThreepidService
 from homeserver.services.to_device import ToDeviceService
 from homeserver.services.typing import TypingService
@@ -167,6 +168,7 @@ class Services:
     pushers: PusherService
     push_gateway: PushDispatcher
     threepids: ThreepidService
+    third_party_invites: ThirdPartyInviteService
     password_reset: PasswordResetService
     search: SearchService
     spaces: SpaceHierarchyService
@@ -302,6 +304,7 @@ def build_services(
         pushers=pushers,
         push_gateway=push_gateway,
         threepids=threepids,
+        third_party_invites=ThirdPartyInviteService(core.membership, threepids.identity, config.server_name),
         password_reset=PasswordResetService(accounts, devices),
         search=SearchService(core.rooms, core.messages, EventSearchRepository(database)),
         spaces=SpaceHierarchyService(core.rooms, room_directory),
@@ -407,6 +410,7 @@ def create_app(
     hs = Homeserver(config, database, signing_key, services, redis, housekeepers)
     hs.metrics = Metrics(services.notifier, database, redis)
     hs.federation = build_federation(config, database, signing_key, services, clock)
+    hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
     @contextlib.asynccontextmanager
@@ -421,6 +425,7 @@ def create_app(
                     await load_signing_key(config, database, signing_key, clock)
                     await services.streams.prepare(STREAMS)
             await services.notifier.start()
+            await hs.federation.start()
             hs.background.append(
                 asyncio.create_task(_housekeeping(hs, housekeeping_interval_s))
             )

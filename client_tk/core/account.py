@@ -190,12 +190,9 @@ async def register(opts: ClientOptions, username: str, password: str, *, email: 
         await http.aclose()
     user_id, device_id, token = result["user_id"], result["device_id"], result["access_token"]
     store = _open_store(opts, user_id)
-    client = await _finish(opts, store, _keyring(opts, store, keys), user_id, device_id, token, password)
-    if user_id.split(":", 1)[0][1:] != username.lower():
-        # The address was looked up before: its placeholder (and its conversations) became this
-        # account under the looked-up id; the name chosen here is what everyone sees.
-        await client.set_profile_field("displayname", username)
-    return client
+    # An address looked up before registration: the server gives this account the name chosen
+    # here, keeps the looked-up id as its alias and moves its invitations over.
+    return await _finish(opts, store, _keyring(opts, store, keys), user_id, device_id, token, password)
 
 
 async def login(opts: ClientOptions, user_id: str, password: str, *, method: str = "key") -> ChatClient:

@@ -70,11 +70,13 @@ class ConversationView(ttk.Frame):
         self.entry.bind("<Return>", self._enter)
         self.entry.bind("<KeyPress>", self._key, add="+")
         self.entry.bind("<Escape>", lambda e: self.cancel_reply())
+        self.entry.bind("<Up>", self._up)
         if app.screen is not None:
             install_shortcuts(self.entry, app.screen)  # before the Text class's own Ctrl+K, Ctrl+F...
-        self.messages = MessageView(self, app, room.room_id, on_reply=self.reply)
+        self.messages = MessageView(self, app, room.room_id, on_reply=self.reply, on_edit=self.edit)
         self.messages.pack(side="top", fill="both", expand=True)
         self.reply_to: Message | None = None
+        self.editing: Message | None = None
         self._typing_sent = 0.0
         self._typing_job: str | None = None
         self._subs = [app.bus.subscribe(TypingChanged, self._typing),
@@ -166,7 +168,11 @@ class ConversationView(ttk.Frame):
             return
         self.entry.delete("1.0", "end")
         self.app.drafts.pop(self.room.room_id, None)
-        self.app.send(b.SendText(self.room.room_id, text, self.reply_to.event_id if self.reply_to else None))
+        if self.editing is not None:
+            if text != self.editing.body:
+                self.app.send(b.EditMessage(self.room.room_id, self.editing.event_id, text))
+        else:
+            self.app.send(b.SendText(self.room.room_id, text, self.reply_to.event_id if self.reply_to else None))
         self.cancel_reply()
         if self._typing_job is not None:
             self.after_cancel(self._typing_job)
@@ -183,12 +189,37 @@ class ConversationView(ttk.Frame):
         self.cancel_reply()
 
     def reply(self, message: Message) -> None:
+        if self.editing is not None:
+            self.cancel_reply()
         self.reply_to = message
         self.reply_label.configure(text=f"↪ Replying to {self.app.display_name(message.sender)}: {message.body[:60]}")
         self.reply_bar.pack(side="bottom", fill="x", before=self.typing)
         self.entry.focus_set()
 
+    def edit(self, message: Message) -> None:
+        """Edit one of our messages in the composer (Enter saves, Esc cancels)."""
+        self.reply_to = None
+        self.editing = message
+        self.reply_label.configure(text="✎ Editing your message (Enter saves, Esc cancels)")
+        self.reply_bar.pack(side="bottom", fill="x", before=self.typing)
+        self.entry.delete("1.0", "end")
+        self.entry.insert("1.0", message.body)
+        self.entry.focus_set()
+
+    def _up(self, event: Any) -> str | None:
+        """Up in an empty composer: edit our last message."""
+        if self.entry.get("1.0", "end").strip():
+            return None
+        last = self.messages.last_own_text()
+        if last is None:
+            return None
+        self.edit(last)
+        return "break"
+
     def cancel_reply(self) -> None:
+        if self.editing is not None:
+            self.editing = None
+            self.entry.delete("1.0", "end")
         self.reply_to = None
         self.reply_bar.pack_forget()
 

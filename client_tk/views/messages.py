@@ -23,10 +23,12 @@ from client_tk import bridge as b
 from client_tk.core.events import (
     DecryptionFailed,
     Message,
+    MessageChanged,
     MessageDeleted,
     MessageReceived,
     ReceiptUpdated,
 )
+from client_tk.views.message_relations import RelationsMixin
 from client_tk.views.message_search import SearchMixin
 from client_tk.widgets.avatar import colour_for
 
@@ -78,13 +80,15 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-class MessageView(SearchMixin, ttk.Frame):
+class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
     def __init__(self, master: Any, app: ParleyApp, room_id: str,
-                 on_reply: Callable[[Message], None] | None = None) -> None:
+                 on_reply: Callable[[Message], None] | None = None,
+                 on_edit: Callable[[Message], None] | None = None) -> None:
         super().__init__(master)
         self.app = app
         self.room_id = room_id
         self.on_reply = on_reply
+        self.on_edit = on_edit
         self._search_bar()
         body = self.body = ttk.Frame(self)
         body.pack(side="bottom", fill="both", expand=True)
@@ -109,6 +113,7 @@ class MessageView(SearchMixin, ttk.Frame):
         self.text.tag_configure("match", background="#7a6a00", foreground="white")
         self.text.tag_configure("current", background="#f39c12", foreground="black")
         self.text.bind("<Button-3>", self._context_menu)
+        self._relation_tags()
         self.text.tag_configure("link", foreground="#5dade2", underline=True)
         self.text.tag_bind("link", "<Button-1>", self._open_link)
         self.text.tag_bind("link", "<Enter>", lambda e: self.text.configure(cursor="hand2"))
@@ -136,6 +141,7 @@ class MessageView(SearchMixin, ttk.Frame):
             app.bus.subscribe(b.HistoryLoaded, self._history),
             app.bus.subscribe(MessageReceived, self._received),
             app.bus.subscribe(MessageDeleted, self._deleted),
+            app.bus.subscribe(MessageChanged, self._message_changed),
             app.bus.subscribe(DecryptionFailed, self._failed),
             app.bus.subscribe(ReceiptUpdated, self._receipt),
             app.bus.subscribe(b.ImageReady, self._image),
@@ -169,6 +175,7 @@ class MessageView(SearchMixin, ttk.Frame):
         self.messages.clear()
         self.order.clear()
         self.cards.clear()
+        self._chips.clear()
         self._shown_names.clear()
         self.read_upto = -1
         self.loaded = False
@@ -259,7 +266,10 @@ class MessageView(SearchMixin, ttk.Frame):
         else:
             for piece, url in split_links(message.body):
                 put(piece, "body", *(("link", "href:" + url) if url else ()))
+            if message.edited:
+                put("  (edited)", "edited")
             put("\n", "body")
+        self._write_relations(message, put)
         if own and message.unreachable and not message.redacted:
             put(unreachable_text(message.unreachable, self.app.display_name) + "\n", "unreachable")
         put("\n")
@@ -471,8 +481,10 @@ class MessageView(SearchMixin, ttk.Frame):
             menu.add_command(label="Copy text", command=lambda: self._copy(message.body))
             if message.kind in ("file", "image"):
                 menu.add_command(label="Download…", command=lambda: self.download(message))
+            self._edit_menu(menu, message)
             if message.sender == self.app.user_id:
                 menu.add_command(label="Delete for everyone", command=lambda: self.confirm_delete(message))
+            self._react_menu(menu, message)
         elif event_id in self.failed:
             sender, device = self.failed[event_id]
             menu.add_command(label="Reset secure session",

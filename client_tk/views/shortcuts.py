@@ -27,9 +27,11 @@ SHORTCUTS: tuple[tuple[tuple[str, ...], str, str, Action], ...] = (
 LOCAL_KEYS: tuple[tuple[str, str], ...] = (
     ("Enter", "Send the message"),
     ("Shift+Enter", "New line in the message"),
-    ("Esc", "Cancel the reply / close the search bar"),
+    ("↑ in an empty composer", "Edit your last message"),
+    ("Esc", "Cancel the reply or the edit / close the search bar"),
     ("Enter / Shift+Enter in Find", "Next / previous match"),
-    ("Right click on a message", "Reply, copy, download, delete"),
+    ("Right click on a message", "Reply, react, edit, copy, download, delete"),
+    ("Click a reaction", "Add or take back your own"),
 )
 
 

@@ -272,6 +272,7 @@ def cs_api_routes() -> list[BaseRoute]:
               methods=["POST"]),
         *_both("/user/{user_id}/openid/request_token", openid.request_token, ["POST"]),
         Route("/_matrix/federation/v1/openid/userinfo", openid.userinfo, methods=["GET"]),
+        Route("/_matrix/federation/v1/3pid/onbind", rooms.third_party_onbind, methods=["POST"]),
         *_both("/pushers", pushers.get_pushers, ["GET"]),
         *_both("/pushers/set", pushers.set_pusher, ["POST"]),
         *_both("/notifications", notifications.notifications, ["GET"]),

@@ -33,7 +33,8 @@ def _unauthorized(message: str) -> MatrixError:
 
 class RequestAuthenticator:
     def __init__(self, server_name: str, keyring: KeyRing, policy: ServerPolicy, limiter: RateLimiter,
-                 clock: Clock, requests_per_minute: int) -> None:
+                 clock: Clock, requests_per_minute: int, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.server_name = server_name
         self.keyring = keyring
         self.policy = policy
@@ -43,6 +44,8 @@ class RequestAuthenticator:
 
     async def authenticate(self, method: str, uri: str, headers: list[str], content: Any) -> str:
         """The origin server of a correctly signed request for this server."""
+        if not self.enabled:
+            raise MatrixError(403, Codes.FORBIDDEN, "This server does not federate ([federation] enabled = false)")
         auths = [h for h in headers if h.strip().lower().startswith("x-matrix")]
         if not auths:
             raise _unauthorized("Missing X-Matrix Authorization header")

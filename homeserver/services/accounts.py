@@ -131,8 +131,8 @@ class AccountService:
         # Failed logins per (account, address), and per account from everywhere.
         self.login_failure_limit = Limit("login_fail", rl.login_per_minute)
         self.login_ceiling = Limit("login_fail_acct", rl.login_failures_per_account_per_hour, 3_600_000)
-        # Called with the user id when a placeholder becomes a real account.
-        self.placeholder_upgraded: list[Callable[[str], Awaitable[None]]] = []
+        # Called with (placeholder id, new account id) when a placeholder's person registers.
+        self.placeholder_upgraded: list[Callable[[str, str], Awaitable[None]]] = []
         # The m.login.registration_token stage (set by the admin services).
         self.registration_tokens: RegistrationTokenStage | None = None
         # Called with the user id of every newly registered account (default profile, ...).
@@ -352,15 +352,17 @@ class AccountService:
         if email is not None:
             holder = await self.users.by_email(email)
             if holder is not None and holder.is_placeholder:
-                # The placeholder handed out to people who looked this address
-                # up becomes the real account, keeping its id and invitations.
-                holder.password_hash = password_hash
-                holder.login_key = login_key
-                holder.is_placeholder = False
-                await holder.save(update_fields=["password_hash", "login_key", "is_placeholder"])
+                # The person gets the name they chose; the id handed out to people who
+                # looked this address up becomes an alias of it, and its invitations move
+                # over (the listeners), so the conversations started with it continue.
+                try:
+                    user = await self.users.take_over_placeholder(
+                        holder.user_id, user_id, localpart, email, password_hash, login_key, now)
+                except AlreadyExists:
+                    raise MatrixError(400, Codes.USER_IN_USE, "That user name is taken") from None
                 for listener in self.placeholder_upgraded:
-                    await listener(holder.user_id)
-                return holder
+                    await listener(holder.user_id, user.user_id)
+                return user
             if holder is not None:
                 raise MatrixError(401, Codes.THREEPID_AUTH_FAILED, "The e-mail address has not been verified")
         try:

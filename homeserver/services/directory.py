@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from homeserver.storage.media import MediaRepository
 from homeserver.storage.media_store import make_media_store
 from homeserver.storage.placeholders import PlaceholderRepository
 from homeserver.storage.profiles import ProfileRepository
+
+logger = logging.getLogger(__name__)
 
 # Every e-mail lookup takes at least this long (real time), see lookup_email.
 LOOKUP_MIN_ANSWER_MS = 150
@@ -182,6 +185,7 @@ def connect_people(
     rooms.set_profile_lookup(people.profiles.public_basics)
     people.placeholders.conversation_check = _conversation_check(rooms, people.placeholders)
     people.placeholders.release_memberships = _release_memberships(rooms, membership)
+    people.placeholders.hand_over_memberships = _hand_over_memberships(rooms, membership)
 
 
 def _release_memberships(rooms: RoomService, membership: MembershipService) -> Callable[[str], Awaitable[None]]:
@@ -204,6 +208,42 @@ def _event_info(rooms: RoomService) -> Callable[[str], Awaitable[tuple[str, str]
         return None if event is None else (str(event.room_id), str(event.sender))
 
     return info
+
+
+def _hand_over_memberships(rooms: RoomService, membership: MembershipService
+                           ) -> Callable[[str, str], Awaitable[None]]:
+    """The placeholder's person registered as ``user_id``: in every room where the placeholder
+    is invited (or joined: a direct chat joins its invitee at once), a local member -- the one
+    who invited it first -- invites the account; a direct chat's account joins at once, as its
+    placeholder did; then the placeholder leaves and forgets the room."""
+
+    async def hand_over(placeholder_id: str, user_id: str) -> None:
+        suffix = ":" + rooms.server_name
+        for held in await rooms.repo.memberships_of_user(placeholder_id):
+            if held.membership not in ("invite", "join"):
+                continue
+            room_id = held.room_id
+            event = await membership.membership_event(room_id, placeholder_id)
+            first = [event.sender] if event is not None and event.sender != placeholder_id else []
+            others = [u for u in await rooms.joined_users(room_id) if u not in first and u != placeholder_id]
+            invited = False
+            for inviter in (u for u in first + others if u.endswith(suffix)):
+                try:
+                    await membership.invite(inviter, room_id, user_id)
+                except MatrixError as exc:  # e.g. this member may not invite: ask the next one
+                    logger.info("%s cannot invite %s to %s: %s", inviter, user_id, room_id, exc.message)
+                    continue
+                invited = True
+                break
+            if invited and held.membership == "join":
+                await membership.join(user_id, room_id)
+            if not invited:
+                logger.warning("the invitation of %s to %s could not be handed over to %s",
+                               placeholder_id, room_id, user_id)
+            await membership.leave(placeholder_id, room_id)
+            await membership.forget(placeholder_id, room_id)
+
+    return hand_over
 
 
 def _conversation_check(rooms: RoomService, placeholders: PlaceholderService) -> ConversationCheck:

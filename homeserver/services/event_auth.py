@@ -59,6 +59,10 @@ def auth_types_for_event(event_type: str, sender: str, state_key: str | None, co
         membership = content.get("membership")
         if membership in ("join", "invite", "knock"):
             keys.append(JOIN_RULES)
+        tpi = content.get("third_party_invite")
+        token = tpi.get("signed", {}).get("token") if isinstance(tpi, dict) and isinstance(tpi.get("signed"), dict) else None
+        if membership == "invite" and isinstance(token, str):
+            keys.append(("m.room.third_party_invite", token))
         via = content.get("join_authorised_via_users_server")
         if membership == "join" and rules.restricted and is_user_id(via):
             keys.append(member_key(str(via)))

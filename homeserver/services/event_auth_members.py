@@ -20,6 +20,7 @@ from homeserver.services.event_auth import (
     membership_of,
     user_power,
 )
+from homeserver.services.event_auth_tpi import check_third_party_invite
 from homeserver.services.events import compute_event_id, reference_ids
 from homeserver.services.room_versions import RoomVersion
 
@@ -56,8 +57,6 @@ def check_membership(event: JsonDict, content: JsonDict, state: StateMap, versio
     membership = content.get("membership")
     if not isinstance(target, str) or membership not in _memberships(version):
         raise AuthError("Invalid membership event")
-    if "third_party_invite" in content:
-        raise AuthError("Third-party invites are not supported")
     join_rule = join_rule_of(state)
 
     if membership == "join":
@@ -93,6 +92,9 @@ def check_membership(event: JsonDict, content: JsonDict, state: StateMap, versio
     target_membership = membership_of(state, target)
 
     if membership == "invite":
+        if "third_party_invite" in content:
+            check_third_party_invite(event, content["third_party_invite"], state, target, target_membership)
+            return
         if sender_membership != "join":
             raise AuthError(f"{sender} is not in the room")
         if target_membership in ("ban", "join"):

@@ -1,6 +1,7 @@
 """Calls of the Identity Service API that the homeserver makes for its users:
 binding (``/_matrix/identity/v2/3pid/bind``) and unbinding (``.../3pid/unbind``) a
-third-party identifier.
+third-party identifier, looking one up (``/lookup``), storing a third-party invite
+(``/store-invite``) and checking that a key of the identity server is still valid.
 
 Only identity servers allowed by ``[identity] allowed_servers`` are contacted: a
 client names the server, and the homeserver must not become a way to reach any
@@ -10,6 +11,8 @@ authorisation, as the Identity Service API asks of homeservers).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import ssl
 from typing import Any
@@ -86,6 +89,48 @@ class IdentityServerClient:
             return False
         return True
 
+    async def lookup(self, id_server: str, id_access_token: str, medium: str, address: str) -> str | None:
+        """The Matrix user id bound to (medium, address), by the hashed v2 lookup."""
+        auth = {"Authorization": f"Bearer {id_access_token}"}
+        details = await self._request("GET", id_server, "/_matrix/identity/v2/hash_details", None, auth)
+        algorithms = details.get("algorithms")
+        pepper = details.get("lookup_pepper")
+        if not isinstance(algorithms, list) or not isinstance(pepper, str):
+            raise MatrixError(502, Codes.UNKNOWN, "The identity server gave no valid hash details")
+        if "sha256" in algorithms:
+            digest = hashlib.sha256(f"{address} {medium} {pepper}".encode()).digest()
+            query, algorithm = base64.urlsafe_b64encode(digest).decode().rstrip("="), "sha256"
+        elif "none" in algorithms:
+            query, algorithm = f"{address} {medium}", "none"
+        else:
+            raise MatrixError(502, Codes.UNKNOWN, "The identity server offers no lookup algorithm known here")
+        answer = await self._post(id_server, "/_matrix/identity/v2/lookup",
+                                  {"addresses": [query], "algorithm": algorithm, "pepper": pepper}, auth)
+        mappings = answer.get("mappings")
+        mxid = mappings.get(query) if isinstance(mappings, dict) else None
+        return mxid if isinstance(mxid, str) else None
+
+    async def store_invite(self, id_server: str, id_access_token: str, invite: JsonDict) -> JsonDict:
+        """POST /_matrix/identity/v2/store-invite: token, display_name and public keys."""
+        answer = await self._post(id_server, "/_matrix/identity/v2/store-invite", invite,
+                                  {"Authorization": f"Bearer {id_access_token}"})
+        if not isinstance(answer.get("token"), str) or not answer["token"] \
+                or not isinstance(answer.get("public_keys"), list) or not answer["public_keys"]:
+            raise MatrixError(502, Codes.UNKNOWN, "The identity server did not store the invite")
+        return answer
+
+    async def key_is_valid(self, key_validity_url: str, public_key: str) -> bool:
+        """GET ``key_validity_url``: whether the identity server still vouches for the key."""
+        url = httpx.URL(key_validity_url)
+        server = url.host if url.port is None else f"{url.host}:{url.port}"
+        if url.scheme != "https" or not self.enabled or not self.config.allows(server):
+            return False
+        try:
+            answer = await self._request("GET", server, url.path, None, {}, params={"public_key": public_key})
+        except MatrixError:
+            return False
+        return answer.get("valid") is True
+
     def _x_matrix(self, destination: str, path: str, content: JsonDict) -> str:
         signed = sign_json(
             {"method": "POST", "uri": path, "origin": self.server_name, "destination": destination,
@@ -97,10 +142,15 @@ class IdentityServerClient:
                 f'key="{self.signing_key.key_id}",sig="{sig}"')
 
     async def _post(self, id_server: str, path: str, content: JsonDict, headers: dict[str, str]) -> JsonDict:
+        return await self._request("POST", id_server, path, content, headers)
+
+    async def _request(self, method: str, id_server: str, path: str, content: JsonDict | None,
+                       headers: dict[str, str], params: dict[str, str] | None = None) -> JsonDict:
         try:
-            response = await self.client.post(
-                f"https://{id_server}{path}", content=encode_canonical_json(content),
-                headers={"Content-Type": "application/json", **headers},
+            response = await self.client.request(
+                method, f"https://{id_server}{path}", params=params,
+                content=None if content is None else encode_canonical_json(content),
+                headers={"Content-Type": "application/json", **headers} if content is not None else headers,
             )
         except httpx.HTTPError as exc:
             raise MatrixError(502, Codes.UNKNOWN, f"The identity server {id_server} cannot be reached") from exc

@@ -192,6 +192,8 @@ class KeyService:
         # Called as (requester, visible users queried, response) to add more to
         # /keys/query answers (cross-signing keys and signatures).
         self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
+        # Called as (user, device ids, deleted) after a device-list change (federation shares it).
+        self.change_listeners: list[Callable[[str, list[str], bool], Awaitable[None]]] = []
 
     # ------------------------------------------------------------- visibility
     async def _sharing(self, user_id: str) -> set[str]:
@@ -215,8 +217,10 @@ class KeyService:
         """Local users who see ``user_id``'s device list (to be woken on a change)."""
         return await self._sharing(user_id) | await self.repo.grantees(user_id)
 
-    async def _changed(self, user_id: str) -> None:
+    async def _changed(self, user_id: str, device_ids: list[str] | None = None, deleted: bool = False) -> None:
         await self.notifier.notify(await self._watchers(user_id), DEVICE_LISTS_STREAM)
+        for listener in self.change_listeners:
+            await listener(user_id, device_ids or [], deleted)
 
     # ----------------------------------------------------------------- upload
     async def upload(self, user_id: str, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +260,7 @@ class KeyService:
 
         if new_keys is not None and (stored is None or stored.key_json != new_keys.key_json):
             await self.repo.store_device_keys(new_keys, now)
-            await self._changed(user_id)
+            await self._changed(user_id, [device_id])
         if otks:
             await self.repo.add_one_time_keys(user_id, device_id, otks, now)
         for key in fallbacks:
@@ -528,12 +532,12 @@ class KeyService:
         if not device_ids:
             return
         await self.repo.delete_devices(user_id, device_ids, self.clock.now_ms())
-        await self._changed(user_id)
+        await self._changed(user_id, device_ids, deleted=True)
 
     async def device_list_changed(self, user_id: str, device_ids: list[str]) -> None:
         """Record a device-list change for ``user_id`` (for other services) and wake watchers."""
         await self.repo.record_change(user_id, device_ids, self.clock.now_ms())
-        await self._changed(user_id)
+        await self._changed(user_id, device_ids)
 
     async def contribute(self, ctx: SyncContext, response: dict[str, Any]) -> bool:
         """SyncContributor: key counts, the signed pre-key's age and device_lists."""

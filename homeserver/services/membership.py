@@ -50,6 +50,10 @@ class MembershipService:
         if head is None or head.purged:
             raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
 
+    async def check_entry(self, room_id: str) -> None:
+        """The room exists here and may be entered (no admin block)."""
+        await self._entry(room_id)
+
     async def _entry(self, room_id: str) -> None:
         await self._room(room_id)
         for check in self.entry_checks:

@@ -15,11 +15,16 @@ changes in ``/sync`` tell it when).  This reveals to someone who looked an
 address up whether that person has a device yet -- the price of never having
 server-made keys; the lookup answer itself is the same either way.
 
-When somebody registers with the address, the account service upgrades the
-placeholder in place (same user id, invitations and memberships intact) and
-calls :meth:`PlaceholderService.on_upgraded`, which deletes any device left
-from before placeholders stopped having keys (migration 0080 removes those at
-start-up as well).
+When somebody registers with the address, they get the user id they chose: the
+account service creates that account, moves the address to it and makes the
+placeholder's id an **alias** of it (``user_aliases``, migration 0130: an
+invitation to the alias reaches the account), then calls
+:meth:`PlaceholderService.on_upgraded`, which deletes any device left from
+before placeholders stopped having keys (migration 0080 removes those at
+start-up as well) and hands the placeholder's invitations over: each local
+inviter invites the account, and the placeholder declines, so the conversation
+continues with the person under their chosen name (``hand_over_memberships``,
+installed by the composition root).
 
 Placeholders older than ``PLACEHOLDER_TTL_MS`` (30 days) without a *real
 conversation* are removed by the housekeeper.  A real conversation means:
@@ -68,6 +73,8 @@ class PlaceholderService:
         self.conversation_check: ConversationCheck | None = None
         # Declines and forgets what the placeholder still holds, before removal.
         self.release_memberships: Callable[[str], Awaitable[None]] | None = None
+        # (placeholder id, account id): moves its invitations to the account that took it over.
+        self.hand_over_memberships: Callable[[str, str], Awaitable[None]] | None = None
         self._secret: bytes | None = None
 
     async def _key(self) -> bytes:
@@ -100,10 +107,13 @@ class PlaceholderService:
             return Resolved(*holder)
         return None
 
-    async def on_upgraded(self, user_id: str) -> None:
-        """A placeholder became a real account: drop any device it still has
-        (only placeholders made before they stopped having keys had one)."""
-        await self.devices.delete_all(user_id)
+    async def on_upgraded(self, placeholder_id: str, user_id: str) -> None:
+        """The placeholder's person registered as ``user_id``: drop any device the placeholder
+        still has (only placeholders made before they stopped having keys had one) and move
+        its invitations to the account."""
+        await self.devices.delete_all(placeholder_id)
+        if self.hand_over_memberships is not None:
+            await self.hand_over_memberships(placeholder_id, user_id)
 
     async def cleanup(self) -> int:
         """Remove placeholders older than 30 days without a real conversation."""

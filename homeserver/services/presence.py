@@ -24,6 +24,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
+from homeserver.services.federation_out import EduSink, remote_servers, server_of
 from homeserver.services.filters import apply_event_filter
 from homeserver.services.sync_api import MembershipReader, SyncContext
 from homeserver.storage.presence import PresenceRepository, PresenceRow
@@ -99,12 +100,40 @@ class PresenceService:
         self.offline_after_ms = offline_after_ms
         # user -> when this instance last wrote their heartbeat.
         self._beats: dict[str, int] = {}
+        # Servers sharing a room with a local user get its changes as m.presence.
+        self.federation: EduSink | None = None
+        self.server_name = ""
 
     async def _changed(self, row: PresenceRow | None) -> None:
         if row is None:
             return
-        await self.notifier.notify(await self.membership.users_sharing_a_room(row.user_id), "presence",
-                                   row.stream_pos)
+        sharing = await self.membership.users_sharing_a_room(row.user_id)
+        await self.notifier.notify(sharing, "presence", row.stream_pos)
+        if self.federation is not None and server_of(row.user_id) == self.server_name:
+            content = presence_content(row, self.clock.now_ms())
+            await self.federation.queue_edu(remote_servers(sharing, self.server_name), "m.presence",
+                                            {"push": [{"user_id": row.user_id, **content}]})
+
+    async def apply_remote(self, origin: str, update: JsonDict) -> None:
+        """One entry of an ``m.presence`` EDU: ``origin``'s own user, sharing a room with one of ours."""
+        user_id = update.get("user_id")
+        if not isinstance(user_id, str) or server_of(user_id) != origin:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{origin} cannot set the presence of {str(user_id)[:255]}")
+        state = update.get("presence")
+        if state not in STATES:
+            raise MatrixError(400, Codes.INVALID_PARAM, "presence must be one of online, unavailable, offline")
+        sharing = await self.membership.users_sharing_a_room(user_id)
+        if not any(server_of(u) == self.server_name for u in sharing):
+            raise MatrixError(403, Codes.FORBIDDEN, f"{user_id} shares no room with this server's users")
+        status_msg = update.get("status_msg")
+        if not isinstance(status_msg, str) or len(status_msg) > MAX_STATUS_MSG:
+            status_msg = None
+        ago = update.get("last_active_ago")
+        now = self.clock.now_ms()
+        active = update.get("currently_active") is True or (isinstance(ago, int) and ago < HEARTBEAT_MS)
+        row = await self.repo.write(user_id, state, status_msg, keep_status_msg=False,
+                                    explicit=state == UNAVAILABLE, active=active, now_ms=now)
+        await self._changed(row)
 
     async def set_status(self, requester_id: str, user_id: str, body: JsonDict) -> None:
         """PUT /presence/{userId}/status"""

@@ -27,6 +27,7 @@ from common.identifiers import is_valid_event_id, parse_room_id
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataContributor, AccountDataService
 from homeserver.services.clock import Clock
+from homeserver.services.federation_out import EduSink, remote_servers, server_of
 from homeserver.services.filters import (
     FilterService,
     event_allowed,
@@ -91,6 +92,25 @@ class ReceiptService:
         self.clock = clock
         # ``async (user_id, room_id)`` after a read receipt moved (push badge updates).
         self.read_listeners: list[Callable[[str, str], Awaitable[None]]] = []
+        # Other servers with members in the room get public receipts as m.receipt.
+        self.federation: EduSink | None = None
+        self.server_name = ""
+
+    async def apply_remote(self, origin: str, room_id: str, receipt_type: str, user_id: str,
+                           event_ids: list[str], data: JsonDict) -> None:
+        """One receipt of an ``m.receipt`` EDU: ``origin``'s own user, joined, on an event we have."""
+        if receipt_type != READ:
+            raise MatrixError(400, Codes.INVALID_PARAM, f"Receipts of type {receipt_type[:50]} are not shared")
+        if server_of(user_id) != origin:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{origin} cannot send receipts of {user_id}")
+        members = await self.membership.joined_users(room_id)
+        if user_id not in members:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{user_id} is not joined to {room_id}")
+        thread = data.get("thread_id")
+        thread_id = thread if isinstance(thread, str) and len(thread) <= 255 else ""
+        for event_id in event_ids[-1:]:  # one receipt per user: the latest
+            position = await self._event_pos(room_id, _check_event_id(event_id, "event_ids"))
+            await self._store(user_id, room_id, READ, thread_id, event_id, position, members, share=False)
 
     async def _joined_members(self, room_id: str, user_id: str) -> list[str]:
         parse_room_id(room_id)
@@ -142,11 +162,16 @@ class ReceiptService:
 
     async def _store(
         self, user_id: str, room_id: str, receipt_type: str, thread_id: str,
-        event_id: str, event_pos: int, members: list[str],
+        event_id: str, event_pos: int, members: list[str], share: bool = True,
     ) -> None:
+        now = self.clock.now_ms()
         stored = await self.repo.put(
-            room_id, receipt_type, user_id, thread_id, event_id, event_pos, self.clock.now_ms()
+            room_id, receipt_type, user_id, thread_id, event_id, event_pos, now
         )
+        if stored is not None and share and receipt_type == READ and self.federation is not None:
+            data: JsonDict = {"ts": now, **({"thread_id": thread_id} if thread_id else {})}
+            await self.federation.queue_edu(remote_servers(members, self.server_name), "m.receipt", {
+                room_id: {READ: {user_id: {"event_ids": [event_id], "data": data}}}})
         if stored is not None:
             # A private receipt concerns only its owner (their unread counts).
             if receipt_type == READ_PRIVATE:

@@ -177,10 +177,11 @@ class RoomService:
         _, server = parse_user_id(user_id)
         if server != self.server_name:
             raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
-        user = await self.users.get(user_id)
+        target: str = await self.users.alias_target(user_id) or user_id  # a lookup id, registered since
+        user = await self.users.get(target)
         if user is None or user.deactivated:
-            raise MatrixError(404, Codes.NOT_FOUND, f"Unknown user {user_id}")
-        return user_id
+            raise MatrixError(404, Codes.NOT_FOUND, f"Unknown user {target}")
+        return target
 
     async def create_room(self, user_id: str, body: JsonDict) -> str:
         preset = body.get("preset")
@@ -199,8 +200,6 @@ class RoomService:
         alias = None
         if body.get("room_alias_name") is not None and self.directory is not None:
             alias = await self.directory.alias_for_new_room(body["room_alias_name"])
-        if body.get("invite_3pid"):
-            raise MatrixError(400, Codes.INVALID_PARAM, "Third-party invites are not supported")
         invites = body.get("invite", [])
         if not isinstance(invites, list) or len(invites) > 100:
             raise MatrixError(400, Codes.BAD_JSON, "invite must be a list of at most 100 user ids")

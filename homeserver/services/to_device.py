@@ -6,12 +6,14 @@ A message stays queued until the device acknowledges it by syncing with a
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from common.errors import Codes, MatrixError
 from common.identifiers import is_valid_device_id, parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
+from homeserver.services.federation_out import EduSink
 from homeserver.storage.accounts import DeviceRepository
 from homeserver.storage.to_device import ToDeviceRepository
 
@@ -37,21 +39,29 @@ class ToDeviceService:
         self.notifier = notifier
         self.clock = clock
         self.server_name = server_name
+        # Messages for users of other servers leave as m.direct_to_device (set by the composition root).
+        self.federation: EduSink | None = None
 
     async def send(self, sender: str, sender_device: str, event_type: str, txn_id: str, messages: Any) -> None:
         if not isinstance(messages, dict):
             raise MatrixError(400, Codes.BAD_JSON, "messages must be an object")
         queued: list[tuple[str, str, JsonDict]] = []
+        remote: dict[str, dict[str, Any]] = {}
         requested = 0  # device entries named, existing or not: a request's size is bounded either way
         for user_id, per_device in messages.items():
             _, server = parse_user_id(user_id)
-            if server != self.server_name:
-                raise MatrixError(400, Codes.INVALID_PARAM, "Federation is not supported: users must be local")
+            if server != self.server_name and self.federation is None:
+                raise MatrixError(400, Codes.INVALID_PARAM, "Federation is off: users must be local")
             if not isinstance(per_device, dict):
                 raise MatrixError(400, Codes.BAD_JSON, "messages must map user ids to device maps")
             requested += len(per_device)
             if requested > MAX_TARGETS:
                 raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
+            if server != self.server_name:
+                if not all(isinstance(c, dict) and (d == "*" or is_valid_device_id(d)) for d, c in per_device.items()):
+                    raise MatrixError(400, Codes.BAD_JSON, "to-device content must be an object per device id")
+                remote.setdefault(server, {})[user_id] = per_device
+                continue
             existing = {d.device_id for d in await self.devices.list_for_user(user_id)}
             for device_id, content in per_device.items():
                 if not isinstance(content, dict):
@@ -68,9 +78,29 @@ class ToDeviceService:
                 if len(queued) > MAX_TARGETS:
                     raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
         await self._check_quota(sender, queued)
-        pos = await self.repo.enqueue(sender, sender_device, txn_id, event_type, queued, self.clock.now_ms())
-        if pos:
-            await self.notifier.notify({user_id for user_id, _, _ in queued}, "to_device", pos)
+        if queued:
+            pos = await self.repo.enqueue(sender, sender_device, txn_id, event_type, queued, self.clock.now_ms())
+            if pos:
+                await self.notifier.notify({user_id for user_id, _, _ in queued}, "to_device", pos)
+        if remote and self.federation is not None:
+            # The same id for a repeated client transaction: the destination applies it once.
+            message_id = hashlib.sha256(f"{sender}|{sender_device}|{txn_id}".encode()).hexdigest()[:32]
+            for server, server_messages in sorted(remote.items()):
+                await self.federation.queue_edu({server}, "m.direct_to_device", {
+                    "sender": sender, "type": event_type, "message_id": message_id, "messages": server_messages})
+
+    async def receive_remote(self, origin: str, content: JsonDict) -> None:
+        """An ``m.direct_to_device`` EDU: from ``origin``'s own user, delivered to our users' devices."""
+        sender, event_type, message_id = content.get("sender"), content.get("type"), content.get("message_id")
+        if not isinstance(sender, str) or parse_user_id(sender)[1] != origin:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{origin} cannot send to-device messages as {str(sender)[:255]}")
+        if not isinstance(event_type, str) or not isinstance(message_id, str) or not message_id:
+            raise MatrixError(400, Codes.BAD_JSON, "m.direct_to_device needs type and message_id")
+        messages = content.get("messages")
+        if not isinstance(messages, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "messages must be an object")
+        local = {u: m for u, m in messages.items() if isinstance(u, str) and u.endswith(":" + self.server_name)}
+        await self.send(sender, "", event_type, f"fed:{message_id[:200]}", local)
 
     async def _check_quota(self, sender: str, queued: list[tuple[str, str, JsonDict]]) -> None:
         """M_LIMIT_EXCEEDED when a target device's queue, or this sender's share of it, is full."""

@@ -21,6 +21,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id, parse_user_id
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
+from homeserver.services.federation_out import EduSink, remote_servers, server_of
 from homeserver.services.filters import event_allowed, room_event_allowed, room_section_filter
 from homeserver.services.sync_api import MembershipReader, SyncContext, room_section
 from homeserver.storage.typing import TypingRepository
@@ -51,6 +52,9 @@ class TypingService:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Other servers with members in the room get m.typing (set by the composition root).
+        self.federation: EduSink | None = None
+        self.server_name = ""
 
     async def set_typing(self, requester_id: str, room_id: str, user_id: str, body: JsonDict) -> None:
         """PUT /rooms/{roomId}/typing/{userId}"""
@@ -69,9 +73,24 @@ class TypingService:
         members = await self.membership.joined_users(room_id)
         if user_id not in members:
             raise MatrixError(403, Codes.FORBIDDEN, "You are not joined to this room")
+        await self._apply(room_id, user_id, typing, timeout, members)
+        if self.federation is not None:
+            await self.federation.queue_edu(remote_servers(members, self.server_name), "m.typing",
+                                            {"room_id": room_id, "user_id": user_id, "typing": typing})
+
+    async def set_remote_typing(self, origin: str, room_id: str, user_id: str, typing: bool) -> None:
+        """An ``m.typing`` EDU from ``origin``: only for its own users joined to the room."""
+        if server_of(user_id) != origin:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{origin} cannot set the typing state of {user_id}")
+        members = await self.membership.joined_users(room_id)
+        if user_id not in members:
+            raise MatrixError(403, Codes.FORBIDDEN, f"{user_id} is not joined to {room_id}")
+        await self._apply(room_id, user_id, typing, DEFAULT_TIMEOUT_MS, members)
+
+    async def _apply(self, room_id: str, user_id: str, typing: bool, timeout_ms: int, members: list[str]) -> None:
         now = self.clock.now_ms()
         if typing:
-            expires = now + min(timeout, MAX_TIMEOUT_MS)
+            expires = now + min(timeout_ms, MAX_TIMEOUT_MS)
             position = await self.repo.start(room_id, user_id, expires, now)
             self._schedule(expires)
         else:

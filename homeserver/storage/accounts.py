@@ -63,6 +63,44 @@ class UserRepository:
         except IntegrityError as exc:
             raise AlreadyExists(str(exc)) from exc
 
+    async def take_over_placeholder(
+        self, placeholder_id: str, user_id: str, localpart: str, email: str,
+        password_hash: str | None, login_key: str | None, now_ms: int,
+    ) -> User:
+        """The person behind a placeholder registers as ``user_id``, in one transaction: the
+        address moves to the new account, the placeholder's id becomes an alias of it, and who
+        could query the placeholder's keys (an e-mail lookup) may query the account's.  The
+        placeholder row stays, so its id is never handed to anyone else."""
+        try:
+            async with self.db.transaction() as conn:
+                moved = await self.db.execute(
+                    "UPDATE users SET email = NULL WHERE user_id = ? AND is_placeholder = 1 AND email = ?",
+                    [placeholder_id, email], conn)
+                if moved != 1:
+                    raise AlreadyExists("the placeholder was taken over meanwhile")
+                await self.db.execute(
+                    "INSERT INTO users (user_id, localpart, email, password_hash, login_key, is_placeholder, "
+                    "deactivated, created_ts) VALUES (?, ?, ?, ?, ?, 0, 0, ?)",
+                    [user_id, localpart, email, password_hash, login_key, now_ms], conn)
+                await self.db.execute("INSERT INTO user_aliases (alias_id, user_id, created_ts) VALUES (?, ?, ?)",
+                                      [placeholder_id, user_id, now_ms], conn)
+                grants = await self.db.fetch("SELECT requester_id FROM key_query_grants WHERE target_id = ?",
+                                             [placeholder_id], conn)
+                for row in grants:
+                    await self.db.execute(
+                        self.db.insert_ignore_sql("key_query_grants", ["requester_id", "target_id", "created_ts"]),
+                        [row["requester_id"], user_id, now_ms], conn)
+        except IntegrityError as exc:
+            raise AlreadyExists(str(exc)) from exc
+        user = await self.get(user_id)
+        assert user is not None
+        return user
+
+    async def alias_target(self, user_id: str) -> str | None:
+        """The account an alias id (an e-mail lookup id, see above) stands for, if it is one."""
+        row = await self.db.fetch_one("SELECT user_id FROM user_aliases WHERE alias_id = ?", [user_id])
+        return None if row is None else str(row["user_id"])
+
     async def set_login_key(self, user_id: str, login_key: str | None) -> None:
         await User.filter(user_id=user_id).update(login_key=login_key)
 

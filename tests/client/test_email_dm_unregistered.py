@@ -3,10 +3,12 @@
 Alice looks the address up (a keyless placeholder), opens the DM and writes
 twice: nobody can encrypt to a person without a device, so both messages wait
 in her outbox ("waiting for ... to join"), encrypted nowhere.  Bob registers
-with that address and the name he chose; the placeholder becomes his account,
-his chosen name is what Alice sees; his client publishes keys, Alice's client
-learns of the device through /sync, encrypts both messages to it, and Bob reads
-them; he answers and Alice reads that.  The server's database is grepped after
+with that address and the name he chose: his account is ``@<chosen>``, the
+looked-up id becomes its alias and the DM is handed over to him (the placeholder
+leaves it); his client publishes keys, Alice's client learns of the device
+through /sync, encrypts both messages to it, and Bob reads them; he answers and
+Alice reads that, from ``@<chosen>``.  An invitation to the old lookup id reaches
+him too.  The server's database is grepped after
 every step: it never held a private key (or any key) of Bob's that his own client
 did not publish.
 """
@@ -65,7 +67,7 @@ async def test_email_dm_waits_for_the_person_then_reads_both_ways(
             bob = await register(options(server.base_url, tmp_path / "bob"), chosen, PASSWORD, email=bob_mail,
                                  code_provider=smtp_sink.wait_for_code)
             made.append(bob)
-            assert bob.user_id == bob_id  # the placeholder became his account
+            assert bob.user_id == f"@{chosen}:{server.config.server_name}" != bob_id  # his name
             bob.start()
             # Alice's client learns of Bob's device, encrypts both to it, sends them in order.
             await until(lambda: alice.outgoing(room) == [], what="alice's waiting messages sent")
@@ -75,10 +77,20 @@ async def test_email_dm_waits_for_the_person_then_reads_both_ways(
             await until(lambda: bodies(bob, room) == [FIRST, SECOND], what="bob reads both")
             await bob.send_text(room, "bob answers at last")
             await until(lambda: "bob answers at last" in bodies(alice, room), what="alice reads the answer")
-            # The name he chose is what Alice sees.
-            assert (await alice.get_profile(bob_id)).get("displayname") == chosen
+            answer = next(m for m in alice.messages(room) if m.body == "bob answers at last")
+            assert answer.sender == bob.user_id
+            # The conversation is with him under the name he chose; the lookup id has left it.
+            members = alice.rooms[room].members
+            assert members.get(bob.user_id) == "join" and members.get(bob_id) in (None, "leave")
+            assert alice.rooms[room].is_direct and alice.find_dm(bob.user_id) == room
+            assert (await alice.get_profile(bob.user_id)).get("displayname") == chosen
+            # The lookup id stays an alias: a new invitation to it reaches Bob's account.
+            group = await alice.create_group("after the alias", [bob_id])
+            await until(lambda: group in bob.rooms, what="bob invited through the alias")
+            assert alice.rooms[group].members.get(bob.user_id) == "invite"
             # Only what Bob's own client published is in the database: no private key, ever.
-            for table, rows in (await rows_mentioning(server, bob_id)).items():
+            for table, rows in [*(await rows_mentioning(server, bob_id)).items(),
+                                *(await rows_mentioning(server, bob.user_id)).items()]:
                 for text in rows:
                     assert '"seed"' not in text and "private" not in text, table
             await assert_server_holds_no_plaintext(server.config, [FIRST, SECOND, "bob answers at last"])

@@ -1,14 +1,24 @@
-"""/keys/upload's bounds: device keys of other algorithms are non-empty strings of at most
-1024 characters, and no key object's canonical JSON is over 16 KiB (M_TOO_LARGE)."""
+"""/keys/upload's and /keys/claim's bounds: device keys of other algorithms are non-empty strings of
+at most 1024 characters, no key object's canonical JSON is over 16 KiB (M_TOO_LARGE), at most 500
+unclaimed one-time keys per algorithm, and a claimer's one-time keys per device renew each clock hour."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from common.canonical_json import encode_canonical_json
-from homeserver.services.keys import MAX_KEY_OBJECT_BYTES
-from tests.homeserver.test_keys import DeviceIdentity, assert_error, upload, upload_device
-from tests.support.server import RunningServer
+from homeserver.services.clock import ManualClock
+from homeserver.services.keys import MAX_KEY_OBJECT_BYTES, MAX_ONE_TIME_KEYS_PER_ALGORITHM
+from tests.homeserver.test_keys import (
+    PARLEY_OTK,
+    DeviceIdentity,
+    _x25519_b64,
+    assert_error,
+    grant,
+    upload,
+    upload_device,
+)
+from tests.support.server import RunningServer, serve_homeserver
 
 
 def _with_extra_key(ident: DeviceIdentity, value: Any) -> dict[str, Any]:
@@ -57,3 +67,46 @@ async def test_key_objects_over_16_kib_are_refused_as_too_large(server: RunningS
     for expected in (f"{name}:fits", None):
         got = (await server.api("POST", "keys/claim", alice, json=claim)).json()["one_time_keys"]
         assert list(got.get(alice.user_id, {}).get(alice.device_id, {})) == ([expected] if expected else [])
+
+
+async def test_at_most_500_unclaimed_one_time_keys_per_algorithm(server: RunningServer) -> None:
+    alice = await server.register()
+    ident = await upload_device(server, alice, spk=False)
+    batches = [ident.one_time_keys(150, start=start) for start in range(0, 450, 150)]
+    for batch in batches:  # request bodies stay under the 64 KiB limit
+        await upload(server, alice, {"one_time_keys": batch})
+    too_many = await server.api("POST", "keys/upload", alice, json={"one_time_keys": ident.one_time_keys(51, start=450)})
+    assert_error(too_many, 400, "M_INVALID_PARAM")
+    # Another algorithm has its own 500; keys already stored (the same values again) add nothing.
+    other = ident.one_time_keys(10, algorithm="signed_curve25519")
+    again = dict(list(batches[-1].items())[-50:])
+    counts = (await upload(server, alice, {"one_time_keys": {**other, **again}}))["one_time_key_counts"]
+    assert counts == {PARLEY_OTK: 450, "signed_curve25519": 10}
+    # Up to the limit, whatever else the same upload holds.
+    mixed = {**ident.one_time_keys(50, start=450), **ident.one_time_keys(60, start=10, algorithm="signed_curve25519")}
+    counts = (await upload(server, alice, {"one_time_keys": mixed}))["one_time_key_counts"]
+    assert counts == {PARLEY_OTK: MAX_ONE_TIME_KEYS_PER_ALGORITHM, "signed_curve25519": 70}
+    last = await server.api("POST", "keys/upload", alice, json={"one_time_keys": ident.one_time_keys(1, start=500)})
+    assert_error(last, 400, "M_INVALID_PARAM")
+
+
+async def test_a_claimers_budget_renews_at_the_top_of_each_hour(make_config: Any) -> None:
+    """Fixed hourly windows: three one-time keys per claimer and device in each clock hour."""
+    hour = 3_600_000
+    clock = ManualClock(start_ms=500_000 * hour - 1)
+    async with serve_homeserver(make_config(rate_limits={"one_time_key_claims_per_hour": 3}), clock=clock) as server:
+        alice, mallory = await server.register("alice"), await server.register("mallory")
+        await grant(server, mallory, alice)
+        ident = await upload_device(server, alice, otks=10)
+        fallback = {f"{PARLEY_OTK}:FB": ident.sign({"key": _x25519_b64(), "fallback": True})}
+        await upload(server, alice, {"fallback_keys": fallback})
+        body = {"one_time_keys": {alice.user_id: {alice.device_id: PARLEY_OTK}}}
+
+        async def claim() -> dict[str, Any]:
+            response = await server.api("POST", "keys/claim", mallory, json=body)
+            assert response.status_code == 200, response.text
+            return dict(response.json()["one_time_keys"][alice.user_id][alice.device_id])
+
+        assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]
+        clock.advance(1)  # the next hour begins
+        assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]

@@ -171,26 +171,41 @@ async def test_lookup_validation_auth_and_rate_limit(make_config: Any) -> None:
         assert (await lookup(server, await server.register(), new_email())).status_code == 200
 
 
-async def test_registration_upgrades_the_placeholder_in_place(make_config: Any, smtp_sink: SmtpSink) -> None:
+async def test_registration_gets_the_chosen_name_and_the_lookup_id_becomes_its_alias(
+        make_config: Any, smtp_sink: SmtpSink) -> None:
     async with serve_homeserver(make_config(**email_config(smtp_sink))) as server:
         asker = await server.register()
         email = new_email()
         placeholder = (await lookup(server, asker, email)).json()["user_id"]
         assert await query_keys(server, asker, placeholder) == {}
         # The e-mail code flow treats the address as unregistered (a code is sent).
-        account = await register_with_email(server, smtp_sink, email, username=f"zed{secrets.token_hex(3)}")
-        assert account.user_id == placeholder
+        chosen = f"zed{secrets.token_hex(3)}"
+        account = await register_with_email(server, smtp_sink, email, username=chosen)
+        assert account.user_id == f"@{chosen}:{server.config.server_name}" != placeholder
         # Only the real login device exists; its keys come from the person's client.
         response = await server.api("GET", "devices", account)
         assert [d["device_id"] for d in response.json()["devices"]] == [account.device_id]
-        assert await query_keys(server, asker, placeholder) == {}
-        # Looking the address up again finds the real account.
-        assert (await lookup(server, asker, email)).json()["user_id"] == placeholder
+        assert await query_keys(server, asker, account.user_id) == {}
+        # Looking the address up again finds the account under the chosen name.
+        assert (await lookup(server, asker, email)).json()["user_id"] == account.user_id
+        # The lookup id is an alias: an invitation to it reaches the account.
+        room = await server.api("POST", "createRoom", asker, json={"invite": [placeholder]})
+        assert room.status_code == 200, room.text
+        state = await server.api("GET", f"rooms/{room.json()['room_id']}/state/m.room.member/{account.user_id}",
+                                 asker)
+        assert state.status_code == 200 and state.json()["membership"] == "invite"
+        invite = await server.api("POST", f"rooms/{room.json()['room_id']}/invite", asker,
+                                  json={"user_id": placeholder})
+        assert invite.status_code == 200, invite.text  # the same account, invited already
+        # Nobody else can take the chosen name, nor the lookup id.
+        for name in (chosen, placeholder[1:].split(":", 1)[0]):
+            taken = await server.api("GET", "register/available", params={"username": name})
+            assert taken.status_code == 400 and taken.json()["errcode"] == "M_USER_IN_USE", name
         # Login works with the password and the e-mail address.
         response = await server.api("POST", "login", json={
             "type": "m.login.password", "password": "long enough pw",
             "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": email}})
-        assert response.status_code == 200 and response.json()["user_id"] == placeholder
+        assert response.status_code == 200 and response.json()["user_id"] == account.user_id
 
 
 async def test_placeholders_cannot_log_in(server: RunningServer) -> None:

@@ -40,8 +40,9 @@ async def test_invitation_survives_registration_and_nothing_is_sent_to_server_ke
         assert await count_to_device(server, placeholder) == 0
 
         account = await register_with_email(server, smtp_sink, email)
-        assert account.user_id == placeholder
+        assert account.user_id != placeholder  # the name the person chose; the lookup id is an alias
         assert await count_to_device(server, placeholder) == 0
+        assert await count_to_device(server, account.user_id) == 0
         response = await server.api("GET", "sync", account, params={"timeout": 0})
         assert response.status_code == 200, response.text
         body = response.json()
@@ -50,7 +51,10 @@ async def test_invitation_survives_registration_and_nothing_is_sent_to_server_ke
         response = await server.api("POST", f"rooms/{room_id}/join", account, json={})
         assert response.status_code == 200, response.text
         members = await server.api("GET", f"rooms/{room_id}/joined_members", alice)
-        assert placeholder in members.json()["joined"]
+        assert account.user_id in members.json()["joined"] and placeholder not in members.json()["joined"]
+        # Alice invited the placeholder; the account's invitation is hers too (handed over).
+        state = await server.api("GET", f"rooms/{room_id}/state/m.room.member/{placeholder}", alice)
+        assert state.json()["membership"] == "leave"
 
 
 async def test_placeholders_in_a_real_conversation_are_kept(make_config: Any) -> None:

@@ -90,7 +90,9 @@ async def test_db_holds_no_key_of_an_unregistered_person(make_config: Any, smtp_
 
         # Bob registers with the address (and a name of his own); his client makes and uploads keys.
         bob = await register_with_email(server, smtp_sink, bob_email, username="bobchosen")
-        assert bob.user_id == bob_id  # the placeholder account became his
+        assert bob.user_id == f"@bobchosen:{server.config.server_name}"  # the name he chose
+        lookup_id, bob_id = bob_id, bob.user_id  # the looked-up id is an alias of his account now
+        assert_no_key_material(await rows_mentioning(server, lookup_id))
         found = await rows_mentioning(server, bob_id)
         assert not {t for t in found if t.startswith("e2e_")}  # a login device, still no key
         upload = generate_key_upload(bob.user_id, bob.device_id, 0)

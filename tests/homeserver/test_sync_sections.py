@@ -119,3 +119,53 @@ async def test_memberships_committed_after_the_positions_wait_for_the_next_sync(
     after = await sync(server, carol, since=body["next_batch"])
     assert set(after["rooms"]["join"]) == {public, invited, *later}
     assert after["rooms"]["invite"] == {}
+
+
+async def test_the_summary_comes_with_membership_changes_only(server: RunningServer) -> None:
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    assert (await server.api("POST", f"join/{room}", bob, json={})).status_code == 200
+    since = (await sync(server, alice))["next_batch"]
+    message = await send_text(server, alice, room, "react to this")
+    reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": message, "key": "+1"}}
+    assert (await server.api("PUT", f"rooms/{room}/send/m.reaction/r1", bob, json=reaction)).status_code == 200
+    avatar = await server.api("PUT", f"rooms/{room}/state/m.room.avatar", alice, json={"url": "mxc://hs/avatar"})
+    assert avatar.status_code == 200, avatar.text
+    quiet = await sync(server, alice, since=since)
+    section = quiet["rooms"]["join"][room]
+    assert {e["type"] for e in section["timeline"]["events"]} == {"m.room.message", "m.reaction", "m.room.avatar"}
+    # Nothing the summary counts changed: it is left out (the client keeps the last one).
+    assert "summary" not in section
+    assert (await server.api("POST", f"rooms/{room}/leave", bob, json={})).status_code == 200
+    changed = await sync(server, alice, since=quiet["next_batch"])
+    assert changed["rooms"]["join"][room]["summary"]["m.joined_member_count"] == 1
+
+
+async def test_lazy_members_hold_no_membership_committed_after_the_positions(server: RunningServer) -> None:
+    alice, bob = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    assert (await server.api("POST", f"join/{room}", bob, json={})).status_code == 200
+    lazy = json.dumps({"room": {"state": {"lazy_load_members": True}, "timeline": {"limit": 10}}})
+    since = (await sync(server, alice, filter=lazy))["next_batch"]
+    await send_text(server, bob, room, "hello")
+
+    async def rename() -> None:
+        response = await server.api("PUT", f"profile/{bob.user_id}/displayname", bob, json={"displayname": "Bobby"})
+        assert response.status_code == 200, response.text
+
+    service = server.hs.services.sync
+    gated = _GatedStreams(service.streams, rename)
+    service.streams = gated  # type: ignore[assignment]
+    try:
+        body = await sync(server, alice, since=since, filter=lazy)
+    finally:
+        service.streams = gated.real
+    assert gated.done.is_set()
+    # The renaming came after this response's positions: it is the next response's news, once.
+    section = body["rooms"]["join"][room]
+    assert bodies(section["timeline"]["events"]) == ["hello"]
+    seen = section["state"]["events"] + section["timeline"]["events"]
+    assert not [e for e in seen if e["type"] == "m.room.member" and e["content"].get("displayname") == "Bobby"]
+    after = await sync(server, alice, since=body["next_batch"], filter=lazy)
+    renamed = [e for e in after["rooms"]["join"][room]["timeline"]["events"] if e["type"] == "m.room.member"]
+    assert [e["content"].get("displayname") for e in renamed] == ["Bobby"]

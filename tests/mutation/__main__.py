@@ -24,6 +24,7 @@ import argparse
 import difflib
 import hashlib
 import json
+import math
 import os
 import queue
 import random
@@ -355,9 +356,17 @@ def report(name: str) -> dict[str, int]:
     return counts
 
 
+def _wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion ``killed / n``."""
+    p = killed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _score(c: dict[str, int]) -> str:
     """killed / (killed + survived); while mutants are pending, an estimate: the executed mutants
-    that were run form a random sample, the unexecuted ones all survive."""
+    that were run form a random sample, the unexecuted ones all survive; with its 95 % interval."""
     killed, survived = c["killed"] + c["timeout"], c["survived"]
     if killed + survived == 0:
         return "-"
@@ -365,8 +374,12 @@ def _score(c: dict[str, int]) -> str:
         return f"{100 * killed / (killed + survived):.0f} %"
     ran = killed + survived - c["uncovered"]
     executed = ran + c["pending"]
-    estimate = (executed * killed / ran) / (executed + c["uncovered"]) if ran else 0.0
-    return f"est. {100 * estimate:.0f} % ({ran} of {executed} executed mutants run)"
+    if not ran:
+        return f"est. 0 % (0 of {executed} executed mutants run)"
+    share = executed / (executed + c["uncovered"])
+    low, high = (share * bound for bound in _wilson(killed, ran))
+    return (f"est. {100 * share * killed / ran:.0f} % (95 % CI {100 * low:.0f}-{100 * high:.0f} %;"
+            f" {ran} of {executed} executed mutants run)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,20 @@ _TIMEOUT_PARSED = ("unreachable through HTTP: both callers (GET /sync, GET /even
                    " which answers a negative one with 400 M_INVALID_PARAM first (test_sync checks it); the"
                    " service's own check only guards other callers")
 
+_KEYS = "homeserver/services/keys.py"
+
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    (_SYNC, "_plan_rooms", "core/ReplaceAndWithOr",
+     'if plan.event is None and plan.membership in ("invite", "knock"):'):
+        "only invites and knocks read plan.event: fetching the membership events of the other rooms too"
+        " costs a query and changes no output",
+    (_SYNC, "_plan_rooms", "core/ReplaceComparisonOperator_Eq_GtE", 'e.membership == "join"'):
+        "counting a leave or knock of a room the user is joined to at upto changes nothing: after it the"
+        " batch must hold a join from a non-join membership (the way back), which already counts",
+    (_KEYS, "_membership_changes", "core/ReplaceOrWithAnd",
+     "if self.history is None or self.membership is None or until <= after:"):
+        "app.py always sets history and membership; with until <= after both queries cover an empty range"
+        " and return nothing, so the early return only saves them",
     (_SYNC, "sync", "core/NumberReplacer",
      'raise MatrixError(400, Codes.INVALID_PARAM, "timeout must not be negative")'): _TIMEOUT_PARSED,
     (_NOTIFIER, "_unwatch", "core/ReplaceComparisonOperator_LtE_Eq", "if users[waiter.user_id] <= 0:"):

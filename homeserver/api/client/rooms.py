@@ -20,7 +20,17 @@ async def create_room(request: Request) -> Response:
     """POST /_matrix/client/v3/createRoom"""
     requester = await require_auth(request)
     body = await read_json(request, allow_empty=True)
+    invite_3pid = body.pop("invite_3pid", None)
+    if invite_3pid is not None and (not isinstance(invite_3pid, list) or len(invite_3pid) > 100
+                                    or not all(isinstance(i, dict) for i in invite_3pid)):
+        raise MatrixError(400, Codes.BAD_JSON, "invite_3pid must be a list of at most 100 objects")
+    if invite_3pid:
+        # Checked before the room exists, so that a bad entry creates nothing.
+        for entry in invite_3pid:
+            services(request).third_party_invites.check_request(entry)
     room_id = await services(request).rooms.create_room(requester.user_id, body)
+    for entry in invite_3pid or []:
+        await services(request).third_party_invites.invite(requester.user_id, room_id, entry)
     return json_response({"room_id": room_id})
 
 
@@ -34,6 +44,9 @@ async def invite(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/invite"""
     requester = await require_auth(request)
     body = await read_json(request)
+    if "user_id" not in body and ("id_server" in body or "medium" in body or "address" in body):
+        await services(request).third_party_invites.invite(requester.user_id, room_id_param(request), body)
+        return json_response({})
     if "user_id" not in body:
         raise MatrixError(400, Codes.MISSING_PARAM, "user_id is required")
     await services(request).membership.invite(
@@ -45,9 +58,12 @@ async def invite(request: Request) -> Response:
 async def join_room_id(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/join"""
     requester = await require_auth(request)
-    await read_json(request, allow_empty=True)
+    body = await read_json(request, allow_empty=True)
     if requester.is_guest:
         await services(request).room_directory.check_guest_join(room_id_param(request))
+    if "third_party_signed" in body:
+        await services(request).third_party_invites.join(
+            requester.user_id, room_id_param(request), body["third_party_signed"])
     room_id = await services(request).membership.join(requester.user_id, room_id_param(request))
     return json_response({"room_id": room_id})
 
@@ -55,14 +71,26 @@ async def join_room_id(request: Request) -> Response:
 async def join(request: Request) -> Response:
     """POST /_matrix/client/v3/join/{roomIdOrAlias}"""
     requester = await require_auth(request)
-    await read_json(request, allow_empty=True)
+    body = await read_json(request, allow_empty=True)
     target = str(request.path_params["room_id_or_alias"])
     if not target.startswith("#"):
         parse_room_id(target)
     if requester.is_guest:
         await services(request).room_directory.check_guest_join(target)
+    if "third_party_signed" in body:
+        if target.startswith("#"):
+            target = await services(request).room_directory.room_id_for(target)
+        await services(request).third_party_invites.join(requester.user_id, target, body["third_party_signed"])
     room_id = await services(request).membership.join(requester.user_id, target)
     return json_response({"room_id": room_id})
+
+
+async def third_party_onbind(request: Request) -> Response:
+    """POST /_matrix/federation/v1/3pid/onbind (called by an identity server; the
+    invites carry its signatures, checked against the rooms' published keys)"""
+    body = await read_json(request)
+    await services(request).third_party_invites.on_bind(body)
+    return json_response({})
 
 
 async def leave(request: Request) -> Response:

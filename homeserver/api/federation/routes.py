@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from homeserver.api.federation import keys, queries, version
+from homeserver.api.federation import keys, queries, transactions, version
 
 F1 = "/_matrix/federation/v1"
 KEY = "/_matrix/key/v2"
@@ -19,6 +19,7 @@ def federation_routes() -> list[BaseRoute]:
         Route(KEY + "/server/{key_id}", keys.server_keys, methods=["GET"]),
         Route(KEY + "/query/{server_name}", keys.query_one, methods=["GET"]),
         Route(KEY + "/query", keys.query_many, methods=["POST"]),
+        Route(F1 + "/send/{txn_id}", transactions.send_transaction, methods=["PUT"]),
         Route(F1 + "/query/profile", queries.query_profile, methods=["GET"]),
         Route(F1 + "/query/directory", queries.query_directory, methods=["GET"]),
     ]
