@@ -13,10 +13,12 @@ from homeserver.federation.edus import EduHandler
 from homeserver.federation.keyring import KeyRing
 from homeserver.federation.outgoing_pdus import PduFanout
 from homeserver.federation.pdus import PduHandler, UnimplementedPduHandler
+from homeserver.federation.remote_keys import RemoteKeys
 from homeserver.federation.request_auth import RequestAuthenticator
 from homeserver.federation.sender import TransactionSender
 from homeserver.federation.transactions import TransactionReceiver
 from homeserver.services.clock import Clock
+from homeserver.services.server_key_queries import ServerKeyQueries
 from homeserver.signing_key import SigningKey
 from homeserver.storage.database import Database
 from homeserver.storage.federation_keys import ServerKeyCache
@@ -39,6 +41,7 @@ class Federation:
     sender: TransactionSender
     transactions: TransactionReceiver
     edus: EduHandler
+    user_keys: ServerKeyQueries
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def set_pdu_handler(self, handler: PduHandler) -> None:
@@ -82,7 +85,8 @@ def build_federation(config: Config, database: Database, signing_key: SigningKey
     edus = EduHandler(config.server_name, services, sender)
     federation = Federation(config.server_name, config, keyring, client, authenticator, UnimplementedPduHandler(),
                             sender, TransactionReceiver(config.server_name, ReceivedTransactions(database), edus,
-                                                        lambda: federation.pdu_handler, clock), edus)
+                                                        lambda: federation.pdu_handler, clock), edus,
+                            ServerKeyQueries(config.server_name, services.keys, services.devices, services.rooms))
     if fed.enabled:
         _connect_services(config.server_name, services, sender, edus)
     return federation
@@ -94,4 +98,5 @@ def _connect_services(server_name: str, services: Any, sender: TransactionSender
         service.federation, service.server_name = sender, server_name
     services.to_device.federation = sender
     services.keys.change_listeners.append(edus.local_device_change)
+    services.keys.remote = RemoteKeys(sender.client)
     services.rooms.sender.on_committed(PduFanout(server_name, services.rooms, sender).on_committed)

@@ -2,7 +2,8 @@
 visibility").
 
 ``joined``: from their join; ``invited``: from the invitation that led to the
-join; ``shared`` and ``world_readable``: everything.  The room's current
+join; ``shared`` and ``world_readable``: everything.  A non-member of a
+``world_readable`` room reads from the point it became so.  The room's current
 ``m.room.history_visibility`` decides this floor (an exclusive lower stream
 position, which bounds paging); :mod:`homeserver.services.history_replay` then
 replays the setting each event was sent under.
@@ -54,6 +55,19 @@ async def history_floor(events: EventRepository, member: Membership, visibility:
         if before is not None and before.membership == "invite":
             floor = before.stream_pos - 1
     return floor
+
+
+async def world_readable_floor(events: EventRepository, room_id: str) -> int | None:
+    """For a non-member: None unless the room is ``world_readable`` now; else the
+    exclusive lower position of what they may read, the events since the setting
+    became ``world_readable`` (spec: events sent while the value was
+    ``world_readable``; the ``m.room.history_visibility`` event itself is visible
+    when the value after it allows).  Earlier ``world_readable`` stretches stay
+    hidden: hiding more, never less."""
+    event = await events.state_event(room_id, "m.room.history_visibility", "")
+    if event is None or event.content.get("history_visibility") != "world_readable":
+        return None
+    return event.stream_pos - 1
 
 
 async def room_visibility(events: EventRepository, room_id: str) -> str | None:

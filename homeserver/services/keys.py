@@ -192,6 +192,8 @@ class KeyService:
         # Called as (requester, visible users queried, response) to add more to
         # /keys/query answers (cross-signing keys and signatures).
         self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
+        # Keys of other servers' users (homeserver/federation/remote_keys.py); None: reported as failures.
+        self.remote: Any = None
         # Called as (user, device ids, deleted) after a device-list change (federation shares it).
         self.change_listeners: list[Callable[[str, list[str], bool], Awaitable[None]]] = []
 
@@ -387,8 +389,8 @@ class KeyService:
             for u in user_ids if not self._is_local(u)
         }
 
-    async def query(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/query"""
+    async def query(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/query (``visible``: whose keys the requester may see, default: computed for the user)"""
         wanted = body.get("device_keys")
         users = self._parse_users(wanted, "device_keys")
         assert isinstance(wanted, dict)
@@ -400,7 +402,8 @@ class KeyService:
             if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
                 raise bad_json("device_keys values must be lists of device ids")
             filters[user_id] = {d for d in devices} if devices else None
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         allowed = [u for u in users if self._is_local(u) and u in visible]
         result: dict[str, dict[str, Any]] = {u: {} for u in users if self._is_local(u)}
         now = self.clock.now_ms()
@@ -415,13 +418,18 @@ class KeyService:
             if unsigned:
                 obj["unsigned"] = unsigned
             result[keys.user_id][keys.device_id] = obj
-        response = {"device_keys": result, "failures": self._remote_failures(users)}
+        response: dict[str, Any] = {"device_keys": result, "failures": {}}
+        remote = {u: list(wanted[u] or []) for u in users if not self._is_local(u)}
+        if remote and self.remote is not None:
+            response["failures"] = await self.remote.query(remote, response)
+        else:
+            response["failures"] = self._remote_failures(users)
         for extension in self.query_extensions:
             await extension(requester, allowed, response)
         return response
 
-    async def claim(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/claim"""
+    async def claim(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/claim (``visible`` as for :meth:`query`)"""
         wanted = body.get("one_time_keys")
         users = self._parse_users(wanted, "one_time_keys")
         assert isinstance(wanted, dict)
@@ -437,7 +445,8 @@ class KeyService:
                     requests.append((user_id, device_id, algorithm))
         if len(requests) > MAX_QUERY_USERS:
             raise bad_param(f"At most {MAX_QUERY_USERS} devices at once")
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         result: dict[str, dict[str, Any]] = {}
         for user_id, device_id, algorithm in requests:
             if not self._is_local(user_id) or user_id not in visible:
@@ -452,6 +461,12 @@ class KeyService:
             if got is not None:
                 key_id, key_json = got
                 result.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": json.loads(key_json)}
+        remote: dict[str, dict[str, str]] = {}
+        for user_id, device_id, algorithm in requests:
+            if not self._is_local(user_id):
+                remote.setdefault(user_id, {})[device_id] = algorithm
+        if remote and self.remote is not None:
+            return {"one_time_keys": result, "failures": await self.remote.claim(remote, result)}
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
 
     async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:

@@ -19,7 +19,7 @@ from homeserver.services.event_auth import validate_power_levels_content
 from homeserver.services.event_format import EventFormatter
 from homeserver.services.event_sender import EventSender, NewRoom, Txn, new_room_id
 from homeserver.services.events import EventSpec
-from homeserver.services.history_visibility import history_floor, room_visibility
+from homeserver.services.history_visibility import history_floor, room_visibility, world_readable_floor
 from homeserver.services.room_versions import room_version
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository, StoredEvent
@@ -329,10 +329,10 @@ class RoomService:
         """Stream positions (lower exclusive, upper inclusive) of the room the user may read."""
         membership = await self.repo.membership(room_id, user_id)
         if membership is None or membership.forgotten or membership.membership in ("invite", "knock"):
-            if await self.events.room_head(room_id) is not None and (
-                await room_visibility(self.events, room_id) == "world_readable"
-            ):
-                return 0, NO_UPPER_BOUND  # readable by anyone, members or not
+            if await self.events.room_head(room_id) is not None:
+                floor = await world_readable_floor(self.events, room_id)
+                if floor is not None:
+                    return floor, NO_UPPER_BOUND  # readable by anyone, members or not
             raise MatrixError(403, Codes.FORBIDDEN, "You are not a member of this room")
         head = await self.events.room_head(room_id)
         if head is None:

@@ -69,6 +69,34 @@ async def test_world_readable_rooms_are_readable_by_non_members(server: RunningS
     assert refused.status_code == 403
 
 
+async def test_non_members_read_a_world_readable_room_only_from_when_it_became_so(server: RunningServer) -> None:
+    """Spec: world_readable opens the events sent *while* the value is world_readable.
+    The message sent before (under shared: members only) stays hidden from a stranger
+    in /messages, /event, /context and /rooms/{id}/initialSync."""
+    alice, stranger = await server.register(), await server.register()
+    room = await create_room(server, alice, preset="public_chat")
+    private = await send_text(server, alice, room, "private")
+    await server.api("PUT", f"rooms/{quote(room)}/state/m.room.history_visibility", alice,
+                     json={"history_visibility": "world_readable"})
+    public = await send_text(server, alice, room, "public")
+
+    messages = await server.api("GET", f"rooms/{quote(room)}/messages", stranger, params={"dir": "b", "limit": 50})
+    assert messages.status_code == 200
+    chunk = messages.json()["chunk"]
+    assert bodies(chunk) == ["public"]
+    # The change itself is visible: the value after it allows it.
+    assert [e["type"] for e in chunk] == ["m.room.message", "m.room.history_visibility"]
+    assert (await server.api("GET", f"rooms/{quote(room)}/event/{quote(private)}", stranger)).status_code == 404
+    assert (await server.api("GET", f"rooms/{quote(room)}/context/{quote(private)}", stranger)).status_code in (403, 404)
+    assert (await server.api("GET", f"rooms/{quote(room)}/event/{quote(public)}", stranger)).status_code == 200
+    initial = await server.api("GET", f"rooms/{quote(room)}/initialSync", stranger)
+    assert initial.status_code == 200, initial.text
+    assert bodies(initial.json()["messages"]["chunk"]) == ["public"]
+    # Members still read everything the room's setting gave them.
+    mine = await server.api("GET", f"rooms/{quote(room)}/messages", alice, params={"dir": "b", "limit": 50})
+    assert bodies(mine.json()["chunk"]) == ["public", "private"]
+
+
 async def test_context_in_a_room_one_may_not_read_is_forbidden(server: RunningServer) -> None:
     alice, mallory = await server.register(), await server.register()
     room = await create_room(server, alice)
