@@ -17,6 +17,7 @@ from homeserver.federation.request_auth import RequestAuthenticator
 from homeserver.federation.sender import TransactionSender
 from homeserver.federation.transactions import TransactionReceiver
 from homeserver.services.clock import Clock
+from homeserver.services.server_key_queries import ServerKeyQueries
 from homeserver.signing_key import SigningKey
 from homeserver.storage.database import Database
 from homeserver.storage.federation_keys import ServerKeyCache
@@ -39,6 +40,7 @@ class Federation:
     sender: TransactionSender
     transactions: TransactionReceiver
     edus: EduHandler
+    user_keys: ServerKeyQueries
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def set_pdu_handler(self, handler: PduHandler) -> None:
@@ -82,7 +84,8 @@ def build_federation(config: Config, database: Database, signing_key: SigningKey
     edus = EduHandler(config.server_name, services, sender)
     federation = Federation(config.server_name, config, keyring, client, authenticator, UnimplementedPduHandler(),
                             sender, TransactionReceiver(config.server_name, ReceivedTransactions(database), edus,
-                                                        lambda: federation.pdu_handler, clock), edus)
+                                                        lambda: federation.pdu_handler, clock), edus,
+                            ServerKeyQueries(config.server_name, services.keys, services.devices, services.rooms))
     if fed.enabled:
         _connect_services(config.server_name, services, sender, edus)
     return federation

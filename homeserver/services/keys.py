@@ -387,8 +387,8 @@ class KeyService:
             for u in user_ids if not self._is_local(u)
         }
 
-    async def query(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/query"""
+    async def query(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/query (``visible``: whose keys the requester may see, default: computed for the user)"""
         wanted = body.get("device_keys")
         users = self._parse_users(wanted, "device_keys")
         assert isinstance(wanted, dict)
@@ -400,7 +400,8 @@ class KeyService:
             if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
                 raise bad_json("device_keys values must be lists of device ids")
             filters[user_id] = {d for d in devices} if devices else None
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         allowed = [u for u in users if self._is_local(u) and u in visible]
         result: dict[str, dict[str, Any]] = {u: {} for u in users if self._is_local(u)}
         now = self.clock.now_ms()
@@ -420,8 +421,8 @@ class KeyService:
             await extension(requester, allowed, response)
         return response
 
-    async def claim(self, requester: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /keys/claim"""
+    async def claim(self, requester: str, body: dict[str, Any], visible: set[str] | None = None) -> dict[str, Any]:
+        """POST /keys/claim (``visible`` as for :meth:`query`)"""
         wanted = body.get("one_time_keys")
         users = self._parse_users(wanted, "one_time_keys")
         assert isinstance(wanted, dict)
@@ -437,7 +438,8 @@ class KeyService:
                     requests.append((user_id, device_id, algorithm))
         if len(requests) > MAX_QUERY_USERS:
             raise bad_param(f"At most {MAX_QUERY_USERS} devices at once")
-        visible = await self.visible_users(requester)
+        if visible is None:
+            visible = await self.visible_users(requester)
         result: dict[str, dict[str, Any]] = {}
         for user_id, device_id, algorithm in requests:
             if not self._is_local(user_id) or user_id not in visible:

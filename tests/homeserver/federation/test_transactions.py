@@ -20,7 +20,7 @@ async def _to_device_events(server: RunningServer, account: Account, since: str 
     """Long-poll /sync until ``count`` to-device events arrived (no timing assumptions)."""
     events: list[dict[str, Any]] = []
     while since is None or len(events) < count:
-        params = {"timeout": "30000" if since else "0", **({"since": since} if since else {})}
+        params = {"timeout": "10000" if since else "0", **({"since": since} if since else {})}
         response = await server.api("GET", "sync", account, params=params)
         assert response.status_code == 200, response.text
         body = response.json()

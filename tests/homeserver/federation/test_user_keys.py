@@ -1,0 +1,51 @@
+"""Other servers query and claim our users' keys (user/keys/query, user/keys/claim, user/devices)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from homeserver.federation.errors import RemoteError
+from tests.homeserver.test_keys import PARLEY_OTK, upload_device
+from tests.support.federation import Cluster
+
+H1, H2 = "hs1.localhost", "hs2.localhost"
+F1 = "/_matrix/federation/v1"
+
+
+async def test_keys_and_devices_for_a_server_that_may_see_them(pair: Cluster) -> None:
+    hs1, hs2 = pair.running[H1], pair.running[H2]
+    alice, bob = await hs1.register("alice"), await hs2.register("bob")
+    ident = await upload_device(hs2, bob, otks=3)
+    client = hs1.hs.federation.client
+
+    async def ask(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        with hs1.hs.database.activated():
+            return await client.request(H2, method, F1 + path, json=body)
+
+    query = {"device_keys": {bob.user_id: []}}
+    claim = {"one_time_keys": {bob.user_id: {bob.device_id: PARLEY_OTK}}}
+    # hs1's users share no room with Bob and never looked him up: nothing.
+    assert (await ask("POST", "/user/keys/query", query))["device_keys"] == {bob.user_id: {}}
+    assert (await ask("POST", "/user/keys/claim", claim))["one_time_keys"] == {}
+    assert (await ask("GET", f"/user/devices/{bob.user_id}"))["devices"] == []
+
+    await hs2.hs.services.keys.grant_lookup(alice.user_id, bob.user_id)  # what an e-mail lookup does
+    keys = (await ask("POST", "/user/keys/query", query))["device_keys"][bob.user_id][bob.device_id]
+    assert keys["keys"][f"ed25519:{bob.device_id}"] == ident.public_b64
+    devices = await ask("GET", f"/user/devices/{bob.user_id}")
+    assert devices["user_id"] == bob.user_id
+    assert [d["device_id"] for d in devices["devices"]] == [bob.device_id]
+    assert devices["devices"][0]["keys"]["keys"][f"ed25519:{bob.device_id}"] == ident.public_b64
+
+    # Claimed concurrently, each one-time key goes out once; then there are none.
+    answers = await asyncio.gather(*[ask("POST", "/user/keys/claim", claim) for _ in range(4)])
+    claimed = [a["one_time_keys"].get(bob.user_id, {}).get(bob.device_id) for a in answers]
+    got = [key for c in claimed if c for key in c]
+    assert len(got) == len(set(got)) == 3 and claimed.count(None) == 1
+
+    with pytest.raises(RemoteError) as foreign:
+        await ask("POST", "/user/keys/query", {"device_keys": {alice.user_id: []}})
+    assert (foreign.value.remote_status, foreign.value.errcode) == (400, "M_INVALID_PARAM")
