@@ -89,7 +89,7 @@ class PeopleHandlers(WorkerParts):
         pinned = self.c.store.get("identities", cmd.user_id)
         if pinned is None:
             raise MatrixError(404, "M_NOT_FOUND", "no identity key known for that user yet")
-        number = safety_number(self.c.user_id, self.c.keys.identity.public, cmd.user_id,
+        number = safety_number(self.c.user_id, self.c.keys.account_public, cmd.user_id,
                                IdentityPublicKey.from_b64(pinned["key"]))
         self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
 

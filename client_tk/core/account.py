@@ -43,11 +43,11 @@ from client_tk.core.client import ChatClient
 from client_tk.core.crypto import b64, unb64
 from client_tk.core.engine import now_ms
 from client_tk.core.events import EventBus
-from client_tk.core.keys import KeyManager
+from client_tk.core.keys import DEVICE_IDENTITY, KeyManager
 from client_tk.core.store import LocalStore, account_dir_name
 from client_tk.core.transport import CLIENT_V3, UNSTABLE, Transport
 from common.canonical_json import unpadded_b64encode
-from common.crypto import DEFAULT_KDF, KdfParams
+from common.crypto import DEFAULT_KDF, IdentityKeyPair, KdfParams
 from common.crypto import primitives as P
 from common.crypto.account_keys import AccountKeys
 from common.crypto.sas import PairingAgreement, PairingTranscript, SasMismatch, SasNotConfirmed
@@ -100,6 +100,20 @@ def _open_store(opts: ClientOptions, user_id: str) -> LocalStore:
     return LocalStore(opts.root / account_dir_name(user_id))
 
 
+def _device_identity(store: LocalStore, account: IdentityKeyPair) -> IdentityKeyPair:
+    """This device's own identity key: drawn once per device (never sent anywhere) and
+    certified by the account key; a device made before per-device keys keeps the account key
+    as its device key (its sessions are built on it)."""
+    record = store.get("keys", DEVICE_IDENTITY)
+    if record is not None:
+        return IdentityKeyPair.from_seed(unb64(record["seed"]))
+    if store.get("keys", "prekeys") is not None:
+        return account
+    identity = IdentityKeyPair.generate()
+    store.put("keys", DEVICE_IDENTITY, {"seed": b64(identity.seed)})
+    return identity
+
+
 def _keyring(opts: ClientOptions, store: LocalStore, keys: AccountKeys) -> AccountKeyring:
     store.unlock(keys.storage_key)
     return AccountKeyring(store, keys, kdf=opts.kdf, allow_weak=opts.allow_weak_kdf)
@@ -113,7 +127,10 @@ async def _finish(opts: ClientOptions, store: LocalStore, ring: AccountKeyring, 
     if store.get_meta("account_keys") is None or store.get_meta("device_id") != device_id.encode():
         meta = {"user_id": user_id.encode(), "device_id": device_id.encode(),
                 "base_url": opts.base_url.encode(), **await ring.sealed_meta(password)}
-    keys = KeyManager.load(store, ring.keys.identity, user_id, device_id)
+    account = ring.keys.identity
+    device_identity = _device_identity(store, account)
+    keys = KeyManager.load(store, device_identity, user_id, device_id,
+                           None if device_identity.public == account.public else account)
     if new_session:  # a new login (e.g. after logout deleted the device): publish the keys again
         keys.device_keys_uploaded = False
     client = ChatClient(store, _transport(opts, token), keys, clock=opts.clock, bus=opts.bus,

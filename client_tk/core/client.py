@@ -20,7 +20,7 @@ from client_tk.core.editing import MessageRelations
 from client_tk.core.events import Message, TransferProgress
 from client_tk.core.file_crypto import decrypt_file, encrypt_file
 from client_tk.core.sync import RoomState, RoomView
-from client_tk.core.transport import CLIENT_V3, MEDIA_V3, UNSTABLE, q
+from client_tk.core.transport import CLIENT_V3, MEDIA_V3, UNSTABLE, TransportFailure, q
 from common.crypto import AttachmentInfo, CryptoError
 from common.errors import MatrixError
 from common.identifiers import is_valid_event_id, normalise_email, parse_room_id, parse_user_id
@@ -339,13 +339,18 @@ class ChatClient(MessageRelations):
             if progress is not None:
                 progress(done, total)
 
-        uri = await self.upload_media(ciphertext, "application/octet-stream", report)
         payload: JsonDict = {"type": "m.image" if image else "m.file", "body": path.name,
-                             "file": {"url": uri, "info": info.to_dict(), "name": path.name,
-                                      "size": size}}
+                             "file": {"info": info.to_dict(), "name": path.name, "size": size}}
         if reply_to is not None:
             payload["reply_to"] = reply_to
-        return await self.send_payload(_check_room(room_id), payload)
+        _check_room(room_id)
+        try:
+            uri = await self.upload_media(ciphertext, "application/octet-stream", report)
+        except TransportFailure as exc:  # offline: it waits in the outbox and goes out on reconnect
+            await self.outbox.keep_file_offline(room_id, payload, ciphertext, exc)
+            raise
+        payload["file"] = {"url": uri, **payload["file"]}
+        return await self.send_payload(room_id, payload)
 
     async def _after_send(self, room_id: str, event_id: str, payload: JsonDict) -> None:
         file = payload.get("file")
@@ -377,15 +382,12 @@ class ChatClient(MessageRelations):
                 progress(done, total)
 
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            with os.fdopen(fd, "ab") as sink:
-                if offset < info.size or not info.size:
-                    await self.http.download(f"/_matrix/client/v1/media/download/{q(server)}/{q(media_id)}",
-                                             sink.write, offset=offset, progress=report)
-                sink.flush()
-                os.fsync(sink.fileno())
-        except BaseException:
-            raise
+        with os.fdopen(fd, "ab") as sink:
+            if offset < info.size or not info.size:
+                await self.http.download(f"/_matrix/client/v1/media/download/{q(server)}/{q(media_id)}",
+                                         sink.write, offset=offset, progress=report)
+            sink.flush()
+            os.fsync(sink.fileno())
         tmp = dest.with_name(f".{dest.name}.tmp")
         try:
             await asyncio.to_thread(decrypt_file, part, tmp, info)

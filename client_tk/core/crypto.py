@@ -28,11 +28,11 @@ Algorithms (all under ``im.parley.*``; see ``docs`` in :mod:`client_tk.core`):
   message of type ``im.parley.sender_key`` with content ``{"room_id",
   "distribution": <b64 SenderKeyDistribution>}``.
 
-Each message body is encrypted under a fresh 32-byte key ``K``.  ``self`` lets
-any device holding the (shared) identity key — including devices paired later
-— read its own user's messages; received ``K``s go to the server-side key
-backup encrypted under the backup secret, which is how a new device reads old
-history.  A session *record* per peer device keeps up to
+Each message body is encrypted under a fresh 32-byte key ``K``; ``self``
+copies are no longer made (own devices get ``K`` over their own sessions) and
+the key backup is opt-in (:mod:`client_tk.core.backup`).  ``identity`` here is
+this device's own identity key (certified by the account key, see
+:mod:`client_tk.core.keys`).  A session *record* per peer device keeps up to
 :data:`MAX_SESSIONS` sessions, the active one first: when both sides start a
 session at once, each keeps the other's for decryption and the one that last
 decrypted becomes active, so they converge.

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from client_tk.core.crypto import DeviceInfo, parse_device_keys
-from client_tk.core.keys import KeyManager
+from client_tk.core.keys import ACCOUNT_KEY_FIELD, KeyManager
 from client_tk.core.store import LocalStore
-from common.crypto import IdentityPublicKey
+from common.crypto import CryptoError, IdentityPublicKey
 from common.crypto.trust import ContactTrust, Pin, safety_number_notice
 from common.errors import MatrixError
 
@@ -41,6 +41,20 @@ class SafetyNumberChangedError(MatrixError):
 
 logger = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
+
+
+def account_key_of(info: DeviceInfo) -> str | None:
+    """The account key a verified device belongs to: the one named in its keys and signing
+    them (a certified per-device key), else its own key (a device from before per-device
+    keys); None when the named account key did not sign."""
+    named = info.keys.get(ACCOUNT_KEY_FIELD)
+    if named is None:
+        return info.identity.to_b64()
+    try:
+        IdentityPublicKey.from_b64(named).verify_json(info.keys, info.user_id, str(named))
+    except (CryptoError, ValueError):
+        return None
+    return str(named)
 
 
 class DeviceDirectory:
@@ -65,6 +79,16 @@ class DeviceDirectory:
 
     def unknown_identities(self, users: Iterable[str]) -> list[str]:
         return sorted({u for u in users if self.store.get("identities", u) is None})
+
+    def unknown_devices(self, senders: Iterable[tuple[str, str]]) -> list[str]:
+        """Users to query before decrypting: not pinned yet, or writing from a device we do
+        not know (its own identity key, certified by the account key, is in its keys)."""
+        out = set()
+        for user, device in senders:
+            stored = self.store.get("devices", user)
+            if self.store.get("identities", user) is None or stored is None or device not in stored["devices"]:
+                out.add(user)
+        return sorted(out)
 
     @staticmethod
     def query_body(users: list[str]) -> JsonDict:
@@ -98,17 +122,25 @@ class DeviceDirectory:
                 if (user, device_id) == (self.user_id, self.device_id):
                     continue
                 info = parse_device_keys(obj, user, device_id)
-                if info is None or pinned is None or info.identity.to_b64() != pinned["key"]:
+                if info is None or pinned is None or account_key_of(info) != pinned["key"]:
                     continue
                 out.append(info)
         return out
 
+    def device_identity(self, user: str, device_id: str) -> IdentityPublicKey | None:
+        """The identity key a session with ``user``'s device must use: its own key if it is
+        verified (certified by the pinned account key), else the pinned account key itself
+        (what a device from before per-device keys uses); None for a user not pinned yet."""
+        found = next((d for d in self.verified([user]) if d.device_id == device_id), None)
+        return found.identity if found is not None else self.identity(user)
+
     def _pin_identity(self, user: str, devices: JsonDict) -> bool:
         """Trust on first use; True when a device under another key makes the contact changed."""
-        keys = {info.identity.to_b64() for d, obj in devices.items()
-                if (info := parse_device_keys(obj, user, d)) is not None}
+        keys = {key for d, obj in devices.items()
+                if (info := parse_device_keys(obj, user, d)) is not None
+                and (key := account_key_of(info)) is not None}
         if user == self.user_id:
-            keys = {self.keys.identity.public.to_b64()}
+            keys = {self.keys.account_public.to_b64()}
         pinned = self.store.get("identities", user)
         if pinned is None:
             if len(keys) == 1:
@@ -137,7 +169,7 @@ class DeviceDirectory:
                       if r.get("pending") and (users is None or u in set(users)))
 
     def notice(self, user_id: str) -> str:
-        return safety_number_notice(self.user_id, self.keys.identity.public, self._trust(), user_id)
+        return safety_number_notice(self.user_id, self.keys.account_public, self._trust(), user_id)
 
     def check_send(self, users: Iterable[str]) -> None:
         blocked = self.changed(users)

@@ -2,9 +2,15 @@
 
 Pure state + request bodies; the client does the uploading.
 
-* The identity key (Ed25519, shared by the user's paired devices) lives in
-  the store's ``meta`` inside the password envelope of the account keys
-  (:mod:`client_tk.core.account_keyring`); the login key is independent of it.
+* Two identity keys: the **account key** (Ed25519, what contacts pin and
+  safety numbers are made of; inside the password envelope of the account keys,
+  :mod:`client_tk.core.account_keyring`) and this **device's own identity key**
+  (sessions, signatures on pre-keys; random per device, never sent anywhere).
+  The account key certifies the device key by signing the device keys object
+  (``signatures[user]["ed25519:<account key>"]``, the account key named in
+  :data:`ACCOUNT_KEY_FIELD`), as Matrix's cross-signing does.  A device made
+  before per-device keys uses the account key as its device key (no
+  certificate needed).
 * Signed pre-keys rotate every :data:`SPK_ROTATE_MS` (7 days); a replaced key
   is kept :data:`SPK_GRACE_MS` so that a session started against it still
   opens.
@@ -26,6 +32,7 @@ from client_tk.core.store import LocalStore
 from common.canonical_json import unpadded_b64encode
 from common.crypto import (
     IdentityKeyPair,
+    IdentityPublicKey,
     OneTimePreKey,
     SignedPreKey,
 )
@@ -34,6 +41,8 @@ from common.crypto.pqxdh import PQXDH_ALGORITHM
 JsonDict = dict[str, Any]
 DEVICE_ALGORITHMS = ["im.parley.olm.v1", "im.parley.sender_key.v1", "im.parley.x3dh.v1", PQXDH_ALGORITHM]
 OTK_ALGORITHM = "im.parley.signed_x25519"
+ACCOUNT_KEY_FIELD = "im.parley.account_key"
+DEVICE_IDENTITY = "device_identity"  # record in NS: this device's own identity seed
 SPK_FIELD = "im.parley.signed_pre_key"
 SPK_AGE_FIELD = "im.parley.signed_pre_key_age_ms"
 SPK_ROTATE_MS = 7 * 24 * 3600 * 1000
@@ -54,11 +63,18 @@ class KeyManager:
     next_id: int = 1
     device_keys_uploaded: bool = False
     kem: KemKeys = field(default_factory=KemKeys)
+    account: IdentityKeyPair | None = None  # the account key, when it is not the device key
+
+    @property
+    def account_public(self) -> IdentityPublicKey:
+        """The key contacts pin for this account (safety numbers)."""
+        return (self.account or self.identity).public
 
     # --------------------------------------------------------- persistence
     @classmethod
-    def load(cls, store: LocalStore, identity: IdentityKeyPair, user_id: str, device_id: str) -> KeyManager:
-        km = cls(identity, user_id, device_id)
+    def load(cls, store: LocalStore, identity: IdentityKeyPair, user_id: str, device_id: str,
+             account: IdentityKeyPair | None = None) -> KeyManager:
+        km = cls(identity, user_id, device_id, account=account)
         d = store.get(NS, "prekeys")
         if d is not None:
             km.spks = [SignedPreKey.from_dict(x) for x in d["spks"]]
@@ -73,7 +89,7 @@ class KeyManager:
 
     def reload(self, store: LocalStore) -> None:
         """Forget uncommitted changes: read the committed keys back (after a rolled-back batch)."""
-        fresh = KeyManager.load(store, self.identity, self.user_id, self.device_id)
+        fresh = KeyManager.load(store, self.identity, self.user_id, self.device_id, self.account)
         self.spks, self.retired_ms, self.otks = fresh.spks, fresh.retired_ms, fresh.otks
         self.next_id, self.device_keys_uploaded = fresh.next_id, fresh.device_keys_uploaded
         self.kem = fresh.kem
@@ -136,6 +152,10 @@ class KeyManager:
             },
             SPK_FIELD: self.signed_spk_object(spk),
         }
+        if self.account is not None and self.account.public != self.identity.public:
+            obj[ACCOUNT_KEY_FIELD] = self.account.public.to_b64()
+            signed = self.identity.sign_json(obj, self.user_id, self.device_id)
+            return self.account.sign_json(signed, self.user_id, self.account.public.to_b64())
         return self.identity.sign_json(obj, self.user_id, self.device_id)
 
     # ---------------------------------------------------- one-time pre-keys

@@ -105,10 +105,11 @@ class Outbox:
                           "payload": payload, "ts": ts, "after": after, "unreachable": unreachable or []})
 
     def add_waiting(self, room_id: str, txn: str, payload: JsonDict, ts: int, waiting_for: list[str],
-                    reason: str | None = None) -> str:
-        """``waiting_for`` empty: written while the server could not be reached (``reason``)."""
+                    reason: str | None = None, upload: bool = False) -> str:
+        """``waiting_for`` empty: written while the server could not be reached (``reason``);
+        ``upload``: a file whose ciphertext is still to be uploaded (:mod:`client_tk.core.uploads`)."""
         name = self._add({"kind": "event", "room_id": room_id, "txn": txn, "content": None,
-                          "payload": payload, "ts": ts, "after": []})
+                          "payload": payload, "ts": ts, "after": [], "upload": upload or None})
         error = reason or "waiting for " + ", ".join(sorted(waiting_for)) + " to join"
         self.store.put(NS, name, {**self.store.get(NS, name), "state": WAITING,  # type: ignore[dict-item]
                                   "waiting_for": sorted(waiting_for), "error": error})
@@ -162,6 +163,10 @@ class Outbox:
         entry = self._existing(local_id)
         if entry.get("state") == WAITING:
             raise MatrixError(409, "M_UNKNOWN", str(entry.get("error")))
+        if entry.get("upload"):  # a file never uploaded: it waits for its upload again
+            updated = {**entry, "state": WAITING, "error": "offline: the upload is tried again"}
+            self.store.put(NS, local_id, updated)
+            return updated
         updated = {**entry, "state": PENDING, "next_try": 0, "error": None}
         self.store.put(NS, local_id, updated)
         return updated

@@ -15,7 +15,7 @@ import secrets
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from client_tk.core import relations, sending
+from client_tk.core import relations, sending, uploads
 from client_tk.core.events import MessageReceived, OutboxChanged
 from client_tk.core.outbox import PENDING, WAITING, Outbox, is_permanent, message_from_entry
 from client_tk.core.processor import Staged
@@ -49,6 +49,7 @@ class OutboxDriver:
         self._in_flight: dict[str, asyncio.Future[str | None]] = {}
         # Event ids of entries sent lately (the entry itself is gone from the box).
         self._sent_ids: OrderedDict[str, str] = OrderedDict()
+        self._uploading: set[str] = set()  # waiting files whose upload is running
 
     def _txn(self) -> str:
         return f"{self.engine.device_id}.{secrets.token_hex(8)}"
@@ -150,6 +151,19 @@ class OutboxDriver:
         """Messages waiting for a contact's first device: encrypt them (in order) once it exists."""
         e = self.engine
         for name, entry in self.box.waiting().items():
+            if entry.get("upload"):  # a file written offline: its upload first
+                if name in self._uploading:
+                    return  # another flush is uploading it; what follows waits for it
+                self._uploading.add(name)
+                try:
+                    if not await uploads.upload_waiting(e, self.box, name, entry, self._changed):
+                        continue
+                except TransportFailure as exc:
+                    logger.info("waiting upload %s not sent yet: %s", name, exc)
+                    return
+                finally:
+                    self._uploading.discard(name)
+                entry = self.box.get(name) or entry
             room_id = entry["room_id"]
             room = e.rooms.get(room_id)
             if room is None:
@@ -297,6 +311,9 @@ class OutboxDriver:
         e = self.engine
         async with e.lock:
             await e._commit(lambda: self._retried(name))
+        if (self.box.get(name) or {}).get("upload"):
+            await self.flush()  # uploaded, encrypted and sent in the room's order
+            return self._sent_ids.get(name, "")
         return await self._drive(name)
 
     def _retried(self, name: str) -> Staged:
@@ -310,6 +327,18 @@ class OutboxDriver:
         async with e.lock:
             await e._commit(lambda: self._deleted(name))
 
+    async def keep_file_offline(self, room_id: str, payload: JsonDict, ciphertext: bytes,
+                                error: Exception) -> None:
+        """A file whose upload could not reach the server: its ciphertext waits (see :mod:`uploads`)."""
+        def stage() -> Staged:
+            name = self.box.add_waiting(room_id, self._txn(), payload, self.engine.clock(), [],
+                                        reason=f"offline: {error}", upload=True)
+            uploads.keep_ciphertext(self.engine.store.folder, name, ciphertext)
+            return Staged(events=[self._changed(room_id)])
+        async with self.engine.lock:
+            await self.engine._commit(stage)
+
     def _deleted(self, name: str) -> Staged:
+        uploads.drop_ciphertext(self.engine.store.folder, name)
         entry = self.box.delete(name)
         return Staged(events=[self._changed(entry["room_id"])])

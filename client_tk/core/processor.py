@@ -74,12 +74,12 @@ class Staged:
     resets: list[tuple[str, str]] = field(default_factory=list)  # to-device session resets to send
 
 
-def _olm_senders(events: Iterable[JsonDict]) -> set[str]:
+def _olm_senders(events: Iterable[JsonDict]) -> set[tuple[str, str]]:
     out = set()
     for event in events:
         content = event.get("content")
         if isinstance(content, dict) and content.get("algorithm") == OLM and isinstance(event.get("sender"), str):
-            out.add(event["sender"])
+            out.add((event["sender"], str(content.get("sender_device", ""))))
     return out
 
 
@@ -102,7 +102,7 @@ class BatchProcessor:
             events += batch.to_device
             for delta in batch.rooms:
                 events += delta.timeline
-        return self.directory.unknown_identities(_olm_senders(events))
+        return self.directory.unknown_devices(_olm_senders(events))
 
     @staticmethod
     def backfills_needed(batch: SyncBatch) -> list[tuple[str, str]]:
@@ -149,7 +149,8 @@ class BatchProcessor:
         if kind != "m.room.encrypted" or content.get("algorithm") != OLM:
             return False
         try:
-            inner, payload = self.crypto.decrypt_olm(sender, content, self.directory.identity(sender))
+            inner, payload = self.crypto.decrypt_olm(
+                sender, content, self.directory.device_identity(sender, str(content.get("sender_device", ""))))
         except Duplicate:
             return False
         except E2EError as exc:
@@ -314,7 +315,8 @@ class BatchProcessor:
         algorithm = content.get("algorithm")
         try:
             if algorithm == OLM:
-                kind, payload = self.crypto.decrypt_olm(sender, content, self.directory.identity(sender))
+                kind, payload = self.crypto.decrypt_olm(
+                    sender, content, self.directory.device_identity(sender, str(content.get("sender_device", ""))))
                 if kind != MESSAGE_KEY_TYPE:
                     raise E2EError(f"unexpected olm payload {kind}")
                 return parse_message_key(payload, room_id), True

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ttkbootstrap as ttk
 
 from client_tk import bridge as b
-from client_tk.core.events import OutboxChanged, OutgoingMessage
+from client_tk.core.events import OutboxChanged, OutgoingMessage, TransferProgress
 from client_tk.views.errors import outbox_reason
 
 if TYPE_CHECKING:
@@ -37,12 +37,23 @@ class OutboxPanel(ttk.Frame):
         self.room_id = room_id
         self.entries: tuple[OutgoingMessage, ...] = ()
         self.rows: dict[str, dict[str, Any]] = {}
-        self._subs = [app.bus.subscribe(OutboxChanged, self._changed)]
+        self._subs = [app.bus.subscribe(OutboxChanged, self._changed),
+                      app.bus.subscribe(TransferProgress, self._progress)]
 
     def destroy(self) -> None:
         for unsubscribe in self._subs:
             unsubscribe()
         super().destroy()
+
+    def _progress(self, event: TransferProgress) -> None:
+        """An outbox file being uploaded (its local id is the transfer id): show how far it got."""
+        row = self.rows.get(event.transfer_id)
+        if row is None or "bar" not in row or event.direction != "upload" or not event.total:
+            return
+        if not row["bar"].winfo_ismapped():
+            row["bar"].pack(side="right", padx=(4, 0))
+            row["label"].configure(text=row["label"].cget("text").split("  ·  ")[0] + "  ·  Uploading…")
+        row["bar"].configure(value=100 * event.done / event.total)
 
     def _changed(self, event: OutboxChanged) -> None:
         if event.room_id == self.room_id:
@@ -63,6 +74,8 @@ class OutboxPanel(ttk.Frame):
                               bootstyle="danger" if failed else "secondary")
             label.pack(side="left", fill="x", expand=True)
             row: dict[str, Any] = {"frame": frame, "label": label}
+            if entry.kind in ("file", "image") and not failed:  # its upload's progress, once it runs
+                row["bar"] = ttk.Progressbar(frame, length=120, maximum=100, bootstyle="info-striped")
             if failed:
                 row["delete"] = ttk.Button(frame, text="Delete", bootstyle="secondary-outline",
                                            command=lambda i=entry.local_id: self.app.send(b.DiscardSend(i)))

@@ -192,6 +192,8 @@ class KeyService:
         # Called as (requester, visible users queried, response) to add more to
         # /keys/query answers (cross-signing keys and signatures).
         self.query_extensions: list[Callable[[str, list[str], dict[str, Any]], Awaitable[None]]] = []
+        # Keys of other servers' users (homeserver/federation/remote_keys.py); None: reported as failures.
+        self.remote: Any = None
         # Called as (user, device ids, deleted) after a device-list change (federation shares it).
         self.change_listeners: list[Callable[[str, list[str], bool], Awaitable[None]]] = []
 
@@ -416,7 +418,12 @@ class KeyService:
             if unsigned:
                 obj["unsigned"] = unsigned
             result[keys.user_id][keys.device_id] = obj
-        response = {"device_keys": result, "failures": self._remote_failures(users)}
+        response: dict[str, Any] = {"device_keys": result, "failures": {}}
+        remote = {u: list(wanted[u] or []) for u in users if not self._is_local(u)}
+        if remote and self.remote is not None:
+            response["failures"] = await self.remote.query(remote, response)
+        else:
+            response["failures"] = self._remote_failures(users)
         for extension in self.query_extensions:
             await extension(requester, allowed, response)
         return response
@@ -454,6 +461,12 @@ class KeyService:
             if got is not None:
                 key_id, key_json = got
                 result.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": json.loads(key_json)}
+        remote: dict[str, dict[str, str]] = {}
+        for user_id, device_id, algorithm in requests:
+            if not self._is_local(user_id):
+                remote.setdefault(user_id, {})[device_id] = algorithm
+        if remote and self.remote is not None:
+            return {"one_time_keys": result, "failures": await self.remote.claim(remote, result)}
         return {"one_time_keys": result, "failures": self._remote_failures(users)}
 
     async def _may_claim(self, requester: str, user_id: str, device_id: str) -> bool:

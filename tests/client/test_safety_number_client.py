@@ -60,12 +60,12 @@ async def test_changed_identity_blocks_sending_until_the_shown_key_is_accepted(
     assert alice.outgoing(room) == []  # held: nothing was encrypted or queued
     notices = [e for e in seen if isinstance(e, IdentityChanged)]
     assert [n.user_id for n in notices] == [bob.user_id]
-    assert notices[0].new_key == bob_new.keys.identity.public.to_b64()
+    assert notices[0].new_key == bob_new.keys.account_public.to_b64()
     assert [c.user_id for c in alice.safety_number_changes()] == [bob.user_id]
 
     # Accepting a key other than the one shown is refused; the block stays.
     with pytest.raises(MatrixError) as wrong:
-        await alice.accept_safety_number(bob.user_id, bob.keys.identity.public.to_b64())
+        await alice.accept_safety_number(bob.user_id, bob.keys.account_public.to_b64())
     assert wrong.value.errcode == "M_INVALID_PARAM"
     with pytest.raises(SafetyNumberChangedError):
         await alice.send_text(room, "still held")

@@ -11,7 +11,10 @@ Real homeserver, real clients, real crypto:
   its cached history, ratchet sessions and access token carry on, and the
   server's login key is replaced;
 * a paired device draws its own storage key; removing a device rotates the login
-  key, so the removed device's copy of it logs in no more.
+  key, so the removed device's copy of it logs in no more;
+* each device has its own identity key, certified by the account key (the one
+  contacts pin): no device holds another's identity secret, a contact verifies
+  both through one safety number, an uncertified key is no device of the account.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from client_tk.core import account as acct
 from client_tk.core.account_keyring import public_b64
 from client_tk.core.client import ChatClient
+from client_tk.core.crypto import parse_device_keys
+from client_tk.core.devices import account_key_of
 from client_tk.core.store import account_dir_name
 from client_tk.core.store_migration import _Keys, store_format
 from common.crypto import CryptoError, WrongPassword, decrypt_local, derive_local_storage_key, seal_identity
 from common.crypto import primitives as P
 from common.crypto.account_keys import AccountKeys, LegacyKeys
+from common.crypto.serialization import b64e
 from common.errors import MatrixError
 from tests.client.conftest import FAST_KDF, PASSWORD, MakeClient, bodies, options, until
 from tests.client.test_multidevice import joined_dm, pair
@@ -206,3 +212,42 @@ async def test_a_paired_device_has_its_own_storage_key_and_removal_rotates_the_l
     relogin = await acct._login_request(options(server.base_url, tmp_path / "p2"), alice.user_id,
                                         [rotated.login_key], PASSWORD, None, "key")
     assert relogin["user_id"] == alice.user_id
+
+
+async def test_paired_devices_have_their_own_identity_keys_certified_by_the_account_key(
+    server: RunningServer, new_user: MakeClient, clients: list[ChatClient], tmp_path: Path
+) -> None:
+    alice = await new_user("alice")
+    bob = await new_user("bob")
+    room = await joined_dm(alice, bob)
+    second = await pair(server, alice, tmp_path / "alice-dev2")
+    clients.append(second)
+    second.start()
+    assert alice.account is not None and second.account is not None
+    account = alice.account.keys.identity.public
+    first_key, second_key = alice.keys.identity.public, second.keys.identity.public
+    assert len({first_key.to_b64(), second_key.to_b64(), account.to_b64()}) == 3  # no shared device key
+    assert alice.keys.account_public == second.keys.account_public == account
+    # The second device's whole store holds no secret of the first device's identity.
+    first_seed = b64e(alice.keys.identity.seed)
+    for ns, hkey, blob in rows(store_path(second)):
+        plain = decrypt_local(derive_local_storage_key(second.account.keys.storage_key, "record:" + ns), blob,
+                              context=f"{ns}\x00{hkey}".encode())
+        assert first_seed.encode() not in plain
+    # Bob pins one account key (one safety number) and verifies both devices through it.
+    await bob.learn_devices([alice.user_id], refresh=True)
+    assert bob.directory.identity(alice.user_id) == account
+    verified = {d.device_id: d.identity for d in bob.directory.verified([alice.user_id])}
+    assert verified == {alice.device_id: first_key, second.device_id: second_key}
+    assert not bob.directory.changed()
+    await bob.send_text(room, "to both of your devices")
+    await until(lambda: "to both of your devices" in bodies(alice, room), what="device 1 reads")
+    await until(lambda: "to both of your devices" in bodies(second, room), what="device 2 reads")
+    await second.send_text(room, "from my second device")
+    await until(lambda: "from my second device" in bodies(bob, room), what="bob reads device 2")
+    # A device whose keys name the account key without its signature is no device of Alice's.
+    forged = dict(bob.store.get("devices", alice.user_id)["devices"][second.device_id])
+    forged["signatures"] = {alice.user_id: {f"ed25519:{second.device_id}":
+                                            forged["signatures"][alice.user_id][f"ed25519:{second.device_id}"]}}
+    info = parse_device_keys(forged, alice.user_id, second.device_id)
+    assert info is not None and account_key_of(info) is None

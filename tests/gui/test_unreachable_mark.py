@@ -20,6 +20,7 @@ import pytest
 
 from client_tk.core.keys import KeyManager
 from client_tk.core.store import LocalStore
+from common.crypto import IdentityKeyPair
 from tests.gui.conftest import DIRECT_HTTP_TIMEOUT, PASSWORD, Mailbox, pump, screenshot
 from tests.gui.test_outbox_panel import open_group, say
 from tests.gui.test_two_clients import body_text, register
@@ -38,7 +39,8 @@ def add_device_without_kem_keys(server: str, app: Any, folder: Path) -> str:
     device_id, token = login.json()["device_id"], login.json()["access_token"]
     scratch = LocalStore(folder)
     scratch.unlock(secrets.token_bytes(32))
-    keys = KeyManager(client.keys.identity, client.user_id, device_id)
+    # Its own device key, certified by the account key (what a paired device publishes).
+    keys = KeyManager(IdentityKeyPair.generate(), client.user_id, device_id, account=client.account.keys.identity)
     keys.rotate_spk(scratch, 0)
     body = {"device_keys": keys.device_keys(), "one_time_keys": keys.generate_otks(scratch, 5)}
     scratch.close()

@@ -324,7 +324,7 @@ async def test_claim_validation(server: RunningServer) -> None:
     assert_error(await server.api("POST", "keys/claim", alice, json=bad_alg), 400, "M_INVALID_PARAM")
     assert_error(await server.api("POST", "keys/query", alice, json={"device_keys": {alice.user_id: "x"}}),
                  400, "M_BAD_JSON")
-    # Users of other servers: reported as failures (no federation yet).
+    # Users of a server that cannot be reached: reported under its name in failures.
     remote = await server.api("POST", "keys/query", alice, json={"device_keys": {"@x:elsewhere.example": []}})
     assert remote.status_code == 200
     assert "elsewhere.example" in remote.json()["failures"]

@@ -49,3 +49,21 @@ async def test_keys_and_devices_for_a_server_that_may_see_them(pair: Cluster) ->
     with pytest.raises(RemoteError) as foreign:
         await ask("POST", "/user/keys/query", {"device_keys": {alice.user_id: []}})
     assert (foreign.value.remote_status, foreign.value.errcode) == (400, "M_INVALID_PARAM")
+
+
+async def test_our_clients_query_and_claim_keys_of_remote_users(pair: Cluster) -> None:
+    hs1, hs2 = pair.running[H1], pair.running[H2]
+    alice, bob = await hs1.register("alice"), await hs2.register("bob")
+    ident = await upload_device(hs2, bob, otks=1)
+    await hs2.hs.services.keys.grant_lookup(alice.user_id, bob.user_id)
+    query = await hs1.api("POST", "keys/query", alice,
+                          json={"device_keys": {bob.user_id: [], "@x:hs3.localhost": []}})
+    assert query.status_code == 200, query.text
+    body = query.json()
+    assert body["device_keys"][bob.user_id][bob.device_id]["keys"][f"ed25519:{bob.device_id}"] == ident.public_b64
+    assert "hs3.localhost" in body["failures"]  # no such server: reported, not fatal
+    claim = await hs1.api("POST", "keys/claim", alice,
+                          json={"one_time_keys": {bob.user_id: {bob.device_id: PARLEY_OTK}}})
+    assert claim.status_code == 200, claim.text
+    [(key_id, key)] = claim.json()["one_time_keys"][bob.user_id][bob.device_id].items()
+    assert key_id.startswith(PARLEY_OTK + ":") and key["usage"] == "one_time_prekey"
