@@ -69,7 +69,11 @@ class ParleyApp:
         from client_tk.views.security import SecurityPrompts
         self.security = SecurityPrompts(self)  # pairing code and safety-number prompts
         self.bridge = b.Bridge()
-        self.worker = Worker(self.bridge, data_dir or default_data_dir(), **core_options)
+        self.data_dir = data_dir or default_data_dir()
+        self.worker = Worker(self.bridge, self.data_dir, **core_options)
+        from client_tk.views.settings import Preferences
+        self.prefs = Preferences.load(self.data_dir)
+        self.apply_theme()
         self.bridge.start()
         self.desktop = DesktopNotifications(self.bridge.loop)
         self.window.bind("<FocusIn>", self._focused, add="+")
@@ -139,6 +143,16 @@ class ParleyApp:
         thumb = event.thumbnail
         self.avatars.put(event.mxc, Image.frombytes("RGBA", (thumb.width, thumb.height), thumb.rgba))
 
+    def apply_theme(self) -> None:
+        from client_tk.views.settings import THEMES
+        theme = THEMES.get(self.prefs.theme, DEFAULT_THEME)
+        style = getattr(self.window, "style", None)
+        if style is not None and style.theme_use() != theme:
+            style.theme_use(theme)
+
+    def save_prefs(self) -> None:
+        self.prefs.save(self.data_dir)
+
     def online(self, user_id: str) -> bool:
         return self.presence.get(user_id) == "online"
 
@@ -164,7 +178,8 @@ class ParleyApp:
         """A new message elsewhere: the in-window toast, and the desktop's notification."""
         self.alerts.append((title, text))
         self.notify(title, text)
-        self.desktop.show(title, text)
+        if self.prefs.desktop_notifications:
+            self.desktop.show(title, text)
         if not self.focused():
             self.urgent = set_urgent(self.window, True) or self.urgent
 

@@ -302,6 +302,17 @@ class GetSafetyNumber(Command):
     user_id: str
 
 
+@dataclass(frozen=True)
+class GetBackup(Command):
+    """Is the server-side key backup on?  Answered by :class:`BackupState`."""
+
+
+@dataclass(frozen=True)
+class SetBackup(Command):
+    """Turn the key backup on (answered with the recovery key) or off (every version deleted)."""
+    enabled: bool
+
+
 # --------------------------------------------------------------- UI events
 @dataclass(frozen=True)
 class UiEvent(ClientEvent):
@@ -431,6 +442,12 @@ class DevicesLoaded(UiEvent):
 class SafetyNumberShown(UiEvent):
     user_id: str
     number: str
+
+
+@dataclass(frozen=True)
+class BackupState(UiEvent):
+    enabled: bool
+    recovery_key: str | None = None  # only right after turning it on: to be written down
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class Worker(MessageHandlers, PeopleHandlers):
             b.SetMuted: self.do_SetMuted, b.BlockUser: self.do_BlockUser,
             b.AcceptRequest: self.do_AcceptRequest,
             b.SendText: self.do_SendText, b.SendFile: self.do_SendFile,
+            b.GetBackup: self.do_GetBackup, b.SetBackup: self.do_SetBackup,
             b.EditMessage: self.do_EditMessage, b.ToggleReaction: self.do_ToggleReaction,
             b.RetrySend: self.do_RetrySend, b.DiscardSend: self.do_DiscardSend,
             b.DeleteMessage: self.do_DeleteMessage, b.DownloadFile: self.do_DownloadFile,

@@ -93,3 +93,14 @@ class PeopleHandlers(WorkerParts):
                                IdentityPublicKey.from_b64(pinned["key"]))
         self.bridge.post(b.SafetyNumberShown(cmd.user_id, number.formatted()))
 
+    async def do_GetBackup(self, cmd: b.GetBackup) -> None:
+        self.bridge.post(b.BackupState(self.c.backup.enabled))
+
+    async def do_SetBackup(self, cmd: b.SetBackup) -> None:
+        if cmd.enabled and not self.c.backup.enabled:
+            self.bridge.post(b.BackupState(True, await self.c.backup.enable()))
+        elif not cmd.enabled and self.c.backup.enabled:
+            await self.c.backup.disable()
+            self.bridge.post(b.BackupState(False))
+        else:
+            self.bridge.post(b.BackupState(self.c.backup.enabled))

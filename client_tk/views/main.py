@@ -34,6 +34,7 @@ class MainView(ttk.Frame):
         menu = ttk.Menu(account, tearoff=False)
         menu.add_command(label="My profile…", command=self.profile)
         menu.add_command(label="Devices…", command=self.devices)
+        menu.add_command(label="Settings…", command=self.settings)
         menu.add_command(label="Search all conversations…", accelerator="Ctrl+Shift+F", command=self.search_all)
         menu.add_command(label="Keyboard shortcuts…", accelerator="F1", command=self.help)
         menu.add_separator()
@@ -199,6 +200,10 @@ class MainView(ttk.Frame):
     def profile(self) -> None:
         from client_tk.views.dialogs import ProfileDialog
         ProfileDialog(self.app, self.app.user_id or "")
+
+    def settings(self) -> None:
+        from client_tk.views.settings import SettingsDialog
+        SettingsDialog(self.app)
 
     def devices(self) -> None:
         from client_tk.views.dialogs import DevicesDialog

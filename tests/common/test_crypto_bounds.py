@@ -1,4 +1,4 @@
-"""The bounds that keep a receiver's state small, at their exact edges (no sampling).
+"""Crypto bounds and format constants at their exact edges (no sampling).
 
 A sender-key receiver fast-forwards at most ``MAX_SKIP`` iterations; one
 more is refused, saying how many it would skip, with the state unchanged.
@@ -12,8 +12,16 @@ from __future__ import annotations
 import pytest
 
 from common.crypto.double_ratchet import MAX_PREVIOUS_CHAINS, DoubleRatchet
-from common.crypto.errors import DecryptionFailed, DuplicateMessage, TooManySkippedMessages
-from common.crypto.sender_keys import MAX_SKIP
+from common.crypto.envelope import KdfParams, decrypt_with_password, encrypt_with_password
+from common.crypto.errors import (
+    CryptoError,
+    DecryptionFailed,
+    DuplicateMessage,
+    InvalidHeader,
+    TooManySkippedMessages,
+    WeakParameters,
+)
+from common.crypto.sender_keys import MAX_SKIP, InboundSenderKey, OutboundSenderKey, SenderKeyDistribution
 from tests.common.test_crypto_double_ratchet import pair
 from tests.common.test_crypto_double_ratchet import refused as ratchet_refused
 from tests.common.test_crypto_sender_keys import ROOM, setup, state
@@ -54,3 +62,38 @@ def test_double_ratchet_remembers_the_newest_finished_chains() -> None:
     # The oldest were forgotten: a replay is just a message that fails to decrypt.
     ratchet_refused(b, sent[0], DecryptionFailed)
     assert len(b.to_dict()["previous"]) == MAX_PREVIOUS_CHAINS
+
+
+def test_a_sender_chain_sends_until_its_32_bit_counter_is_full() -> None:
+    out, _ = setup()
+    near_end = out.to_dict()
+    near_end["iteration"] = 2**32 - 2
+    out = OutboundSenderKey.from_dict(near_end)
+    inb = InboundSenderKey.from_distribution(SenderKeyDistribution.from_bytes(out.distribution().to_bytes()))
+    last = out.encrypt(b"last", ROOM)
+    assert last.iteration == 2**32 - 2
+    assert inb.decrypt(last.to_bytes(), ROOM) == b"last"
+    # No wrap-around to iteration 0: the chain refuses, and a new one must be created.
+    with pytest.raises(CryptoError, match="exhausted"):
+        out.encrypt(b"one too many", ROOM)
+
+
+def test_an_envelope_with_any_other_magic_is_not_an_envelope() -> None:
+    blob = encrypt_with_password(b"s", "pw", params=KdfParams.pbkdf2(1000), allow_weak=True)
+    for magic in (b"PRLX", b"PRLZ", b"\x00\x00\x00\x00", b"\xff\xff\xff\xff"):
+        with pytest.raises(InvalidHeader, match="not a Parley password envelope"):
+            decrypt_with_password(magic + blob[4:], "pw", allow_weak=True)
+
+
+def test_scrypt_defaults_are_the_documented_parameters() -> None:
+    """N = 2**17, r = 8, p = 1 (RFC 7914's interactive-login recommendation), as the header encodes them."""
+    assert KdfParams.scrypt().encode() == bytes([2, 17, 8, 1])
+
+
+def test_scrypt_parameters_are_accepted_up_to_their_ceilings() -> None:
+    """N up to 2**20, r 1..32, p 1..16 and at most 1 GiB (128 * r * N); ``check`` derives nothing."""
+    for fine in ((20, 8, 1), (17, 8, 16), (17, 32, 1), (1, 1, 1)):
+        KdfParams.scrypt(*fine).check(allow_weak=True)
+    for over in ((21, 1, 1), (17, 8, 17), (17, 33, 1), (0, 8, 1), (17, 0, 1), (17, 8, 0), (20, 9, 1)):
+        with pytest.raises(WeakParameters, match="out of range"):
+            KdfParams.scrypt(*over).check(allow_weak=True)

@@ -110,3 +110,33 @@ async def test_a_claimers_budget_renews_at_the_top_of_each_hour(make_config: Any
         assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]
         clock.advance(1)  # the next hour begins
         assert [await claim() == fallback for _ in range(4)] == [False, False, False, True]
+
+
+async def test_a_signed_pre_keys_created_ts_is_a_non_negative_integer(server: RunningServer) -> None:
+    alice = await server.register()
+    ident = DeviceIdentity(alice)
+    for bad in (True, False, -1, "1700000000000", [1]):
+        spk = ident.signed_pre_key(created_ts=0)
+        del spk["signatures"]
+        spk["created_ts"] = bad
+        response = await server.api("POST", "keys/upload", alice,
+                                    json={"device_keys": ident.device_keys(ident.sign(spk))})
+        assert_error(response, 400, "M_INVALID_PARAM")
+    # Nothing was stored; a valid one (0 is a time too) is.
+    query = {"device_keys": {alice.user_id: []}}
+    assert (await server.api("POST", "keys/query", alice, json=query)).json()["device_keys"][alice.user_id] == {}
+    result = await upload(server, alice, {"device_keys": ident.device_keys(ident.signed_pre_key(created_ts=0))})
+    assert result["im.parley.signed_pre_key_created_ts"] == 0
+
+
+async def test_a_claim_names_at_most_1000_devices(server: RunningServer) -> None:
+    alice = await server.register()
+    ident = await upload_device(server, alice, spk=False)
+    await upload(server, alice, {"one_time_keys": ident.one_time_keys(1)})
+    others = {f"D{n:04d}": PARLEY_OTK for n in range(999)}
+    full = {"one_time_keys": {alice.user_id: {**others, alice.device_id: PARLEY_OTK}}}
+    answer = await server.api("POST", "keys/claim", alice, json=full)
+    assert answer.status_code == 200, answer.text
+    assert list(answer.json()["one_time_keys"][alice.user_id]) == [alice.device_id]
+    over = {"one_time_keys": {alice.user_id: {**others, "D0999": PARLEY_OTK, alice.device_id: PARLEY_OTK}}}
+    assert_error(await server.api("POST", "keys/claim", alice, json=over), 400, "M_INVALID_PARAM")

@@ -19,6 +19,16 @@ async def _sync(server: RunningServer, account: Account, since: str | None = Non
     return response.json()
 
 
+async def _until_waiting(server: RunningServer, account: Account) -> None:
+    """Until ``account``'s long-poll waits (registered and past its first build)."""
+    notifier = server.hs.services.notifier
+    for _ in range(2000):
+        if account.user_id in notifier._waiters and notifier.pending_waiters == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the long-poll never started waiting")
+
+
 async def _shared_room(server: RunningServer, owner: Account, *others: Account) -> str:
     response = await server.api("POST", "createRoom", owner, json={"preset": "private_chat"})
     assert response.status_code == 200, response.text
@@ -68,10 +78,12 @@ async def test_device_list_changes_reach_room_members(server: RunningServer) -> 
     bob_since = (await _sync(server, bob))["next_batch"]
     stranger_since = (await _sync(server, stranger))["next_batch"]
     # Bob is long-polling when Alice rotates her signed pre-key: he is woken with the change.
-    waiting = asyncio.create_task(_sync(server, bob, since=bob_since, wait_ms=20_000))
-    await asyncio.sleep(0.2)
+    timeout_ms = 20_000
+    waiting = asyncio.create_task(_sync(server, bob, since=bob_since, wait_ms=timeout_ms))
+    await _until_waiting(server, bob)
     await upload(server, alice, {"device_keys": ident.device_keys(ident.signed_pre_key(key_id=2))})
-    woken = await asyncio.wait_for(waiting, 25)
+    # The change itself is news: the long-poll answers it, not its timeout.
+    woken = await asyncio.wait_for(waiting, timeout_ms / 2 / 1000)
     assert alice.user_id in woken["device_lists"]["changed"]
     assert woken["device_lists"]["left"] == []
     # The stranger hears nothing.

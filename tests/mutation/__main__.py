@@ -111,17 +111,22 @@ def _measure_coverage(name: str, target: Target, scratch: Path) -> CoverageMap:
     return CoverageMap.collect(data_dir, scratch, target.files)
 
 
-def _killed_before(session: Path) -> dict[str, Any]:
-    """The kept session's killed mutants by diff: a mutant whose diff (with its context) is
-    unchanged after an edit elsewhere was killed by tests that still exist."""
+def _run_before(session: Path) -> tuple[dict[str, Any], list[str]]:
+    """The kept session's killed mutants and its survivors that ran, by diff: a mutant whose diff
+    (with its context) is unchanged after an edit elsewhere was killed by tests that still exist;
+    the survivors run first in the new session, so a budgeted sample keeps every mutant it had
+    (carrying only the kills would bias the estimate upwards)."""
     from cosmic_ray.work_db import use_db
     from cosmic_ray.work_item import TestOutcome
 
     if not session.exists():
-        return {}
+        return {}, []
     with use_db(str(session)) as db:
-        return {_diff_key(result.diff): result for _item, result in db.completed_work_items
-                if result.test_outcome == TestOutcome.KILLED and result.diff}
+        done = [result for _item, result in db.completed_work_items if result.diff]
+        killed = {_diff_key(r.diff): r for r in done if r.test_outcome == TestOutcome.KILLED}
+        survived = [_diff_key(r.diff) for r in done if r.test_outcome == TestOutcome.SURVIVED
+                    and not (r.output or "").startswith("no test")]
+        return killed, survived
 
 
 def _diff_key(diff: str) -> str:
@@ -132,9 +137,9 @@ def _diff_key(diff: str) -> str:
 def _init_session(target: Target, scratch: Path, session: Path) -> None:
     config = scratch / "cosmic-ray.toml"
     _config(config, target.files)
-    carried = _killed_before(session)
+    carried, survived = _run_before(session)
     (session.parent / f"{session.stem}.carried.json").write_text(
-        json.dumps({diff: result.output for diff, result in carried.items()}))
+        json.dumps({"killed": {diff: result.output for diff, result in carried.items()}, "survived": survived}))
     session.unlink(missing_ok=True)
     subprocess.run([str(BIN / "cosmic-ray"), "init", str(config), str(session)], cwd=scratch, check=True,
                    env=_env(scratch))
@@ -180,7 +185,9 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
     jobs: list[dict[str, Any]] = []
     settled = 0
     carried_file = session.parent / f"{session.stem}.carried.json"
-    carried: dict[str, str] = json.loads(carried_file.read_text()) if carried_file.exists() else {}
+    before: dict[str, Any] = json.loads(carried_file.read_text()) if carried_file.exists() else {}
+    carried: dict[str, str] = before.get("killed", {})
+    survived_before = set(before.get("survived", []))
     carried_file.unlink(missing_ok=True)
     sources: dict[str, str] = {}
     with use_db(str(session)) as db:
@@ -228,6 +235,7 @@ def _plan(session: Path, cover: CoverageMap, sample: int, seed: int, rerun: bool
                 continue
             jobs.append({"job_id": item.job_id, "path": path, "code": mutated, "diff": diff,
                          "start": spec.start_pos, "end": spec.end_pos})
+    jobs.sort(key=lambda job: _diff_key(job["diff"]) not in survived_before)  # stable: the rest stays random
     return jobs, settled
 
 

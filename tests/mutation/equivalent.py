@@ -22,7 +22,29 @@ _TIMEOUT_PARSED = ("unreachable through HTTP: both callers (GET /sync, GET /even
 
 _KEYS = "homeserver/services/keys.py"
 
+_SYNC_API = "homeserver/services/sync_api.py"
+_EMPTY_RANGE = ("with until <= after both queries cover an empty range and return nothing, so returning early"
+                " or not gives the same sets (and 'is' holds for equal positions or not at all)")
+_MEMBER_ONLY = "member_changes returns m.room.member events only (its query selects that type)"
+
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    **{("common/crypto/primitives.py", name, "core/ReplaceComparisonOperator_NotEq_IsNot",
+        "if len(key) != KEY_LEN or len(nonce) != NONCE_LEN:"):
+       "CPython keeps one object per small int (-5..256): a length is KEY_LEN or NONCE_LEN exactly when equal"
+       for name in ("aes_gcm_encrypt", "aes_gcm_decrypt")},
+    (_SYNC_API, "get", "core/ReplaceComparisonOperator_Lt_LtE",
+     "return self.positions[index] if index < len(self.positions) else 0"):
+        "every SyncToken holds one position per stream (decode pads a short token, from_mapping and build fill"
+        " all), so the index is always in range and the comparison never decides",
+    **{(_KEYS, "_membership_changes", f"core/ReplaceComparisonOperator_LtE_{op}",
+        "if self.history is None or self.membership is None or until <= after:"): _EMPTY_RANGE
+       for op in ("Eq", "Lt", "Is")},
+    **{(_KEYS, "_membership_changes", f"core/ReplaceComparisonOperator_NotEq_{op}",
+        'if event.type != "m.room.member" or not event.state_key:'): _MEMBER_ONLY for op in ("Lt", "Gt")},
+    (_KEYS, "_public_key", "core/NumberReplacer",
+     'raw = base64.b64decode(b64 + "=" * (-len(b64) % 4)) => raw = base64.b64decode(b64 + "=" * (-len(b64) % 5))'):
+        "every caller passes a key _b64_32 checked first (32 bytes: 43 characters, or 44 with its '='); % 5"
+        " adds one '=' more than needed, which b64decode (not validating) ignores",
     (_SYNC, "_plan_rooms", "core/ReplaceAndWithOr",
      'if plan.event is None and plan.membership in ("invite", "knock"):'):
         "only invites and knocks read plan.event: fetching the membership events of the other rooms too"
