@@ -75,6 +75,7 @@ from homeserver.services.ratelimit import (
     RateLimiter,
     RedisCounters,
 )
+from homeserver.services.ratelimit_buffer import BufferedCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.relations import RelationService
 from homeserver.services.room_directory import RoomDirectoryService
@@ -211,7 +212,7 @@ def build_services(
     device_repo = DeviceRepository(database)
     token_repo = TokenRepository(database)
     auth_state = AuthStateRepository(database)
-    database_counters = DatabaseCounters(RateLimitRepository(database))
+    database_counters = BufferedCounters(DatabaseCounters(RateLimitRepository(database)), clock)
     counters: CounterStore = (
         FallbackCounters(RedisCounters(redis, prefix=f"parley:{config.server_name}:"), database_counters)
         if redis is not None
@@ -226,7 +227,7 @@ def build_services(
     uia = InteractiveAuth(auth_state, clock)
     mail = mailer or build_mailer(config)
     accounts = AccountService(
-        config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n),
+        config, users, auth_state, PasswordHasher(config.security.password_scrypt_log_n, config.security.password_hashing_threads),
         tokens, devices, uia, mail, limiter, clock,
     )
     streams = StreamRepository(database, multi_writer=config.database.multi_writer)
@@ -444,6 +445,7 @@ def create_app(
                 await services.notifier.stop()
                 await hs.federation.close()
                 await services.push_gateway.close()
+                services.accounts.passwords.close()
                 await services.threepids.identity.close()
                 await services.media.store.close()
                 await services.streams.close()

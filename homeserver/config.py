@@ -152,6 +152,9 @@ class IdentityConfig:
 class SecurityConfig:
     # scrypt cost exponent (N = 2**n); 15 needs 32 MiB per hash.
     password_scrypt_log_n: int = 15
+    # Threads that hash passwords (each scrypt holds 2**log_n KiB while it runs);
+    # more concurrent logins queue.
+    password_hashing_threads: int = 2
     # Dev only: write e-mail verification codes to the log.
     log_verification_codes: bool = False
     login_challenge_ttl_seconds: int = 120
@@ -286,6 +289,8 @@ class Config:
             raise ConfigError("tls.cert_file and tls.key_file must be set together")
         if self.security.password_scrypt_log_n > 20 or self.security.password_scrypt_log_n < 10:
             raise ConfigError("security.password_scrypt_log_n must be between 10 and 20")
+        if not 1 <= self.security.password_hashing_threads <= 64:
+            raise ConfigError("security.password_hashing_threads must be between 1 and 64")
         if self.smtp.security not in ("starttls", "tls", "none"):
             raise ConfigError("smtp.security must be one of starttls, tls, none")
         if self.registration.require_email and not self.smtp.host and not (

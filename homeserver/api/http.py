@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.requests import Request
@@ -74,10 +75,10 @@ def access_token(request: Request) -> str | None:
 async def require_auth(request: Request) -> Requester:
     services = request.app.state.hs.services
     requester: Requester = await services.tokens.authenticate(access_token(request), client_ip(request))
-    await services.admin.users.check_account(requester.user_id, request.method, request.url.path)
+    status = await services.admin.users.check_account(requester.user_id, request.method, request.url.path)
     if requester.is_guest and not guest_may_call(request.method, request.url.path):
         raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not allowed here")
-    return requester
+    return dataclasses.replace(requester, status=status)
 
 
 def path_param(request: Request, name: str) -> str:

@@ -21,11 +21,12 @@ class PduFanout:
         self.rooms = rooms
         self.sender = sender
 
-    async def on_committed(self, room_id: str, stored: list[StoredEvent]) -> None:
+    async def on_committed(self, room_id: str, stored: list[StoredEvent], members: list[str]) -> None:
+        """EventSender listener; ``members``: the room's joined users after the commit."""
         local = [event for event in stored if server_of(event.sender) == self.server_name]
         if not local:
             return
-        servers = remote_servers(await self.rooms.joined_users(room_id), self.server_name)
+        servers = remote_servers(members, self.server_name)
         for event in local:
             targets = set(servers)
             if event.type == "m.room.member" and event.state_key:

@@ -13,11 +13,22 @@ from dataclasses import dataclass
 
 from common.errors import Codes, MatrixError
 from homeserver.services.clock import Clock
-from homeserver.storage.accounts import DeviceRepository, TokenRepository
+from homeserver.storage.accounts import DeviceRepository, SeenDevice, TokenRepository
 
 # Devices record when they were last seen; refreshing that on every request
 # would turn each read into a write, so it is refreshed at most this often.
 LAST_SEEN_GRANULARITY_MS = 60_000
+# Devices whose last write is remembered before the stale notes are dropped.
+_TOUCHED_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What the per-request account check read, for later steps of the same request."""
+
+    shadow_banned: bool = False
+    # The admin's rate-limit override (messages per second, burst), if one is set.
+    message_override: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class Requester:
     device_id: str
     access_token_hash: str
     is_guest: bool = False
+    # Filled in by the account check of the request (None: not checked, e.g. in services' own calls).
+    status: AccountStatus | None = None
 
 
 def hash_token(token: str) -> str:
@@ -39,6 +52,8 @@ class TokenService:
         self.tokens = tokens
         self.devices = devices
         self.clock = clock
+        # (user, device) -> (ms, ip) of this instance's last last-seen write.
+        self._touched: dict[tuple[str, str], tuple[int, str | None]] = {}
 
     async def issue(self, user_id: str, device_id: str, is_guest: bool = False) -> str:
         token = "prl_" + secrets.token_urlsafe(32)
@@ -51,18 +66,32 @@ class TokenService:
         if len(token) > 256:
             raise MatrixError(401, Codes.UNKNOWN_TOKEN, "Unknown access token", {"soft_logout": False})
         token_hash = hash_token(token)
-        owner = await self.tokens.lookup(token_hash)
-        if owner is None:
+        found = await self.tokens.lookup_with_device(token_hash)
+        if found is None:
             raise MatrixError(401, Codes.UNKNOWN_TOKEN, "Unknown access token", {"soft_logout": False})
-        device = await self.devices.get(owner.user_id, owner.device_id)
-        now = self.clock.now_ms()
-        if device is not None and (
-            device.last_seen_ts is None
-            or now - device.last_seen_ts >= LAST_SEEN_GRANULARITY_MS
-            or device.last_seen_ip != ip
-        ):
-            await self.devices.touch(owner.user_id, owner.device_id, ip, now)
+        owner, device = found
+        if device is not None:
+            await self._seen(owner.user_id, owner.device_id, device, ip)
         return Requester(owner.user_id, owner.device_id, token_hash, owner.is_guest)
+
+    async def _seen(self, user_id: str, device_id: str, device: SeenDevice, ip: str | None) -> None:
+        """Refresh the device's last-seen at most once per granule (and on a new address).
+
+        Concurrent requests of one device (several long-polls) all read the same
+        stale row; the in-memory note of this instance's last write lets only
+        the first of them write."""
+        now = self.clock.now_ms()
+        key = (user_id, device_id)
+        written = self._touched.get(key)
+        if written is not None and written[1] == ip and now - written[0] < LAST_SEEN_GRANULARITY_MS:
+            return
+        if (device.last_seen_ts is not None and now - device.last_seen_ts < LAST_SEEN_GRANULARITY_MS
+                and device.last_seen_ip == ip):
+            return
+        if len(self._touched) >= _TOUCHED_MAX:
+            self._touched = {k: v for k, v in self._touched.items() if now - v[0] < LAST_SEEN_GRANULARITY_MS}
+        self._touched[key] = (now, ip)
+        await self.devices.touch(user_id, device_id, ip, now)
 
     async def owner(self, token: str | None) -> tuple[str, str] | None:
         """(user, device) of a valid token, or None; no side effects (idempotency-key scopes)."""

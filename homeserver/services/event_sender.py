@@ -34,7 +34,8 @@ StateCache = dict[tuple[str, str], StoredEvent]
 Precheck = Callable[[EventSpec, StateCache], None]
 # The spec suggests referencing a bounded number of forward extremities.
 MAX_PREV_EVENTS = 10
-CommitListener = Callable[[str, list[StoredEvent]], Awaitable[None]]
+# Called after the commit with the room, its new events and its joined members.
+CommitListener = Callable[[str, list[StoredEvent], list[str]], Awaitable[None]]
 # Further writes in the same transaction, after the events were stored.
 AfterInsert = Callable[[RoomWriter, list[StoredEvent]], Awaitable[None]]
 
@@ -51,11 +52,6 @@ class NewRoom:
     creator: str
     is_direct: bool
     room_version: str = ROOM_VERSION
-
-
-class _Duplicate(Exception):
-    def __init__(self, event_id: str) -> None:
-        self.event_id = event_id
 
 
 def new_room_id(server_name: str) -> str:
@@ -83,19 +79,14 @@ class EventSender:
                    extra_notify: Sequence[str] = (), after: AfterInsert | None = None) -> list[StoredEvent]:
         """Persist ``specs`` in order; return the stored events.
 
-        With ``txn`` a repeated transaction id returns the event stored the first time.
+        With ``txn`` (whose id the caller looked up already) a concurrent request
+        that stored the same transaction id first wins: its event is returned.
         """
-        if txn is not None:
-            existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
-            if existing is not None:
-                return await self._existing(existing)
         started = time.perf_counter()
         try:
             stored = await self._write(room_id, specs, txn, new_room, precheck, after)
             for observe in self.persist_observers:
                 observe(time.perf_counter() - started)
-        except _Duplicate as dup:
-            return await self._existing(dup.event_id)
         except DuplicateTxn:
             assert txn is not None
             existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
@@ -108,7 +99,7 @@ class EventSender:
         await self.notifier.notify_room(room_id, members, also, "events",
                                         max((e.stream_pos for e in stored), default=None))
         for listener in self._listeners:
-            await listener(room_id, stored)
+            await listener(room_id, stored, members)
         return stored
 
     async def _existing(self, event_id: str) -> list[StoredEvent]:
@@ -149,10 +140,6 @@ class EventSender:
                     raise MatrixError(404, Codes.NOT_FOUND, "Unknown room")
                 head = found
                 version = ROOM_VERSIONS[head.room_version]
-            if txn is not None:
-                existing = await self.events.txn_event_id(txn.user_id, txn.device_id, txn.txn_id)
-                if existing is not None:
-                    raise _Duplicate(existing)
             state = await self._load_state(writer, specs, version)
             referenced = [event_id for event_id, _ in head.extremities[:MAX_PREV_EVENTS]]
             prev = list(referenced)

@@ -485,7 +485,8 @@ class KeyService:
         return {"changed": sorted(delta.changed), "left": sorted(delta.left)}
 
     async def device_list_delta(
-        self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken
+        self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken,
+        own_membership_events: list[Any] | None = None,
     ) -> DeviceListDelta:
         """What ``device_lists`` reports between two tokens.
 
@@ -501,7 +502,8 @@ class KeyService:
         if changed:
             visible = await self.visible_users(user_id)
             changed &= visible
-        joined, left = await self._membership_changes(user_id, joined_room_ids, since, upto)
+        joined, left = await self._membership_changes(user_id, joined_room_ids, since, upto,
+                                                      own_membership_events)
         if joined or left:
             visible = visible if visible is not None else await self.visible_users(user_id)
             changed |= joined & visible
@@ -509,7 +511,8 @@ class KeyService:
         return DeviceListDelta(changed, left - {user_id})
 
     async def _membership_changes(
-        self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken
+        self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken,
+        own_membership_events: list[Any] | None = None,
     ) -> tuple[set[str], set[str]]:
         after, until = since.get("events"), upto.get("events")
         if self.history is None or self.membership is None or until <= after:
@@ -517,7 +520,9 @@ class KeyService:
         joined: set[str] = set()
         left: set[str] = set()
         own_rooms: dict[str, str] = {}
-        for event in await self.history.user_membership_events(user_id, after, until):
+        if own_membership_events is None:
+            own_membership_events = await self.history.user_membership_events(user_id, after, until)
+        for event in own_membership_events:
             own_rooms[event.room_id] = event.membership or ""
         for room_id, membership in own_rooms.items():
             members = set(await self.membership.joined_users(room_id))
@@ -565,7 +570,8 @@ class KeyService:
         lists.setdefault("left", [])
         if ctx.since is None or not ctx.needs(DEVICE_LIST_INPUTS):
             return False
-        delta = await self.device_list_delta(ctx.user_id, ctx.joined_room_ids, ctx.since, ctx.upto)
+        delta = await self.device_list_delta(ctx.user_id, ctx.joined_room_ids, ctx.since, ctx.upto,
+                                             ctx.own_membership_events)
         if not delta.changed and not delta.left:
             return False
         lists["changed"] = sorted(set(lists["changed"]) | delta.changed)

@@ -9,11 +9,12 @@ from typing import Any, Protocol
 from common.errors import Codes, MatrixError
 from common.identifiers import is_valid_event_id, is_valid_opaque_id
 from homeserver.config import Config
+from homeserver.services.auth import AccountStatus
 from homeserver.services.event_auth import level_for, user_power
 from homeserver.services.event_sender import StateCache, Txn
 from homeserver.services.events import EventSpec, redact_content, redact_event
 from homeserver.services.history_replay import visible_to
-from homeserver.services.ratelimit import Limit, RateLimiter
+from homeserver.services.ratelimit import Limit, RateLimiter, overridden
 from homeserver.services.rooms import NO_UPPER_BOUND, RoomService, check_event_type, check_room_id
 from homeserver.services.sync_filter import (
     MAX_PAGINATION_LIMIT,
@@ -30,8 +31,7 @@ _NOT_VIA_SEND = ("m.room.redaction", "m.room.member", "m.room.create")
 
 
 class SendPolicy(Protocol):
-    async def message_limit(self, user_id: str, default: Limit) -> Limit | None: ...
-    async def is_shadow_banned(self, user_id: str) -> bool: ...
+    async def account_status(self, user_id: str) -> AccountStatus: ...
 
 
 def check_txn_id(txn_id: str) -> str:
@@ -61,20 +61,26 @@ class MessageService:
         return [e for e in events if e.sender not in ignored or e.is_state]
 
     async def send(self, user_id: str, device_id: str, room_id: str, event_type: str, txn_id: str,
-                   content: JsonDict) -> str:
+                   content: JsonDict, status: AccountStatus | None = None) -> str:
+        """``status``: the account's shadow ban and rate-limit override as the request's
+        authentication read them (looked up here when not given)."""
         check_room_id(room_id)
         check_event_type(event_type)
         check_txn_id(txn_id)
         if event_type in _NOT_VIA_SEND:
             raise MatrixError(400, Codes.INVALID_PARAM, f"{event_type} cannot be sent with /send")
         txn = Txn(user_id, device_id, txn_id)
+        # The one lookup of the transaction id: a concurrent twin is caught by the
+        # table's unique key inside the write (EventSender's DuplicateTxn).
         existing = await self.events.txn_event_id(user_id, device_id, txn_id)
         if existing is not None:
             return existing
+        if status is None and self.policy is not None:
+            status = await self.policy.account_status(user_id)
         limit: Limit | None = self.limit
-        if self.policy is not None:
-            limit = await self.policy.message_limit(user_id, self.limit)
-            if await self.policy.is_shadow_banned(user_id):
+        if status is not None:
+            limit = overridden(self.limit, status.message_override)
+            if status.shadow_banned:
                 # The sender sees success; nobody else sees the event.
                 await self.rooms.require_joined(user_id, room_id)
                 return "$" + secrets.token_urlsafe(32)

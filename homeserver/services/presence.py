@@ -43,6 +43,8 @@ HEARTBEAT_MS = 10_000
 # How long after the last sync (beyond the longest long-poll) a user goes offline.
 OFFLINE_GRACE_MS = 30_000
 STALE_BATCH = 500
+# Users whose last heartbeat write is remembered before stale notes are dropped.
+_BEATS_MAX = 100_000
 
 
 def presence_content(row: PresenceRow | None, now_ms: int) -> JsonDict:
@@ -96,6 +98,8 @@ class PresenceService:
         self.notifier = notifier
         self.clock = clock
         self.offline_after_ms = offline_after_ms
+        # user -> when this instance last wrote their heartbeat.
+        self._beats: dict[str, int] = {}
         # Servers sharing a room with a local user get its changes as m.presence.
         self.federation: EduSink | None = None
         self.server_name = ""
@@ -190,6 +194,13 @@ class PresenceService:
             )
             await self._changed(row)
         elif current is not None and now - current.last_seen_ts >= HEARTBEAT_MS:
+            # Concurrent long-polls of one user all read the same stale row: only the
+            # first of them (on this instance) writes the heartbeat.
+            if now - self._beats.get(user_id, -HEARTBEAT_MS) < HEARTBEAT_MS:
+                return
+            if len(self._beats) >= _BEATS_MAX:
+                self._beats = {u: t for u, t in self._beats.items() if now - t < HEARTBEAT_MS}
+            self._beats[user_id] = now
             await self.repo.touch(user_id, now, active=wanted == ONLINE and current.state == ONLINE)
 
     async def mark_stale_offline(self) -> int:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.services.event_auth import user_power
@@ -29,6 +30,32 @@ MAX_EVALUATED = 200
 MEMO_SIZE = 50_000
 
 MemoKey = tuple[bytes, str, str, str | None, int, int, tuple[tuple[str, int], ...]]  # see _outcome
+# Rooms whose running tally is kept per user (at most MAX_EVALUATED bytes each).
+TALLY_SIZE = 20_000
+_NOTIFY, _HIGHLIGHT = 1, 2
+
+
+@dataclass
+class _Tally:
+    """One (user, room)'s counts as of ``upto``: what a later build extends by the new events.
+
+    ``recent`` holds the outcomes (bit 1 notify, bit 2 highlight) of the newest
+    unread events, oldest first, at most MAX_EVALUATED of them; ``unread`` is
+    the count they were part of.  Valid for the same rules, lower bound and
+    room context (``context``) only."""
+
+    rules_key: bytes
+    low: int
+    context: tuple[Any, ...]
+    upto: int
+    unread: int
+    recent: bytes
+
+    def result(self, evaluated: int | None = None) -> tuple[int, int]:
+        """(notifications, highlights): older unread events than the evaluated ones notify."""
+        evaluated = len(self.recent) if evaluated is None else evaluated
+        notify = sum(1 for b in self.recent if b & _NOTIFY) + max(0, self.unread - evaluated)
+        return notify, sum(1 for b in self.recent if b & _HIGHLIGHT)
 
 
 class PushCounter:
@@ -39,6 +66,9 @@ class PushCounter:
         self.events = events
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
+        self._tallies: OrderedDict[tuple[str, str], _Tally] = OrderedDict()
+        # Rooms counted "extended" (from a tally) or "recounted" (from every unread event); tests.
+        self.tallied: Counter[str] = Counter()
 
     @staticmethod
     def _key(rules_key: bytes, event_id: str, ctx: PushContext) -> MemoKey:
@@ -64,19 +94,48 @@ class PushCounter:
         return ctx, flat
 
     async def counts(self, user_id: str, room_ids: list[str], upto: int,
-                     unread: dict[str, int]) -> dict[str, tuple[int, int]]:
-        """(notification_count, highlight_count) per room with unread events."""
+                     unread: dict[str, int], bounds: dict[str, int] | None = None) -> dict[str, tuple[int, int]]:
+        """(notification_count, highlight_count) per room with unread events
+        (``bounds``: where each room's unread events begin, if read already)."""
         rooms = [r for r in room_ids if unread.get(r, 0) > 0]
         if not rooms:
             return {}
         rules = await self.push_rules.rules(user_id)
         rules_key = hashlib.blake2b(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode(),
                                     digest_size=16).digest()
-        events = await self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED)
+        if bounds is None:
+            bounds = await self.receipts.unread_bounds(user_id, rooms)
         members = await self.rooms.member_counts(rooms)
-        keyed: dict[str, list[tuple[str, MemoKey, PushContext]]] = {}
+        contexts = {}
+        # A room whose tally holds for these rules, bound and context needs only the
+        # events after the tally's position (if their number explains the new count:
+        # a redaction or purge of an older unread event does not, so it is recounted).
+        extend: dict[str, _Tally] = {}
         for room_id in rooms:
             ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
+            signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
+                         json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
+            contexts[room_id] = (ctx, flat, signature)
+            tally = self._tallies.get((user_id, room_id))
+            if (tally is not None and tally.rules_key == rules_key and tally.low == bounds.get(room_id)
+                    and tally.context == signature and tally.upto <= upto):
+                extend[room_id] = tally
+        events = await self.receipts.unread_events(
+            user_id, [r for r in rooms if r not in extend], upto, MAX_EVALUATED, bounds)
+        if extend:
+            since = {r: t.upto for r, t in extend.items()}
+            for room_id, new in (await self.receipts.unread_events(
+                    user_id, list(extend), upto, MAX_EVALUATED, since)).items():
+                events[room_id] = new
+            for room_id, tally in list(extend.items()):
+                new_count = len(events.get(room_id, []))
+                if new_count >= MAX_EVALUATED or tally.unread + new_count != unread[room_id]:
+                    del extend[room_id]
+                    events.update(await self.receipts.unread_events(
+                        user_id, [room_id], upto, MAX_EVALUATED, bounds))
+        keyed: dict[str, list[tuple[str, MemoKey, PushContext]]] = {}
+        for room_id in rooms:
+            ctx, flat, _ = contexts[room_id]
             keyed[room_id] = []
             for event_id, sender in events.get(room_id, []):
                 event_ctx = PushContext(ctx.user_id, ctx.display_name, ctx.member_count,
@@ -89,20 +148,36 @@ class PushCounter:
         pdus = await self.receipts.pdus(missing) if missing else {}
         out: dict[str, tuple[int, int]] = {}
         for room_id in rooms:
-            notify = highlight = 0
-            for event_id, key, event_ctx in keyed[room_id]:
+            outcomes = bytearray()
+            complete = True
+            for event_id, key, event_ctx in keyed[room_id]:  # newest first
                 result = known.get(key)
                 if result is not None:
                     if key in self._memo:
                         self._memo.move_to_end(key)
                 elif event_id not in pdus:
-                    continue  # purged meanwhile
+                    complete = False  # purged meanwhile
+                    continue
                 else:
                     outcome = evaluate(rules, pdus[event_id], event_ctx)
                     result = (outcome.notify, outcome.highlight)
                     self._remember(key, result)
-                notify += result[0]
-                highlight += result[1]
-            notify += max(0, unread[room_id] - len(keyed[room_id]))
-            out[room_id] = (notify, highlight)
+                outcomes.append(_NOTIFY * result[0] + _HIGHLIGHT * result[1])
+            outcomes.reverse()
+            before = extend.get(room_id)
+            recent = bytes((before.recent if before is not None else b"") + outcomes)[-MAX_EVALUATED:]
+            tally = _Tally(rules_key, bounds.get(room_id, 0), contexts[room_id][2], upto, unread[room_id], recent)
+            # An event purged meanwhile counts neither as evaluated nor as older.
+            out[room_id] = tally.result(None if before is not None else len(keyed[room_id]))
+            self.tallied["extended" if before is not None else "recounted"] += 1
+            self._keep_tally(user_id, room_id, tally if complete else None)
         return out
+
+    def _keep_tally(self, user_id: str, room_id: str, tally: _Tally | None) -> None:
+        if tally is None:
+            self._tallies.pop((user_id, room_id), None)
+            return
+        self._tallies[(user_id, room_id)] = tally
+        self._tallies.move_to_end((user_id, room_id))
+        if len(self._tallies) > TALLY_SIZE:
+            self._tallies.popitem(last=False)

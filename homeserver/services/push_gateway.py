@@ -82,18 +82,17 @@ class PushDispatcher:
         self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def on_committed(self, room_id: str, events: Sequence[StoredEvent]) -> None:
+    async def on_committed(self, room_id: str, events: Sequence[StoredEvent], members: Sequence[str]) -> None:
         """EventSender listener: find who should be pushed; deliver in the background.
 
         The events are committed already: a failure here must not fail the send
         (the client would retry an event that exists), so it is logged."""
         try:
-            await self._dispatch(room_id, events)
+            await self._dispatch(room_id, events, members)
         except Exception:
             logger.exception("could not prepare pushes for room %s", room_id)
 
-    async def _dispatch(self, room_id: str, events: Sequence[StoredEvent]) -> None:
-        members = await self.rooms.joined_user_ids(room_id)
+    async def _dispatch(self, room_id: str, events: Sequence[StoredEvent], members: Sequence[str]) -> None:
         invited = [e.state_key for e in events if e.membership == "invite" and e.state_key]
         rows = await self.pushers.for_users(sorted({*members, *invited}))
         if not rows:

@@ -1,7 +1,8 @@
 """Rate limiting per IP and per account, in the database or in Redis.
 
-Counters never live in process memory: every instance of a deployment sees
-the same counts.  Fixed windows of ``period_ms``; an exceeded limit answers
+Every instance of a deployment sees the same counts: in Redis, or in the
+database behind a short in-memory buffer (:mod:`homeserver.services.ratelimit_buffer`).
+Fixed windows of ``period_ms``; an exceeded limit answers
 ``M_LIMIT_EXCEEDED`` with ``retry_after_ms`` until the window ends.
 """
 
@@ -25,6 +26,16 @@ class Limit:
     period_ms: int = 60_000
 
 
+def overridden(default: Limit, override: tuple[int, int] | None) -> Limit | None:
+    """``default`` as an admin's (messages per second, burst) override changes it; None = unlimited (0/0)."""
+    if override is None:
+        return default
+    per_second, burst = override
+    if per_second == 0 and burst == 0:
+        return None
+    return Limit(default.name + ":override", max(per_second * 60, burst), 60_000)
+
+
 class CounterStore(Protocol):
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int: ...
     async def count(self, bucket: str, window_start: int) -> int: ...
@@ -39,6 +50,9 @@ class DatabaseCounters:
     async def hit(self, bucket: str, window_start: int, period_ms: int) -> int:
         del period_ms
         return await self.repo.hit(bucket, window_start)
+
+    async def add(self, bucket: str, window_start: int, hits: int) -> int:
+        return await self.repo.hit(bucket, window_start, hits)
 
     async def count(self, bucket: str, window_start: int) -> int:
         return await self.repo.count(bucket, window_start)

@@ -236,7 +236,8 @@ class UnreadCountContributor:
         self.repo = repo
         # ``async (user, rooms, upto, unread) -> {room: (notifications, highlights)}`` from
         # the user's push rules (services/push_counts.py), set by the app.
-        self.push_counts: Callable[[str, list[str], int, dict[str, int]],
+        # The last argument: the rooms' unread lower bounds (ReceiptRepository.unread_bounds).
+        self.push_counts: Callable[[str, list[str], int, dict[str, int], dict[str, int]],
                                    Awaitable[dict[str, tuple[int, int]]]] | None = None
 
     async def contribute(self, ctx: SyncContext, response: JsonDict) -> bool:
@@ -245,8 +246,9 @@ class UnreadCountContributor:
         if not rooms:
             return False
         upto = ctx.upto.get("events")
-        counts = await self.repo.unread_counts(ctx.user_id, rooms, upto)
-        evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts) if self.push_counts else {}
+        bounds = await self.repo.unread_bounds(ctx.user_id, rooms)
+        counts = await self.repo.unread_counts(ctx.user_id, rooms, upto, bounds)
+        evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts, bounds) if self.push_counts else {}
         for room_id in rooms:
             notifications, highlights = evaluated.get(room_id, (counts.get(room_id, 0), 0))
             join[room_id]["unread_notifications"] = {

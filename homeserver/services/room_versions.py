@@ -101,8 +101,11 @@ INFINITE_POWER = 2**60
 
 
 def room_version(identifier: object) -> RoomVersion:
-    """The version's rules, or ``M_UNSUPPORTED_ROOM_VERSION``."""
-    if not isinstance(identifier, str) or identifier not in ROOM_VERSIONS:
+    """The version's rules, or ``M_UNSUPPORTED_ROOM_VERSION`` (``M_BAD_JSON`` when it is
+    not a string at all: room versions are strings, spec "Room versions")."""
+    if not isinstance(identifier, str):
+        raise MatrixError(400, Codes.BAD_JSON, "room_version must be a string")
+    if identifier not in ROOM_VERSIONS:
         raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION,
                           f"Unsupported room version {str(identifier)[:20]!r}; supported: "
                           + ", ".join(ROOM_VERSIONS))

@@ -357,6 +357,16 @@ class RoomService:
         return await self.formatter.format(events)
 
     async def get_state_event(self, user_id: str, room_id: str, event_type: str, state_key: str) -> JsonDict:
+        return (await self._visible_state_event(user_id, room_id, event_type, state_key)).content
+
+    async def get_state_event_formatted(self, user_id: str, room_id: str, event_type: str,
+                                        state_key: str) -> JsonDict:
+        """The whole event, as clients see events (``?format=event``)."""
+        event = await self._visible_state_event(user_id, room_id, event_type, state_key)
+        return (await self.formatter.format([event]))[0]
+
+    async def _visible_state_event(self, user_id: str, room_id: str, event_type: str,
+                                   state_key: str) -> StoredEvent:
         lower, upper = await self.visible_range(user_id, room_id)
         del lower
         if upper == NO_UPPER_BOUND:
@@ -366,7 +376,7 @@ class RoomService:
                           if e.type == event_type and e.state_key == state_key), None)
         if event is None:
             raise MatrixError(404, Codes.NOT_FOUND, "Event not found")
-        return event.content
+        return event
 
     async def put_state(self, user_id: str, device_id: str, room_id: str, event_type: str, state_key: str,
                         content: JsonDict) -> str:

@@ -23,7 +23,12 @@ from homeserver.services.event_format import EventFormatter
 from homeserver.services.events import stripped_state
 from homeserver.services.history_replay import visible_to
 from homeserver.services.sync_api import STREAMS, SyncContext, SyncContributor, SyncToken
-from homeserver.services.sync_filter import SyncFilter, encode_position_token, parse_filter_param
+from homeserver.services.sync_filter import (
+    ParsedFilters,
+    SyncFilter,
+    encode_position_token,
+    parse_filter_param,
+)
 from homeserver.services.sync_lazy import KnowledgeBuilder, LazyMembersSent
 from homeserver.services.to_device import ToDeviceService
 from homeserver.storage.events import EventRepository, StoredEvent
@@ -77,6 +82,8 @@ class _Rebuild:
     upto: SyncToken | None = None
     response: JsonDict | None = None
     to_device_next: int = 0
+    # This build's read of the user's membership events in (since, upto] (None: not read).
+    own_membership_events: list[StoredEvent] | None = None
 
     def moved(self, upto: SyncToken) -> frozenset[str] | None:
         """The streams past the last empty build's positions (None: no such build)."""
@@ -135,6 +142,7 @@ class SyncService:
         self.lazy_sent = LazyMembersSent()
         # ``async (invite event ids) -> {event id: stripped state}`` of remote invites, set by the app.
         self.remote_invite_state: Callable[[list[str]], Awaitable[dict[str, list[JsonDict]]]] | None = None
+        self._filters = ParsedFilters()
 
     def add_contributor(self, contributor: SyncContributor) -> None:
         self._contributors.append(contributor)
@@ -149,15 +157,18 @@ class SyncService:
     async def resolve_filter(self, user_id: str, param: str | None) -> SyncFilter:
         if param is None or param == "":
             return SyncFilter.parse({})
+        known = self._filters.get(user_id, param)
+        if known is not None:
+            return known
         inline = parse_filter_param(param)
         if inline is not None:
-            return SyncFilter.parse(inline)
+            return self._filters.put(user_id, param, SyncFilter.parse(inline))
         stored = None
         if self.filter_store is not None and len(param) <= 255:
             stored = await self.filter_store.get(user_id, param)
         if stored is None:
             raise MatrixError(404, Codes.NOT_FOUND, "No such filter")
-        return SyncFilter.parse(stored)
+        return self._filters.put(user_id, param, SyncFilter.parse(stored))
 
     # ------------------------------------------------------------- the loop
     async def sync(self, user_id: str, device_id: str, since: str | None, timeout_ms: int,
@@ -227,6 +238,7 @@ class SyncService:
         knowledge = KnowledgeBuilder(
             {} if full_state else self.lazy_sent.known(user_id, device_id, since.encode() if since else None)
         )
+        rebuild.own_membership_events = None
         if moved is None or "events" in moved:
             self.built["rooms"] += 1
             plans = await self._plan_rooms(user_id, since, upto_events, sync_filter, full_state, rebuild)
@@ -273,6 +285,7 @@ class SyncService:
             user_id=user_id, device_id=device_id, since=None if full_state else since, upto=upto,
             joined_room_ids=joined, full_state=full_state, filter=sync_filter.raw,
             newly_joined_room_ids=newly, moved=moved,
+            own_membership_events=None if full_state else rebuild.own_membership_events,
         )
         for contributor in self._contributors:
             if not ctx.needs(getattr(contributor, "sync_streams", None)):
@@ -308,8 +321,11 @@ class SyncService:
         since_events = since.get("events") if since is not None else 0
         changes: dict[str, list[StoredEvent]] = {}
         changed_after = -1  # the position of the user's latest membership event in (since, upto]
+        rebuild.own_membership_events = None
         if since is not None and since_events < upto:
-            for event in await self.events.user_membership_events(user_id, since_events, upto):
+            own = await self.events.user_membership_events(user_id, since_events, upto)
+            rebuild.own_membership_events = own  # device_lists needs the same events
+            for event in own:
                 changes.setdefault(event.room_id, []).append(event)
                 changed_after = max(changed_after, event.stream_pos)
         cached = rebuild.memberships

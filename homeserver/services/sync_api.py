@@ -103,6 +103,9 @@ class SyncContext:
     # A woken long-poll's rebuild: only these streams moved past the positions of
     # its last (empty) build.  None: any stream may have moved (build everything).
     moved: frozenset[str] | None = None
+    # The user's own membership events in (since, upto] of the events stream, as
+    # this build read them already (None: not read; a contributor reads them itself).
+    own_membership_events: list[Any] | None = None
 
     def needs(self, streams: frozenset[str] | None) -> bool:
         """Whether a part that reads ``streams`` (None: something else too) must be built."""

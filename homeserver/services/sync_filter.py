@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,3 +184,30 @@ def decode_position_token(token: str) -> int:
     if token.startswith("p"):
         return SyncToken.decode(token).get("events")
     raise MatrixError(400, Codes.INVALID_PARAM, "Invalid pagination token")
+
+
+class ParsedFilters:
+    """Parsed /sync filters per (user, ``filter`` parameter), least recently used out.
+
+    A stored filter never changes: its id is the hash of its JSON, and
+    filters are never edited or deleted, so a remembered one stays right;
+    an inline filter is its own parameter.  Unknown ids are never put here.
+    """
+
+    def __init__(self, size: int = 10_000, max_param: int = 4096) -> None:
+        self.size = size
+        self.max_param = max_param
+        self._parsed: OrderedDict[tuple[str, str], SyncFilter] = OrderedDict()
+
+    def get(self, user_id: str, param: str) -> SyncFilter | None:
+        found = self._parsed.get((user_id, param))
+        if found is not None:
+            self._parsed.move_to_end((user_id, param))
+        return found
+
+    def put(self, user_id: str, param: str, parsed: SyncFilter) -> SyncFilter:
+        if len(param) <= self.max_param:
+            self._parsed[(user_id, param)] = parsed
+            if len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+        return parsed

@@ -58,8 +58,10 @@ class ToDeviceService:
             if requested > MAX_TARGETS:
                 raise MatrixError(400, Codes.INVALID_PARAM, f"At most {MAX_TARGETS} devices per request")
             if server != self.server_name:
-                if not all(isinstance(c, dict) and (d == "*" or is_valid_device_id(d)) for d, c in per_device.items()):
-                    raise MatrixError(400, Codes.BAD_JSON, "to-device content must be an object per device id")
+                if not all(isinstance(c, dict) for c in per_device.values()):
+                    raise MatrixError(400, Codes.BAD_JSON, "to-device content must be an object")
+                if not all(d == "*" or is_valid_device_id(d) for d in per_device):
+                    raise MatrixError(400, Codes.INVALID_PARAM, "Invalid device id")
                 remote.setdefault(server, {})[user_id] = per_device
                 continue
             existing = {d.device_id for d in await self.devices.list_for_user(user_id)}

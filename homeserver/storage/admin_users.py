@@ -95,11 +95,19 @@ class AdminUserRepository:
         row = await self.db.fetch_one("SELECT admin FROM users WHERE user_id = ?", [user_id])
         return bool(row and row["admin"])
 
-    async def flags(self, user_id: str) -> dict[str, bool] | None:
+    async def flags_and_override(self, user_id: str) -> tuple[dict[str, bool], tuple[int, int] | None] | None:
+        """The account's flags and its rate-limit override (if any), in one statement."""
         row = await self.db.fetch_one(
-            f"SELECT {', '.join(FLAGS)} FROM users WHERE user_id = ?", [user_id]
+            f"SELECT {', '.join('u.' + f for f in FLAGS)}, o.messages_per_second, o.burst_count "
+            "FROM users u LEFT JOIN ratelimit_overrides o ON o.user_id = u.user_id WHERE u.user_id = ?",
+            [user_id],
         )
-        return {f: bool(row[f]) for f in FLAGS} if row else None
+        if row is None:
+            return None
+        override = None
+        if row["messages_per_second"] is not None:
+            override = (int(row["messages_per_second"]), int(row["burst_count"]))
+        return {f: bool(row[f]) for f in FLAGS}, override
 
     async def set_flag(self, user_id: str, flag: str, value: bool) -> None:
         if flag not in FLAGS:

@@ -145,12 +145,10 @@ class ReceiptRepository:
         )
         return int(row["stream_pos"]) if row else None
 
-    async def unread_events(
-        self, user_id: str, room_ids: Sequence[str], upto: int, limit: int
-    ) -> dict[str, list[tuple[str, str]]]:
-        """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
-        as (event id, sender) for push-rule evaluation (their PDUs: :meth:`pdus`)."""
-        out: dict[str, list[tuple[str, str]]] = {}
+    async def unread_bounds(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]:
+        """Per joined room, the position after which events are unread: the user's
+        latest read receipt or, without one, their join (as in :meth:`read_up_to`)."""
+        bounds: dict[str, int] = {}
         for start in range(0, len(room_ids), 200):
             chunk = list(room_ids[start:start + 200])
             rows = await self.db.fetch(
@@ -160,17 +158,30 @@ class ReceiptRepository:
                 f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})",
                 (user_id, *chunk),
             )
-            for r in rows:
-                low = max(int(r["since"]), int(r["rpos"] or 0))
-                if low >= upto:
-                    continue
-                found = await self.db.fetch(
-                    "SELECT event_id, sender FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
-                    "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
-                    "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
-                    (str(r["room_id"]), low, upto, user_id, limit),
-                )
-                out[str(r["room_id"])] = [(str(e["event_id"]), str(e["sender"])) for e in found]
+            bounds.update({str(r["room_id"]): max(int(r["since"]), int(r["rpos"] or 0)) for r in rows})
+        return bounds
+
+    async def unread_events(
+        self, user_id: str, room_ids: Sequence[str], upto: int, limit: int,
+        bounds: dict[str, int] | None = None,
+    ) -> dict[str, list[tuple[str, str]]]:
+        """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
+        as (event id, sender) for push-rule evaluation (their PDUs: :meth:`pdus`).
+        ``bounds``: :meth:`unread_bounds` of these rooms, if read already."""
+        if bounds is None:
+            bounds = await self.unread_bounds(user_id, room_ids)
+        out: dict[str, list[tuple[str, str]]] = {}
+        for room_id in room_ids:
+            low = bounds.get(room_id)
+            if low is None or low >= upto:
+                continue
+            found = await self.db.fetch(
+                "SELECT event_id, sender FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
+                "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
+                "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
+                (room_id, low, upto, user_id, limit),
+            )
+            out[room_id] = [(str(e["event_id"]), str(e["sender"])) for e in found]
         return out
 
     async def pdus(self, event_ids: Sequence[str]) -> dict[str, dict[str, object]]:
@@ -183,7 +194,8 @@ class ReceiptRepository:
             out.update({str(r["event_id"]): json.loads(r["pdu"]) for r in rows})
         return out
 
-    async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, int]:
+    async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int,
+                            bounds: dict[str, int] | None = None) -> dict[str, int]:
         """Per joined room: events from other users after the user's latest read
         receipt (or, without one, after they joined), up to ``upto`` in the
         events stream.  State events, redactions, reactions and redacted
@@ -192,22 +204,15 @@ class ReceiptRepository:
         One small lookup gives each room's lower bound (the join and, as in
         :meth:`read_up_to`, the latest receipt); then one range count per room
         on the ``(room_id, stream_pos)`` index, so the cost follows the number
-        of unread events, not the size of the rooms.
+        of unread events, not the size of the rooms.  ``bounds``: those lower
+        bounds (:meth:`unread_bounds`), if read already.
         """
         counts: dict[str, int] = {r: 0 for r in room_ids}
+        if bounds is None:
+            bounds = await self.unread_bounds(user_id, room_ids)
         for start in range(0, len(room_ids), 200):
-            chunk = list(room_ids[start:start + 200])
-            rows = await self.db.fetch(
-                "SELECT m.room_id, COALESCE(m.joined_since, m.stream_pos) AS since, "
-                "(SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
-                "AND r.room_id = m.room_id) AS rpos FROM room_memberships m "
-                f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})",
-                (user_id, *chunk),
-            )
-            bounds = {
-                str(r["room_id"]): max(int(r["since"]), int(r["rpos"] or 0)) for r in rows
-            }
-            wanted = [(room_id, low) for room_id, low in bounds.items() if low < upto]
+            chunk = room_ids[start:start + 200]
+            wanted = [(r, bounds[r]) for r in chunk if r in bounds and bounds[r] < upto]
             if not wanted:
                 continue
             parts = []

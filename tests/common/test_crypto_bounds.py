@@ -12,13 +12,20 @@ from __future__ import annotations
 import pytest
 
 from common.crypto.double_ratchet import MAX_PREVIOUS_CHAINS, DoubleRatchet
-from common.crypto.envelope import KdfParams, decrypt_with_password, encrypt_with_password
+from common.crypto.envelope import (
+    KdfParams,
+    decrypt_local,
+    decrypt_with_password,
+    encrypt_local,
+    encrypt_with_password,
+)
 from common.crypto.errors import (
     CryptoError,
     DecryptionFailed,
     DuplicateMessage,
     InvalidHeader,
     TooManySkippedMessages,
+    UnsupportedVersion,
     WeakParameters,
 )
 from common.crypto.sender_keys import MAX_SKIP, InboundSenderKey, OutboundSenderKey, SenderKeyDistribution
@@ -97,3 +104,27 @@ def test_scrypt_parameters_are_accepted_up_to_their_ceilings() -> None:
     for over in ((21, 1, 1), (17, 8, 17), (17, 33, 1), (0, 8, 1), (17, 0, 1), (17, 8, 0), (20, 9, 1)):
         with pytest.raises(WeakParameters, match="out of range"):
             KdfParams.scrypt(*over).check(allow_weak=True)
+
+
+def test_local_storage_records_refuse_other_magic_versions_and_short_blobs() -> None:
+    key = bytes(range(32))
+    record = encrypt_local(key, b"cached", context=b"ctx")
+    assert decrypt_local(key, record, context=b"ctx") == b"cached"
+    for magic in (b"PRLY", b"PRLM", b"\x00\x00\x00\x00"):
+        with pytest.raises(InvalidHeader, match="not a Parley local-storage record"):
+            decrypt_local(key, magic + record[4:], context=b"ctx")
+    for short in (b"", b"PRL", b"PRLL"):
+        with pytest.raises(InvalidHeader, match="not a Parley local-storage record"):
+            decrypt_local(key, short)
+    with pytest.raises(UnsupportedVersion, match="local-storage version 2$"):
+        decrypt_local(key, record[:4] + b"\x02" + record[5:], context=b"ctx")
+
+
+def test_pbkdf2_iterations_between_1_and_the_ceiling() -> None:
+    KdfParams.pbkdf2(1).check(allow_weak=True)
+    KdfParams.pbkdf2(600_000).check()
+    with pytest.raises(WeakParameters, match="below|<"):
+        KdfParams.pbkdf2(599_999).check()
+    for over in (0, 20_000_001):
+        with pytest.raises(WeakParameters, match="out of range"):
+            KdfParams.pbkdf2(over).check(allow_weak=True)

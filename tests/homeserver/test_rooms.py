@@ -26,6 +26,13 @@ async def test_create_room_state_and_lists(server: RunningServer) -> None:
     name = await server.api("GET", f"rooms/{room}/state/m.room.name", alice)
     assert name.json() == {"name": "Project"}
     assert (await server.api("GET", f"rooms/{room}/state/m.room.name/", alice)).json() == {"name": "Project"}
+    # ?format=event gives the whole event (spec: content is the default).
+    whole = (await server.api("GET", f"rooms/{room}/state/m.room.member/{alice.user_id}", alice,
+                              params={"format": "event"})).json()
+    assert whole["sender"] == alice.user_id and whole["room_id"] == room and whole["type"] == "m.room.member"
+    assert whole["content"]["membership"] == "join" and whole["event_id"].startswith("$")
+    await expect_error(await server.api("GET", f"rooms/{room}/state/m.room.name", alice, params={"format": "x"}),
+                       400, "M_INVALID_PARAM")
     power = (await server.api("GET", f"rooms/{room}/state/m.room.power_levels", alice)).json()
     assert power["users"] == {alice.user_id: 100}
     await expect_error(await server.api("GET", f"rooms/{room}/state/m.room.avatar", alice), 404, "M_NOT_FOUND")
@@ -52,6 +59,8 @@ async def test_create_room_validation(server: RunningServer) -> None:
     await expect_error(await server.api("POST", "createRoom", alice, json={"name": "x" * 101}), 400, "M_INVALID_PARAM")
     await expect_error(await server.api("POST", "createRoom", alice, json={"room_version": "13"}), 400,
                        "M_UNSUPPORTED_ROOM_VERSION")
+    # Room versions are strings: a number is bad JSON, not an unknown version.
+    await expect_error(await server.api("POST", "createRoom", alice, json={"room_version": 11}), 400, "M_BAD_JSON")
     await expect_error(await server.api("POST", "createRoom", alice, json={"preset": "nope"}), 400, "M_INVALID_PARAM")
     await expect_error(await server.api("POST", "createRoom", alice, json={"invite": ["not-a-user"]}), 400,
                        "M_INVALID_PARAM")

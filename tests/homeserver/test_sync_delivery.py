@@ -173,7 +173,16 @@ async def test_to_device_requests_are_bounded_and_validated(server: RunningServe
                          ({"messages": {bob.user_id: {"bad device!": {}}}}, "M_INVALID_PARAM"),
                          ({"messages": {bob.user_id: {"!dev": {}}}}, "M_INVALID_PARAM"),
                          ({"messages": {bob.user_id: {"": {}}}}, "M_INVALID_PARAM"),
-                         ({"messages": {"@x:elsewhere.example": {"D": {}}}}, "M_INVALID_PARAM"),
-                         ({"messages": {"@x:zzz.example": {"D": {}}}}, "M_INVALID_PARAM")]:
+                         ({"messages": {"@x:elsewhere.example": {"bad device!": {}}}}, "M_INVALID_PARAM"),
+                         ({"messages": {"@x:elsewhere.example": {"D": "x"}}}, "M_BAD_JSON"),
+                         ({"messages": {"not a user id": {"D": {}}}}, "M_INVALID_PARAM")]:
         await expect_error(await server.api("PUT", f"sendToDevice/m.test/b{len(str(bad))}", alice, json=bad),
                            400, errcode)
+    # Users of other servers are reached over federation: queued for their server, not refused.
+    remote = await server.api("PUT", "sendToDevice/m.test/remote", alice,
+                              json={"messages": {"@x:elsewhere.example": {"D": {"n": 1}}}})
+    assert remote.status_code == 200, remote.text
+    with server.hs.database.activated():
+        rows = await server.hs.database.fetch(
+            "SELECT kind, payload FROM federation_outbox WHERE destination = ?", ("elsewhere.example",))
+    assert [r["kind"] for r in rows] == ["edu"] and '"m.direct_to_device"' in str(rows[0]["payload"])

@@ -131,12 +131,13 @@ async def test_support_document(make_config: Any) -> None:
             config.replace(admin=config.admin.__class__(**bad)).validate()
 
 
-async def test_deprecated_account_3pid_says_no_identity_server(server: RunningServer) -> None:
+async def test_deprecated_account_3pid_points_to_3pid_add(server: RunningServer) -> None:
+    """The deprecated identity-server add is refused with the way that works (Parley verifies e-mail itself)."""
     alice = await server.register()
     response = await server.api("POST", "account/3pid", alice, json={
         "three_pid_creds": {"id_server": "id.example.org", "sid": "1", "client_secret": "s"}, "bind": False})
     await expect_error(response, 400, "M_INVALID_PARAM")
-    assert "identity server" in response.json()["error"]
+    assert "/account/3pid/add" in response.json()["error"]
 
 
 async def test_verification_mail_link_validates(make_config: Any, smtp_sink: SmtpSink) -> None:

@@ -38,6 +38,7 @@ async def send(request: Request) -> Response:
     event_id = await services(request).messages.send(
         requester.user_id, requester.device_id, room_id_param(request),
         str(request.path_params["event_type"]), str(request.path_params["txn_id"]), content,
+        requester.status,
     )
     return json_response({"event_id": event_id})
 

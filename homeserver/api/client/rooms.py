@@ -160,12 +160,16 @@ def _state_key(request: Request) -> str:
 
 
 async def get_state_event(request: Request) -> Response:
-    """GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"""
+    """GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}?format=content|event"""
     requester = await require_auth(request)
-    content = await services(request).rooms.get_state_event(
+    fmt = request.query_params.get("format", "content")
+    if fmt not in ("content", "event"):
+        raise MatrixError(400, Codes.INVALID_PARAM, "format must be content or event")
+    rooms = services(request).rooms
+    fetch = rooms.get_state_event_formatted if fmt == "event" else rooms.get_state_event
+    return json_response(await fetch(
         requester.user_id, room_id_param(request), str(request.path_params["event_type"]), _state_key(request)
-    )
-    return json_response(content)
+    ))
 
 
 async def put_state_event(request: Request) -> Response:

@@ -16,13 +16,12 @@ from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
 from common.identifiers import is_valid_localpart, normalise_email, parse_user_id
 from homeserver.services.accounts import AccountService
 from homeserver.services.admin.params import int_param
-from homeserver.services.auth import TokenService
+from homeserver.services.auth import AccountStatus, TokenService
 from homeserver.services.clock import Clock
 from homeserver.services.devices import DeviceService
 from homeserver.services.membership import MembershipService
 from homeserver.services.passwords import MAX_PASSWORD_LENGTH
 from homeserver.services.profiles import ProfileService
-from homeserver.services.ratelimit import Limit
 from homeserver.storage.account_data import AccountDataRepository
 from homeserver.storage.accounts import AlreadyExists
 from homeserver.storage.admin_users import AdminUserRepository, AdminUserRow, UserQuery
@@ -106,18 +105,21 @@ class AdminUserService:
             raise not_found("User not found")
         return row
 
-    async def check_account(self, user_id: str, method: str, path: str) -> None:
+    async def check_account(self, user_id: str, method: str, path: str) -> AccountStatus:
         """Every authenticated request: a locked account may only log out; a suspended one
-        may read, leave rooms, log out and delete devices (MSC3823).  One query."""
-        flags = await self.repo.flags(user_id)
-        if flags is None:
-            return
+        may read, leave rooms, log out and delete devices (MSC3823).  One query, whose
+        shadow-ban flag and rate-limit override the request's send then reuses."""
+        found = await self.repo.flags_and_override(user_id)
+        if found is None:
+            return AccountStatus()
+        flags, override = found
+        status = AccountStatus(flags["shadow_banned"], override)
         if flags["locked"] and not path.endswith(LOCKED_ALLOWED_SUFFIXES):
             raise MatrixError(401, Codes.USER_LOCKED, "This account has been locked", {"soft_logout": True})
         if not flags["suspended"] or method in ("GET", "HEAD", "OPTIONS"):
-            return
+            return status
         if path.endswith(SUSPENDED_ALLOWED_SUFFIXES) or (method == "DELETE" and "/devices/" in path):
-            return
+            return status
         raise MatrixError(403, "M_USER_SUSPENDED", "This account has been suspended")
 
     # ---------------------------------------------------------- reading
@@ -301,19 +303,10 @@ class AdminUserService:
         row = await self.existing(user_id)
         await self.repo.delete_override(row.user_id)
 
-    async def message_limit(self, user_id: str, default: Limit) -> Limit | None:
-        """The message limit for ``user_id``: None means unlimited (an override of 0/0)."""
-        found = await self.repo.get_override(user_id)
-        if found is None:
-            return default
-        per_second, burst = found
-        if per_second == 0 and burst == 0:
-            return None
-        return Limit(default.name + ":override", max(per_second * 60, burst), 60_000)
-
-    async def is_shadow_banned(self, user_id: str) -> bool:
-        flags = await self.repo.flags(user_id)
-        return bool(flags and flags["shadow_banned"])
+    async def account_status(self, user_id: str) -> AccountStatus:
+        """Shadow ban and rate-limit override of ``user_id`` (one query)."""
+        found = await self.repo.flags_and_override(user_id)
+        return AccountStatus() if found is None else AccountStatus(found[0]["shadow_banned"], found[1])
 
 
 def _email_from_threepids(value: Any) -> str | None:
