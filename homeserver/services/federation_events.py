@@ -116,9 +116,13 @@ class FederationEvents:
         acl = await self.events.state_event(room_id, *ACL)
         check_server_allowed(origin, acl.content if acl is not None else None)
         sender = pdu.get("sender")
-        if not isinstance(sender, str) or server_of(sender) != origin:
-            # Only the sender's server sends its events in a transaction (others reach us by fetching).
-            raise MatrixError(403, Codes.FORBIDDEN, "A PDU's sender must belong to the sending server")
+        if not isinstance(sender, str) or ":" not in sender:
+            raise MatrixError(400, Codes.BAD_JSON, "A PDU needs a sender")
+        # A PDU may come from a server other than its sender's: the resident server of a
+        # send_join/send_leave/send_knock passes the new member's event on to the room's other
+        # servers.  Its authenticity is the sender's server's signature (checked on receipt),
+        # and the room's ACL applies to that server as well as to the one relaying it.
+        check_server_allowed(server_of(sender), acl.content if acl is not None else None)
         return await self._receive(origin, version, pdu, fill_gaps=True)
 
     async def _receive(self, origin: str, version: RoomVersion, pdu: JsonDict, fill_gaps: bool) -> Received:

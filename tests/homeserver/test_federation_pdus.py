@@ -137,15 +137,24 @@ async def test_forged_unhashed_unauthorised_and_soft_failed_pdus(server: Running
     assert stored is not None and stored.content == {}
 
 
-async def test_a_pdu_must_come_from_its_senders_server(server: RunningServer) -> None:
+async def test_a_pdu_relayed_by_another_server_counts_by_its_senders_signature(server: RunningServer) -> None:
+    """A resident server passes a new member's join (send_join) on to the room's other servers:
+    the transaction's origin is not the sender's server, the sender's signature is what counts."""
     room = chat_room("11", messages=0)
     incoming, handler, _ = pipeline(server, room)
+    join = room.events[room.names["JA"]]
+    forged = copy.deepcopy(join)
+    forged["signatures"][REMOTE]["ed25519:k1"] = "A" * 86  # not the sender's server's signature
     with server.hs.database.activated():
         await incoming.receive("11", room.events[room.names["CREATE"]])
-        results = await handler.handle_pdus("elsewhere.test", [room.events[room.names["JA"]]])
-        unknown = await handler.handle_pdus(REMOTE, [{**room.events[room.names["JA"]], "room_id": "!nope:x"}])
-    assert "M_FORBIDDEN" in results[room.names["JA"]]["error"]
+        refused = await handler.handle_pdus("elsewhere.test", [forged])
+        relayed = await handler.handle_pdus("elsewhere.test", [join])
+        unknown = await handler.handle_pdus(REMOTE, [{**join, "room_id": "!nope:x"}])
+        no_sender = await handler.handle_pdus("elsewhere.test", [{**join, "sender": 5}])
+    assert "M_FORBIDDEN" in refused[room.names["JA"]]["error"]
+    assert relayed == {room.names["JA"]: {}}
     assert list(unknown.values()) == [{"error": "This server is not in that room"}]
+    assert "M_BAD_JSON" in str(list(no_sender.values())[0]["error"])
 
 
 async def test_the_server_acl_refuses_a_denied_origin(server: RunningServer) -> None:
