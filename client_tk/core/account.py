@@ -64,6 +64,7 @@ class ClientOptions:
     base_url: str
     root: Path
     insecure: bool = False
+    ca_file: str | None = None  # a private CA for the server's certificate (verification stays on)
     kdf: KdfParams = DEFAULT_KDF
     allow_weak_kdf: bool = False  # tests only
     clock: Callable[[], int] = now_ms
@@ -81,7 +82,8 @@ def challenge_message(server_name: str, challenge_id: str, nonce: str) -> bytes:
 
 
 def _transport(opts: ClientOptions, token: str | None = None) -> Transport:
-    return Transport(opts.base_url, access_token=token, insecure=opts.insecure, timeout=opts.request_timeout)
+    return Transport(opts.base_url, access_token=token, insecure=opts.insecure, timeout=opts.request_timeout,
+                     ca_file=opts.ca_file)
 
 
 async def _interactive(http: Transport, path: str, body: JsonDict, auth_for: Callable[[JsonDict], Awaitable[JsonDict]]

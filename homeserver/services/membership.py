@@ -80,15 +80,17 @@ class MembershipService:
         for check in self.entry_checks:
             await check(room_id)
 
-    async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None) -> None:
+    async def invite(self, user_id: str, room_id: str, target: Any, reason: Any = None,
+                     extra: JsonDict | None = None) -> None:
+        """``extra``: more member content (``is_direct`` for the invite of a direct chat)."""
         await self._entry(room_id)
         if self.remote is not None and isinstance(target, str) and not target.endswith(":" + self.rooms.server_name):
             parse_user_id(target)
-            content = _reason({"membership": "invite"}, reason)
+            content = _reason({"membership": "invite", **(extra or {})}, reason)
             await self.remote.invite(user_id, room_id, target, content)
             return
         target_id = await self.rooms.check_local_user(target)
-        content = _reason(await self.rooms.member_content(target_id, "invite"), reason)
+        content = _reason(await self.rooms.member_content(target_id, "invite", extra), reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
 
     async def join(self, user_id: str, room_id_or_alias: str, servers: Sequence[str] = ()) -> str:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
-from common.identifiers import parse_room_id
+from common.identifiers import parse_room_id, parse_user_id
 from homeserver.api.http import json_response, read_json, require_auth, services
 
 
@@ -28,10 +28,33 @@ async def create_room(request: Request) -> Response:
         # Checked before the room exists, so that a bad entry creates nothing.
         for entry in invite_3pid:
             services(request).third_party_invites.check_request(entry)
+    remote = _remote_invitees(request, body)
+    if remote:
+        body = {**body, "invite": [t for t in body["invite"] if t not in remote]}
     room_id = await services(request).rooms.create_room(requester.user_id, body)
+    # Users of other servers are invited once the room exists (PUT /v2/invite to their server).
+    # A direct chat's invitee of another server joins from there, not here at once.
+    extra = {"is_direct": True} if body.get("is_direct") is True else None
+    for target in remote:
+        await services(request).membership.invite(requester.user_id, room_id, target, extra=extra)
     for entry in invite_3pid or []:
         await services(request).third_party_invites.invite(requester.user_id, room_id, entry)
     return json_response({"room_id": room_id})
+
+
+def _remote_invitees(request: Request, body: dict[str, object]) -> list[str]:
+    invites = body.get("invite")
+    membership = services(request).membership
+    if not isinstance(invites, list) or len(invites) > 100 or membership.remote is None:
+        return []  # the room service refuses what is malformed
+    ours = ":" + services(request).rooms.server_name
+    remote: list[str] = []
+    for target in invites:
+        if isinstance(target, str) and target.startswith("@") and not target.endswith(ours):
+            parse_user_id(target)
+            if target not in remote:
+                remote.append(target)
+    return remote
 
 
 async def joined_rooms(request: Request) -> Response:
