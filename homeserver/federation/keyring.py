@@ -13,6 +13,7 @@ shape, so the room graph's incoming-event checks can use it directly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -99,6 +100,9 @@ class KeyRing:
         self.key_validity_ms = key_validity_ms
         self.notaries = notaries
         self._last_fetch: dict[str, int] = {}
+        # One fetch per server at a time: concurrent lookups wait for it instead of finding
+        # the cooldown set by a fetch that has not answered yet.
+        self._fetching: dict[str, asyncio.Future[None]] = {}
 
     # ------------------------------------------------------------- our own keys
     def own_key_response(self) -> JsonDict:
@@ -137,10 +141,23 @@ class KeyRing:
         return None if public is None else VerifyKey(public, cached.valid_until_ts)
 
     async def _refresh(self, server_name: str, force: bool) -> None:
+        running = self._fetching.get(server_name)
+        if running is not None:
+            await asyncio.shield(running)
+            return
         now = self.clock.now_ms()
         if not force and now - self._last_fetch.get(server_name, -REFETCH_COOLDOWN_MS) < REFETCH_COOLDOWN_MS:
             return
         self._last_fetch[server_name] = now
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._fetching[server_name] = done
+        try:
+            await self._fetch_from_anywhere(server_name)
+        finally:
+            del self._fetching[server_name]
+            done.set_result(None)
+
+    async def _fetch_from_anywhere(self, server_name: str) -> None:
         try:
             await self.fetch_direct(server_name)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ async def test_remote_keys_fetched_over_tls_and_cached(pair: Cluster) -> None:
     assert cached is not None and cached.public_key == hs1.hs.signing_key.public_key_b64
     # A key id the server never had is not invented.
     assert await hs2.hs.federation.keyring.lookup(H1, "ed25519:nope") is None
+
+
+async def test_concurrent_lookups_of_an_unknown_key_all_wait_for_the_one_fetch(pair: Cluster) -> None:
+    """Requests from a server arriving together: the first lookup fetches its keys, the others
+    wait for that fetch (they used to see its cooldown, find nothing cached yet and answer 401)."""
+    hs1, hs2 = pair.running[H1], pair.running[H2]
+    key_id = hs1.hs.signing_key.key_id
+    found = await asyncio.gather(*(hs2.hs.federation.keyring.lookup(H1, key_id) for _ in range(5)))
+    assert all(key is not None for key in found), found
 
 
 async def test_notary_cosigns(pair: Cluster) -> None:
