@@ -93,6 +93,15 @@ class MediaFile:
     inline: bool
 
 
+def new_media_id() -> str:
+    """24 URL-safe random characters, never starting with "-" (an id on an admin's command
+    line would read as an option)."""
+    while True:
+        media_id = secrets.token_urlsafe(18)
+        if not media_id.startswith("-"):
+            return media_id
+
+
 def too_large(limit: int) -> MatrixError:
     return MatrixError(413, Codes.TOO_LARGE, f"Upload is larger than the limit of {limit} bytes")
 
@@ -202,7 +211,7 @@ class MediaService:
         if await self.repo.count_pending(user_id, now) >= MAX_PENDING_PER_USER:
             raise MatrixError(429, Codes.LIMIT_EXCEEDED, "Too many unfinished uploads",
                               extra={"retry_after_ms": 60_000})
-        media_id = secrets.token_urlsafe(18)
+        media_id = new_media_id()
         expires = now + self.pending_ttl_ms
         await self.repo.create_pending(media_id, user_id, now, expires)
         return {"content_uri": self.mxc(media_id), "unused_expires_at": expires}
@@ -237,7 +246,7 @@ class MediaService:
                 raise not_found("Media not found")
         else:
             await self.limiter.check(self.upload_limit, user_id)
-            media_id = secrets.token_urlsafe(18)
+            media_id = new_media_id()
         limit = self.limit_for(ctype)
         quota = self.config.limits.max_media_bytes_per_user
         used = await self.repo.bytes_used(user_id) if quota > 0 else 0
