@@ -23,20 +23,12 @@ from homeserver.services.event_auth_tpi import published_keys, verifying_keys
 from homeserver.services.events import EventSpec
 from homeserver.services.identity_client import IdentityServerClient
 from homeserver.services.membership import MembershipService
+from homeserver.services.threepids import required_text
 
 logger = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 TPI = "m.room.third_party_invite"
-
-
-def _text(body: JsonDict, name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        raise MatrixError(400, Codes.MISSING_PARAM, f"{name} is required")
-    if not isinstance(value, str) or not value:
-        raise MatrixError(400, Codes.INVALID_PARAM, f"{name} must be a non-empty string")
-    return value
 
 
 def _display_name(address: str) -> str:
@@ -53,9 +45,9 @@ class ThirdPartyInviteService:
 
     def check_request(self, body: JsonDict) -> tuple[str, str, str, str]:
         """medium, address, id_server and id_access_token of an invite, or a clear error."""
-        medium, address = _text(body, "medium"), _text(body, "address")
+        medium, address = required_text(body, "medium"), required_text(body, "address")
         id_server = self.identity.check_server(body.get("id_server"))
-        return medium, address, id_server, _text(body, "id_access_token")
+        return medium, address, id_server, required_text(body, "id_access_token")
 
     async def invite(self, user_id: str, room_id: str, body: JsonDict) -> None:
         """POST /rooms/{roomId}/invite with a third-party identifier."""
@@ -112,10 +104,10 @@ class ThirdPartyInviteService:
         """``third_party_signed`` of /join: the invite is made from it, then the join."""
         if not isinstance(third_party_signed, dict):
             raise MatrixError(400, Codes.BAD_JSON, "third_party_signed must be an object")
-        sender = _text(third_party_signed, "sender")
-        if _text(third_party_signed, "mxid") != user_id:
+        sender = required_text(third_party_signed, "sender")
+        if required_text(third_party_signed, "mxid") != user_id:
             raise MatrixError(403, Codes.FORBIDDEN, "third_party_signed is for another user")
-        _text(third_party_signed, "token")
+        required_text(third_party_signed, "token")
         held = await self.membership.repo.membership(room_id, user_id)
         if held is None or held.membership not in ("invite", "join"):
             await self._complete(room_id, sender, user_id, dict(third_party_signed))

@@ -25,7 +25,8 @@ from homeserver.storage.threepid_bindings import Binding, ThreepidBindingReposit
 JsonDict = dict[str, Any]
 
 
-def _text(body: JsonDict, name: str) -> str:
+def required_text(body: JsonDict, name: str) -> str:
+    """A request field that must be a non-empty string (M_MISSING_PARAM / M_INVALID_PARAM)."""
     value = body.get(name)
     if value is None:
         raise MatrixError(400, Codes.MISSING_PARAM, f"{name} is required")
@@ -84,7 +85,7 @@ class ThreepidService:
     async def bind(self, user_id: str, body: JsonDict) -> None:
         """POST /account/3pid/bind: bound at the identity server, remembered here."""
         id_server = self.identity.check_server(body.get("id_server"))
-        token, sid, secret = _text(body, "id_access_token"), _text(body, "sid"), _text(body, "client_secret")
+        token, sid, secret = required_text(body, "id_access_token"), required_text(body, "sid"), required_text(body, "client_secret")
         medium, address = await self.identity.bind(id_server, token, sid, secret, user_id)
         await self.bindings.add(user_id, Binding(medium, address, id_server), self.accounts.clock.now_ms())
 
@@ -123,7 +124,7 @@ class ThreepidService:
 
     @staticmethod
     def _threepid(body: JsonDict) -> tuple[str, str]:
-        medium, address = _text(body, "medium"), _text(body, "address")
+        medium, address = required_text(body, "medium"), required_text(body, "address")
         if medium == "email":
             address = normalise_email(address)
         return medium, address
