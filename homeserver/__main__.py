@@ -21,7 +21,7 @@ from homeserver.api.metrics import metrics_app
 from homeserver.app import create_app
 from homeserver.config import Config, ConfigError, load_config
 from homeserver.logs import configure_logging
-from homeserver.serving import serve_bounded
+from homeserver.serving import serve_bounded, without_lifespan
 from homeserver.tls import ensure_dev_certificate
 
 logger = logging.getLogger("homeserver")
@@ -86,11 +86,13 @@ async def run(config: Config) -> None:
         logger.warning("DEV MODE: insecure development settings are allowed")
     logger.info("Parley homeserver %s (instance %s) listening on %s", config.server_name, config.instance,
                 ", ".join(hc.bind))
-    servers = [serve_bounded(app, hc, trigger)]
+    # The app's start-up and shut-down run once, around all listeners (not once per listener).
+    served = without_lifespan(app)
+    servers = [serve_bounded(served, hc, trigger)]
     fed_hc = federation_hypercorn_config(config, hc)
     if fed_hc is not None:
         logger.info("federation listener on https://%s", config.federation.listener)
-        servers.append(serve_bounded(app, fed_hc, shutdown.wait))
+        servers.append(serve_bounded(served, fed_hc, shutdown.wait))
     if config.admin.metrics_listener:
         metrics_hc = HypercornConfig()
         metrics_hc.bind = [config.admin.metrics_listener]
@@ -98,7 +100,8 @@ async def run(config: Config) -> None:
         metrics_hc.errorlog = hc.errorlog
         logger.info("metrics on http://%s/metrics", config.admin.metrics_listener)
         servers.append(serve_bounded(metrics_app(app.state.hs), metrics_hc, shutdown.wait))
-    await asyncio.gather(*servers)
+    async with app.router.lifespan_context(app):
+        await asyncio.gather(*servers)
     logger.info("stopped")
 
 

@@ -84,3 +84,27 @@ async def serve_bounded(app: Any, config: HypercornConfig,
             with contextlib.suppress(asyncio.CancelledError):
                 await server
     server.result()
+
+
+def without_lifespan(app: Any) -> Any:
+    """``app`` for listeners whose start-up and shut-down the caller runs itself, once for all of them.
+
+    Hypercorn runs an app's lifespan once per ``serve``: an app served on two
+    listeners (client and federation) would open its database and start its
+    background tasks twice, and the first listener to stop would close the
+    database under the other.  The lifespan messages are answered at once here.
+    """
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    return asgi

@@ -138,6 +138,30 @@ async def test_tls_with_alpn_h2_in_dev_mode(tmp_path: Path) -> None:
         proc.wait(timeout=20)
 
 
+async def test_a_federation_listener_shares_the_one_start_up_and_shut_down(tmp_path: Path) -> None:
+    """Client and federation listeners serve one app: its start-up (database, federation sender) runs
+    once, and SIGTERM stops both cleanly (before, each listener ran it, and the first to stop closed
+    the database under the other: tracebacks in the log)."""
+    port, fed_port = free_port(), free_port()
+    extra = f'[tls]\nautogenerate = true\n[federation]\nlistener = "127.0.0.1:{fed_port}"\n'
+    proc = start_server(write_config(tmp_path, port, f"sqlite://{tmp_path / 'hs.db'}", extra))
+    try:
+        await wait_up(f"https://127.0.0.1:{port}", verify=False, proc=proc)
+        await wait_up(f"https://127.0.0.1:{fed_port}", verify=False, proc=proc)
+        async with httpx.AsyncClient(verify=False) as client:
+            version = await client.get(f"https://127.0.0.1:{fed_port}/_matrix/federation/v1/version")
+        assert version.status_code == 200, version.text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        assert "federation listener on" in output and "stopped" in output
+        assert "Traceback" not in output, output[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_config_error_exits_with_message(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('server_name = "x"\n[security]\nlog_verification_codes = true\n')
