@@ -242,7 +242,17 @@ class IncomingEvents:
             except AuthError as exc:
                 return await self._store_aside(event_id, pdu, room_id, "soft_failed", exc.message, after,
                                                known_prevs)
-        return await self._accept(event_id, pdu, room_id, version, after, known_prevs)
+        return await self._accept(event_id, pdu, room_id, version, after, known_prevs,
+                                  await self._outside_timeline(before, head.state_group if head else None))
+
+    async def _outside_timeline(self, state: StateIds, current_group: int | None) -> list[GraphEvent]:
+        """The events of ``state`` not in the room's stream, oldest first: a soft-failed event (or an
+        outlier) that state resolution put into the state an accepted event sees becomes room state,
+        so it joins the stream (clients see it; /state and memberships follow it).  Only events that
+        are not the current state's already can be such."""
+        current = await self.graph.state_ids(current_group) if current_group is not None else {}
+        known = await self._known([v for k, v in state.items() if current.get(k) != v])
+        return sorted((e for e in known.values() if e.status in ("outlier", "soft_failed")), key=lambda e: e.depth)
 
     async def receive_at_state(self, room_version: str, pdu: JsonDict, before: StateIds) -> Received:
         """An event whose state before it is known from elsewhere (``send_join``'s answer, a remote
@@ -275,19 +285,22 @@ class IncomingEvents:
                     await self._soft_fail_state(version, head.state_group, before), pdu, version))
             except AuthError as exc:
                 return await self._store_aside(event_id, pdu, room_id, "soft_failed", exc.message, after)
-        promote = sorted((e for e in known.values() if e.status == "outlier"), key=lambda e: e.depth)
-        return await self._accept(event_id, pdu, room_id, version, after, {}, promote)
+        return await self._accept(event_id, pdu, room_id, version, after, {},
+                                  await self._outside_timeline(before, head.state_group if head else None))
 
     async def _promote(self, writer: RoomWriter, outliers: list[GraphEvent], touched: set[str]) -> None:
-        """Move state outliers into the room's stream, before the event that needs them as state."""
+        """Move state outliers (and soft-failed state events) into the room's stream, before the event
+        that needs them as state."""
         for outlier, pos in zip(outliers, writer.positions, strict=False):
             pdu = outlier.pdu
             membership = pdu["content"].get("membership") if pdu.get("type") == "m.room.member" else None
-            await self.graph.drop_outlier(writer.conn, outlier.event_id)
+            if not await self.graph.drop_outlier(writer.conn, outlier.event_id):
+                continue
             await writer.insert_event(StoredEvent(
                 stream_pos=pos, event_id=outlier.event_id, room_id=writer.room_id, type=str(pdu["type"]),
                 state_key=pdu.get("state_key"), sender=str(pdu["sender"]),
-                membership=membership if isinstance(membership, str) else None, pdu=pdu))
+                membership=membership if isinstance(membership, str) else None, pdu=pdu,
+                state_group=outlier.state_group))  # a soft-failed event keeps the state after it
             if isinstance(membership, str) and isinstance(pdu.get("state_key"), str):
                 touched.add(pdu["state_key"])
                 await writer.set_membership(pdu["state_key"], membership, outlier.event_id, pos,

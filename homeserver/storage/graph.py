@@ -151,9 +151,10 @@ class GraphRepository:
             conn=conn,
         )
 
-    async def drop_outlier(self, conn: BaseDBAsyncClient, event_id: str) -> None:
-        """Forget an event kept outside the timeline (it is being moved into the stream)."""
-        await self.db.execute("DELETE FROM graph_events WHERE event_id = ?", (event_id,), conn=conn)
+    async def drop_outlier(self, conn: BaseDBAsyncClient, event_id: str) -> bool:
+        """Forget an event kept outside the timeline (it is being moved into the stream); False when it
+        is not there (a concurrent write moved it first)."""
+        return bool(await self.db.execute("DELETE FROM graph_events WHERE event_id = ?", (event_id,), conn=conn))
 
     async def get_graph_events(self, event_ids: Iterable[str], conn: BaseDBAsyncClient | None = None
                                ) -> dict[str, GraphEvent]:

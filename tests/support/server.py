@@ -76,15 +76,11 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-@dataclass
-class RunningServer:
-    base_url: str
-    config: Config
-    hs: Homeserver
+class ClientCalls:
+    """Client-API calls of a test server (in-process or a real process): needs ``client`` and ``_counter``."""
+
     client: httpx.AsyncClient
-    _counter: int = field(default=0)
-    # The ASGI app itself, for in-process requests (e.g. from another client address).
-    app: Any = None
+    _counter: int
 
     async def register(self, username: str | None = None, password: str = "correct horse 1",
                        **extra: Any) -> Account:
@@ -105,6 +101,17 @@ class RunningServer:
         if not path.startswith("/"):
             path = "/_matrix/client/v3/" + path
         return await self.client.request(method, path, json=json, headers=headers, **kwargs)
+
+
+@dataclass
+class RunningServer(ClientCalls):
+    base_url: str
+    config: Config
+    hs: Homeserver
+    client: httpx.AsyncClient
+    _counter: int = field(default=0)
+    # The ASGI app itself, for in-process requests (e.g. from another client address).
+    app: Any = None
 
 
 @contextlib.asynccontextmanager

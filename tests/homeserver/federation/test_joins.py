@@ -8,18 +8,18 @@ from typing import Any
 import pytest
 
 from tests.support.federation import Cluster
-from tests.support.server import Account, RunningServer
+from tests.support.server import Account, ClientCalls
 
 H1, H2 = "hs1.localhost", "hs2.localhost"
 
 
-async def create_room(server: RunningServer, owner: Account, **body: Any) -> str:
+async def create_room(server: ClientCalls, owner: Account, **body: Any) -> str:
     response = await server.api("POST", "createRoom", owner, json={"preset": "public_chat", **body})
     assert response.status_code == 200, response.text
     return str(response.json()["room_id"])
 
 
-async def joined_members(server: RunningServer, account: Account, room_id: str) -> set[str]:
+async def joined_members(server: ClientCalls, account: Account, room_id: str) -> set[str]:
     response = await server.api("GET", f"rooms/{room_id}/joined_members", account)
     assert response.status_code == 200, response.text
     return set(response.json()["joined"])
@@ -59,7 +59,7 @@ async def test_joins_the_room_refuses_are_refused(pair: Cluster) -> None:
         assert await hs2.hs.services.rooms.events.room_head(private) is None
 
 
-async def sync_rooms(server: RunningServer, account: Account) -> dict[str, Any]:
+async def sync_rooms(server: ClientCalls, account: Account) -> dict[str, Any]:
     response = await server.api("GET", "sync", account)
     assert response.status_code == 200, response.text
     return dict(response.json()["rooms"])

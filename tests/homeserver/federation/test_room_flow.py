@@ -6,12 +6,12 @@ from typing import Any
 
 from tests.homeserver.federation.test_joins import create_room
 from tests.support.federation import Cluster
-from tests.support.server import Account, RunningServer
+from tests.support.server import Account, ClientCalls
 
 H1, H2 = "hs1.localhost", "hs2.localhost"
 
 
-async def timeline_until(server: RunningServer, account: Account, room_id: str, want: set[str],
+async def timeline_until(server: ClientCalls, account: Account, room_id: str, want: set[str],
                          since: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """Long-poll /sync until every body in ``want`` was in the room's timeline (no timing assumptions)."""
     seen: list[dict[str, Any]] = []
@@ -25,7 +25,7 @@ async def timeline_until(server: RunningServer, account: Account, room_id: str, 
     return seen, since
 
 
-async def say(server: RunningServer, account: Account, room_id: str, text: str, txn: str) -> str:
+async def say(server: ClientCalls, account: Account, room_id: str, text: str, txn: str) -> str:
     response = await server.api("PUT", f"rooms/{room_id}/send/m.room.message/{txn}", account,
                                 json={"msgtype": "m.text", "body": text})
     assert response.status_code == 200, response.text
