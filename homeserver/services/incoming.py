@@ -5,7 +5,7 @@ their place in the graph, ``receive_outlier`` for auth/state events known
 without their state).  The checks follow the specification's "Checks
 performed on receipt of a PDU", in order:
 
-1. a valid event of the room's version (id, content hash - a mismatch
+1. a valid event of the room's version (size limits, id, content hash - a mismatch
    redacts the event - and the signatures of the sender's server, of the
    event id's server in v1/v2 and of the authorising server of a
    restricted join; from v5 on with a key whose ``valid_until_ts`` is at
@@ -45,6 +45,7 @@ from homeserver.services.events import (
     reference_ids,
     room_id_for_create,
 )
+from homeserver.services.pdu_limits import check_pdu_size
 from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.services.signature_keys import (
     MAX_KEY_VALIDITY_MS,
@@ -103,6 +104,7 @@ class IncomingEvents:
         return await self._valid(pdu, _rules(room_version))
 
     async def _valid(self, pdu: JsonDict, version: RoomVersion) -> tuple[str, JsonDict]:
+        check_pdu_size(pdu)
         for field, kind in (("type", str), ("sender", str), ("content", dict), ("depth", int),
                             ("origin_server_ts", int), ("prev_events", list), ("auth_events", list)):
             if not isinstance(pdu.get(field), kind):
