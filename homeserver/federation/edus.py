@@ -88,6 +88,9 @@ class EduHandler:
         if not isinstance(user_id, str) or server_of(user_id) != origin:
             logger.info("refused a device-list EDU from %s about %s", origin[:255], str(user_id)[:255])
             return
+        remote_keys = getattr(self.s.keys, "remote", None)
+        if remote_keys is not None:
+            await remote_keys.forget(user_id)  # the cached list is stale, whoever shares a room
         sharing = await self.s.rooms.users_sharing_a_room_in_any_state(user_id)
         if not any(server_of(u) == self.server_name for u in sharing):
             return  # nobody here sees that user's devices

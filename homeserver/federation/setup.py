@@ -18,12 +18,14 @@ from homeserver.federation.request_auth import RequestAuthenticator
 from homeserver.federation.sender import TransactionSender
 from homeserver.federation.transactions import TransactionReceiver
 from homeserver.services.clock import Clock
+from homeserver.services.federation_out import server_of
 from homeserver.services.server_key_queries import ServerKeyQueries
 from homeserver.signing_key import SigningKey
 from homeserver.storage.database import Database
 from homeserver.storage.federation_keys import ServerKeyCache
 from homeserver.storage.federation_queue import OutboxRepository
 from homeserver.storage.federation_txns import ReceivedTransactions
+from homeserver.storage.remote_device_lists import RemoteDeviceLists
 
 JsonDict = dict[str, Any]
 
@@ -88,15 +90,22 @@ def build_federation(config: Config, database: Database, signing_key: SigningKey
                                                         lambda: federation.pdu_handler, clock), edus,
                             ServerKeyQueries(config.server_name, services.keys, services.devices, services.rooms))
     if fed.enabled:
-        _connect_services(config.server_name, services, sender, edus)
+        _connect_services(config.server_name, services, sender, edus, database)
     return federation
 
 
-def _connect_services(server_name: str, services: Any, sender: TransactionSender, edus: EduHandler) -> None:
-    """Local PDUs and EDUs leave through the sender."""
+def _connect_services(server_name: str, services: Any, sender: TransactionSender, edus: EduHandler,
+                      database: Database) -> None:
+    """Local PDUs and EDUs leave through the sender; remote users' keys are asked for (and cached)."""
+
+    async def tracked(user_id: str) -> bool:
+        sharing = await services.rooms.users_sharing_a_room_in_any_state(user_id)
+        return any(server_of(u) == server_name for u in sharing)
+
     for service in (services.typing, services.receipts, services.presence):
         service.federation, service.server_name = sender, server_name
     services.to_device.federation = sender
     services.keys.change_listeners.append(edus.local_device_change)
-    services.keys.remote = RemoteKeys(sender.client)
+    services.keys.remote = RemoteKeys(sender.client, server_name, RemoteDeviceLists(database), tracked,
+                                      services.clock)
     services.rooms.sender.on_committed(PduFanout(server_name, services.rooms, sender).on_committed)
