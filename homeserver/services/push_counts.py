@@ -12,7 +12,6 @@ power and the room's notification levels.  A change to any of these is a new key
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -134,11 +133,9 @@ class PushCounter:
             if room_id in bounds:
                 lows[room_id] = (tally.upto if tally is not None and tally.low == bounds[room_id]
                                  and tally.upto <= upto else bounds[room_id])
-        rules, found, events = await asyncio.gather(
-            self.push_rules.rules(user_id), self.contexts(user_id, rooms),
+        (rules, rules_key), found, events = await asyncio.gather(
+            self.push_rules.shared_rules(user_id), self.contexts(user_id, rooms),
             self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED, lows))
-        rules_key = hashlib.blake2b(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode(),
-                                    digest_size=16).digest()
         contexts = {}
         extend: dict[str, _Tally] = {}
         recount: list[str] = []

@@ -44,7 +44,8 @@ def _glob(pattern: str, whole: bool) -> re.Pattern[str]:
     return re.compile(rf"(^|\W){body}($|\W)", re.IGNORECASE | re.DOTALL)
 
 
-def _path(key: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _path(key: str) -> tuple[str, ...]:
     """Split a dotted key, ``\\.`` escaping a literal dot (spec, "dotted paths")."""
     parts, current, escaped = [], "", False
     for c in key:
@@ -59,7 +60,7 @@ def _path(key: str) -> list[str]:
         else:
             current += c
     parts.append(current)
-    return parts
+    return tuple(parts)
 
 
 def _lookup(event: JsonDict, key: str) -> tuple[bool, Any]:
@@ -71,11 +72,17 @@ def _lookup(event: JsonDict, key: str) -> tuple[bool, Any]:
     return True, value
 
 
+@lru_cache(maxsize=256)
+def _count_test(text: str) -> tuple[str, int] | None:
+    match = re.fullmatch(r"(==|<=|>=|<|>)?([0-9]+)", text)
+    return None if match is None else (match.group(1) or "==", int(match.group(2)))
+
+
 def _member_count(condition: JsonDict, count: int) -> bool:
-    match = re.fullmatch(r"(==|<=|>=|<|>)?([0-9]+)", str(condition.get("is", "")))
-    if match is None:
+    test = _count_test(str(condition.get("is", "")))
+    if test is None:
         return False
-    op, number = match.group(1) or "==", int(match.group(2))
+    op, number = test
     return {"==": count == number, "<": count < number, ">": count > number,
             "<=": count <= number, ">=": count >= number}[op]
 
