@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeserver.services.event_auth import user_power
-from homeserver.services.push_eval import PushContext, evaluate
+from homeserver.services.push_eval import CompiledRules, PushContext, compile_rules, evaluate_compiled
 from homeserver.services.push_rules import PushRuleService
 from homeserver.storage.events import EventRepository
 from homeserver.storage.receipts import ReceiptRepository
@@ -33,6 +33,8 @@ MemoKey = tuple[bytes, str, str, str | None, int, int, tuple[tuple[str, int], ..
 # Rooms whose running tally is kept per user (at most MAX_EVALUATED bytes each).
 TALLY_SIZE = 20_000
 _NOTIFY, _HIGHLIGHT = 1, 2
+# Compiled rule sets kept (one per user and version of their rules).
+COMPILED_RULE_SETS = 2_000
 
 
 @dataclass
@@ -67,6 +69,7 @@ class PushCounter:
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
         self._tallies: OrderedDict[tuple[str, str], _Tally] = OrderedDict()
+        self._compiled: OrderedDict[bytes, CompiledRules] = OrderedDict()
         # Rooms counted "extended" (from a tally) or "recounted" (from every unread event); tests.
         self.tallied: Counter[str] = Counter()
 
@@ -181,7 +184,7 @@ class PushCounter:
                     complete = False  # purged meanwhile
                     continue
                 else:
-                    outcome = evaluate(rules, pdus[event_id], event_ctx)
+                    outcome = evaluate_compiled(self._compile(rules_key, rules), pdus[event_id], event_ctx)
                     result = (outcome.notify, outcome.highlight)
                     self._remember(key, result)
                 outcomes.append(_NOTIFY * result[0] + _HIGHLIGHT * result[1])
@@ -194,6 +197,16 @@ class PushCounter:
             self.tallied["extended" if before is not None else "recounted"] += 1
             self._keep_tally(user_id, room_id, tally if complete else None)
         return out
+
+    def _compile(self, rules_key: bytes, rules: dict[str, list[Any]]) -> CompiledRules:
+        compiled = self._compiled.get(rules_key)
+        if compiled is None:
+            compiled = self._compiled[rules_key] = compile_rules(rules)
+            if len(self._compiled) > COMPILED_RULE_SETS:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(rules_key)
+        return compiled
 
     def _keep_tally(self, user_id: str, room_id: str, tally: _Tally | None) -> None:
         if tally is None:
