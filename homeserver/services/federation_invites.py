@@ -38,6 +38,7 @@ MEMBER = "m.room.member"
 INVITE_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.encryption",
                       "m.room.canonical_alias", "m.room.topic")
 MAX_INVITE_STATE = 50
+V1_INVITE_VERSIONS = ("1", "2")
 
 
 def _q(value: str) -> str:
@@ -78,9 +79,14 @@ class RemoteInvites:
         body = {"room_version": head.room_version, "event": event.pdu,
                 "invite_room_state": [stripped_state(e.pdu) for e in state]}
         destination = server_of(target)
+        tail = f"invite/{_q(room_id)}/{_q(event.event_id)}"
+        # The deprecated v1 form carries no room version: only for rooms of version 1 or 2 (spec).
+        v1_path = f"/_matrix/federation/v1/{tail}" if head.room_version in V1_INVITE_VERSIONS else None
+        v1_body = {**event.pdu, "unsigned": {**event.pdu.get("unsigned", {}),
+                                             "invite_room_state": body["invite_room_state"]}}
         try:
-            answer = await self.federation.call(
-                destination, "PUT", f"/_matrix/federation/v2/invite/{_q(room_id)}/{_q(event.event_id)}", json=body)
+            answer = await self.federation.call_v2_or_v1(
+                destination, f"/_matrix/federation/v2/{tail}", body, v1_path, v1_body)
         except MatrixError as exc:
             await self._revoke(inviter, room_id, target)
             raise MatrixError(exc.status if exc.status in (400, 403, 404) else 502, exc.errcode,
