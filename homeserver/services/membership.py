@@ -99,7 +99,9 @@ class MembershipService:
         if room_id_or_alias.startswith("#"):
             if self.rooms.directory is None:
                 raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
-            room_id = await self.rooms.directory.room_id_for(room_id_or_alias)
+            resolved = await self.rooms.directory.resolve(room_id_or_alias)
+            room_id = str(resolved["room_id"])
+            servers = [*servers, *resolved.get("servers", [])]
         if self.remote is not None and not await self._resident(room_id):
             check_room_id(room_id)
             for check in self.entry_checks:
