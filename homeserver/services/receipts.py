@@ -246,8 +246,7 @@ class UnreadCountContributor:
         if not rooms:
             return False
         upto = ctx.upto.get("events")
-        bounds = await self.repo.unread_bounds(ctx.user_id, rooms)
-        counts = await self.repo.unread_counts(ctx.user_id, rooms, upto, bounds)
+        bounds, counts = await self.repo.unread_bounds_and_counts(ctx.user_id, rooms, upto)
         evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts, bounds) if self.push_counts else {}
         for room_id in rooms:
             notifications, highlights = evaluated.get(room_id, (counts.get(room_id, 0), 0))

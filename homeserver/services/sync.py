@@ -402,10 +402,12 @@ class SyncService:
         has_new = False
         member_pairs: list[tuple[str, str]] = []
         rooms_out: dict[str, tuple[list[StoredEvent], bool, list[StoredEvent]]] = {}
-        for plan in joined:
-            # History visibility event by event: what was visible when it was sent
-            # (a message of a once-shared room stays readable after it became joined).
-            events = await visible_to(self.events, plan.room_id, user_id, timelines.get(plan.room_id, []))
+        # History visibility event by event: what was visible when it was sent
+        # (a message of a once-shared room stays readable after it became joined);
+        # the rooms' lookups are issued together.
+        visible = await asyncio.gather(*(
+            visible_to(self.events, plan.room_id, user_id, timelines.get(plan.room_id, [])) for plan in joined))
+        for plan, events in zip(joined, visible, strict=True):
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []
