@@ -113,6 +113,7 @@ from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
 from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
+from homeserver.tls import trust_also
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
 logger = logging.getLogger(__name__)
@@ -275,7 +276,8 @@ def build_services(
     extras.unread.push_counts = counter.counts
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
-    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events,
+                                  verify=trust_also(config.push.gateway_ca_file))
     extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
