@@ -100,6 +100,7 @@ from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.history import BACKFILL_STREAM
 from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -113,6 +114,7 @@ from homeserver.storage.server_keys import ServerKeyRepository
 from homeserver.storage.streams import StreamRepository
 from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
+from homeserver.tls import trust_also
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
 
 logger = logging.getLogger(__name__)
@@ -275,7 +277,8 @@ def build_services(
     extras.unread.push_counts = counter.counts
     pusher_repo = PusherRepository(database)
     pushers = PusherService(pusher_repo, clock)
-    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events)
+    push_gateway = PushDispatcher(pusher_repo, core.rooms.repo, counter, core.rooms.events,
+                                  verify=trust_also(config.push.gateway_ca_file))
     extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
@@ -422,9 +425,10 @@ def create_app(
     services.membership.remote = hs.federation_rooms
     if config.federation.enabled:
         queries = RemoteQueries(hs.federation.client)
-        services.room_directory.remote = queries
+        services.room_directory.remote_rooms = queries
         services.profiles.remote = queries
     services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
@@ -438,7 +442,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare(STREAMS)
+                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(

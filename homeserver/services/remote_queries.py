@@ -1,8 +1,8 @@
-"""Asking other servers about their aliases, profiles and public rooms (server-server API,
-"Querying for information" and "Public Room Directory").
+"""Asking other servers about their users' profiles and their public rooms (server-server API,
+"Querying for information" and "Public Room Directory"; aliases: federation/remote_directory.py).
 
-Used by the client API when a request names another server's alias (``GET /directory/room/{alias}``,
-``POST /join/{alias}``), user (``GET /profile/{userId}``) or directory (``/publicRooms?server=``).
+Used by the client API when a request names another server's user (``GET /profile/{userId}``) or
+directory (``/publicRooms?server=``).
 The remote's refusals come back as the Matrix error they stand for (a 404 stays a 404 with the
 remote's errcode; an unreachable server is a 502); answers are checked for the documented shape.
 """
@@ -15,7 +15,6 @@ from common.errors import Codes, MatrixError
 from homeserver.services.federation_events import FederationRequester
 
 JsonDict = dict[str, Any]
-MAX_SERVERS = 20
 MAX_FIELD_LENGTH = 1000
 
 
@@ -25,15 +24,6 @@ class RemoteQueries:
 
     async def _get(self, server: str, path: str, query: dict[str, Any]) -> JsonDict:
         return await self.requester.request(server, "GET", path, query=query)
-
-    async def directory(self, server: str, alias: str) -> JsonDict:
-        """``GET /query/directory``: ``{"room_id", "servers"}`` of ``alias`` on ``server``."""
-        answer = await self._get(server, "/_matrix/federation/v1/query/directory", {"room_alias": alias})
-        room_id, servers = answer.get("room_id"), answer.get("servers", [])
-        if not isinstance(room_id, str) or not room_id.startswith("!") or not isinstance(servers, list):
-            raise MatrixError(502, Codes.UNKNOWN, f"{server[:255]} answered the alias query with no room")
-        names = [s for s in servers if isinstance(s, str) and s][:MAX_SERVERS]
-        return {"room_id": room_id, "servers": names or [server]}
 
     async def profile(self, server: str, user_id: str, field: str | None) -> JsonDict:
         """``GET /query/profile``: the user's public profile, or one field of it."""

@@ -1,31 +1,15 @@
-"""Asking another server over real TLS: its aliases (resolve and join by alias), its users' profiles,
-its public rooms (``/publicRooms?server=`` and the federation ``publicRooms``), and its keys through a
-notary with the deprecated key-id path."""
+"""Asking another server over real TLS: its users' profiles, its public rooms (``/publicRooms?server=``
+and the federation ``publicRooms``), and its keys through a notary with the deprecated key-id path
+(aliases: test_remote_aliases.py)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from tests.homeserver.federation.test_joins import create_room, joined_members
+from tests.homeserver.federation.test_joins import create_room
 from tests.support.federation import Cluster
 
 H1, H2 = "hs1.localhost", "hs2.localhost"
-
-
-async def test_another_servers_alias_is_resolved_and_joined(pair: Cluster) -> None:
-    hs1, hs2 = pair.running[H1], pair.running[H2]
-    alice, bob = await hs1.register("alice"), await hs2.register("bob")
-    room_id = await create_room(hs1, alice, room_alias_name="lobby")
-    alias = f"#lobby:{H1}"
-    resolved = await hs2.api("GET", f"directory/room/{quote(alias)}")
-    assert resolved.status_code == 200, resolved.text
-    assert resolved.json() == {"room_id": room_id, "servers": [H1]}
-    unknown = await hs2.api("GET", f"directory/room/{quote(f'#nothing:{H1}')}")
-    assert unknown.status_code == 404 and unknown.json()["errcode"] == "M_NOT_FOUND", unknown.text
-    joined = await hs2.api("POST", f"join/{quote(alias)}", bob, json={})
-    assert joined.status_code == 200, joined.text
-    assert joined.json() == {"room_id": room_id}
-    assert await joined_members(hs1, alice, room_id) == {alice.user_id, bob.user_id}
 
 
 async def test_another_servers_user_profile_is_read(pair: Cluster) -> None:
