@@ -99,6 +99,7 @@ from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.history import BACKFILL_STREAM
 from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -422,6 +423,7 @@ def create_app(
     hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
     services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
@@ -435,7 +437,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare(STREAMS)
+                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(
