@@ -109,7 +109,7 @@ from homeserver.storage.relations import RelationRepository
 from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
-from homeserver.storage.streams import StreamRepository
+from homeserver.storage.streams import COUNTERS, StreamRepository
 from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.wakeups import DatabaseBus, RedisBus, WakeBus
@@ -419,7 +419,7 @@ def create_app(
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
     hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
-    services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    services.sync.sections.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
@@ -433,7 +433,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare(STREAMS)
+                    await services.streams.prepare((*STREAMS, *COUNTERS))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(

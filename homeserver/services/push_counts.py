@@ -20,7 +20,7 @@ from typing import Any
 from homeserver.services.event_auth import user_power
 from homeserver.services.push_eval import PushContext, evaluate
 from homeserver.services.push_rules import PushRuleService
-from homeserver.storage.events import EventRepository
+from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.receipts import ReceiptRepository
 from homeserver.storage.rooms import RoomRepository
 
@@ -58,6 +58,38 @@ class _Tally:
         return notify, sum(1 for b in self.recent if b & _HIGHLIGHT)
 
 
+@dataclass(frozen=True)
+class RoomsRead:
+    """What a /sync build read already: every event of these rooms in (``since``, its
+    ``upto``] of the events stream, and the account-data position it read."""
+
+    since: int
+    events: dict[str, list[StoredEvent]]
+    account_data_at: int | None = None
+
+    def quiet(self, room_id: str, after: int) -> bool:
+        """No state event (nor redaction) of the room in (``after``, upto], as far as known."""
+        events = self.events.get(room_id)
+        return events is not None and self.since <= after and not any(
+            e.stream_pos > after and (e.state_key is not None or e.type == "m.room.redaction") for e in events)
+
+
+@dataclass
+class _Context:
+    """A (user, room)'s push context, valid up to ``upto`` (no state event after it seen yet)."""
+
+    ctx: PushContext
+    flat: dict[tuple[str, str], Any]
+    signature: tuple[Any, ...]
+    upto: int
+
+
+def _counted(event: StoredEvent, user_id: str) -> bool:
+    """What :meth:`ReceiptRepository.unread_counts` counts."""
+    return (event.sender != user_id and event.state_key is None and event.redacted_by is None
+            and event.type not in ("m.room.redaction", "m.reaction"))
+
+
 class PushCounter:
     def __init__(self, push_rules: PushRuleService, receipts: ReceiptRepository, events: EventRepository,
                  rooms: RoomRepository) -> None:
@@ -67,6 +99,7 @@ class PushCounter:
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
         self._tallies: OrderedDict[tuple[str, str], _Tally] = OrderedDict()
+        self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
         # Rooms counted "extended" (from a tally) or "recounted" (from every unread event); tests.
         self.tallied: Counter[str] = Counter()
 
@@ -94,39 +127,46 @@ class PushCounter:
         return ctx, flat
 
     async def counts(self, user_id: str, room_ids: list[str], upto: int,
-                     unread: dict[str, int], bounds: dict[str, int] | None = None) -> dict[str, tuple[int, int]]:
+                     unread: dict[str, int], bounds: dict[str, int] | None = None,
+                     read: RoomsRead | None = None) -> dict[str, tuple[int, int]]:
         """(notification_count, highlight_count) per room with unread events
-        (``bounds``: where each room's unread events begin, if read already)."""
+        (``bounds``: where each room's unread events begin, if read already;
+        ``read``: the events the caller's /sync build holds, which need no reading again)."""
         rooms = [r for r in room_ids if unread.get(r, 0) > 0]
         if not rooms:
             return {}
-        rules = await self.push_rules.rules(user_id)
+        rules = await self.push_rules.rules(user_id, at=read.account_data_at if read is not None else None)
         rules_key = hashlib.blake2b(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode(),
                                     digest_size=16).digest()
         if bounds is None:
             bounds = await self.receipts.unread_bounds(user_id, rooms)
-        members = await self.rooms.member_counts(rooms)
-        contexts = {}
+        contexts = await self._contexts_of(user_id, rooms, upto, read)
         # A room whose tally holds for these rules, bound and context needs only the
         # events after the tally's position (if their number explains the new count:
         # a redaction or purge of an older unread event does not, so it is recounted).
         extend: dict[str, _Tally] = {}
         for room_id in rooms:
-            ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
-            signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
-                         json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
-            contexts[room_id] = (ctx, flat, signature)
             tally = self._tallies.get((user_id, room_id))
             if (tally is not None and tally.rules_key == rules_key and tally.low == bounds.get(room_id)
-                    and tally.context == signature and tally.upto <= upto):
+                    and tally.context == contexts[room_id][2] and tally.upto <= upto):
                 extend[room_id] = tally
         events = await self.receipts.unread_events(
             user_id, [r for r in rooms if r not in extend], upto, MAX_EVALUATED, bounds)
+        held: dict[str, dict[str, Any]] = {}  # PDUs of events the build holds
         if extend:
             since = {r: t.upto for r, t in extend.items()}
-            for room_id, new in (await self.receipts.unread_events(
-                    user_id, list(extend), upto, MAX_EVALUATED, since)).items():
-                events[room_id] = new
+            from_read = [r for r in extend if read is not None and r in read.events and read.since <= since[r]]
+            for room_id in from_read:
+                assert read is not None
+                fresh = [e for e in read.events[room_id] if since[room_id] < e.stream_pos <= upto
+                         and _counted(e, user_id)]
+                events[room_id] = [(e.event_id, e.sender) for e in reversed(fresh)][:MAX_EVALUATED]
+                held.update({e.event_id: e.pdu for e in fresh})
+            others = [r for r in extend if r not in from_read]
+            if others:
+                for room_id, new in (await self.receipts.unread_events(
+                        user_id, others, upto, MAX_EVALUATED, since)).items():
+                    events[room_id] = new
             for room_id, tally in list(extend.items()):
                 new_count = len(events.get(room_id, []))
                 if new_count >= MAX_EVALUATED or tally.unread + new_count != unread[room_id]:
@@ -144,8 +184,9 @@ class PushCounter:
         # Only events not evaluated before are loaded and evaluated (what is known is taken
         # before the await: another sync may evict entries meanwhile).
         known = {key: self._memo[key] for entries in keyed.values() for _, key, _ in entries if key in self._memo}
-        missing = [e for entries in keyed.values() for e, key, _ in entries if key not in known]
+        missing = [e for entries in keyed.values() for e, key, _ in entries if key not in known and e not in held]
         pdus = await self.receipts.pdus(missing) if missing else {}
+        pdus.update(held)
         out: dict[str, tuple[int, int]] = {}
         for room_id in rooms:
             outcomes = bytearray()
@@ -171,6 +212,31 @@ class PushCounter:
             out[room_id] = tally.result(None if before is not None else len(keyed[room_id]))
             self.tallied["extended" if before is not None else "recounted"] += 1
             self._keep_tally(user_id, room_id, tally if complete else None)
+        return out
+
+    async def _contexts_of(self, user_id: str, rooms: list[str], upto: int, read: RoomsRead | None
+                           ) -> dict[str, tuple[PushContext, Any, tuple[Any, ...]]]:
+        """Each room's push context: remembered where the build saw no state change since, else read."""
+        out: dict[str, tuple[PushContext, Any, tuple[Any, ...]]] = {}
+        need: list[str] = []
+        for room_id in rooms:
+            known = self._contexts.get((user_id, room_id))
+            if known is not None and read is not None and read.quiet(room_id, known.upto):
+                known.upto = max(known.upto, upto)
+                self._contexts.move_to_end((user_id, room_id))
+                out[room_id] = (known.ctx, known.flat, known.signature)
+            else:
+                need.append(room_id)
+        members = await self.rooms.member_counts(need) if need else {}
+        for room_id in need:
+            ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
+            signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
+                         json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
+            out[room_id] = (ctx, flat, signature)
+            self._contexts[(user_id, room_id)] = _Context(ctx, flat, signature, upto)
+            self._contexts.move_to_end((user_id, room_id))
+            if len(self._contexts) > TALLY_SIZE:
+                self._contexts.popitem(last=False)
         return out
 
     def _keep_tally(self, user_id: str, room_id: str, tally: _Tally | None) -> None:

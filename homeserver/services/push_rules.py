@@ -137,11 +137,12 @@ class PushRuleService:
             out[kind] = rules
         return out
 
-    async def _stored(self, user_id: str) -> JsonDict | None:
-        return await self.account_data.repo.get(user_id, "", PUSH_RULES_TYPE)
+    async def _stored(self, user_id: str, at: int | None = None) -> JsonDict | None:
+        return await self.account_data.global_content(user_id, PUSH_RULES_TYPE, at)
 
-    async def rules(self, user_id: str) -> dict[str, list[JsonDict]]:
-        return self.build(user_id, await self._stored(user_id))
+    async def rules(self, user_id: str, at: int | None = None) -> dict[str, list[JsonDict]]:
+        """``at``: the account-data position a /sync build read (see ``global_content``)."""
+        return self.build(user_id, await self._stored(user_id, at))
 
     async def ruleset(self, user_id: str) -> JsonDict:
         """GET /pushrules/"""

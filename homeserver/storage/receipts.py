@@ -161,6 +161,32 @@ class ReceiptRepository:
             bounds.update({str(r["room_id"]): max(int(r["since"]), int(r["rpos"] or 0)) for r in rows})
         return bounds
 
+    async def unread_bounds_and_counts(self, user_id: str, room_ids: Sequence[str], upto: int
+                                       ) -> tuple[dict[str, int], dict[str, int]]:
+        """:meth:`unread_bounds` and :meth:`unread_counts` of the joined rooms in one
+        statement (one round trip per /sync): per room its lower bound, and the events
+        counted from other users in (bound, ``upto``] (one range count per room on the
+        ``(room_id, stream_pos)`` index)."""
+        bounds: dict[str, int] = {}
+        counts: dict[str, int] = {r: 0 for r in room_ids}
+        greatest = "GREATEST" if self.db.dialect == "mysql" else "MAX"
+        for start in range(0, len(room_ids), 200):
+            chunk = list(room_ids[start:start + 200])
+            rows = await self.db.fetch(
+                "SELECT b.room_id, b.low, (SELECT COUNT(*) FROM events e WHERE e.room_id = b.room_id "
+                "AND e.stream_pos > b.low AND e.stream_pos <= ? AND e.sender <> ? AND e.state_key IS NULL "
+                "AND e.redacted_by IS NULL AND e.type NOT IN ('m.room.redaction', 'm.reaction')) AS n "
+                f"FROM (SELECT m.room_id, {greatest}(COALESCE(m.joined_since, m.stream_pos), "
+                "COALESCE((SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
+                "AND r.room_id = m.room_id), 0)) AS low FROM room_memberships m "
+                f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})) b",
+                (upto, user_id, user_id, *chunk),
+            )
+            for r in rows:
+                bounds[str(r["room_id"])] = int(r["low"])
+                counts[str(r["room_id"])] = int(r["n"])
+        return bounds, counts
+
     async def unread_events(
         self, user_id: str, room_ids: Sequence[str], upto: int, limit: int,
         bounds: dict[str, int] | None = None,
