@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.homeserver.test_serve import wait_up
+from tests.homeserver.test_serve import spooled, until, wait_up
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,14 +99,23 @@ async def test_ctrl_c_during_an_upload_lets_it_complete_then_exits_0(tmp_path: P
         base = f"http://127.0.0.1:{port}"
         await wait_up(base)
         pressed = asyncio.Event()
+        state = tmp_path / "state"
 
         async def slow_body() -> AsyncIterator[bytes]:
-            for index in range(CHUNKS):
-                if index == 2:
-                    terminal.press_ctrl_c()
-                    pressed.set()
+            yield CHUNK
+            yield CHUNK
+            # Ctrl-C once the server is inside this upload (its spool file is open), and
+            # the rest of the body only once the server has begun shutting down: the
+            # upload is in flight on both sides when the terminal's Ctrl-C arrives.
+            await until(lambda: bool(spooled(state)), "the server to open the upload's spool file",
+                        lambda: terminal.output)
+            terminal.press_ctrl_c()
+            pressed.set()
+            await until(lambda: "shutting down" in terminal.output, "the server to log its shutdown",
+                        lambda: terminal.output)
+            for _ in range(CHUNKS - 2):
                 yield CHUNK
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.05)
 
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             registered = await client.post("/_matrix/client/v3/register", json={
@@ -129,7 +138,7 @@ async def test_ctrl_c_during_an_upload_lets_it_complete_then_exits_0(tmp_path: P
         # data_dir = "state" is relative to the folder run.py was started from.
         assert (tmp_path / "state" / "homeserver.db").exists()
         stored = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
-        assert any(p.stat().st_size == len(CHUNK) * CHUNKS for p in stored), stored
+        assert any(p.read_bytes() == CHUNK * CHUNKS for p in stored), stored
         assert not (ROOT / "state").exists()
     finally:
         terminal.close()

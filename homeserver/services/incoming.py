@@ -141,6 +141,8 @@ class IncomingEvents:
         allowed = set(auth_types_for_event(str(pdu["type"]), str(pdu["sender"]), pdu.get("state_key"),
                                            pdu["content"], version)) | {CREATE}
         state: StateMap = {}
+        if len(set(ids)) != len(ids):
+            raise AuthError("an auth event is named twice")  # the spec: duplicate entries are rejected
         for auth_id in ids:
             auth = known[auth_id]
             key = _key(auth.pdu)

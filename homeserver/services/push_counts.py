@@ -11,14 +11,14 @@ power and the room's notification levels.  A change to any of these is a new key
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from homeserver.services.event_auth import user_power
-from homeserver.services.push_eval import PushContext, evaluate
+from homeserver.services.push_eval import CompiledRules, PushContext, compile_rules, evaluate_compiled
 from homeserver.services.push_rules import PushRuleService
 from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.receipts import ReceiptRepository
@@ -33,6 +33,8 @@ MemoKey = tuple[bytes, str, str, str | None, int, int, tuple[tuple[str, int], ..
 # Rooms whose running tally is kept per user (at most MAX_EVALUATED bytes each).
 TALLY_SIZE = 20_000
 _NOTIFY, _HIGHLIGHT = 1, 2
+# Compiled rule sets kept (one per user and version of their rules).
+COMPILED_RULE_SETS = 2_000
 
 
 @dataclass
@@ -99,6 +101,7 @@ class PushCounter:
         self.rooms = rooms
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
         self._tallies: OrderedDict[tuple[str, str], _Tally] = OrderedDict()
+        self._compiled: OrderedDict[bytes, CompiledRules] = OrderedDict()
         self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
         # Rooms counted "extended" (from a tally) or "recounted" (from every unread event); tests.
         self.tallied: Counter[str] = Counter()
@@ -115,16 +118,35 @@ class PushCounter:
             self._memo.popitem(last=False)
 
     async def context(self, user_id: str, room_id: str, member_count: int) -> tuple[PushContext, Any]:
-        state = await self.events.current_state([room_id], ["m.room.power_levels", "m.room.create"])
-        flat = {(e.type, e.state_key or ""): e.pdu for e in state[room_id]}
-        me = await self.events.state_event(room_id, "m.room.member", user_id)
-        name = me.content.get("displayname") if me is not None else None
-        power = (flat.get(("m.room.power_levels", "")) or {}).get("content") or {}
-        raw = power.get("notifications")
-        levels: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        ctx = PushContext(user_id, name if isinstance(name, str) else None, member_count, 0,
-                          {k: v for k, v in levels.items() if isinstance(v, int)} or {"room": 50})
-        return ctx, flat
+        return (await self.contexts(user_id, [room_id], {room_id: member_count}))[room_id]
+
+    async def contexts(self, user_id: str, rooms: list[str], member_counts: dict[str, int] | None = None
+                       ) -> dict[str, tuple[PushContext, dict[tuple[str, str], Any]]]:
+        """Per room: the user's push context and the room's power-levels and create PDUs.
+
+        Two or three statements whatever the number of rooms, issued together: on the
+        one SQLite connection they queue once, not once each, behind other requests."""
+        async def joined() -> dict[str, int]:
+            if member_counts is not None:
+                return member_counts
+            return {r: c.get("join", 0) for r, c in (await self.rooms.member_counts(rooms)).items()}
+
+        state, mine, counts = await asyncio.gather(
+            self.events.current_state(rooms, ["m.room.power_levels", "m.room.create"]),
+            self.events.member_events((room_id, user_id) for room_id in rooms),
+            joined())
+        out: dict[str, tuple[PushContext, dict[tuple[str, str], Any]]] = {}
+        for room_id in rooms:
+            flat = {(e.type, e.state_key or ""): e.pdu for e in state[room_id]}
+            me = mine.get((room_id, user_id))
+            name = me.content.get("displayname") if me is not None else None
+            power = (flat.get(("m.room.power_levels", "")) or {}).get("content") or {}
+            raw = power.get("notifications")
+            levels: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            ctx = PushContext(user_id, name if isinstance(name, str) else None, counts.get(room_id, 0), 0,
+                              {k: v for k, v in levels.items() if isinstance(v, int)} or {"room": 50})
+            out[room_id] = (ctx, flat)
+        return out
 
     async def counts(self, user_id: str, room_ids: list[str], upto: int,
                      unread: dict[str, int], bounds: dict[str, int] | None = None,
@@ -135,58 +157,60 @@ class PushCounter:
         rooms = [r for r in room_ids if unread.get(r, 0) > 0]
         if not rooms:
             return {}
-        rules = await self.push_rules.rules(user_id, at=read.account_data_at if read is not None else None)
-        rules_key = hashlib.blake2b(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode(),
-                                    digest_size=16).digest()
+
         if bounds is None:
             bounds = await self.receipts.unread_bounds(user_id, rooms)
-        contexts = await self._contexts_of(user_id, rooms, upto, read)
         # A room whose tally holds for these rules, bound and context needs only the
         # events after the tally's position (if their number explains the new count:
         # a redaction or purge of an older unread event does not, so it is recounted).
-        extend: dict[str, _Tally] = {}
+        # The events are read with the rules and contexts, assuming the tallies hold;
+        # a room whose tally turns out not to is read again from its bound.
+        lows = {}
         for room_id in rooms:
             tally = self._tallies.get((user_id, room_id))
-            if (tally is not None and tally.rules_key == rules_key and tally.low == bounds.get(room_id)
-                    and tally.context == contexts[room_id][2] and tally.upto <= upto):
+            if room_id in bounds:
+                lows[room_id] = (tally.upto if tally is not None and tally.low == bounds[room_id]
+                                 and tally.upto <= upto else bounds[room_id])
+        # Rooms whose events after the tally's position the build holds (with their PDUs).
+        held: dict[str, list[tuple[str, str, Any]]] = {}
+        for room_id, low in lows.items():
+            if read is not None and low != bounds[room_id] and room_id in read.events and read.since <= low:
+                held[room_id] = [(e.event_id, e.sender, e.pdu) for e in reversed(read.events[room_id])
+                                 if low < e.stream_pos <= upto and _counted(e, user_id)][:MAX_EVALUATED]
+        (rules, rules_key), contexts, events = await asyncio.gather(
+            self.push_rules.shared_rules(user_id, at=read.account_data_at if read is not None else None),
+            self._contexts_of(user_id, rooms, upto, read),
+            self.receipts.unread_events(user_id, [r for r in rooms if r not in held], upto, MAX_EVALUATED,
+                                        {r: low for r, low in lows.items() if r not in held}))
+        events.update(held)
+        extend: dict[str, _Tally] = {}
+        recount: list[str] = []
+        for room_id in rooms:
+            signature = contexts[room_id][2]
+            tally = self._tallies.get((user_id, room_id))
+            if room_id not in lows or lows[room_id] == bounds[room_id] or tally is None:
+                continue
+            new_count = len(events.get(room_id, []))
+            if (tally.rules_key == rules_key and tally.context == signature and new_count < MAX_EVALUATED
+                    and tally.unread + new_count == unread[room_id]):
                 extend[room_id] = tally
-        events = await self.receipts.unread_events(
-            user_id, [r for r in rooms if r not in extend], upto, MAX_EVALUATED, bounds)
-        held: dict[str, dict[str, Any]] = {}  # PDUs of events the build holds
-        if extend:
-            since = {r: t.upto for r, t in extend.items()}
-            from_read = [r for r in extend if read is not None and r in read.events and read.since <= since[r]]
-            for room_id in from_read:
-                assert read is not None
-                fresh = [e for e in read.events[room_id] if since[room_id] < e.stream_pos <= upto
-                         and _counted(e, user_id)]
-                events[room_id] = [(e.event_id, e.sender) for e in reversed(fresh)][:MAX_EVALUATED]
-                held.update({e.event_id: e.pdu for e in fresh})
-            others = [r for r in extend if r not in from_read]
-            if others:
-                for room_id, new in (await self.receipts.unread_events(
-                        user_id, others, upto, MAX_EVALUATED, since)).items():
-                    events[room_id] = new
-            for room_id, tally in list(extend.items()):
-                new_count = len(events.get(room_id, []))
-                if new_count >= MAX_EVALUATED or tally.unread + new_count != unread[room_id]:
-                    del extend[room_id]
-                    events.update(await self.receipts.unread_events(
-                        user_id, [room_id], upto, MAX_EVALUATED, bounds))
+            else:
+                recount.append(room_id)
+        if recount:
+            events.update(await self.receipts.unread_events(user_id, recount, upto, MAX_EVALUATED, bounds))
         keyed: dict[str, list[tuple[str, MemoKey, PushContext]]] = {}
         for room_id in rooms:
             ctx, flat, _ = contexts[room_id]
             keyed[room_id] = []
-            for event_id, sender in events.get(room_id, []):
+            for event_id, sender, _ in events.get(room_id, []):
                 event_ctx = PushContext(ctx.user_id, ctx.display_name, ctx.member_count,
                                         user_power(flat, sender), ctx.notification_levels)
                 keyed[room_id].append((event_id, self._key(rules_key, event_id, event_ctx), event_ctx))
-        # Only events not evaluated before are loaded and evaluated (what is known is taken
-        # before the await: another sync may evict entries meanwhile).
+        # Only events not evaluated before are parsed and evaluated.
         known = {key: self._memo[key] for entries in keyed.values() for _, key, _ in entries if key in self._memo}
-        missing = [e for entries in keyed.values() for e, key, _ in entries if key not in known and e not in held]
-        pdus = await self.receipts.pdus(missing) if missing else {}
-        pdus.update(held)
+        raw = {e: pdu for entries in events.values() for e, _, pdu in entries}
+        pdus = {e: raw[e] if isinstance(raw[e], dict) else json.loads(raw[e])
+                for entries in keyed.values() for e, key, _ in entries if key not in known and e in raw}
         out: dict[str, tuple[int, int]] = {}
         for room_id in rooms:
             outcomes = bytearray()
@@ -200,7 +224,7 @@ class PushCounter:
                     complete = False  # purged meanwhile
                     continue
                 else:
-                    outcome = evaluate(rules, pdus[event_id], event_ctx)
+                    outcome = evaluate_compiled(self._compile(rules_key, rules), pdus[event_id], event_ctx)
                     result = (outcome.notify, outcome.highlight)
                     self._remember(key, result)
                 outcomes.append(_NOTIFY * result[0] + _HIGHLIGHT * result[1])
@@ -216,7 +240,8 @@ class PushCounter:
 
     async def _contexts_of(self, user_id: str, rooms: list[str], upto: int, read: RoomsRead | None
                            ) -> dict[str, tuple[PushContext, Any, tuple[Any, ...]]]:
-        """Each room's push context: remembered where the build saw no state change since, else read."""
+        """Each room's push context and its signature: remembered where the build saw no
+        state change (nor redaction) since it was read, else read (:meth:`contexts`)."""
         out: dict[str, tuple[PushContext, Any, tuple[Any, ...]]] = {}
         need: list[str] = []
         for room_id in rooms:
@@ -227,9 +252,9 @@ class PushCounter:
                 out[room_id] = (known.ctx, known.flat, known.signature)
             else:
                 need.append(room_id)
-        members = await self.rooms.member_counts(need) if need else {}
+        found = await self.contexts(user_id, need) if need else {}
         for room_id in need:
-            ctx, flat = await self.context(user_id, room_id, members.get(room_id, {}).get("join", 0))
+            ctx, flat = found[room_id]
             signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
                          json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
             out[room_id] = (ctx, flat, signature)
@@ -238,6 +263,16 @@ class PushCounter:
             if len(self._contexts) > TALLY_SIZE:
                 self._contexts.popitem(last=False)
         return out
+
+    def _compile(self, rules_key: bytes, rules: dict[str, list[Any]]) -> CompiledRules:
+        compiled = self._compiled.get(rules_key)
+        if compiled is None:
+            compiled = self._compiled[rules_key] = compile_rules(rules)
+            if len(self._compiled) > COMPILED_RULE_SETS:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(rules_key)
+        return compiled
 
     def _keep_tally(self, user_id: str, room_id: str, tally: _Tally | None) -> None:
         if tally is None:

@@ -9,6 +9,7 @@ sender and room), so such an event matches the rules written for
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -44,7 +45,8 @@ def _glob(pattern: str, whole: bool) -> re.Pattern[str]:
     return re.compile(rf"(^|\W){body}($|\W)", re.IGNORECASE | re.DOTALL)
 
 
-def _path(key: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _path(key: str) -> tuple[str, ...]:
     """Split a dotted key, ``\\.`` escaping a literal dot (spec, "dotted paths")."""
     parts, current, escaped = [], "", False
     for c in key:
@@ -59,23 +61,37 @@ def _path(key: str) -> list[str]:
         else:
             current += c
     parts.append(current)
-    return parts
+    return tuple(parts)
 
 
 def _lookup(event: JsonDict, key: str) -> tuple[bool, Any]:
+    return _walk(event, _path(key))
+
+
+def _walk(event: JsonDict, path: tuple[str, ...]) -> tuple[bool, Any]:
     value: Any = event
-    for part in _path(key):
+    for part in path:
         if not isinstance(value, dict) or part not in value:
             return False, None
         value = value[part]
     return True, value
 
 
+@lru_cache(maxsize=256)
+def _count_test(text: str) -> tuple[str, int] | None:
+    match = re.fullmatch(r"(==|<=|>=|<|>)?([0-9]+)", text)
+    return None if match is None else (match.group(1) or "==", int(match.group(2)))
+
+
 def _member_count(condition: JsonDict, count: int) -> bool:
-    match = re.fullmatch(r"(==|<=|>=|<|>)?([0-9]+)", str(condition.get("is", "")))
-    if match is None:
+    test = _count_test(str(condition.get("is", "")))
+    if test is None:
         return False
-    op, number = match.group(1) or "==", int(match.group(2))
+    return _compare(test, count)
+
+
+def _compare(test: tuple[str, int], count: int) -> bool:
+    op, number = test
     return {"==": count == number, "<": count < number, ">": count > number,
             "<=": count <= number, ">=": count >= number}[op]
 
@@ -118,20 +134,61 @@ def _conditions(kind: str, rule: JsonDict) -> list[JsonDict]:
     return conditions if isinstance(conditions, list) else []
 
 
-def evaluate(rules: dict[str, list[JsonDict]], event: JsonDict, ctx: PushContext) -> Outcome:
-    """The outcome of the first enabled matching rule (nothing if none matches)."""
-    if event.get("sender") == ctx.user_id:
-        return Outcome(False, False, [])
+Predicate = Callable[[JsonDict, PushContext], bool]
+
+
+def _compiled_condition(condition: JsonDict) -> Predicate:
+    """``condition_matches`` for this condition, with its key, pattern and test parsed once."""
+    kind = condition.get("kind")
+    if kind == "event_match":
+        path = _path(str(condition.get("key", "")))
+        regex = _glob(str(condition.get("pattern", "")), condition.get("key") != "content.body")
+
+        def event_match(event: JsonDict, ctx: PushContext) -> bool:
+            found, value = _walk(event, path)
+            return found and isinstance(value, str) and regex.search(value) is not None
+        return event_match
+    if kind == "room_member_count":
+        test = _count_test(str(condition.get("is", "")))
+        return lambda event, ctx: test is not None and _compare(test, ctx.member_count)
+    return lambda event, ctx: condition_matches(condition, event, ctx)
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """A rule set in evaluation order, enabled rules only, conditions compiled: for
+    evaluating many events against one set (see :func:`compile_rules`)."""
+
+    rules: tuple[tuple[tuple[Predicate, ...], Outcome], ...]
+
+
+def compile_rules(rules: dict[str, list[JsonDict]]) -> CompiledRules:
+    out = []
     for kind in KINDS:
         for rule in rules.get(kind, []):
             if not rule.get("enabled", True):
                 continue
-            if all(condition_matches(c, event, ctx) for c in _conditions(kind, rule)):
-                actions = list(rule.get("actions", []))
-                notify = "notify" in actions
-                highlight = notify and any(
-                    isinstance(a, dict) and a.get("set_tweak") == "highlight" and a.get("value", True) is not False
-                    for a in actions
-                )
-                return Outcome(notify, highlight, actions)
+            actions = list(rule.get("actions", []))
+            notify = "notify" in actions
+            highlight = notify and any(
+                isinstance(a, dict) and a.get("set_tweak") == "highlight" and a.get("value", True) is not False
+                for a in actions
+            )
+            predicates = tuple(_compiled_condition(c) for c in _conditions(kind, rule))
+            out.append((predicates, Outcome(notify, highlight, actions)))
+    return CompiledRules(tuple(out))
+
+
+def evaluate_compiled(rules: CompiledRules, event: JsonDict, ctx: PushContext) -> Outcome:
+    """The outcome of the first enabled matching rule (nothing if none matches)."""
+    if event.get("sender") == ctx.user_id:
+        return Outcome(False, False, [])
+    for predicates, outcome in rules.rules:
+        if all(p(event, ctx) for p in predicates):
+            return Outcome(outcome.notify, outcome.highlight, list(outcome.actions))
     return Outcome(False, False, [])
+
+
+def evaluate(rules: dict[str, list[JsonDict]], event: JsonDict, ctx: PushContext) -> Outcome:
+    """The outcome of the first enabled matching rule (nothing if none matches)."""
+    return evaluate_compiled(compile_rules(rules), event, ctx)

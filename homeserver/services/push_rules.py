@@ -9,6 +9,9 @@ and the user's changes to defaults (``enabled``, ``actions``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from typing import Any
 
 from common.errors import Codes, MatrixError
@@ -27,6 +30,8 @@ SCOPE = "global"
 MAX_USER_RULES = 500
 MAX_RULE_ID = 255
 MAX_PATTERN = 1000
+# Built rule sets kept by PushRuleService.shared_rules (a few KiB each).
+BUILT_RULE_SETS = 2_000
 SIMPLE_ACTIONS = frozenset({"notify", "dont_notify", "coalesce"})
 CONDITION_KINDS = frozenset({
     "event_match", "event_property_is", "event_property_contains", "contains_display_name",
@@ -101,6 +106,8 @@ def _new_rule(kind: str, rule_id: str, body: JsonDict) -> JsonDict:
 class PushRuleService:
     def __init__(self, account_data: AccountDataService) -> None:
         self.account_data = account_data
+        # Built rule sets by rules_key, for readers that do not change them (push counts).
+        self._built: OrderedDict[bytes, dict[str, list[JsonDict]]] = OrderedDict()
 
     # ----------------------------------------------------------------- reading
     @staticmethod
@@ -140,9 +147,24 @@ class PushRuleService:
     async def _stored(self, user_id: str, at: int | None = None) -> JsonDict | None:
         return await self.account_data.global_content(user_id, PUSH_RULES_TYPE, at)
 
-    async def rules(self, user_id: str, at: int | None = None) -> dict[str, list[JsonDict]]:
-        """``at``: the account-data position a /sync build read (see ``global_content``)."""
-        return self.build(user_id, await self._stored(user_id, at))
+    async def rules(self, user_id: str) -> dict[str, list[JsonDict]]:
+        return self.build(user_id, await self._stored(user_id))
+
+    async def shared_rules(self, user_id: str, at: int | None = None) -> tuple[dict[str, list[JsonDict]], bytes]:
+        """The user's rule set, not to be changed (it is shared), and a key that changes
+        with it: a digest of the user id and the stored rules the set is built from."""
+        stored = await self._stored(user_id, at)  # at: see AccountDataService.global_content
+        key = hashlib.blake2b(
+            json.dumps([user_id, stored], sort_keys=True, separators=(",", ":")).encode(), digest_size=16
+        ).digest()
+        rules = self._built.get(key)
+        if rules is None:
+            rules = self._built[key] = self.build(user_id, stored)
+            if len(self._built) > BUILT_RULE_SETS:
+                self._built.popitem(last=False)
+        else:
+            self._built.move_to_end(key)
+        return rules, key
 
     async def ruleset(self, user_id: str) -> JsonDict:
         """GET /pushrules/"""

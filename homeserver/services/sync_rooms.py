@@ -3,6 +3,7 @@ knocks and leaves, built from the plan ``services/sync.py`` made of the user's r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,14 +105,18 @@ class RoomSections:
         has_new = False
         member_pairs: list[tuple[str, str]] = []
         rooms_out: dict[str, tuple[list[StoredEvent], bool, list[StoredEvent]]] = {}
-        for plan in joined:
-            # History visibility event by event: what was visible when it was sent
-            # (a message of a once-shared room stays readable after it became joined).
-            whole = complete is not None and plan.room_id in complete
-            if whole and not timelines.get(plan.room_id):
-                self.open_rooms.still_open(plan.room_id, since_events, upto, [])  # nothing new: still open
-            events = await visible_to(self.events, plan.room_id, user_id, timelines.get(plan.room_id, []),
-                                      self.open_rooms, since_events if whole else None, upto)
+        # History visibility event by event: what was visible when it was sent
+        # (a message of a once-shared room stays readable after it became joined);
+        # the rooms' lookups are issued together.  A room whose new events this read
+        # whole may be known never restricted (OpenRooms): no lookup.
+        whole = {p.room_id for p in joined if complete is not None and p.room_id in complete}
+        for room_id in whole:
+            if not timelines.get(room_id):
+                self.open_rooms.still_open(room_id, since_events, upto, [])  # nothing new: still open
+        visible = await asyncio.gather(*(
+            visible_to(self.events, plan.room_id, user_id, timelines.get(plan.room_id, []), self.open_rooms,
+                       since_events if plan.room_id in whole else None, upto) for plan in joined))
+        for plan, events in zip(joined, visible, strict=True):
             limited = len(events) > limit
             if limited:
                 events = events[len(events) - limit:] if limit else []

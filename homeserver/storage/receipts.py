@@ -7,7 +7,6 @@ receipt only moves forward: one for an event at or before the current one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,61 +162,56 @@ class ReceiptRepository:
 
     async def unread_bounds_and_counts(self, user_id: str, room_ids: Sequence[str], upto: int
                                        ) -> tuple[dict[str, int], dict[str, int]]:
-        """:meth:`unread_bounds` and :meth:`unread_counts` of the joined rooms in one
-        statement (one round trip per /sync): per room its lower bound, and the events
-        counted from other users in (bound, ``upto``] (one range count per room on the
-        ``(room_id, stream_pos)`` index)."""
+        """:meth:`unread_bounds` and :meth:`unread_counts` together, in one statement per
+        200 rooms (a /sync asks for both, and each round trip costs it more than the rows)."""
         bounds: dict[str, int] = {}
         counts: dict[str, int] = {r: 0 for r in room_ids}
-        greatest = "GREATEST" if self.db.dialect == "mysql" else "MAX"
+        low = "(CASE WHEN COALESCE(b.rpos, 0) > b.since THEN b.rpos ELSE b.since END)"
         for start in range(0, len(room_ids), 200):
             chunk = list(room_ids[start:start + 200])
             rows = await self.db.fetch(
-                "SELECT b.room_id, b.low, (SELECT COUNT(*) FROM events e WHERE e.room_id = b.room_id "
-                "AND e.stream_pos > b.low AND e.stream_pos <= ? AND e.sender <> ? AND e.state_key IS NULL "
-                "AND e.redacted_by IS NULL AND e.type NOT IN ('m.room.redaction', 'm.reaction')) AS n "
-                f"FROM (SELECT m.room_id, {greatest}(COALESCE(m.joined_since, m.stream_pos), "
-                "COALESCE((SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
-                "AND r.room_id = m.room_id), 0)) AS low FROM room_memberships m "
+                f"SELECT b.room_id, {low} AS low, (SELECT COUNT(*) FROM events e WHERE e.room_id = b.room_id "
+                f"AND e.stream_pos > {low} AND e.stream_pos <= ? AND e.sender <> ? "
+                "AND e.state_key IS NULL AND e.redacted_by IS NULL "
+                "AND e.type NOT IN ('m.room.redaction', 'm.reaction')) AS n "
+                "FROM (SELECT m.room_id, COALESCE(m.joined_since, m.stream_pos) AS since, "
+                "(SELECT MAX(r.event_pos) FROM receipts r WHERE r.user_id = m.user_id "
+                "AND r.room_id = m.room_id) AS rpos FROM room_memberships m "
                 f"WHERE m.user_id = ? AND m.membership = 'join' AND m.room_id IN ({_marks(chunk)})) b",
                 (upto, user_id, user_id, *chunk),
             )
-            for r in rows:
-                bounds[str(r["room_id"])] = int(r["low"])
-                counts[str(r["room_id"])] = int(r["n"])
+            for row in rows:
+                bounds[str(row["room_id"])] = int(row["low"])
+                counts[str(row["room_id"])] = int(row["n"])
         return bounds, counts
 
     async def unread_events(
         self, user_id: str, room_ids: Sequence[str], upto: int, limit: int,
         bounds: dict[str, int] | None = None,
-    ) -> dict[str, list[tuple[str, str]]]:
+    ) -> dict[str, list[tuple[str, str, str | bytes]]]:
         """Per joined room, the newest ``limit`` events :meth:`unread_counts` counts,
-        as (event id, sender) for push-rule evaluation (their PDUs: :meth:`pdus`).
+        newest first, as (event id, sender, PDU as stored) for push-rule evaluation.
         ``bounds``: :meth:`unread_bounds` of these rooms, if read already."""
         if bounds is None:
             bounds = await self.unread_bounds(user_id, room_ids)
-        out: dict[str, list[tuple[str, str]]] = {}
-        for room_id in room_ids:
-            low = bounds.get(room_id)
-            if low is None or low >= upto:
-                continue
-            found = await self.db.fetch(
-                "SELECT event_id, sender FROM events WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? "
-                "AND sender <> ? AND state_key IS NULL AND redacted_by IS NULL "
-                "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?",
-                (room_id, low, upto, user_id, limit),
-            )
-            out[room_id] = [(str(e["event_id"]), str(e["sender"])) for e in found]
-        return out
-
-    async def pdus(self, event_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        """The stored PDUs of these events."""
-        out: dict[str, dict[str, object]] = {}
-        for start in range(0, len(event_ids), 200):
-            chunk = list(event_ids[start:start + 200])
-            rows = await self.db.fetch(f"SELECT event_id, pdu FROM events WHERE event_id IN ({_marks(chunk)})",
-                                       tuple(chunk))
-            out.update({str(r["event_id"]): json.loads(r["pdu"]) for r in rows})
+        wanted = [(r, bounds[r]) for r in room_ids if r in bounds and bounds[r] < upto]
+        out: dict[str, list[tuple[str, str, str | bytes]]] = {r: [] for r, _ in wanted}
+        # One statement per 100 rooms: each room's newest events on the (room_id, stream_pos)
+        # index, newest first.
+        for start in range(0, len(wanted), 100):
+            parts = []
+            params: list[object] = []
+            for room_id, low in wanted[start:start + 100]:
+                parts.append(
+                    "SELECT * FROM (SELECT room_id, stream_pos, event_id, sender, pdu FROM events "
+                    "WHERE room_id = ? AND stream_pos > ? AND stream_pos <= ? AND sender <> ? "
+                    "AND state_key IS NULL AND redacted_by IS NULL "
+                    "AND type NOT IN ('m.room.redaction', 'm.reaction') ORDER BY stream_pos DESC LIMIT ?) AS u"
+                )
+                params += [room_id, low, upto, user_id, limit]
+            rows = await self.db.fetch(" UNION ALL ".join(parts), params)
+            for row in sorted(rows, key=lambda r: -int(r["stream_pos"])):
+                out[str(row["room_id"])].append((str(row["event_id"]), str(row["sender"]), row["pdu"]))
         return out
 
     async def unread_counts(self, user_id: str, room_ids: Sequence[str], upto: int,

@@ -140,3 +140,25 @@ async def test_a_claim_names_at_most_1000_devices(server: RunningServer) -> None
     assert list(answer.json()["one_time_keys"][alice.user_id]) == [alice.device_id]
     over = {"one_time_keys": {alice.user_id: {**others, "D0999": PARLEY_OTK, alice.device_id: PARLEY_OTK}}}
     assert_error(await server.api("POST", "keys/claim", alice, json=over), 400, "M_INVALID_PARAM")
+
+
+async def test_a_query_names_at_most_1000_users(server: RunningServer) -> None:
+    alice = await server.register()
+    domain = alice.user_id.split(":", 1)[1]
+    others = {f"@u{n:04d}:{domain}": [] for n in range(999)}
+    answer = await server.api("POST", "keys/query", alice, json={"device_keys": {**others, alice.user_id: []}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["device_keys"][alice.user_id] == {}
+    over = {"device_keys": {**others, f"@u0999:{domain}": [], alice.user_id: []}}
+    assert_error(await server.api("POST", "keys/query", alice, json=over), 400, "M_INVALID_PARAM")
+
+
+async def test_plain_one_time_keys_are_opaque_except_curve25519(server: RunningServer) -> None:
+    """Only a plain ``curve25519`` key must be 32 bytes of base64; other algorithms' strings are opaque."""
+    alice = await server.register()
+    await upload_device(server, alice, spk=False)
+    counts = await upload(server, alice, {"one_time_keys": {"aaa.example:K1": "opaque!", "zzz.example:K2": "opaque!"}})
+    assert counts["one_time_key_counts"]["aaa.example"] == 1 and counts["one_time_key_counts"]["zzz.example"] == 1
+    response = await server.api("POST", "keys/upload", alice, json={"one_time_keys": {"curve25519:K3": "opaque!"}})
+    assert_error(response, 400, "M_INVALID_PARAM")
+    await upload(server, alice, {"one_time_keys": {"curve25519:K4": _x25519_b64()}})

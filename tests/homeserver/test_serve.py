@@ -9,8 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+LIVENESS_S = 120
 
 
 def write_config(tmp_path: Path, port: int, database_url: str, extra: str = "") -> Path:
@@ -56,6 +58,40 @@ async def wait_up(url: str, verify: bool = True, proc: subprocess.Popen[bytes] |
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
     raise AssertionError("server did not start")
+
+
+class Collected:
+    """A server process's output, read by a thread as it comes (the pipe never fills)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self._stdout = proc.stdout
+        self._lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self._stdout:
+            self._lines.append(line.decode(errors="replace"))
+
+    @property
+    def text(self) -> str:
+        return "".join(self._lines)
+
+
+def spooled(data_dir: Path) -> list[Path]:
+    """The uploads the media service is reading: it spools each to ``<media>/tmp/<random>.part``."""
+    return list(data_dir.rglob("*.part")) if data_dir.exists() else []
+
+
+async def until(condition: Callable[[], bool], what: str, output: Callable[[], str]) -> None:
+    """Wait for ``condition`` (a liveness bound for a loaded machine, not a speed one); on failure
+    the message shows ``output()``, the server's log so far."""
+    for _ in range(int(LIVENESS_S / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"waited {LIVENESS_S} s for {what}:\n{output()}")
 
 
 async def test_process_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
@@ -160,16 +196,20 @@ async def test_sigterm_lets_a_slow_upload_finish_and_cuts_a_stalled_one_after_th
     proc = start_server(config_path)
     base = f"http://127.0.0.1:{port}"
     chunk = b"x" * 16384
-    signalled = asyncio.Event()
     never = asyncio.Event()
+    output = Collected(proc)
 
     async def slow() -> Any:
-        for index in range(10):
-            if index == 2:
-                proc.send_signal(signal.SIGTERM)
-                signalled.set()
+        yield chunk
+        yield chunk
+        # SIGTERM once the server is inside both uploads (two spool files open), the
+        # rest of this body once it has begun shutting down.
+        await until(lambda: len(spooled(tmp_path / "data")) == 2, "both uploads to be spooled", lambda: output.text)
+        proc.send_signal(signal.SIGTERM)
+        await until(lambda: "shutting down" in output.text, "the server to log its shutdown", lambda: output.text)
+        for _ in range(8):
             yield chunk
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
 
     async def stalled() -> Any:
         yield chunk
@@ -184,8 +224,9 @@ async def test_sigterm_lets_a_slow_upload_finish_and_cuts_a_stalled_one_after_th
                        "Content-Type": "application/octet-stream"}
             stuck = asyncio.create_task(client.post("/_matrix/media/v3/upload", content=stalled(),
                                                     headers=headers))
+            await until(lambda: len(spooled(tmp_path / "data")) == 1, "the stalled upload to be spooled",
+                        lambda: output.text)
             uploaded = await client.post("/_matrix/media/v3/upload", content=slow(), headers=headers)
-            assert signalled.is_set()
             assert uploaded.status_code == 200, uploaded.text
             # The stalled upload keeps its connection open; the server still exits.
             status = await asyncio.to_thread(proc.wait, grace + 15)
@@ -194,9 +235,10 @@ async def test_sigterm_lets_a_slow_upload_finish_and_cuts_a_stalled_one_after_th
             stuck.cancel()
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await stuck
-        output = proc.stdout.read().decode() if proc.stdout else ""
+        output.reader.join(10)
         # Hypercorn cancels the stalled request itself (3.11) or our bound does (3.12+).
-        assert "stopped" in output, output
+        assert "stopped" in output.text, output.text
+        assert not spooled(tmp_path / "data"), "the cut upload left its spool file"
     finally:
         if proc.poll() is None:
             proc.kill()

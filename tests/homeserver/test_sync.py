@@ -63,6 +63,25 @@ async def test_limited_incremental_sync_has_state_and_prev_batch(server: Running
     assert [e["event_id"] for e in page["chunk"]] == list(reversed(sent[:3]))
 
 
+async def test_a_limited_timeline_s_state_is_the_state_just_before_its_first_event(server: RunningServer) -> None:
+    """The gap's state ends right before the timeline: a state event just before it is in,
+    the timeline's own state event is not, and the value it replaced (from the gap) is."""
+    alice = await server.register()
+    room = await create_room(server, alice, name="Old")
+    flt = json.dumps({"room": {"timeline": {"limit": 2}}})
+    first = await sync(server, alice, filter=flt)
+    await send_text(server, alice, room, "in the gap")
+    await server.api("PUT", f"rooms/{room}/state/m.room.name", alice, json={"name": "Gap"})
+    await server.api("PUT", f"rooms/{room}/state/m.room.topic", alice, json={"topic": "just before"})
+    renamed = await server.api("PUT", f"rooms/{room}/state/m.room.name", alice, json={"name": "Timeline"})
+    last = await send_text(server, alice, room, "last")
+    joined = (await sync(server, alice, since=first["next_batch"], filter=flt))["rooms"]["join"][room]
+    assert joined["timeline"]["limited"] is True
+    assert [e["event_id"] for e in joined["timeline"]["events"]] == [renamed.json()["event_id"], last]
+    state = {(e["type"], e["state_key"]): e["content"] for e in joined["state"]["events"]}
+    assert state == {("m.room.name", ""): {"name": "Gap"}, ("m.room.topic", ""): {"topic": "just before"}}
+
+
 async def test_lazy_loading_members_and_filters(server: RunningServer) -> None:
     alice = await server.register()
     users = [await server.register() for _ in range(3)]

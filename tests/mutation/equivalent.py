@@ -56,6 +56,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "if self.history is None or self.membership is None or until <= after:"):
         "app.py always sets history and membership; with until <= after both queries cover an empty range"
         " and return nothing, so the early return only saves them",
+    (_SYNC, "resolve_filter", "core/ReplaceComparisonOperator_Eq_LtE", 'if param is None or param == "":'):
+        "no string sorts before the empty one: param <= '' holds exactly when param == ''",
     (_SYNC, "sync", "core/NumberReplacer",
      'raise MatrixError(400, Codes.INVALID_PARAM, "timeout must not be negative")'): _TIMEOUT_PARSED,
     (_NOTIFIER, "_unwatch", "core/ReplaceComparisonOperator_LtE_Eq", "if users[waiter.user_id] <= 0:"):

@@ -16,7 +16,8 @@ _HS = "tests/homeserver/"
 TARGETS: dict[str, Target] = {
     "event_auth": Target(
         ("homeserver/services/event_auth.py", "homeserver/services/event_auth_members.py"),
-        tuple(_HS + name for name in ("test_room_authorization.py", "test_rooms.py", "test_room_versions.py",
+        tuple(_HS + name for name in ("test_event_auth_rules.py", "test_event_auth_members.py",
+                                      "test_room_authorization.py", "test_rooms.py", "test_room_versions.py",
                                       "test_state_res.py", "test_events_messages.py"))),
     "sync": Target(
         ("homeserver/services/sync.py", "homeserver/services/sync_api.py"),

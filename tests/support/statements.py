@@ -5,7 +5,8 @@ the raw SQL of the repositories; ORM calls (``Model.get_or_none``, querysets)
 and a transaction's ``BEGIN``/``COMMIT`` pass beside them.  This counter
 wraps the Tortoise client methods of both backends instead (SQLite and
 MySQL), so whatever reaches the database is seen, with its text, by the task
-that issued it (a request runs in one task; background loops in others).
+that issued it and the tasks that task started (a request runs in one task and
+what it gathers; background loops run in others).
 
 Only the outermost call of a task counts (MySQL's ``execute_query_dict``
 calls ``execute_query``); a statement repeated after a lost connection
@@ -14,7 +15,6 @@ counts each time, as it costs each time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
@@ -32,15 +32,30 @@ _TRANSACTION_METHODS = ("begin", "commit", "rollback")
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("parley_counting_statement", default=False)
 
 
+# The request a statement belongs to: marked at the request task's first statement and
+# inherited by the tasks it starts after that (asyncio.gather copies the context), so
+# statements a request issues concurrently are counted with it.
+_request: contextvars.ContextVar[object] = contextvars.ContextVar("parley_counted_request")
+
+
 @dataclass
 class Statements:
-    """The statements seen while counting, per task."""
+    """The statements seen while counting, per request (task and the tasks it started)."""
 
-    per_task: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    per_request: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _markers: list[object] = field(default_factory=list)
 
     def busiest(self) -> list[str]:
-        """The statements of the task that issued the most (the request's, in a request test)."""
-        return max(self.per_task.values(), key=len, default=[])
+        """The statements of the request that issued the most (the counted request's)."""
+        return max(self.per_request.values(), key=len, default=[])
+
+    def record(self, text: str) -> None:
+        marker = _request.get(None)
+        if marker is None:
+            marker = object()
+            self._markers.append(marker)  # ids stay unique while counting
+            _request.set(marker)
+        self.per_request[id(marker)].append(" ".join(text.split()))
 
 
 def _wrap(original: Callable[..., Any], name: str, seen: Statements) -> Callable[..., Any]:
@@ -48,8 +63,7 @@ def _wrap(original: Callable[..., Any], name: str, seen: Statements) -> Callable
     async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return await original(self, *args, **kwargs)
-        text = str(args[0]) if name in _STATEMENT_METHODS and args else name.upper()
-        seen.per_task[id(asyncio.current_task())].append(" ".join(text.split()))
+        seen.record(str(args[0]) if name in _STATEMENT_METHODS and args else name.upper())
         token = _inside.set(True)
         try:
             return await original(self, *args, **kwargs)
