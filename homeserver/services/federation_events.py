@@ -134,7 +134,7 @@ class FederationEvents:
                     raise MatrixError(400, Codes.UNKNOWN, f"Unknown events referenced: {missing}") from None
                 auth = set(reference_ids(pdu.get("auth_events")))
                 if any(m in auth for m in missing.event_ids):
-                    await self._fetch_auth_chain(origin, version, pdu)
+                    await self.fetch_auth_chain(origin, version, pdu)
                     continue
                 if not fill_gaps:
                     raise MatrixError(400, Codes.UNKNOWN, f"Unknown prev events: {missing}") from None
@@ -146,7 +146,8 @@ class FederationEvents:
         raise MatrixError(400, Codes.UNKNOWN, "The event's auth events could not be fetched")
 
     # ------------------------------------------------------------ fetching
-    async def _fetch_auth_chain(self, origin: str, version: RoomVersion, pdu: JsonDict) -> None:
+    async def fetch_auth_chain(self, origin: str, version: RoomVersion, pdu: JsonDict) -> None:
+        """The auth chain of ``pdu`` from ``origin`` (``event_auth``), stored as outliers."""
         event_id = event_id_of(pdu, version)
         answer = await self.call(
             origin, "GET", f"/_matrix/federation/v1/event_auth/{_q(str(pdu['room_id']))}/{_q(event_id)}")

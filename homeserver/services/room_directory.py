@@ -1,14 +1,15 @@
 """Room aliases and the public room directory (client-server API, "Room Directory",
 "Listing rooms").
 
-Aliases are local only (``#name:<our server>``); there is no federation to ask
-other servers.  A room appears in ``/publicRooms`` when it is published
+Aliases are created here only for this server (``#name:<our server>``); an
+alias of another server is resolved by asking that server (``remote``, the
+federation's ``query/directory``).  A room appears in ``/publicRooms`` when it is published
 (``visibility: public`` at creation or ``PUT /directory/list/room/{roomId}``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id, split_id
@@ -27,6 +28,10 @@ _SUMMARY_TYPES = (
 )
 
 
+class RemoteAliases(Protocol):
+    async def resolve(self, server: str, alias: str) -> JsonDict: ...
+
+
 def parse_alias(alias: Any) -> tuple[str, str]:
     if not isinstance(alias, str):
         raise MatrixError(400, Codes.INVALID_PARAM, "Room aliases are strings")
@@ -42,6 +47,8 @@ class RoomDirectoryService:
         self.rooms = rooms
         self.clock = clock
         self.server_name = rooms.server_name
+        # Set by the federation layer when it is on: resolves other servers' aliases.
+        self.remote: RemoteAliases | None = None
 
     # ----------------------------------------------------------------- aliases
     def _local_alias(self, alias: Any) -> str:
@@ -77,7 +84,11 @@ class RoomDirectoryService:
 
     async def resolve(self, alias: Any) -> JsonDict:
         """GET /directory/room/{roomAlias}"""
-        parse_alias(alias)
+        _, server = parse_alias(alias)
+        if server != self.server_name:
+            if self.remote is None:
+                raise MatrixError(404, Codes.NOT_FOUND, f"Room alias {str(alias)[:80]} not found")
+            return await self.remote.resolve(server, str(alias))
         row = await self.repo.alias(str(alias))
         if row is None:
             raise MatrixError(404, Codes.NOT_FOUND, f"Room alias {str(alias)[:80]} not found")
