@@ -78,6 +78,7 @@ from homeserver.services.ratelimit import (
 from homeserver.services.ratelimit_buffer import BufferedCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.relations import RelationService
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
@@ -422,6 +423,10 @@ def create_app(
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
     hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
+    if config.federation.enabled:
+        queries = RemoteQueries(hs.federation.client)
+        services.room_directory.remote_rooms = queries
+        services.profiles.remote = queries
     services.sync.sections.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
     services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
