@@ -79,6 +79,7 @@ from homeserver.services.ratelimit import (
 from homeserver.services.ratelimit_buffer import BufferedCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.relations import RelationService
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
@@ -100,6 +101,7 @@ from homeserver.storage.cross_signing import CrossSigningRepository
 from homeserver.storage.database import Database
 from homeserver.storage.event_search import EventSearchRepository
 from homeserver.storage.health import HealthRepository
+from homeserver.storage.history import BACKFILL_STREAM
 from homeserver.storage.idempotency import IdempotencyRepository
 from homeserver.storage.key_backup import KeyBackupRepository
 from homeserver.storage.keys import KeyRepository
@@ -423,7 +425,12 @@ def create_app(
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
     hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
+    if config.federation.enabled:
+        queries = RemoteQueries(hs.federation.client)
+        services.room_directory.remote_rooms = queries
+        services.profiles.remote = queries
     services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
 
@@ -437,7 +444,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare(STREAMS)
+                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(
