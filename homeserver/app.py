@@ -111,7 +111,7 @@ from homeserver.storage.relations import RelationRepository
 from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
-from homeserver.storage.streams import StreamRepository
+from homeserver.storage.streams import COUNTERS, StreamRepository
 from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.tls import trust_also
@@ -427,7 +427,7 @@ def create_app(
         queries = RemoteQueries(hs.federation.client)
         services.room_directory.remote_rooms = queries
         services.profiles.remote = queries
-    services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    services.sync.sections.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
     services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
@@ -442,7 +442,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM))
+                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM, *COUNTERS))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(
