@@ -56,6 +56,13 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "if self.history is None or self.membership is None or until <= after:"):
         "app.py always sets history and membership; with until <= after both queries cover an empty range"
         " and return nothing, so the early return only saves them",
+    (_SYNC, "_plan_rooms", "core/NumberReplacer",
+     'since_events = since.get("events") if since is not None else 0'):
+        "the default is for an initial sync, and since_events is read only where since is not None",
+    ("homeserver/services/event_auth_members.py", "check_membership", "core/ReplaceComparisonOperator_Eq_LtE",
+     'if target_membership == "ban" and sender_level < level_for(state, "ban"):'):
+        "a membership in a room's state passed check_membership (join, invite, leave, ban or knock; anything"
+        " else reads as leave), and of those only 'ban' sorts at or below 'ban'",
     (_SYNC, "resolve_filter", "core/ReplaceComparisonOperator_Eq_LtE", 'if param is None or param == "":'):
         "no string sorts before the empty one: param <= '' holds exactly when param == ''",
     (_SYNC, "sync", "core/NumberReplacer",
