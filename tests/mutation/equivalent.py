@@ -63,6 +63,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      'if target_membership == "ban" and sender_level < level_for(state, "ban"):'):
         "a membership in a room's state passed check_membership (join, invite, leave, ban or knock; anything"
         " else reads as leave), and of those only 'ban' sorts at or below 'ban'",
+    (_SYNC, "_RoomPlan", "core/NumberReplacer", "upto: int = 0"):
+        "both places that build a _RoomPlan (_membership_at) pass its upto: the default is never used",
     (_SYNC, "resolve_filter", "core/ReplaceComparisonOperator_Eq_LtE", 'if param is None or param == "":'):
         "no string sorts before the empty one: param <= '' holds exactly when param == ''",
     (_SYNC, "sync", "core/NumberReplacer",
