@@ -88,9 +88,10 @@ def test_join_by_rule(version: str) -> None:
             ruled.refuses(ruled.member(KIM, "join"), "not invited")
     public = r.join_rule("public")
     public.allows(public.member(EVE, "join"))
-    unknown = r.join_rule("private")
-    unknown.refuses(unknown.member(EVE, "join"), "not invited")
-    unknown.refuses(unknown.member(FRANK, "join"), "not invited")
+    for other in ("private", "closed"):  # unknown rules, sorting after and before "knock": nobody joins
+        unknown = r.join_rule(other)
+        unknown.refuses(unknown.member(EVE, "join"), "not invited")
+        unknown.refuses(unknown.member(FRANK, "join"), "not invited")
     odd = r.put(r.event("m.room.join_rules", ALICE, {"join_rule": 5}, ""))
     odd.refuses(odd.member(EVE, "join"), "not invited")  # an odd rule reads as invite
     odd.allows(odd.member(FRANK, "join"))
