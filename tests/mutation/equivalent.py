@@ -32,6 +32,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "if len(key) != KEY_LEN or len(nonce) != NONCE_LEN:"):
        "CPython keeps one object per small int (-5..256): a length is KEY_LEN or NONCE_LEN exactly when equal"
        for name in ("aes_gcm_encrypt", "aes_gcm_decrypt")},
+    **{("common/crypto/primitives.py", name, "core/ReplaceComparisonOperator_NotEq_IsNot",
+        "if len(seed) != KEY_LEN:"):
+       "CPython keeps one object per small int (-5..256): a length is KEY_LEN exactly when equal"
+       for name in ("load_ed25519_private", "ed25519_seed_to_x25519")},
     (_SYNC_API, "get", "core/ReplaceComparisonOperator_Lt_LtE",
      "return self.positions[index] if index < len(self.positions) else 0"):
         "every SyncToken holds one position per stream (decode pads a short token, from_mapping and build fill"
