@@ -104,7 +104,8 @@ def serve(python: Path, rest: list[str]) -> int:
 
 def test(python: Path, rest: list[str]) -> int:
     # py312/py313 run a subset; tox reports them as SKIP where the interpreter is missing.
-    envs = "py,lint,type,py312,py313"
+    # federation: the interop tests with a real Synapse (installed into its own venv).
+    envs = "py,lint,type,py312,py313,federation"
     if "-e" not in rest:
         if mysql_reachable():
             envs += ",mysql"

@@ -27,6 +27,7 @@ from typing import Any
 from common.identifiers import is_valid_server_name
 from homeserver.federation_config import FederationConfig
 from homeserver.media_config import MediaConfig
+from homeserver.push_config import PushConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -210,6 +211,7 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+    push: PushConfig = field(default_factory=PushConfig)
 
     # ------------------------------------------------------------------ derived
     @property

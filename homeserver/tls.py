@@ -1,16 +1,28 @@
-"""Dev-mode self-signed certificate (refused outside dev mode by Config.validate)."""
+"""TLS helpers: the dev-mode self-signed certificate (refused outside dev mode by
+Config.validate), and the trust of outgoing HTTPS clients."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+
+def trust_also(ca_file: str) -> ssl.SSLContext | bool:
+    """httpx ``verify`` for the system's trust store plus the CA certificates in ``ca_file``
+    (PEM; empty: the system's store alone)."""
+    if not ca_file:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def ensure_dev_certificate(data_dir: Path, server_name: str) -> tuple[str, str]:

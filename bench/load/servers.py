@@ -119,6 +119,10 @@ class ServerProcess:
     def rss_bytes(self) -> int | None:
         return tree_rss_bytes(self.process.pid) if self.process else None
 
+    def verify(self) -> Any:
+        """What ``start`` checks the server's certificate with (``httpx``'s ``verify``)."""
+        return True
+
     def start(self, timeout: float = 90.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -128,7 +132,7 @@ class ServerProcess:
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=2.0) as client:
+        with httpx.Client(trust_env=False, timeout=2.0, verify=self.verify()) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
@@ -318,7 +322,7 @@ class SynapseServer(ServerProcess):
 
 
 def find_synapse_python(explicit: str | None, install: bool, venv: Path = DEFAULT_SYNAPSE_VENV,
-                        log: Any = print) -> tuple[str | None, str]:
+                        log: Any = print, requirement: str = "matrix-synapse") -> tuple[str | None, str]:
     """An interpreter that can import Synapse, and its version, or (None, why not)."""
     candidates = [explicit or os.environ.get("PARLEY_BENCH_SYNAPSE_PYTHON") or "",
                   str(venv / "bin" / "python")]
@@ -328,12 +332,12 @@ def find_synapse_python(explicit: str | None, install: bool, venv: Path = DEFAUL
             return python, version
     if explicit or not install:
         return None, "Synapse is not importable (pass --synapse-python or --install-synapse)"
-    log(f"installing matrix-synapse into {venv} (once; a few minutes) ...")
+    log(f"installing {requirement} into {venv} (once; a few minutes) ...")
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                        "matrix-synapse"], check=True, timeout=900, stdout=subprocess.DEVNULL,
+                        requirement], check=True, timeout=900, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     except (subprocess.SubprocessError, OSError) as exc:
         shutil.rmtree(venv, ignore_errors=True)

@@ -41,7 +41,6 @@ from client_tk.core.events import (
     ConnectionStateChanged,
     EventBus,
     IdentityChanged,
-    MessageChanged,
     OutgoingMessage,
     SessionReset,
 )
@@ -345,13 +344,8 @@ class ClientEngine:
             staged = Staged()
             if answer is not None:
                 staged.events += self._apply_query(users, answer).events
-            for event in events:
-                if event.get("type") == "m.room.encrypted" and \
-                        self.store.get_message(str(event.get("event_id"))) is None:
-                    found.append(self.processor.decrypt_event(room_id, event, staged) is not None)
-            # history is shown by its reader, not as new messages
-            return Staged(resets=staged.resets,
-                          events=[e for e in staged.events if isinstance(e, (IdentityChanged, MessageChanged))])
+            found[:] = [self.processor.decrypt_history(room_id, events, staged)]
+            return staged
 
         async with self.lock:
             staged = await self._commit(stage)

@@ -37,8 +37,10 @@ from client_tk.core.events import (
     ClientEvent,
     DecryptionFailed,
     DevicesChanged,
+    IdentityChanged,
     InvitationReceived,
     Message,
+    MessageChanged,
     MessageDeleted,
     MessageReceived,
     PresenceChanged,
@@ -308,6 +310,26 @@ class BatchProcessor:
             return None
         return relations.cache_message(self.store, message_from_entry(event_id, entry, self.user_id,
                                                                       self.device_id, ts))
+
+    def decrypt_history(self, room_id: str, events: list[JsonDict], staged: Staged) -> int:
+        """Decrypt fetched events not cached yet; how many opened.  History is shown by its reader,
+        not announced: of what is staged only changed identities and messages stay -- and a message
+        of this device still in the outbox (stored by the server, its answer not recorded yet: the
+        page brought it first), which is news."""
+        opened, news = 0, []
+        for event in events:
+            if event.get("type") == "m.room.encrypted" and self.store.get_message(str(event.get("event_id"))) is None:
+                message = self.decrypt_event(room_id, event, staged)
+                opened += message is not None
+                if message is not None and self._being_sent(event):
+                    news.append(MessageReceived(message, own=True))
+        staged.events[:] = [*(e for e in staged.events if isinstance(e, (IdentityChanged, MessageChanged))), *news]
+        return opened
+
+    def _being_sent(self, event: JsonDict) -> bool:
+        unsigned = event.get("unsigned")
+        txn = unsigned.get("transaction_id") if isinstance(unsigned, dict) else None
+        return isinstance(txn, str) and self.outbox.by_txn(txn) is not None
 
     def _message_key(self, room_id: str, sender: str, content: JsonDict, event_id: str,
                      staged: Staged) -> tuple[bytes, bool]:

@@ -117,6 +117,9 @@ def core_routes() -> list[BaseRoute]:
         *_both(r + "/joined_members", rooms.joined_members, ["GET"]),
         *_both(r + "/send/{event_type}/{txn_id}", messages.send, ["PUT"]),
         *_both(r + "/redact/{event_id:path}/{txn_id}", messages.redact, ["PUT"]),
+        # Legacy forms without a transaction id (Synapse serves them; not in the current spec).
+        *_both(r + "/send/{event_type}", messages.send_legacy, ["POST"]),
+        *_both(r + "/redact/{event_id:path}", messages.redact, ["POST"]),
         *_both(r + "/messages", messages.messages, ["GET"]),
         *_both(r + "/event/{event_id:path}", messages.get_event, ["GET"]),
         *_both(r + "/context/{event_id:path}", messages.context, ["GET"]),

@@ -13,6 +13,7 @@ from homeserver.federation.edus import EduHandler
 from homeserver.federation.keyring import KeyRing
 from homeserver.federation.outgoing_pdus import PduFanout
 from homeserver.federation.pdus import PduHandler, UnimplementedPduHandler
+from homeserver.federation.remote_directory import RemoteDirectory
 from homeserver.federation.remote_keys import RemoteKeys
 from homeserver.federation.request_auth import RequestAuthenticator
 from homeserver.federation.sender import TransactionSender
@@ -99,4 +100,5 @@ def _connect_services(server_name: str, services: Any, sender: TransactionSender
     services.to_device.federation = sender
     services.keys.change_listeners.append(edus.local_device_change)
     services.keys.remote = RemoteKeys(sender.client)
+    services.room_directory.remote = RemoteDirectory(sender.client)
     services.rooms.sender.on_committed(PduFanout(server_name, services.rooms, sender).on_committed)

@@ -91,8 +91,12 @@ class RemoteMembership:
             try:
                 version, event = await self._make(server, kind, room_id, user_id, extra)
                 event_id = compute_event_id(event, version)
-                answer = await self.federation.call(
-                    server, "PUT", f"/_matrix/federation/v2/send_{kind}/{_q(room_id)}/{_q(event_id)}", json=event)
+                tail = f"send_{kind}/{_q(room_id)}/{_q(event_id)}"
+                if kind == "knock":  # send_knock has only a v1
+                    answer = await self.federation.call(server, "PUT", f"/_matrix/federation/v1/{tail}", json=event)
+                else:  # v2, or the deprecated v1 for a server without v2 (spec: v2 preferred)
+                    answer = await self.federation.call_v2_or_v1(
+                        server, f"/_matrix/federation/v2/{tail}", event, f"/_matrix/federation/v1/{tail}", event)
                 return server, version, event, answer
             except MatrixError as exc:
                 logger.info("%s of %s through %s failed: %s", kind, room_id, server, exc.message)
@@ -101,8 +105,13 @@ class RemoteMembership:
                 if exc.status == 403:
                     break  # refused by the room's rules: another server will say the same
         assert last is not None
+        # The room version a server could not offer goes to the client with its error (spec, make_join 400).
+        body = getattr(last, "body", None)
+        extra = ({"room_version": body["room_version"][:100]} if isinstance(body, dict)
+                 and last.errcode == Codes.INCOMPATIBLE_ROOM_VERSION and isinstance(body.get("room_version"), str)
+                 else None)
         raise MatrixError(last.status if last.status in (400, 403, 404) else 502, last.errcode,
-                          f"Could not {kind} the room: " + "; ".join(errors)[:900])
+                          f"Could not {kind} the room: " + "; ".join(errors)[:900], extra=extra)
 
     async def join(self, user_id: str, room_id: str, servers: list[str]) -> str:
         server, version, event, answer = await self._handshake("join", room_id, user_id, servers)

@@ -133,8 +133,10 @@ class ResidentMembership:
                         state: dict[tuple[str, str], JsonDict], version: RoomVersion, origin: str) -> JsonDict:
         extremities = (await self.graph.extremities(room_id))[:MAX_PREV_EVENTS]
         prev_ids = [e for e, _ in extremities]
-        auth = [state[k] for k in [CREATE, *auth_types_for_event(MEMBER, user_id, user_id, content, version)]
-                if k in state and not (version.room_id_from_create and k == CREATE)]
+        # Each auth event once: the create event is among the selected types already (before v12),
+        # and Synapse rejects an event naming one twice (spec: duplicate entries are rejected).
+        keys = dict.fromkeys([CREATE, *auth_types_for_event(MEMBER, user_id, user_id, content, version)])
+        auth = [state[k] for k in keys if k in state and not (version.room_id_from_create and k == CREATE)]
         prev = await self.graph.get_graph_events(prev_ids)
         template: JsonDict = {
             "type": MEMBER, "state_key": user_id, "sender": user_id, "content": content, "room_id": room_id,
@@ -201,6 +203,8 @@ class ResidentMembership:
         return {
             "origin": self.server_name, "event": pdu, "members_omitted": False, "servers_in_room": servers,
             "state": [e.pdu for e in state.values()],
-            "auth_chain": [e.pdu for e in chain if e.event_id not in before.values()],
+            # The whole auth chain of the state (spec), state events in it included: the joining
+            # server checks each state event against it.
+            "auth_chain": [e.pdu for e in chain],
         }
 

@@ -7,7 +7,8 @@
   (:mod:`.federation_membership`);
 * ``remote``: local users joining/leaving/knocking on rooms elsewhere
   (:mod:`.federation_joins`);
-* ``invites``: invites to and from other servers (:mod:`.federation_invites`).
+* ``invites``: invites to and from other servers (:mod:`.federation_invites`);
+* ``backfill``: history from before this server joined (:mod:`.federation_backfill`).
 
 It is also the membership service's ``remote`` (rooms on other servers).
 """
@@ -21,6 +22,7 @@ from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
 from homeserver.services.event_auth import server_of
 from homeserver.services.event_sender import EventSender
+from homeserver.services.federation_backfill import Backfiller
 from homeserver.services.federation_events import FederationEvents, FederationRequester
 from homeserver.services.federation_invites import RemoteInvites
 from homeserver.services.federation_joins import RemoteMembership
@@ -30,6 +32,7 @@ from homeserver.services.incoming import IncomingEvents, KeyLookup
 from homeserver.signing_key import SigningKey
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.events import EventRepository
+from homeserver.storage.history import HistoryRepository
 from homeserver.storage.remote_membership import RemoteMembershipRepository
 
 JsonDict = dict[str, Any]
@@ -49,6 +52,7 @@ class FederationRooms:
     resident: ResidentMembership
     remote: RemoteMembership
     invites: RemoteInvites
+    backfill: Backfiller
 
     def set_outgoing(self, queue: PduQueue) -> None:
         """Send what other servers' users did through this server (their send_join/leave/knock) on to the
@@ -85,4 +89,4 @@ def build_federation_rooms(events: EventRepository, notifier: Notifier, clock: C
     invites = RemoteInvites(handler, remote, sender, RemoteMembershipRepository(events), users, signing_key,
                             server_name)
     return FederationRooms(incoming, handler, reads, ResidentMembership(reads, signing_key, server_name),
-                           remote, invites)
+                           remote, invites, Backfiller(handler, HistoryRepository(events), server_name))

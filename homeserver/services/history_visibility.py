@@ -15,6 +15,9 @@ from homeserver.storage.events import EventRepository
 from homeserver.storage.rooms import Membership
 
 RESTRICTED = ("joined", "invited")
+# No floor: everything, including history backfilled from other servers, which sits at negative
+# stream positions (homeserver/storage/history.py).
+NO_LOWER_BOUND = -(2**62)
 
 
 # How many join events (profile changes) to walk back for a member who left.
@@ -40,7 +43,7 @@ async def _last_joined_since(events: EventRepository, member: Membership) -> int
 async def history_floor(events: EventRepository, member: Membership, visibility: str | None) -> int:
     """Events at or below the returned position are hidden from ``member``."""
     if visibility not in RESTRICTED:
-        return 0
+        return NO_LOWER_BOUND
     joined_since = member.joined_since
     if joined_since is None and member.membership in ("leave", "ban"):
         # A former member keeps what they could see while joined, and no more.

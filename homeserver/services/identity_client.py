@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import ssl
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import is_valid_server_name
 from homeserver.config import IdentityConfig
 from homeserver.signing_key import SigningKey
+from homeserver.tls import trust_also
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +33,13 @@ TIMEOUT_S = 10.0
 NO_IDENTITY_SERVER = "This server uses no identity server: third-party identifiers cannot be bound to one"
 
 
-def _trust(ca_file: str) -> ssl.SSLContext | bool:
-    if not ca_file:
-        return True
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=ca_file)
-    return context
-
-
 class IdentityServerClient:
     def __init__(self, config: IdentityConfig, signing_key: SigningKey, server_name: str,
                  client: httpx.AsyncClient | None = None) -> None:
         self.config = config
         self.signing_key = signing_key
         self.server_name = server_name
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S, verify=_trust(config.ca_file))
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S, verify=trust_also(config.ca_file))
 
     @property
     def enabled(self) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.canonical_json import CanonicalJsonError, encode_canonical_json
 from common.errors import Codes, MatrixError
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
@@ -108,6 +109,10 @@ class IncomingEvents:
             if not isinstance(pdu.get(field), kind):
                 raise MatrixError(400, Codes.BAD_JSON, f"PDU field {field} is missing or malformed")
         try:
+            encode_canonical_json(pdu)  # floats, out-of-range integers: refused (spec, room v6+ rules)
+        except CanonicalJsonError as exc:
+            raise MatrixError(400, Codes.BAD_JSON, f"The event is not canonical JSON: {exc}") from None
+        try:
             event_id = compute_event_id(pdu, version)
         except ValueError as exc:
             raise MatrixError(400, Codes.BAD_JSON, str(exc)) from None
@@ -141,6 +146,8 @@ class IncomingEvents:
         allowed = set(auth_types_for_event(str(pdu["type"]), str(pdu["sender"]), pdu.get("state_key"),
                                            pdu["content"], version)) | {CREATE}
         state: StateMap = {}
+        if len(set(ids)) != len(ids):
+            raise AuthError("an auth event is named twice")  # the spec: duplicate entries are rejected
         for auth_id in ids:
             auth = known[auth_id]
             key = _key(auth.pdu)

@@ -99,7 +99,10 @@ class MembershipService:
         if room_id_or_alias.startswith("#"):
             if self.rooms.directory is None:
                 raise MatrixError(404, Codes.NOT_FOUND, "Room aliases are not supported")
-            room_id = await self.rooms.directory.room_id_for(room_id_or_alias)
+            resolved = await self.rooms.directory.resolve(room_id_or_alias)
+            room_id = str(resolved["room_id"])
+            # The servers the alias' server named (spec: they are in the room), then the caller's.
+            servers = [*resolved.get("servers", ()), *(s for s in servers if s not in resolved.get("servers", ()))]
         if self.remote is not None and not await self._resident(room_id):
             check_room_id(room_id)
             for check in self.entry_checks:

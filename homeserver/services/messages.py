@@ -26,6 +26,9 @@ from homeserver.storage.events import RoomWriter, StoredEvent
 
 JsonDict = dict[str, Any]
 
+# Requests for older history one /messages page may make (each adds what it got, or stops it).
+MAX_BACKFILL_ROUNDS = 3
+
 # Types that have their own endpoints.
 _NOT_VIA_SEND = ("m.room.redaction", "m.room.member", "m.room.create")
 
@@ -52,6 +55,9 @@ class MessageService:
         self.policy: SendPolicy | None = None
         # ``async (user_id) -> ignored user ids`` (m.ignored_user_list), set by the app.
         self.ignored_users: Callable[[str], Awaitable[set[str]]] | None = None
+        # ``async (room_id, limit) -> events added``: history from other servers below the
+        # room's oldest event (services/federation_backfill.py), set by the app.
+        self.backfill: Callable[[str, int], Awaitable[int]] | None = None
 
     async def unignored(self, user_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
         """Spec, "Ignoring Users": no events of ignored users except their state events."""
@@ -174,11 +180,14 @@ class MessageService:
         else:
             from_pos = decode_position_token(from_token)
         to_pos = decode_position_token(to_token) if to_token is not None else None
-        events = await self.events.paginate(
-            room_id, from_pos, direction, limit, to_pos, lower, upper,
-            types=event_filter.types, not_types=event_filter.not_types,
-            senders=event_filter.senders, not_senders=event_filter.not_senders,
-        )
+        events = await self._page(room_id, from_pos, direction, limit, to_pos, lower, upper, event_filter)
+        # Backwards past the oldest event held, where the user may read what came before it
+        # (lower < 0: no history floor): ask the room's other servers for that history, read on.
+        for _ in range(MAX_BACKFILL_ROUNDS):
+            if (direction != "b" or len(events) >= limit or lower >= 0 or to_pos is not None
+                    or self.backfill is None or not await self.backfill(room_id, limit - len(events))):
+                break
+            events = await self._page(room_id, from_pos, direction, limit, to_pos, lower, upper, event_filter)
         if from_token is None:
             start = "t0" if direction == "f" else self._latest_token(events, upper)
         else:
@@ -193,6 +202,14 @@ class MessageService:
         if event_filter.lazy_load_members and events:
             body["state"] = await self._members_for(room_id, events)
         return body
+
+    async def _page(self, room_id: str, from_pos: int, direction: str, limit: int, to_pos: int | None,
+                    lower: int, upper: int, event_filter: RoomEventFilter) -> list[StoredEvent]:
+        return await self.events.paginate(
+            room_id, from_pos, direction, limit, to_pos, lower, upper,
+            types=event_filter.types, not_types=event_filter.not_types,
+            senders=event_filter.senders, not_senders=event_filter.not_senders,
+        )
 
     @staticmethod
     def _latest_token(events: list[StoredEvent], upper: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,12 +75,13 @@ def _tweaks(actions: list[Any]) -> JsonDict:
 
 class PushDispatcher:
     def __init__(self, pushers: PusherRepository, rooms: RoomRepository, counter: PushCounter,
-                 events: EventRepository, client: httpx.AsyncClient | None = None) -> None:
+                 events: EventRepository, client: httpx.AsyncClient | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.pushers = pushers
         self.rooms = rooms
         self.events = events
         self.counter = counter
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S)
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S, verify=verify)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_committed(self, room_id: str, events: Sequence[StoredEvent], members: Sequence[str]) -> None:

@@ -1,19 +1,22 @@
 """Room aliases and the public room directory (client-server API, "Room Directory",
 "Listing rooms").
 
-Aliases are local only (``#name:<our server>``); there is no federation to ask
-other servers.  A room appears in ``/publicRooms`` when it is published
+Aliases are created here only for this server (``#name:<our server>``); an
+alias of another server is resolved by asking that server (``remote``, the
+federation's ``query/directory``), and so is its ``/publicRooms`` (``remote_rooms``).  A room
+appears in ``/publicRooms`` when it is published
 (``visibility: public`` at creation or ``PUT /directory/list/room/{roomId}``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id, split_id
 from homeserver.services.clock import Clock
 from homeserver.services.event_auth import StateMap, required_event_level, user_power
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.rooms import RoomService
 from homeserver.storage.room_directory import RoomDirectoryRepository
 
@@ -25,6 +28,10 @@ _SUMMARY_TYPES = (
     "m.room.name", "m.room.topic", "m.room.avatar", "m.room.canonical_alias", "m.room.join_rules",
     "m.room.history_visibility", "m.room.guest_access", "m.room.create",
 )
+
+
+class RemoteAliases(Protocol):
+    async def resolve(self, server: str, alias: str) -> JsonDict: ...
 
 
 def parse_alias(alias: Any) -> tuple[str, str]:
@@ -42,6 +49,10 @@ class RoomDirectoryService:
         self.rooms = rooms
         self.clock = clock
         self.server_name = rooms.server_name
+        # Set by the federation layer when it is on: resolves other servers' aliases.
+        self.remote: RemoteAliases | None = None
+        # Other servers' /publicRooms (set by the composition root when federation is on).
+        self.remote_rooms: RemoteQueries | None = None
 
     # ----------------------------------------------------------------- aliases
     def _local_alias(self, alias: Any) -> str:
@@ -77,7 +88,11 @@ class RoomDirectoryService:
 
     async def resolve(self, alias: Any) -> JsonDict:
         """GET /directory/room/{roomAlias}"""
-        parse_alias(alias)
+        _, server = parse_alias(alias)
+        if server != self.server_name:
+            if self.remote is None:
+                raise MatrixError(404, Codes.NOT_FOUND, f"Room alias {str(alias)[:80]} not found")
+            return await self.remote.resolve(server, str(alias))
         row = await self.repo.alias(str(alias))
         if row is None:
             raise MatrixError(404, Codes.NOT_FOUND, f"Room alias {str(alias)[:80]} not found")
@@ -170,7 +185,11 @@ class RoomDirectoryService:
     async def public_rooms(self, limit: Any, since: Any, search: Any, server: Any) -> JsonDict:
         """GET and POST /publicRooms: published rooms, most members first, paged by offset."""
         if server is not None and server != self.server_name:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory can be listed")
+            if self.remote_rooms is None or not isinstance(server, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory can be listed")
+            remote_limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else None
+            return await self.remote_rooms.public_rooms(server, remote_limit,
+                                                        since if isinstance(since, str) else None)
         if limit is None:
             limit = DEFAULT_PUBLIC_ROOMS_LIMIT
         if isinstance(limit, str) and limit.isdigit():

@@ -173,13 +173,15 @@ def parse_filter_param(text: str) -> JsonDict | None:
 
 
 def encode_position_token(pos: int) -> str:
-    """A pagination token: "after the event at stream position ``pos``"."""
-    return f"t{max(0, pos)}"
+    """A pagination token: "after the event at stream position ``pos``" (negative: backfilled
+    history, homeserver/storage/history.py)."""
+    return f"t{pos}"
 
 
 def decode_position_token(token: str) -> int:
     """``t<pos>`` from /messages, or a /sync token (its events position)."""
-    if token.startswith("t") and token[1:].isascii() and token[1:].isdigit() and len(token) <= 17:
+    digits = token[2:] if token.startswith("t-") else token[1:]
+    if token.startswith("t") and digits.isascii() and digits.isdigit() and len(token) <= 18:
         return int(token[1:])
     if token.startswith("p"):
         return SyncToken.decode(token).get("events")

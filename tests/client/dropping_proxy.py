@@ -11,6 +11,11 @@ It reads the client's HTTP/2 frames (and decodes request headers with
   never hears back.
 * ``cut_answer`` — like ``lose_answer``, but the answer's HEADERS frame gets
   through before the connection dies (the answer had started).
+* ``hold`` (:meth:`DroppingProxy.hold`) — the request is forwarded and the
+  answer's HEADERS frame too (:attr:`DroppingProxy.answered` is set: the server
+  applied it), but the answer's body is kept back until
+  :meth:`DroppingProxy.release`: a slow answer, while the connection's other
+  requests go on.
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ from dataclasses import dataclass, field
 import hpack
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-HEADERS, CONTINUATION = 0x1, 0x9
+DATA, HEADERS, CONTINUATION = 0x0, 0x1, 0x9
 Match = Callable[[str, str], bool]
 
 
 @dataclass
 class _Rule:
     match: Match
-    mode: str  # "drop" | "lose_answer" | "cut_answer"
+    mode: str  # "drop" | "lose_answer" | "cut_answer" | "hold"
     left: int
     skip: int = 0  # matching requests let through untouched before the rule applies
 
@@ -43,8 +48,11 @@ class DroppingProxy:
     killed: list[tuple[str, str, str]] = field(default_factory=list)  # (mode, method, path)
     seen: list[tuple[str, str]] = field(default_factory=list)
     idempotency_keys: list[str | None] = field(default_factory=list)  # per request seen
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # a held request's answer began
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _holding: list[set[int]] = field(default_factory=list)  # per connection: streams whose body waits
+    _held: list[tuple[asyncio.StreamWriter, bytes]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -54,6 +62,18 @@ class DroppingProxy:
 
     def kill(self, match: Match, mode: str = "drop", times: int = 1, skip: int = 0) -> None:
         self.rules.append(_Rule(match, mode, times, skip))
+
+    def hold(self, match: Match) -> None:
+        """The next matching request is applied, but its answer's body waits for :meth:`release`."""
+        self.rules.append(_Rule(match, "hold", 1))
+
+    def release(self) -> None:
+        """Let the held answers through (in the order they came), and hold nothing more."""
+        for streams in self._holding:
+            streams.clear()
+        held, self._held = self._held, []
+        for writer, frame in held:
+            writer.write(frame)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -91,10 +111,12 @@ class DroppingProxy:
             self._tasks.discard(task)
             return
         doomed: list[str] = []  # a mode: kill the connection when the server starts answering
+        holding: set[int] = set()
+        self._holding.append(holding)
         dead = asyncio.Event()
-        down = asyncio.create_task(self._downstream(up_reader, writer, doomed, dead))
+        down = asyncio.create_task(self._downstream(up_reader, writer, doomed, dead, holding))
         try:
-            await self._upstream(reader, up_writer, doomed, dead)
+            await self._upstream(reader, up_writer, doomed, dead, holding)
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -104,7 +126,7 @@ class DroppingProxy:
             self._tasks.discard(task)
 
     async def _upstream(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter,
-                        doomed: list[str], dead: asyncio.Event) -> None:
+                        doomed: list[str], dead: asyncio.Event, holding: set[int]) -> None:
         decoder = hpack.Decoder()
         up.write(await reader.readexactly(len(PREFACE)))
         while not dead.is_set():
@@ -121,18 +143,26 @@ class DroppingProxy:
                     self.killed.append(("drop", method, path))
                     dead.set()
                     return
-                if rule is not None:
+                if rule is not None and rule.mode == "hold":
+                    holding.add(_stream(head))
+                elif rule is not None:
                     self.killed.append((rule.mode, method, path))
                     doomed.append(rule.mode)
             up.write(head + payload)
             await up.drain()
 
     async def _downstream(self, up: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                          doomed: list[str], dead: asyncio.Event) -> None:
+                          doomed: list[str], dead: asyncio.Event, holding: set[int]) -> None:
         try:
             while not dead.is_set():
                 head = await up.readexactly(9)
                 payload = await up.readexactly(int.from_bytes(head[:3], "big"))
+                if _stream(head) in holding:
+                    if head[3] == HEADERS:  # through: the client's header decoder keeps its order
+                        self.answered.set()
+                    elif head[3] == DATA:
+                        self._held.append((writer, head + payload))
+                        continue
                 if head[3] == HEADERS and doomed:
                     dead.set()  # the server answered; the client never hears it (all of it)
                     if doomed[0] == "cut_answer":
@@ -145,6 +175,10 @@ class DroppingProxy:
         except (OSError, asyncio.IncompleteReadError):
             dead.set()
             writer.close()
+
+
+def _stream(head: bytes) -> int:
+    return int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
 
 
 def _headers(decoder: hpack.Decoder, flags: int, payload: bytes) -> dict[str, str]:

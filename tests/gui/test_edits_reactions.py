@@ -56,6 +56,9 @@ def test_edit_last_message_and_react(gui_server: str, make_app: Any, tk_root: An
         pump(tk_root, lambda a=app: "meet at 6  (edited)" in body_text(a), what="shown edited")
         assert "meet at 5" not in body_text(app)
     assert conversation.editing is None and not conversation.entry.get("1.0", "end").strip()
+    room = conversation.room.room_id
+    pump(tk_root, lambda: alice.screen.room_list.rows[room]["preview"].cget("text") == "You: meet at 6",
+         what="the list's preview follows the edit")
     screenshot(xdisplay, "edits_01_edited")
 
     # bob reacts from the message's menu; alice sees the chip and adds hers by clicking it

@@ -63,4 +63,8 @@ def test_a_file_sent_offline_goes_out_on_reconnect(gui_server: str, proxy: Dropp
         pump(tk_root, lambda v=view: [(m.kind, m.body) for m in v.messages.values()] == [("file", "slides.pdf")]
              and any(c["frame"].winfo_exists() for c in v.cards.values()), what="the file card on both")
     assert not failures
+    for app in (bob, alice):  # the newest message of the conversation, in both lists
+        room = app.screen.conversation.room.room_id
+        pump(tk_root, lambda a=app, r=room: "[file] slides.pdf" in a.screen.room_list.rows[r]["preview"].cget("text"),
+             what="the file as the list's preview")
     screenshot(xdisplay, "offline_file_02_delivered")

@@ -35,6 +35,7 @@ def test_settings_dialog(desktop: NotificationDesktop, gui_server: str,  # noqa:
     register(alice, tk_root, mailbox, "alice")
     alice.screen.settings()
     dialog = next(w for w in alice.window.winfo_children() if isinstance(w, SettingsDialog))
+    dialog.geometry("+650+0")  # beside the window (no window manager here): both in the screenshot
     pump(tk_root, lambda: str(dialog.backup_toggle.cget("state")) == "normal", what="backup state read")
     assert not dialog.backup.get()  # off unless the user turns it on
 

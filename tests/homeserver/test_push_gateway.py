@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,8 @@ from starlette.routing import Route
 
 from homeserver.services import push_gateway
 from tests.homeserver.room_helpers import create_room
-from tests.support.server import RunningServer, free_port
+from tests.support.server import RunningServer, free_port, serve_homeserver
+from tests.support.test_ca import TestCA
 
 
 class Gateway:
@@ -40,7 +42,8 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway() -> AsyncIterator[tuple[Gateway, str]]:
+async def running_gateway(tls: tuple[str, str] | None = None) -> AsyncIterator[tuple[Gateway, str]]:
+    """A push gateway on a loopback port; ``tls``: its certificate and key files (HTTPS)."""
     gateway = Gateway()
     app = Starlette(routes=[Route("/_matrix/push/v1/notify", gateway.notify, methods=["POST"])])
     port = free_port()
@@ -48,6 +51,8 @@ async def running_gateway() -> AsyncIterator[tuple[Gateway, str]]:
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
+    if tls is not None:
+        config.certfile, config.keyfile = tls
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     for _ in range(1500):  # until it accepts connections
@@ -58,7 +63,8 @@ async def running_gateway() -> AsyncIterator[tuple[Gateway, str]]:
         except OSError:
             await asyncio.sleep(0.02)
     try:
-        yield gateway, f"http://127.0.0.1:{port}/_matrix/push/v1/notify"
+        scheme = "https" if tls is not None else "http"
+        yield gateway, f"{scheme}://127.0.0.1:{port}/_matrix/push/v1/notify"
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -166,3 +172,28 @@ async def test_pushes_name_the_room_the_alias_and_the_sender(server: RunningServ
         await server.hs.services.push_gateway.drain()
         invite = [n["notification"] for n in gateway.received if n["notification"].get("room_id") == other]
         assert invite and invite[-1]["membership"] == "invite" and invite[-1]["user_is_target"] is True
+
+
+async def test_a_gateway_with_a_private_ca_is_reached_when_push_trusts_it(make_config: Any, tmp_path: Path,
+                                                                           monkeypatch: Any) -> None:
+    """``[push] gateway_ca_file``: the pusher verifies an HTTPS gateway against that CA too
+    (and, without it, refuses the unknown certificate: nothing arrives)."""
+    monkeypatch.setattr(push_gateway, "FIRST_RETRY_S", 0.01)
+    ca = TestCA.create(tmp_path / "ca")
+    for trusted in (False, True):
+        config = make_config(push={"gateway_ca_file": ca.ca_file} if trusted else {})
+        # The server (and its connections to the gateway) ends first.
+        async with running_gateway(ca.issue("127.0.0.1")) as (gateway, url), serve_homeserver(config) as server:
+            alice = await server.register()
+            bob = await server.register()
+            room = await create_room(server, alice, preset="public_chat")
+            await server.api("POST", f"join/{quote(room)}", bob, json={})
+            pusher = {"pushkey": "tls-key", "kind": "http", "app_id": "org.example.app",
+                      "app_display_name": "App", "device_display_name": "Phone", "lang": "en",
+                      "data": {"url": url}}
+            assert (await server.api("POST", "pushers/set", alice, json=pusher)).status_code == 200
+            await server.api("PUT", f"rooms/{quote(room)}/send/m.room.message/t1", bob,
+                             json={"msgtype": "m.text", "body": "over tls"})
+            await server.hs.services.push_gateway.drain()
+            bodies = [r["notification"].get("content", {}).get("body") for r in gateway.received]
+            assert bodies == (["over tls"] if trusted else [])

@@ -51,8 +51,8 @@ class TestCA:
         Path(ca.ca_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return ca
 
-    def issue(self, hostname: str) -> tuple[str, str]:
-        """Certificate and key files for ``hostname`` (and 127.0.0.1)."""
+    def issue(self, hostname: str, stem: str = "") -> tuple[str, str]:
+        """Certificate and key files for ``hostname`` (and 127.0.0.1), named after ``stem`` or the host."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -67,7 +67,8 @@ class TestCA:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        cert_path, key_path = self.directory / f"{hostname}.pem", self.directory / f"{hostname}-key.pem"
+        stem = stem or hostname
+        cert_path, key_path = self.directory / f"{stem}.pem", self.directory / f"{stem}-key.pem"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, key_path)
         return str(cert_path), str(key_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,19 +39,34 @@ async def send(request: Request) -> Response:
     content = await read_json(request)
     event_id = await services(request).messages.send(
         requester.user_id, requester.device_id, room_id_param(request),
-        str(request.path_params["event_type"]), str(request.path_params["txn_id"]), content,
+        str(request.path_params["event_type"]), _txn_id(request), content,
         requester.status,
     )
     return json_response({"event_id": event_id})
 
 
+def _txn_id(request: Request) -> str:
+    """The path's transaction id; the legacy POST forms without one get a fresh id each
+    (so, as there, a repeated POST is a new event)."""
+    txn_id = request.path_params.get("txn_id")
+    return str(txn_id) if txn_id is not None else "post-" + secrets.token_urlsafe(18)
+
+
+async def send_legacy(request: Request) -> Response:
+    """POST /_matrix/client/v3/rooms/{roomId}/send/{eventType}: the pre-r0 form without a
+    transaction id that Synapse still serves (not in the current spec; clients of old
+    bots and SyTest use it)."""
+    return await send(request)
+
+
 async def redact(request: Request) -> Response:
-    """PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}"""
+    """PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
+    (also the legacy POST .../redact/{eventId} without a transaction id)"""
     requester = await require_auth(request)
     body = await read_json(request, allow_empty=True)
     event_id = await services(request).messages.redact(
         requester.user_id, requester.device_id, room_id_param(request),
-        str(request.path_params["event_id"]), str(request.path_params["txn_id"]), body.get("reason"),
+        str(request.path_params["event_id"]), _txn_id(request), body.get("reason"),
     )
     return json_response({"event_id": event_id})
 
