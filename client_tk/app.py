@@ -88,6 +88,7 @@ class ParleyApp:
         self.urgent = False  # the window's urgency hint is set (cleared when it gets the focus)
         self.drafts: dict[str, str] = {}  # room id -> text typed but not sent (kept across chats)
         self.rooms: b.RoomsSnapshot = b.RoomsSnapshot((), ())
+        self.room_index: dict[str, b.RoomInfo] = {}  # the joined conversations of ``rooms`` by id
         self.connection: ConnectionStateChanged | None = None
         self.ticks = 0
         self.max_gap = 0.0
@@ -180,8 +181,8 @@ class ParleyApp:
         self.notify(title, text)
         if self.prefs.desktop_notifications:
             self.desktop.show(title, text)
-        if not self.focused():
-            self.urgent = set_urgent(self.window, True) or self.urgent
+        if not self.urgent and not self.focused():  # set once: each call opens an X connection
+            self.urgent = set_urgent(self.window, True)
 
     def _focused(self, event: Any) -> None:
         if self.urgent and event.widget is self.window:
@@ -209,6 +210,7 @@ class ParleyApp:
 
     def _on_rooms(self, event: b.RoomsSnapshot) -> None:
         self.rooms = event
+        self.room_index = {r.room_id: r for r in event.rooms}
         self.names.update(dict(event.names))
         self.user_avatars = dict(event.avatars)
 
@@ -245,23 +247,46 @@ class Toast:
         self.text = ttk.Label(self.frame, wraplength=300, bootstyle="@secondary", justify="left")
         self.text.pack(anchor="w")
         self.history: deque[tuple[str, str]] = deque(maxlen=HISTORY)
-        self._job: str | None = None
+        self._job: str | None = None  # hides the toast when its time is up
+        self._draw_job: str | None = None
+        self._next: tuple[str, str, int] = ("", "", 0)
+        self._until = 0.0
+        self._placed = False
 
     def show(self, title: str, text: str, ms: int = 4000) -> None:
+        """Shown on the next tick: of a burst (many messages elsewhere) only the last is drawn."""
         self.history.append((title, text))
+        self._next = (title, text, ms)
+        if self._draw_job is None:
+            self._draw_job = self.frame.after(0, self._draw)
+
+    def _draw(self) -> None:
+        self._draw_job = None
+        title, text, ms = self._next
         self.title.configure(text=title)
         self.text.configure(text=text if len(text) <= 200 else text[:199] + "…")
-        self.frame.place(relx=1.0, rely=1.0, x=-16, y=-70, anchor="se")
-        self.frame.lift()
-        if self._job is not None:
-            self.frame.after_cancel(self._job)
-        self._job = self.frame.after(ms, self.hide)
+        if not self._placed:
+            self._placed = True
+            self.frame.place(relx=1.0, rely=1.0, x=-16, y=-70, anchor="se")
+            self.frame.lift()
+        self._until = time.monotonic() + ms / 1000
+        if self._job is None:
+            self._job = self.frame.after(ms, self._expire)
+
+    def _expire(self) -> None:
+        self._job = None
+        left = self._until - time.monotonic()
+        if left > 0:  # shown again meanwhile: stays its full time from then
+            self._job = self.frame.after(int(left * 1000) + 1, self._expire)
+        else:
+            self.hide()
 
     def lift(self) -> None:
         self.frame.lift()
 
     def hide(self) -> None:
         self._job = None
+        self._placed = False
         self.frame.place_forget()
 
 

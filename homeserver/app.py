@@ -78,6 +78,7 @@ from homeserver.services.ratelimit import (
 from homeserver.services.ratelimit_buffer import BufferedCounters
 from homeserver.services.receipts import ReceiptService, build_extras
 from homeserver.services.relations import RelationService
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.room_directory import RoomDirectoryService
 from homeserver.services.room_services import build_room_services
 from homeserver.services.room_upgrade import RoomUpgradeService
@@ -110,7 +111,7 @@ from homeserver.storage.relations import RelationRepository
 from homeserver.storage.retry import is_transient, retrying
 from homeserver.storage.room_directory import RoomDirectoryRepository
 from homeserver.storage.server_keys import ServerKeyRepository
-from homeserver.storage.streams import StreamRepository
+from homeserver.storage.streams import COUNTERS, StreamRepository
 from homeserver.storage.threepid_bindings import ThreepidBindingRepository
 from homeserver.storage.wake_queue import WakeQueueRepository
 from homeserver.tls import trust_also
@@ -422,7 +423,11 @@ def create_app(
     hs.federation.set_pdu_handler(hs.federation_rooms.events)
     hs.federation_rooms.set_outgoing(hs.federation.sender)
     services.membership.remote = hs.federation_rooms
-    services.sync.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
+    if config.federation.enabled:
+        queries = RemoteQueries(hs.federation.client)
+        services.room_directory.remote_rooms = queries
+        services.profiles.remote = queries
+    services.sync.sections.remote_invite_state = hs.federation_rooms.invites.repo.invite_state
     services.messages.backfill = hs.federation_rooms.backfill.backfill
     hs.housekeepers.append(hs.federation.transactions.expire)
     services.rooms.sender.persist_observers.append(hs.metrics.persist.observe)
@@ -437,7 +442,7 @@ def create_app(
             async for attempt in retrying(START_ATTEMPTS, reads=False):
                 with attempt:
                     await load_signing_key(config, database, signing_key, clock)
-                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM))
+                    await services.streams.prepare((*STREAMS, BACKFILL_STREAM, *COUNTERS))
             await services.notifier.start()
             await hs.federation.start()
             hs.background.append(

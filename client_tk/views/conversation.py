@@ -37,6 +37,7 @@ class ConversationView(ttk.Frame):
                                       command=lambda: self.messages.open_search())
         self.find_button.pack(side="right", padx=6)
         self._avatar = app.avatar(self, room.title, 38, app.room_avatar_url(room))
+        self._avatar_look: tuple[Any, ...] = (room.title, app.room_avatar_url(room), self._avatar.parley_picture)
         self.avatar = ttk.Label(header, image=self._avatar)
         self.avatar.pack(side="left")
         titles = ttk.Frame(header)
@@ -82,7 +83,7 @@ class ConversationView(ttk.Frame):
         self._subs = [app.bus.subscribe(TypingChanged, self._typing),
                       app.bus.subscribe(PresenceChanged, lambda e: self._subtitle()),
                       app.bus.subscribe(b.RoomsSnapshot, self._rooms),
-                      app.bus.subscribe(b.AvatarReady, lambda e: self._show_avatar())]
+                      app.bus.subscribe(b.AvatarReady, self._avatar_ready)]
         self._subtitle()
         draft = app.drafts.get(room.room_id)
         if draft:
@@ -105,15 +106,25 @@ class ConversationView(ttk.Frame):
         super().destroy()
 
     def _rooms(self, event: b.RoomsSnapshot) -> None:
-        for room in event.rooms:
-            if room.room_id == self.room.room_id:
-                self.room = room
+        room = next((r for r in event.rooms if r.room_id == self.room.room_id), None)
+        if room is None:
+            return
+        if room != self.room:  # most snapshots are about other conversations
+            before, self.room = self.room, room
+            if room.title != before.title:
                 self.title.configure(text=room.title)
-                self._subtitle()
-                self._show_avatar()
+            self._subtitle()
+        if (room.title, self.app.room_avatar_url(room)) != self._avatar_look[:2]:  # a DM: their new picture
+            self._show_avatar()
+
+    def _avatar_ready(self, event: b.AvatarReady) -> None:
+        if event.mxc == self.app.room_avatar_url(self.room):
+            self._show_avatar()
 
     def _show_avatar(self) -> None:
-        self._avatar = self.app.avatar(self, self.room.title, 38, self.app.room_avatar_url(self.room))
+        mxc = self.app.room_avatar_url(self.room)
+        self._avatar = self.app.avatar(self, self.room.title, 38, mxc)
+        self._avatar_look = (self.room.title, mxc, self._avatar.parley_picture)
         self.avatar.configure(image=self._avatar)
 
     def _subtitle(self) -> None:

@@ -44,6 +44,8 @@ class MainView(ttk.Frame):
         ttk.Button(top, text="+ Group", command=self.new_group, bootstyle="info-outline").pack(side="right", padx=3)
         ttk.Button(top, text="+ Chat", command=self.new_chat, bootstyle="info").pack(side="right", padx=3)
         self._me = self._my_avatar()
+        self._me_look: tuple[Any, ...] | None = None
+        self._title = ""
         self.me = ttk.Label(top, image=self._me, text="  " + app.display_name(app.user_id), compound="left",
                             bootstyle="@dark", font=("TkDefaultFont", 11, "bold"), cursor="hand2")
         self.me.pack(side="left")
@@ -106,9 +108,15 @@ class MainView(ttk.Frame):
         return self.app.avatar(self, self.app.display_name(me), 30, self.app.user_avatars.get(me or ""))
 
     def _show_me(self) -> None:
-        if self.app.user_id:
+        me = self.app.user_id
+        if not me:
+            return
+        mxc = self.app.user_avatars.get(me)
+        look = (self.app.display_name(me), mxc, self.app.avatars.picture(mxc) is not None if mxc else False)
+        if look != self._me_look:  # a snapshot rarely changes us: no new picture per snapshot
+            self._me_look = look
             self._me = self._my_avatar()
-            self.me.configure(image=self._me, text="  " + self.app.display_name(self.app.user_id))
+            self.me.configure(image=self._me, text="  " + look[0])
 
     def _avatar_ready(self, event: b.AvatarReady) -> None:
         if event.mxc == self.app.user_avatars.get(self.app.user_id or ""):
@@ -118,18 +126,21 @@ class MainView(ttk.Frame):
         self._show_me()
         self.unread_total = sum(r.unread for r in event.rooms)
         who = self.app.user_id or ""
-        self.app.window.title(f"({self.unread_total}) Parley — {who}" if self.unread_total else f"Parley — {who}")
-        if self._want and any(r.room_id == self._want for r in event.rooms):
+        title = f"({self.unread_total}) Parley — {who}" if self.unread_total else f"Parley — {who}"
+        if title != self._title:
+            self._title = title
+            self.app.window.title(title)
+        if self._want and self._want in self.app.room_index:
             want, self._want = self._want, None
             self.room_list.select(want)
         current = self.conversation.room.room_id if self.conversation else None
-        if self.conversation is not None and not any(r.room_id == current for r in event.rooms):
+        if self.conversation is not None and current not in self.app.room_index:
             self.conversation.destroy()
             self.conversation = None
             self.placeholder.place(relx=0.5, rely=0.5, anchor="center")
 
     def _opened(self, room_id: str) -> None:
-        if any(r.room_id == room_id for r in self.app.rooms.rooms):
+        if room_id in self.app.room_index:
             self.room_list.select(room_id)
         else:
             self._want = room_id
@@ -142,7 +153,7 @@ class MainView(ttk.Frame):
         if message.room_id == current and self.app.visible() and self.app.focused():
             return
         body = {"image": "[image]", "file": "[file] " + message.body}.get(message.kind, message.body)
-        room = next((r for r in self.app.rooms.rooms if r.room_id == message.room_id), None)
+        room = self.app.room_index.get(message.room_id)
         if room is not None and (room.muted or room.stranger):
             return  # muted; or a message request (shown above the list, not pushed at the user)
         title = self.app.display_name(message.sender)
@@ -152,7 +163,7 @@ class MainView(ttk.Frame):
 
     # ----------------------------------------------------------- actions
     def open_room(self, room_id: str) -> None:
-        room = next((r for r in self.app.rooms.rooms if r.room_id == room_id), None)
+        room = self.app.room_index.get(room_id)
         if room is None:
             return
         if self.conversation is not None:

@@ -4,8 +4,10 @@
 
 Each message is a block tagged ``ev:<event id>``: sender, time, read state,
 an optional reply quote, then the body, an image thumbnail or a file card.
-Long histories are inserted in batches of :data:`INSERT_BATCH` per ``after``
-tick so the window keeps answering.  Ctrl+F searches through the core and
+Long histories are inserted in slices (at most :data:`INSERT_BATCH` messages
+or :data:`SLICE_S` seconds each, one per ``after`` tick) so the window keeps
+answering; live messages scroll to the end and send their read receipt once per
+burst, not once each.  Ctrl+F searches through the core and
 highlights matches (Enter/Shift+Enter or the arrows step through them).
 """
 
@@ -35,7 +37,8 @@ from client_tk.widgets.avatar import colour_for
 if TYPE_CHECKING:
     from client_tk.app import ParleyApp
 
-INSERT_BATCH = 150
+INSERT_BATCH = 150  # at most this many history messages per slice ...
+SLICE_S = 0.008  # ... and for at most this long: the Tk loop answers between slices
 
 
 def clock_text(ts_ms: int) -> str:
@@ -122,6 +125,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self.text.bind("<Map>", lambda e: self.shown_again())
         self.messages: dict[str, Message] = {}
         self.order: list[str] = []
+        self.position: dict[str, int] = {}  # event id -> its index in ``order``
         self.failed: dict[str, tuple[str, str]] = {}
         self.images: dict[str, Any] = {}
         self.cards: dict[str, dict[str, Any]] = {}
@@ -129,6 +133,9 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self._queue: list[Message] = []
         self._pending_failed: list[tuple[str, str, str]] = []
         self._loading: str | None = None
+        self._settle_job: str | None = None  # the scroll / read receipt after a burst of live messages
+        self._settle_scroll = False
+        self._settle_mark = False
         self.loaded = False
         self.matches: list[tuple[str, str]] = []
         self.match_index = -1
@@ -137,6 +144,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self._late_receipts: list[tuple[str, str]] = []
         self.menu: Any = None
         self._shown_names: dict[str, str] = {}  # sender -> the name written in the text
+        self._name_tags: set[str] = set()  # sender colour tags configured in the text
         self._subs = [
             app.bus.subscribe(b.HistoryLoaded, self._history),
             app.bus.subscribe(MessageReceived, self._received),
@@ -156,6 +164,8 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
             unsubscribe()
         if self._loading is not None:
             self.after_cancel(self._loading)
+        if self._settle_job is not None:
+            self.after_cancel(self._settle_job)
         super().destroy()
 
     # ------------------------------------------------------------ history
@@ -174,6 +184,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self.text.configure(state="disabled")
         self.messages.clear()
         self.order.clear()
+        self.position.clear()
         self.cards.clear()
         self._chips.clear()
         self._shown_names.clear()
@@ -187,8 +198,11 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
     def _insert_batch(self) -> None:
         self._loading = None
         self.text.configure(state="normal")
+        deadline = time.perf_counter() + SLICE_S
         for _ in range(min(INSERT_BATCH, len(self._queue))):
             self._append(self._queue.pop())
+            if time.perf_counter() > deadline:
+                break
         self.text.configure(state="disabled")
         self.text.see("end")
         if self._queue:
@@ -223,27 +237,41 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         if message.event_id in self.messages:
             return
         self.messages[message.event_id] = message
-        self.order.append(message.event_id)
+        self._ordered(message.event_id)
         self._write_block(message, "end")
+
+    def _ordered(self, event_id: str) -> None:
+        if event_id not in self.position:
+            self.position[event_id] = len(self.order)
+            self.order.append(event_id)
 
     def _write_block(self, message: Message, index: str) -> None:
         t = self.text
         tag = "ev:" + message.event_id
         own = message.sender == self.app.user_id
-        name_tag = "name:" + colour_for(message.sender)
-        t.tag_configure(name_tag, foreground=colour_for(message.sender))
+        colour = colour_for(message.sender)
+        name_tag = "name:" + colour
+        if name_tag not in self._name_tags:
+            self._name_tags.add(name_tag)
+            t.tag_configure(name_tag, foreground=colour)
         t.mark_set("ins", index)
         t.mark_gravity("ins", "right")
+        pieces: list[Any] = []  # text, tags, text, tags...: one Tk call for the run of text
 
         def put(text: str, *tags: str) -> None:
-            t.insert("ins", text, (tag, *tags))
+            pieces.extend((text, (tag, *tags)))
+
+        def flush() -> None:
+            if pieces:
+                t.insert("ins", *pieces)
+                pieces.clear()
 
         shown = self.app.display_name(message.sender)
         self._shown_names.setdefault(message.sender, shown)
         put(shown, "sender", name_tag, "from:" + message.sender)
         put("  " + clock_text(message.ts), "time")
         if own and not message.redacted:
-            read = self.order.index(message.event_id) <= self.read_upto if message.event_id in self.order else False
+            read = self.position.get(message.event_id, self.read_upto + 1) <= self.read_upto
             put("  ✓✓" if read else "  ✓", "status", "st:" + message.event_id, *(("read",) if read else ()))
         put("\n")
         if message.reply_to and not message.redacted:
@@ -253,6 +281,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         elif message.kind == "image":
             image = self.images.get(message.event_id)
             if image is not None:
+                flush()
                 t.image_create("ins", image=image)
                 t.tag_add(tag, "ins -1c", "ins")
             else:
@@ -260,6 +289,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
             put("\n")
         elif message.kind == "file":
             card = self._file_card(message)
+            flush()
             t.window_create("ins", window=card, padx=4, pady=2)
             t.tag_add(tag, "ins -1c", "ins")
             put("\n")
@@ -273,6 +303,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         if own and message.unreachable and not message.redacted:
             put(unreachable_text(message.unreachable, self.app.display_name) + "\n", "unreachable")
         put("\n")
+        flush()
 
     def _quote(self, event_id: str) -> str:
         quoted = self.messages.get(event_id)
@@ -321,8 +352,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self.text.delete(ranges[0], ranges[-1])
         if message is not None:
             self.messages[event_id] = message
-            if event_id not in self.order:
-                self.order.append(event_id)
+            self._ordered(event_id)
             self._write_block(message, start)
         self.text.configure(state="disabled")
 
@@ -333,7 +363,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
             if message.room_id == self.room_id:
                 self._queue.insert(0, message)
             return
-        at_end = self.text.yview()[1] > 0.98
+        at_end = self._settle_scroll or self.text.yview()[1] > 0.98
         if message.event_id in self.failed:
             del self.failed[message.event_id]
             self._replace_block(message.event_id, message)
@@ -341,9 +371,21 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
             self.text.configure(state="normal")
             self._append(message)
             self.text.configure(state="disabled")
-        if at_end or event.own:
+        self._settle_later(scroll=at_end or event.own, mark=not event.own)
+
+    def _settle_later(self, scroll: bool, mark: bool) -> None:
+        """After the live messages of this tick: one scroll to the end, one read receipt."""
+        self._settle_scroll |= scroll
+        self._settle_mark |= mark
+        if self._settle_job is None:
+            self._settle_job = self.after(0, self._settle)
+
+    def _settle(self) -> None:
+        self._settle_job = None
+        scroll, mark, self._settle_scroll, self._settle_mark = self._settle_scroll, self._settle_mark, False, False
+        if scroll:
             self.text.see("end")
-        if not event.own:
+        if mark:
             self._mark_read()
 
     def _deleted(self, event: MessageDeleted) -> None:
@@ -375,11 +417,11 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
     def _receipt(self, event: ReceiptUpdated) -> None:
         if event.room_id != self.room_id or event.user_id == self.app.user_id:
             return
-        if event.event_id not in self.order:
+        if event.event_id not in self.position:
             if not self.loaded:  # the history is still being written
                 self._late_receipts.append((event.user_id, event.event_id))
             return
-        upto = self.order.index(event.event_id)
+        upto = self.position[event.event_id]
         if upto <= self.read_upto:
             return
         self.text.configure(state="normal")
@@ -393,7 +435,7 @@ class MessageView(RelationsMixin, SearchMixin, ttk.Frame):
         self.read_upto = upto
 
     def is_read(self, event_id: str) -> bool:
-        return event_id in self.order and self.order.index(event_id) <= self.read_upto
+        return self.position.get(event_id, self.read_upto + 1) <= self.read_upto
 
     def _rename_senders(self) -> None:
         """Rewrite sender names that changed (e.g. a new display name) in place."""

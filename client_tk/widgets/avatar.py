@@ -125,7 +125,10 @@ class AvatarCache:
     def image(self, name: str, size: int, mxc: str | None = None, online: bool | None = None) -> Image.Image:
         """The composed avatar (picture when known, else the letter), cached per look."""
         picture = self.picture(mxc)
-        key = (mxc if picture is not None and mxc else "", name if picture is None else "", size, online)
+        # a letter avatar is its letter on its colour: "Conversation 0001" and "Conversation 0002"
+        # (both C, perhaps one colour) share one image instead of composing one each
+        letter = "" if picture is not None else initial_of(name) + colour_for(name)
+        key = (mxc if picture is not None and mxc else "", letter, size, online)
         composed = self.composed.get(key)
         if composed is None:
             composed = avatar_image(name, size, picture, online)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from starlette.requests import Request
@@ -72,13 +71,19 @@ def access_token(request: Request) -> str | None:
     return request.query_params.get("access_token")
 
 
-async def require_auth(request: Request) -> Requester:
-    services = request.app.state.hs.services
-    requester: Requester = await services.tokens.authenticate(access_token(request), client_ip(request))
-    status = await services.admin.users.check_account(requester.user_id, request.method, request.url.path)
+async def require_auth(request: Request, remembered: bool = False) -> Requester:
+    """The request's requester, its token, device and account read in one statement.
+
+    ``remembered`` (``/sync``): from this instance's memory when it has seen the
+    token before; the caller then confirms it (``TokenService.confirm``) against
+    the auth counter it reads with its stream positions before it answers."""
+    tokens = request.app.state.hs.services.tokens
+    authenticate = tokens.authenticate_remembered if remembered else tokens.authenticate
+    requester: Requester = await authenticate(access_token(request), client_ip(request), request.method,
+                                              request.url.path)
     if requester.is_guest and not guest_may_call(request.method, request.url.path):
         raise MatrixError(403, Codes.GUEST_ACCESS_FORBIDDEN, "Guest access is not allowed here")
-    return dataclasses.replace(requester, status=status)
+    return requester
 
 
 def path_param(request: Request, name: str) -> str:

@@ -71,8 +71,12 @@ class FederationClient:
 
     async def request(self, destination: str, method: str, path: str, *, query: Query | None = None,
                       json: JsonDict | None = None, authenticated: bool = True,
-                      timeout_s: float | None = None) -> JsonDict:
-        """Send one request; the answer's JSON object, or a :class:`FederationError`."""
+                      timeout_s: float | None = None, v1_wrapped: bool = False) -> JsonDict:
+        """Send one request; the answer's JSON object, or a :class:`FederationError`.
+
+        ``v1_wrapped``: the answer is the deprecated v1 form ``[200, {...}]`` (``send_join``,
+        ``send_leave``, ``invite``); the object inside it is returned.
+        """
         if destination == self.server_name:
             raise DestinationNotAllowed(destination, "a server does not send requests to itself")
         if not self.allowed(destination):
@@ -88,10 +92,10 @@ class FederationClient:
                 method, uri, self.server_name, destination, json, self.signing_key.key_id,
                 self.signing_key.private_key,
             )
-        return await self._send(destination, route, method, uri, headers, body, timeout_s)
+        return await self._send(destination, route, method, uri, headers, body, timeout_s, v1_wrapped)
 
     async def _send(self, destination: str, route: Route, method: str, uri: str, headers: dict[str, str],
-                    body: bytes | None, timeout_s: float | None) -> JsonDict:
+                    body: bytes | None, timeout_s: float | None, v1_wrapped: bool = False) -> JsonDict:
         extensions: dict[str, Any] = {}
         if route.scheme == "https" and route.tls_name != route.connect_host:
             extensions["sni_hostname"] = route.tls_name
@@ -117,6 +121,10 @@ class FederationClient:
             raise InvalidResponse(destination, f"the response is not JSON: {exc}") from None
         if response.status_code >= 400:
             raise RemoteError(destination, response.status_code, answer)
+        if v1_wrapped:
+            if not (isinstance(answer, list) and len(answer) == 2 and isinstance(answer[1], dict)):
+                raise InvalidResponse(destination, "the v1 response is not [code, object]")
+            answer = answer[1]
         if not isinstance(answer, dict):
             raise InvalidResponse(destination, "the response is not a JSON object")
         return answer

@@ -2,8 +2,9 @@
 
 An event our user sent goes to every other server with a joined member in
 the room (current state after the event), and a membership event also to
-the server of the user it concerns (an invited, kicked or banned user's
-server must hear of it).  Events of other servers are not relayed.
+the server of the user it concerns (a kicked or banned user's server, or
+one whose invite was revoked, must hear of it; the invite itself went there
+by ``/invite``).  Events of other servers are not relayed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ class PduFanout:
         servers = remote_servers(members, self.server_name)
         for event in local:
             targets = set(servers)
-            if event.type == "m.room.member" and event.state_key:
+            # An invite reached the invitee's server through /invite (federation_invites.py): it is
+            # not in the room, so /send only carries later changes to the membership (a revoked
+            # invite, a kick or a ban).
+            if event.type == "m.room.member" and event.state_key and event.content.get("membership") != "invite":
                 targets |= remote_servers([event.state_key], self.server_name)
             if targets:
                 pdu = {k: v for k, v in event.pdu.items() if k != "unsigned"}

@@ -38,10 +38,6 @@ REPLAY_POLL_S = 0.2
 KEEP_ANSWERS_MS = 7 * 24 * 3600_000
 
 
-def _too_large(message: str) -> MatrixError:
-    return MatrixError(413, Codes.TOO_LARGE, message)
-
-
 def check_transaction(origin: str, txn_id: str, body: JsonDict) -> tuple[list[JsonDict], list[JsonDict]]:
     """The transaction's PDUs and EDUs, or a Matrix error saying what is wrong."""
     if not txn_id or len(txn_id) > MAX_TXN_ID_LENGTH:
@@ -56,10 +52,14 @@ def check_transaction(origin: str, txn_id: str, body: JsonDict) -> tuple[list[Js
         raise MatrixError(400, Codes.BAD_JSON, "pdus must be a list of objects")
     if not isinstance(edus, list) or not all(isinstance(e, dict) for e in edus):
         raise MatrixError(400, Codes.BAD_JSON, "edus must be a list of objects")
+    # The counts are rules of the body's schema (spec: "Must not include more than 50 PDUs / 100 EDUs"):
+    # 400 like every other malformed body; 413 stays for bodies over max_transaction_bytes.
     if len(pdus) > MAX_PDUS:
-        raise _too_large(f"A transaction carries at most {MAX_PDUS} PDUs, this one has {len(pdus)}")
+        raise MatrixError(400, Codes.BAD_JSON,
+                          f"A transaction carries at most {MAX_PDUS} PDUs, this one has {len(pdus)}")
     if len(edus) > MAX_EDUS:
-        raise _too_large(f"A transaction carries at most {MAX_EDUS} EDUs, this one has {len(edus)}")
+        raise MatrixError(400, Codes.BAD_JSON,
+                          f"A transaction carries at most {MAX_EDUS} EDUs, this one has {len(edus)}")
     return pdus, edus
 
 

@@ -12,6 +12,7 @@ long-polls; :class:`AccountDataContributor` adds the data to /sync.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 from common.errors import Codes, MatrixError
@@ -30,6 +31,8 @@ DIRECT_TYPE = "m.direct"
 SERVER_MANAGED = frozenset({FULLY_READ_TYPE, "m.push_rules"})
 MAX_TAG_LENGTH = 255
 MAX_TAGS_PER_ROOM = 100
+# Global account data remembered for /sync builds (least recently used first out).
+_KNOWN_MAX = 50_000
 
 
 def check_type(data_type: str) -> str:
@@ -88,6 +91,8 @@ class AccountDataService:
     def __init__(self, repo: AccountDataRepository, notifier: Notifier) -> None:
         self.repo = repo
         self.notifier = notifier
+        # (user, type) -> (account-data position, content) as a /sync build read it.
+        self._known: OrderedDict[tuple[str, str], tuple[int, JsonDict | None]] = OrderedDict()
 
     async def _written(self, user_id: str, position: int | None = None) -> None:
         await self.notifier.notify([user_id], "account_data", position)
@@ -132,9 +137,29 @@ class AccountDataService:
             raise MatrixError(404, Codes.NOT_FOUND, "Room account data not found")
         return content
 
-    async def ignored_users(self, user_id: str) -> set[str]:
-        """The users ``user_id`` ignores (``m.ignored_user_list``)."""
-        content = await self.repo.get(user_id, GLOBAL, "m.ignored_user_list")
+    async def global_content(self, user_id: str, data_type: str, at: int | None = None) -> JsonDict | None:
+        """The user's global account data of a type (callers must not change it).
+
+        ``at``: the account-data stream position the caller (a /sync build) read
+        before; what was read at the same position is answered from memory, as
+        any change since, on any instance, moved the stream past it."""
+        key = (user_id, data_type)
+        if at is not None:
+            known = self._known.get(key)
+            if known is not None and known[0] == at:
+                self._known.move_to_end(key)
+                return known[1]
+        content = await self.repo.get(user_id, GLOBAL, data_type)
+        if at is not None:
+            self._known[key] = (at, content)
+            self._known.move_to_end(key)
+            if len(self._known) > _KNOWN_MAX:
+                self._known.popitem(last=False)
+        return content
+
+    async def ignored_users(self, user_id: str, at: int | None = None) -> set[str]:
+        """The users ``user_id`` ignores (``m.ignored_user_list``); ``at``: see :meth:`global_content`."""
+        content = await self.global_content(user_id, "m.ignored_user_list", at)
         ignored = (content or {}).get("ignored_users")
         return {u for u in ignored if isinstance(u, str)} if isinstance(ignored, dict) else set()
 

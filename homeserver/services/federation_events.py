@@ -44,7 +44,17 @@ class FederationRequester(Protocol):
     raises :class:`MatrixError` when the remote refuses or cannot be reached."""
 
     async def request(self, destination: str, method: str, path: str, *, query: dict[str, Any] | None = None,
-                      json: Any = None) -> JsonDict: ...
+                      json: Any = None, v1_wrapped: bool = False) -> JsonDict: ...
+
+
+def unknown_endpoint(exc: MatrixError) -> bool:
+    """The remote does not know the endpoint (spec, "Unsupported endpoints": 404/405 ``M_UNRECOGNIZED``;
+    a 404 without a Matrix error body counts too, as servers without the route answer)."""
+    remote_status = getattr(exc, "remote_status", None)
+    if remote_status not in (404, 405):
+        return False
+    body = getattr(exc, "body", None)
+    return exc.errcode == Codes.UNRECOGNIZED or not (isinstance(body, dict) and body.get("errcode"))
 
 
 def _q(value: str) -> str:
@@ -70,12 +80,13 @@ class FederationEvents:
         self.client = client
 
     async def call(self, destination: str, method: str, path: str, *, query: dict[str, Any] | None = None,
-                   json: Any = None) -> JsonDict:
+                   json: Any = None, v1_wrapped: bool = False) -> JsonDict:
         """One outgoing request; the transport's own errors become the Matrix error they stand for."""
         if self.client is None:
             raise MatrixError(400, Codes.UNKNOWN, "Federation is not enabled on this server")
         try:
-            return await self.client.request(destination, method, path, query=query, json=json)
+            return await self.client.request(destination, method, path, query=query, json=json,
+                                             v1_wrapped=v1_wrapped)
         except MatrixError:
             raise
         except Exception as exc:
@@ -83,6 +94,18 @@ class FederationEvents:
             if callable(convert):
                 raise convert() from exc
             raise
+
+    async def call_v2_or_v1(self, destination: str, v2_path: str, v2_body: Any, v1_path: str | None,
+                            v1_body: Any) -> JsonDict:
+        """``PUT`` a v2 endpoint; when the remote does not know it, the deprecated v1 form (its answer
+        unwrapped from ``[200, {...}]``).  ``v1_path`` None: no v1 fallback."""
+        try:
+            return await self.call(destination, "PUT", v2_path, json=v2_body)
+        except MatrixError as exc:
+            if v1_path is None or not unknown_endpoint(exc):
+                raise
+            logger.info("%s does not know %s: trying the v1 form", destination[:255], v2_path.split("/")[4])
+        return await self.call(destination, "PUT", v1_path, json=v1_body, v1_wrapped=True)
 
     # ------------------------------------------------------------ PduHandler
     async def handle_pdus(self, origin: str, pdus: list[JsonDict]) -> dict[str, JsonDict]:
@@ -134,6 +157,8 @@ class FederationEvents:
                     raise MatrixError(400, Codes.UNKNOWN, f"Unknown events referenced: {missing}") from None
                 auth = set(reference_ids(pdu.get("auth_events")))
                 if any(m in auth for m in missing.event_ids):
+                    logger.info("auth events of %s unknown here (%s): asking %s", event_id_of(pdu, version),
+                                str(missing)[:300], origin[:255])
                     await self.fetch_auth_chain(origin, version, pdu)
                     continue
                 if not fill_gaps:

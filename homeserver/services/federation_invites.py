@@ -15,18 +15,19 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 from urllib.parse import quote
 
 from common.errors import Codes, MatrixError
 from homeserver.services.event_auth import server_of
 from homeserver.services.event_sender import EventSender
-from homeserver.services.events import EventSpec, compute_event_id, stripped_state
+from homeserver.services.events import EventSpec, compute_event_id, hash_and_sign, stripped_state
 from homeserver.services.federation_events import FederationEvents
 from homeserver.services.federation_joins import RemoteMembership
 from homeserver.services.federation_membership import sign_event
 from homeserver.services.incoming import MissingEvents
-from homeserver.services.room_versions import ROOM_VERSIONS
+from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.services.server_acl import ACL, check_server_allowed
 from homeserver.signing_key import SigningKey
 from homeserver.storage.accounts import UserRepository
@@ -38,6 +39,7 @@ MEMBER = "m.room.member"
 INVITE_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.encryption",
                       "m.room.canonical_alias", "m.room.topic")
 MAX_INVITE_STATE = 50
+V1_INVITE_VERSIONS = ("1", "2")
 
 
 def _q(value: str) -> str:
@@ -78,9 +80,14 @@ class RemoteInvites:
         body = {"room_version": head.room_version, "event": event.pdu,
                 "invite_room_state": [stripped_state(e.pdu) for e in state]}
         destination = server_of(target)
+        tail = f"invite/{_q(room_id)}/{_q(event.event_id)}"
+        # The deprecated v1 form carries no room version: only for rooms of version 1 or 2 (spec).
+        v1_path = f"/_matrix/federation/v1/{tail}" if head.room_version in V1_INVITE_VERSIONS else None
+        v1_body = {**event.pdu, "unsigned": {**event.pdu.get("unsigned", {}),
+                                             "invite_room_state": body["invite_room_state"]}}
         try:
-            answer = await self.federation.call(
-                destination, "PUT", f"/_matrix/federation/v2/invite/{_q(room_id)}/{_q(event.event_id)}", json=body)
+            answer = await self.federation.call_v2_or_v1(
+                destination, f"/_matrix/federation/v2/{tail}", body, v1_path, v1_body)
         except MatrixError as exc:
             await self._revoke(inviter, room_id, target)
             raise MatrixError(exc.status if exc.status in (400, 403, 404) else 502, exc.errcode,
@@ -153,6 +160,18 @@ class RemoteInvites:
             await self.incoming.notifier.notify([target], "events", pos)
         return {"event": signed}
 
+    def _local_leave(self, user_id: str, room_id: str, after: str, version: RoomVersion,
+                     reason: str | None) -> JsonDict:
+        content: JsonDict = {"membership": "leave", **({"reason": reason} if reason else {})}
+        event: JsonDict = {"type": MEMBER, "state_key": user_id, "sender": user_id, "room_id": room_id,
+                           "content": content, "origin_server_ts": self.incoming.clock.now_ms(), "depth": 1,
+                           "auth_events": [], "prev_events": [after] if version.event_format != "v1" else []}
+        if version.event_format == "v1":
+            event["event_id"] = f"${secrets.token_urlsafe(18)}:{self.server_name}"
+            event["origin"] = self.server_name
+        return hash_and_sign(event, self.server_name, self.signing_key.version, self.signing_key.private_key,
+                             version)
+
     async def _resident(self, room_id: str) -> bool:
         head = await self.events.room_head(room_id)
         return head is not None and head.state_group is not None
@@ -163,8 +182,16 @@ class RemoteInvites:
         member = await self.events.state_event(room_id, MEMBER, user_id)
         servers = [server_of(member.sender)] if member is not None else []
         head = await self.events.room_head(room_id)
-        event = await self.remote.leave(user_id, room_id, servers, reason)
         version = ROOM_VERSIONS[head.room_version if head is not None else "1"]
+        try:
+            event = await self.remote.leave(user_id, room_id, servers, reason)
+        except MatrixError as exc:
+            if member is None or member.membership not in ("invite", "knock"):
+                raise
+            # The room's servers refuse or cannot be reached: the invite (or knock) is still declined
+            # here, by a leave of our own outside the room's graph, so the user is not stuck with it.
+            logger.info("declining %s in %s here only: %s", member.membership, room_id, exc.message)
+            event = self._local_leave(user_id, room_id, member.event_id, version, reason)
         pos = await self.repo.store(room_id, version.identifier, compute_event_id(event, version), event,
                                     self.incoming.clock.now_ms())
         await self.incoming.notifier.notify([user_id], "events", pos)

@@ -91,8 +91,12 @@ class RemoteMembership:
             try:
                 version, event = await self._make(server, kind, room_id, user_id, extra)
                 event_id = compute_event_id(event, version)
-                answer = await self.federation.call(
-                    server, "PUT", f"/_matrix/federation/v2/send_{kind}/{_q(room_id)}/{_q(event_id)}", json=event)
+                tail = f"send_{kind}/{_q(room_id)}/{_q(event_id)}"
+                if kind == "knock":  # send_knock has only a v1
+                    answer = await self.federation.call(server, "PUT", f"/_matrix/federation/v1/{tail}", json=event)
+                else:  # v2, or the deprecated v1 for a server without v2 (spec: v2 preferred)
+                    answer = await self.federation.call_v2_or_v1(
+                        server, f"/_matrix/federation/v2/{tail}", event, f"/_matrix/federation/v1/{tail}", event)
                 return server, version, event, answer
             except MatrixError as exc:
                 logger.info("%s of %s through %s failed: %s", kind, room_id, server, exc.message)

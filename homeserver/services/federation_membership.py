@@ -203,6 +203,8 @@ class ResidentMembership:
         return {
             "origin": self.server_name, "event": pdu, "members_omitted": False, "servers_in_room": servers,
             "state": [e.pdu for e in state.values()],
-            "auth_chain": [e.pdu for e in chain if e.event_id not in before.values()],
+            # The whole auth chain of the state (spec), state events in it included: the joining
+            # server checks each state event against it.
+            "auth_chain": [e.pdu for e in chain],
         }
 

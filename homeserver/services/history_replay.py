@@ -18,6 +18,7 @@ state before each event (stream order):
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from homeserver.storage.events import EventRepository, StoredEvent
@@ -52,14 +53,58 @@ class _Timeline:
         return self.values[i - 1] if i else default
 
 
+class OpenRooms:
+    """Rooms whose history was never restricted (no ``joined`` or ``invited`` setting)
+    up to a known position of the events stream: their events need no replay.
+
+    A room stays open past that position for a caller that holds every event of
+    the room after it (a /sync's complete timeline) with no setting among them
+    that restricts: that is a fact of the events stream, true on every instance.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._upto: OrderedDict[str, int] = OrderedDict()
+
+    def still_open(self, room_id: str, after: int, upto: int, events: Sequence[StoredEvent]) -> bool:
+        """Open up to ``upto``, ``events`` being every event of the room in (``after``, ``upto``]."""
+        known = self._upto.get(room_id)
+        if known is None or known < after or any(_restricts(e) for e in events if e.stream_pos > known):
+            return False
+        self.note(room_id, upto)
+        return True
+
+    def note(self, room_id: str, upto: int) -> None:
+        self._upto[room_id] = max(upto, self._upto.get(room_id, upto))
+        self._upto.move_to_end(room_id)
+        if len(self._upto) > self.size:
+            self._upto.popitem(last=False)
+
+
+def _restricts(event: StoredEvent) -> bool:
+    return event.type == HV and event.state_key == "" and _value(event) in ("joined", "invited")
+
+
 async def visible_to(events_repo: EventRepository, room_id: str, user_id: str,
-                     events: list[StoredEvent]) -> list[StoredEvent]:
-    """``events`` (any order) without those the user may not see as of their time."""
+                     events: list[StoredEvent], open_rooms: OpenRooms | None = None,
+                     complete_after: int | None = None, upto: int | None = None) -> list[StoredEvent]:
+    """``events`` (any order) without those the user may not see as of their time.
+
+    With ``open_rooms``, ``upto`` (at or past the last of ``events``: a /sync
+    build's position) and ``complete_after`` (``events`` are every event of the
+    room in (``complete_after``, ``upto``]), a room known to be open answers
+    without reading its settings."""
     if not events:
         return events
-    upto = max(e.stream_pos for e in events)
+    if open_rooms is not None and complete_after is not None and upto is not None and open_rooms.still_open(
+            room_id, complete_after, upto, events):
+        return events
+    last = max(e.stream_pos for e in events)
+    upto = last if upto is None else max(upto, last)
     settings = await events_repo.state_history(room_id, HV, "", upto)
     if not any(_value(e) in ("joined", "invited") for e in settings):
+        if open_rooms is not None:
+            open_rooms.note(room_id, upto)
         return events  # never restricted up to these events: nothing to replay
     hv = _Timeline(settings, _value)
     members = _Timeline(await events_repo.state_history(room_id, "m.room.member", user_id, upto),

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.canonical_json import CanonicalJsonError, encode_canonical_json
 from common.errors import Codes, MatrixError
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
@@ -107,6 +108,10 @@ class IncomingEvents:
                             ("origin_server_ts", int), ("prev_events", list), ("auth_events", list)):
             if not isinstance(pdu.get(field), kind):
                 raise MatrixError(400, Codes.BAD_JSON, f"PDU field {field} is missing or malformed")
+        try:
+            encode_canonical_json(pdu)  # floats, out-of-range integers: refused (spec, room v6+ rules)
+        except CanonicalJsonError as exc:
+            raise MatrixError(400, Codes.BAD_JSON, f"The event is not canonical JSON: {exc}") from None
         try:
             event_id = compute_event_id(pdu, version)
         except ValueError as exc:

@@ -106,6 +106,17 @@ class MembershipHistory(Protocol):
         ...
 
 
+def _latest_members(room_events: dict[str, list[Any]], room_ids: list[str]) -> list[Any]:
+    """:meth:`MembershipHistory.member_changes` of rooms whose events the caller holds
+    (oldest first): per (room, user), the latest ``m.room.member`` event."""
+    latest: dict[tuple[str, str], Any] = {}
+    for room_id in room_ids:
+        for event in room_events.get(room_id, ()):
+            if event.type == "m.room.member" and event.state_key is not None:
+                latest[(room_id, event.state_key)] = event
+    return sorted(latest.values(), key=lambda e: e.stream_pos)
+
+
 @dataclass
 class DeviceListDelta:
     changed: set[str]
@@ -486,7 +497,7 @@ class KeyService:
 
     async def device_list_delta(
         self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken,
-        own_membership_events: list[Any] | None = None,
+        own_membership_events: list[Any] | None = None, room_events: dict[str, list[Any]] | None = None,
     ) -> DeviceListDelta:
         """What ``device_lists`` reports between two tokens.
 
@@ -503,7 +514,7 @@ class KeyService:
             visible = await self.visible_users(user_id)
             changed &= visible
         joined, left = await self._membership_changes(user_id, joined_room_ids, since, upto,
-                                                      own_membership_events)
+                                                      own_membership_events, room_events)
         if joined or left:
             visible = visible if visible is not None else await self.visible_users(user_id)
             changed |= joined & visible
@@ -512,8 +523,10 @@ class KeyService:
 
     async def _membership_changes(
         self, user_id: str, joined_room_ids: list[str], since: SyncToken, upto: SyncToken,
-        own_membership_events: list[Any] | None = None,
+        own_membership_events: list[Any] | None = None, room_events: dict[str, list[Any]] | None = None,
     ) -> tuple[set[str], set[str]]:
+        """``room_events``: rooms whose events in (since, upto] the caller read whole
+        (``SyncContext.room_events``): their member changes need no query."""
         after, until = since.get("events"), upto.get("events")
         if self.history is None or self.membership is None or until <= after:
             return set(), set()
@@ -533,7 +546,9 @@ class KeyService:
         # One query for every joined room (not one per room: this runs on every
         # incremental /sync whose events position moved).
         rooms = [r for r in joined_room_ids if own_rooms.get(r) != "join"]
-        for event in await self.history.member_changes(rooms, after, until):
+        read = room_events or {}
+        for event in [*_latest_members(read, rooms),
+                      *await self.history.member_changes([r for r in rooms if r not in read], after, until)]:
             if event.type != "m.room.member" or not event.state_key:
                 continue
             if event.membership == "join":
@@ -571,7 +586,7 @@ class KeyService:
         if ctx.since is None or not ctx.needs(DEVICE_LIST_INPUTS):
             return False
         delta = await self.device_list_delta(ctx.user_id, ctx.joined_room_ids, ctx.since, ctx.upto,
-                                             ctx.own_membership_events)
+                                             ctx.own_membership_events, ctx.room_events)
         if not delta.changed and not delta.left:
             return False
         lists["changed"] = sorted(set(lists["changed"]) | delta.changed)

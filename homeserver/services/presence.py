@@ -17,6 +17,7 @@ presence of everyone sharing a room (the earlier app's ``online_users``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -100,6 +101,8 @@ class PresenceService:
         self.offline_after_ms = offline_after_ms
         # user -> when this instance last wrote their heartbeat.
         self._beats: dict[str, int] = {}
+        # user -> (their row, the presence-stream position it was read at): see on_sync.
+        self._known: dict[str, tuple[PresenceRow, int]] = {}
         # Servers sharing a room with a local user get its changes as m.presence.
         self.federation: EduSink | None = None
         self.server_name = ""
@@ -107,6 +110,8 @@ class PresenceService:
     async def _changed(self, row: PresenceRow | None) -> None:
         if row is None:
             return
+        if self._known.get(row.user_id, (row,))[0] != row:
+            self._known.pop(row.user_id, None)
         sharing = await self.membership.users_sharing_a_room(row.user_id)
         await self.notifier.notify(sharing, "presence", row.stream_pos)
         if self.federation is not None and server_of(row.user_id) == self.server_name:
@@ -173,35 +178,62 @@ class PresenceService:
                 raise MatrixError(403, Codes.FORBIDDEN, "You are not allowed to see their presence")
         return presence_content(await self.repo.get(user_id), self.clock.now_ms())
 
-    async def on_sync(self, user_id: str, set_presence: str | None) -> None:
+    async def on_sync(self, user_id: str, set_presence: str | None, at: int | None = None) -> int | None:
         """Called at the start of every /sync (``set_presence`` as the client sent it).
 
         ``online`` (the default) brings an offline user online, and an
         unavailable one too unless they chose "unavailable" themselves with
         PUT; ``unavailable`` marks an online or offline user unavailable;
         ``offline`` leaves presence alone (the spec: the client is not marked
-        online)."""
+        online).  Returns the presence-stream position of the change it wrote, if any.
+
+        ``at``: the presence-stream position the sync read.  The user's row as this
+        instance last saw it at that same position is still the row: any change,
+        on any instance, moves the stream (a heartbeat does not, and only refreshes
+        ``last_seen_ts``, which this instance then refreshes at most once more)."""
         wanted = check_set_presence(set_presence)
         if wanted == OFFLINE:
-            return
+            return None
         now = self.clock.now_ms()
-        current = await self.repo.get(user_id)
+        known = self._known.get(user_id)
+        if known is not None and at is not None and known[1] == at:
+            current: PresenceRow | None = known[0]
+        else:
+            current = await self.repo.get(user_id)
+            self._note(current, at)
         if _sync_changes(current, wanted):
             row = await self.repo.write(
                 user_id, wanted, None, keep_status_msg=True, explicit=False,
                 active=wanted == ONLINE, now_ms=now,
                 allowed=lambda old: _sync_changes(old, wanted),
             )
+            self._known.pop(user_id, None)
+            # The row as of its own position: nothing moved the stream after it yet.
+            self._note(row, None if row is None else row.stream_pos)
             await self._changed(row)
-        elif current is not None and now - current.last_seen_ts >= HEARTBEAT_MS:
+            return None if row is None else row.stream_pos
+        if current is not None and now - current.last_seen_ts >= HEARTBEAT_MS:
             # Concurrent long-polls of one user all read the same stale row: only the
             # first of them (on this instance) writes the heartbeat.
             if now - self._beats.get(user_id, -HEARTBEAT_MS) < HEARTBEAT_MS:
-                return
+                return None
             if len(self._beats) >= _BEATS_MAX:
                 self._beats = {u: t for u, t in self._beats.items() if now - t < HEARTBEAT_MS}
             self._beats[user_id] = now
-            await self.repo.touch(user_id, now, active=wanted == ONLINE and current.state == ONLINE)
+            active = wanted == ONLINE and current.state == ONLINE
+            await self.repo.touch(user_id, now, active=active)
+            entry = self._known.get(user_id)
+            if entry is not None and entry[0] is current:
+                self._note(dataclasses.replace(
+                    current, last_seen_ts=now, last_active_ts=now if active else current.last_active_ts), entry[1])
+        return None
+
+    def _note(self, row: PresenceRow | None, at: int | None) -> None:
+        if row is None or at is None:
+            return
+        if len(self._known) >= _BEATS_MAX:
+            self._known = {}
+        self._known[row.user_id] = (row, at)
 
     async def mark_stale_offline(self) -> int:
         """Housekeeper: users who stopped syncing go offline; return how many."""

@@ -24,6 +24,7 @@ from common.errors import Codes, MatrixError, bad_param, forbidden, not_found
 from common.identifiers import normalise_email, parse_user_id
 from homeserver.services.clock import Clock
 from homeserver.services.media import MediaService
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.sync_api import MembershipReader
 from homeserver.storage.accounts import UserRepository
 from homeserver.storage.profiles import ProfileRepository
@@ -78,6 +79,8 @@ class ProfileService:
         self.repo = repo
         self.users = users
         self.media = media
+        # Other servers' users (query/profile), set by the composition root when federation is on.
+        self.remote: RemoteQueries | None = None
         self.clock = clock
         self.membership: MembershipReader | None = None
         self.propagator: ProfilePropagator | None = None
@@ -136,6 +139,20 @@ class ProfileService:
         if field in PUBLIC_FIELDS:
             return {}
         raise not_found("Profile field not found")
+
+    async def read(self, reader: str, user_id: Any, field: str | None = None) -> dict[str, Any]:
+        """The client API's read: a user of another server is asked of their server (``query/profile``,
+        public fields only); ours as :meth:`get_profile` / :meth:`get_field`."""
+        if isinstance(user_id, str) and self.remote is not None:
+            _, server = parse_user_id(user_id)
+            if server != self.server_name:
+                answer = await self.remote.profile(server, user_id, field)
+                if field is not None and field not in answer:
+                    raise not_found("Profile field not found")
+                return answer
+        if field is not None:
+            return await self.get_field(reader, user_id, field)
+        return await self.get_profile(reader, user_id)
 
     async def visibility(self, user_id: str) -> dict[str, str]:
         rows = await self.repo.fields(user_id)

@@ -20,7 +20,7 @@ from typing import Any
 from homeserver.services.event_auth import user_power
 from homeserver.services.push_eval import CompiledRules, PushContext, compile_rules, evaluate_compiled
 from homeserver.services.push_rules import PushRuleService
-from homeserver.storage.events import EventRepository
+from homeserver.storage.events import EventRepository, StoredEvent
 from homeserver.storage.receipts import ReceiptRepository
 from homeserver.storage.rooms import RoomRepository
 
@@ -60,6 +60,38 @@ class _Tally:
         return notify, sum(1 for b in self.recent if b & _HIGHLIGHT)
 
 
+@dataclass(frozen=True)
+class RoomsRead:
+    """What a /sync build read already: every event of these rooms in (``since``, its
+    ``upto``] of the events stream, and the account-data position it read."""
+
+    since: int
+    events: dict[str, list[StoredEvent]]
+    account_data_at: int | None = None
+
+    def quiet(self, room_id: str, after: int) -> bool:
+        """No state event (nor redaction) of the room in (``after``, upto], as far as known."""
+        events = self.events.get(room_id)
+        return events is not None and self.since <= after and not any(
+            e.stream_pos > after and (e.state_key is not None or e.type == "m.room.redaction") for e in events)
+
+
+@dataclass
+class _Context:
+    """A (user, room)'s push context, valid up to ``upto`` (no state event after it seen yet)."""
+
+    ctx: PushContext
+    flat: dict[tuple[str, str], Any]
+    signature: tuple[Any, ...]
+    upto: int
+
+
+def _counted(event: StoredEvent, user_id: str) -> bool:
+    """What :meth:`ReceiptRepository.unread_counts` counts."""
+    return (event.sender != user_id and event.state_key is None and event.redacted_by is None
+            and event.type not in ("m.room.redaction", "m.reaction"))
+
+
 class PushCounter:
     def __init__(self, push_rules: PushRuleService, receipts: ReceiptRepository, events: EventRepository,
                  rooms: RoomRepository) -> None:
@@ -70,6 +102,7 @@ class PushCounter:
         self._memo: OrderedDict[MemoKey, tuple[bool, bool]] = OrderedDict()
         self._tallies: OrderedDict[tuple[str, str], _Tally] = OrderedDict()
         self._compiled: OrderedDict[bytes, CompiledRules] = OrderedDict()
+        self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
         # Rooms counted "extended" (from a tally) or "recounted" (from every unread event); tests.
         self.tallied: Counter[str] = Counter()
 
@@ -116,9 +149,11 @@ class PushCounter:
         return out
 
     async def counts(self, user_id: str, room_ids: list[str], upto: int,
-                     unread: dict[str, int], bounds: dict[str, int] | None = None) -> dict[str, tuple[int, int]]:
+                     unread: dict[str, int], bounds: dict[str, int] | None = None,
+                     read: RoomsRead | None = None) -> dict[str, tuple[int, int]]:
         """(notification_count, highlight_count) per room with unread events
-        (``bounds``: where each room's unread events begin, if read already)."""
+        (``bounds``: where each room's unread events begin, if read already;
+        ``read``: the events the caller's /sync build holds, which need no reading again)."""
         rooms = [r for r in room_ids if unread.get(r, 0) > 0]
         if not rooms:
             return {}
@@ -136,17 +171,22 @@ class PushCounter:
             if room_id in bounds:
                 lows[room_id] = (tally.upto if tally is not None and tally.low == bounds[room_id]
                                  and tally.upto <= upto else bounds[room_id])
-        (rules, rules_key), found, events = await asyncio.gather(
-            self.push_rules.shared_rules(user_id), self.contexts(user_id, rooms),
-            self.receipts.unread_events(user_id, rooms, upto, MAX_EVALUATED, lows))
-        contexts = {}
+        # Rooms whose events after the tally's position the build holds (with their PDUs).
+        held: dict[str, list[tuple[str, str, Any]]] = {}
+        for room_id, low in lows.items():
+            if read is not None and low != bounds[room_id] and room_id in read.events and read.since <= low:
+                held[room_id] = [(e.event_id, e.sender, e.pdu) for e in reversed(read.events[room_id])
+                                 if low < e.stream_pos <= upto and _counted(e, user_id)][:MAX_EVALUATED]
+        (rules, rules_key), contexts, events = await asyncio.gather(
+            self.push_rules.shared_rules(user_id, at=read.account_data_at if read is not None else None),
+            self._contexts_of(user_id, rooms, upto, read),
+            self.receipts.unread_events(user_id, [r for r in rooms if r not in held], upto, MAX_EVALUATED,
+                                        {r: low for r, low in lows.items() if r not in held}))
+        events.update(held)
         extend: dict[str, _Tally] = {}
         recount: list[str] = []
         for room_id in rooms:
-            ctx, flat = found[room_id]
-            signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
-                         json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
-            contexts[room_id] = (ctx, flat, signature)
+            signature = contexts[room_id][2]
             tally = self._tallies.get((user_id, room_id))
             if room_id not in lows or lows[room_id] == bounds[room_id] or tally is None:
                 continue
@@ -169,8 +209,8 @@ class PushCounter:
         # Only events not evaluated before are parsed and evaluated.
         known = {key: self._memo[key] for entries in keyed.values() for _, key, _ in entries if key in self._memo}
         raw = {e: pdu for entries in events.values() for e, _, pdu in entries}
-        pdus = {e: json.loads(raw[e]) for entries in keyed.values() for e, key, _ in entries
-                if key not in known and e in raw}
+        pdus = {e: raw[e] if isinstance(raw[e], dict) else json.loads(raw[e])
+                for entries in keyed.values() for e, key, _ in entries if key not in known and e in raw}
         out: dict[str, tuple[int, int]] = {}
         for room_id in rooms:
             outcomes = bytearray()
@@ -196,6 +236,32 @@ class PushCounter:
             out[room_id] = tally.result(None if before is not None else len(keyed[room_id]))
             self.tallied["extended" if before is not None else "recounted"] += 1
             self._keep_tally(user_id, room_id, tally if complete else None)
+        return out
+
+    async def _contexts_of(self, user_id: str, rooms: list[str], upto: int, read: RoomsRead | None
+                           ) -> dict[str, tuple[PushContext, Any, tuple[Any, ...]]]:
+        """Each room's push context and its signature: remembered where the build saw no
+        state change (nor redaction) since it was read, else read (:meth:`contexts`)."""
+        out: dict[str, tuple[PushContext, Any, tuple[Any, ...]]] = {}
+        need: list[str] = []
+        for room_id in rooms:
+            known = self._contexts.get((user_id, room_id))
+            if known is not None and read is not None and read.quiet(room_id, known.upto):
+                known.upto = max(known.upto, upto)
+                self._contexts.move_to_end((user_id, room_id))
+                out[room_id] = (known.ctx, known.flat, known.signature)
+            else:
+                need.append(room_id)
+        found = await self.contexts(user_id, need) if need else {}
+        for room_id in need:
+            ctx, flat = found[room_id]
+            signature = (ctx.display_name, ctx.member_count, tuple(sorted(ctx.notification_levels.items())),
+                         json.dumps(flat.get(("m.room.power_levels", ""), {}).get("content"), sort_keys=True))
+            out[room_id] = (ctx, flat, signature)
+            self._contexts[(user_id, room_id)] = _Context(ctx, flat, signature, upto)
+            self._contexts.move_to_end((user_id, room_id))
+            if len(self._contexts) > TALLY_SIZE:
+                self._contexts.popitem(last=False)
         return out
 
     def _compile(self, rules_key: bytes, rules: dict[str, list[Any]]) -> CompiledRules:

@@ -144,16 +144,16 @@ class PushRuleService:
             out[kind] = rules
         return out
 
-    async def _stored(self, user_id: str) -> JsonDict | None:
-        return await self.account_data.repo.get(user_id, "", PUSH_RULES_TYPE)
+    async def _stored(self, user_id: str, at: int | None = None) -> JsonDict | None:
+        return await self.account_data.global_content(user_id, PUSH_RULES_TYPE, at)
 
     async def rules(self, user_id: str) -> dict[str, list[JsonDict]]:
         return self.build(user_id, await self._stored(user_id))
 
-    async def shared_rules(self, user_id: str) -> tuple[dict[str, list[JsonDict]], bytes]:
+    async def shared_rules(self, user_id: str, at: int | None = None) -> tuple[dict[str, list[JsonDict]], bytes]:
         """The user's rule set, not to be changed (it is shared), and a key that changes
         with it: a digest of the user id and the stored rules the set is built from."""
-        stored = await self._stored(user_id)
+        stored = await self._stored(user_id, at)  # at: see AccountDataService.global_content
         key = hashlib.blake2b(
             json.dumps([user_id, stored], sort_keys=True, separators=(",", ":")).encode(), digest_size=16
         ).digest()

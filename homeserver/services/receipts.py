@@ -35,6 +35,7 @@ from homeserver.services.filters import (
     room_section_filter,
 )
 from homeserver.services.presence import OFFLINE_GRACE_MS, PresenceContributor, PresenceService
+from homeserver.services.push_counts import RoomsRead
 from homeserver.services.sync_api import MembershipReader, SyncContext, SyncContributor, room_section
 from homeserver.services.typing import TypingContributor, TypingService
 from homeserver.storage.account_data import AccountDataRepository
@@ -234,10 +235,10 @@ class UnreadCountContributor:
 
     def __init__(self, repo: ReceiptRepository) -> None:
         self.repo = repo
-        # ``async (user, rooms, upto, unread) -> {room: (notifications, highlights)}`` from
-        # the user's push rules (services/push_counts.py), set by the app.
-        # The last argument: the rooms' unread lower bounds (ReceiptRepository.unread_bounds).
-        self.push_counts: Callable[[str, list[str], int, dict[str, int], dict[str, int]],
+        # ``async (user, rooms, upto, unread, bounds, read) -> {room: (notifications, highlights)}``
+        # from the user's push rules (services/push_counts.py), set by the app; ``bounds``: the
+        # rooms' unread lower bounds, ``read``: the events the build holds already.
+        self.push_counts: Callable[[str, list[str], int, dict[str, int], dict[str, int], RoomsRead | None],
                                    Awaitable[dict[str, tuple[int, int]]]] | None = None
 
     async def contribute(self, ctx: SyncContext, response: JsonDict) -> bool:
@@ -247,7 +248,10 @@ class UnreadCountContributor:
             return False
         upto = ctx.upto.get("events")
         bounds, counts = await self.repo.unread_bounds_and_counts(ctx.user_id, rooms, upto)
-        evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts, bounds) if self.push_counts else {}
+        read = RoomsRead(ctx.since.get("events") if ctx.since is not None else 0, ctx.room_events or {},
+                         ctx.upto.get("account_data"))
+        evaluated = await self.push_counts(ctx.user_id, rooms, upto, counts, bounds, read) \
+            if self.push_counts else {}
         for room_id in rooms:
             notifications, highlights = evaluated.get(room_id, (counts.get(room_id, 0), 0))
             join[room_id]["unread_notifications"] = {

@@ -3,7 +3,8 @@
 
 Aliases are created here only for this server (``#name:<our server>``); an
 alias of another server is resolved by asking that server (``remote``, the
-federation's ``query/directory``).  A room appears in ``/publicRooms`` when it is published
+federation's ``query/directory``), and so is its ``/publicRooms`` (``remote_rooms``).  A room
+appears in ``/publicRooms`` when it is published
 (``visibility: public`` at creation or ``PUT /directory/list/room/{roomId}``).
 """
 
@@ -15,6 +16,7 @@ from common.errors import Codes, MatrixError
 from common.identifiers import parse_room_id, split_id
 from homeserver.services.clock import Clock
 from homeserver.services.event_auth import StateMap, required_event_level, user_power
+from homeserver.services.remote_queries import RemoteQueries
 from homeserver.services.rooms import RoomService
 from homeserver.storage.room_directory import RoomDirectoryRepository
 
@@ -49,6 +51,8 @@ class RoomDirectoryService:
         self.server_name = rooms.server_name
         # Set by the federation layer when it is on: resolves other servers' aliases.
         self.remote: RemoteAliases | None = None
+        # Other servers' /publicRooms (set by the composition root when federation is on).
+        self.remote_rooms: RemoteQueries | None = None
 
     # ----------------------------------------------------------------- aliases
     def _local_alias(self, alias: Any) -> str:
@@ -181,7 +185,11 @@ class RoomDirectoryService:
     async def public_rooms(self, limit: Any, since: Any, search: Any, server: Any) -> JsonDict:
         """GET and POST /publicRooms: published rooms, most members first, paged by offset."""
         if server is not None and server != self.server_name:
-            raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory can be listed")
+            if self.remote_rooms is None or not isinstance(server, str):
+                raise MatrixError(400, Codes.INVALID_PARAM, "Only this server's directory can be listed")
+            remote_limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else None
+            return await self.remote_rooms.public_rooms(server, remote_limit,
+                                                        since if isinstance(since, str) else None)
         if limit is None:
             limit = DEFAULT_PUBLIC_ROOMS_LIMIT
         if isinstance(limit, str) and limit.isdigit():

@@ -106,6 +106,10 @@ class SyncContext:
     # The user's own membership events in (since, upto] of the events stream, as
     # this build read them already (None: not read; a contributor reads them itself).
     own_membership_events: list[Any] | None = None
+    # Per joined room (not new in this response), every event of (since, upto] of the
+    # events stream, where this build read them all (unfiltered, within the timeline
+    # limit); rooms missing here were not read whole.
+    room_events: dict[str, list[Any]] | None = None
 
     def needs(self, streams: frozenset[str] | None) -> bool:
         """Whether a part that reads ``streams`` (None: something else too) must be built."""

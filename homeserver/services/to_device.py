@@ -26,6 +26,8 @@ TXN_RETENTION_MS = 24 * 3600 * 1000
 # limit, and one sender cannot fill another user's queue on their own.
 MAX_QUEUED_PER_DEVICE = 1000
 MAX_QUEUED_PER_SENDER = 100
+# Devices whose emptied position is remembered (all are forgotten when full).
+_GONE_MAX = 100_000
 
 
 class ToDeviceService:
@@ -41,6 +43,10 @@ class ToDeviceService:
         self.server_name = server_name
         # Messages for users of other servers leave as m.direct_to_device (set by the composition root).
         self.federation: EduSink | None = None
+        # (user, device) -> a position at or below which the device has no message left (deleted
+        # by an acknowledgement, or none was ever queued): a fact about the database, true for
+        # every instance, so a sync at or below it neither deletes nor reads.
+        self._gone: dict[tuple[str, str], int] = {}
 
     async def send(self, sender: str, sender_device: str, event_type: str, txn_id: str, messages: Any) -> None:
         if not isinstance(messages, dict):
@@ -129,9 +135,19 @@ class ToDeviceService:
         Syncing with ``since`` acknowledges (deletes) everything at or before it.
         """
         after = since or 0
-        if since:
+        key = (user_id, device_id)
+        gone = self._gone.get(key, 0)
+        if since and since > gone:
             await self.repo.acknowledge(user_id, device_id, since)
-        rows = await self.repo.pending(user_id, device_id, after, upto, MAX_PER_SYNC + 1)
+            gone = min(since, upto)  # a later message may still take a position in (upto, since]
+        # Single writer: nothing can appear at or below ``upto`` once it is read.
+        rows = await self.repo.pending(user_id, device_id, after, upto, MAX_PER_SYNC + 1) if after < upto else []
+        if not rows:
+            gone = max(gone, upto)  # acknowledged up to ``after`` (or never queued), none since
+        if gone and gone != self._gone.get(key):
+            if len(self._gone) >= _GONE_MAX:
+                self._gone.clear()
+            self._gone[key] = gone
         next_pos = upto
         if len(rows) > MAX_PER_SYNC:
             # Stop before the first position not delivered whole.

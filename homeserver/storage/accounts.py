@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from homeserver.storage.admin_users import FLAGS
 from homeserver.storage.database import Database
 from homeserver.storage.models.accounts import AccessToken, Device, User
+from homeserver.storage.streams import AUTH_COUNTER, bump_counter
 
 
 class AlreadyExists(Exception):
@@ -28,6 +32,16 @@ class SeenDevice:
 
     last_seen_ts: int | None
     last_seen_ip: str | None
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """A token's owner, device and account, as one request reads them."""
+
+    owner: TokenOwner
+    seen: SeenDevice | None  # None: the device row is gone
+    flags: dict[str, bool] | None  # the account's flags (None: no such account row)
+    override: tuple[int, int] | None  # the account's rate-limit override, if any
 
 
 class UserRepository:
@@ -171,6 +185,7 @@ class DeviceRepository:
             await AccessToken.filter(user_id=user_id, device_id__in=device_ids).using_db(
                 conn
             ).delete()
+            await bump_counter(self.db, AUTH_COUNTER, conn)
         return [str(d) for d in existing]
 
 
@@ -191,27 +206,43 @@ class TokenRepository:
             return None
         return TokenOwner(token.user_id, token.device_id, token.id, bool(token.is_guest))
 
-    async def lookup_with_device(self, token_hash: str) -> tuple[TokenOwner, SeenDevice | None] | None:
-        """The token's owner and its device's last-seen fields: every authenticated request, one statement."""
+    async def lookup_for_request(self, token_hash: str) -> TokenLookup | None:
+        """What every authenticated request needs, in one statement: the token's owner,
+        its device's last-seen fields, the account's flags and rate-limit override."""
         row = await self.db.fetch_one(
-            "SELECT t.id, t.user_id, t.device_id, t.is_guest, d.id AS device_row, d.last_seen_ts, d.last_seen_ip "
+            "SELECT t.id, t.user_id, t.device_id, t.is_guest, d.id AS device_row, d.last_seen_ts, d.last_seen_ip, "
+            f"u.user_id AS account, {', '.join('u.' + f for f in FLAGS)}, o.messages_per_second, o.burst_count "
             "FROM access_tokens t LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
+            "LEFT JOIN users u ON u.user_id = t.user_id "
+            "LEFT JOIN ratelimit_overrides o ON o.user_id = t.user_id "
             "WHERE t.token_hash = ?",
             (token_hash,),
         )
         if row is None:
             return None
         owner = TokenOwner(str(row["user_id"]), str(row["device_id"]), int(row["id"]), bool(row["is_guest"]))
-        if row["device_row"] is None:
-            return owner, None
-        seen = row["last_seen_ts"]
-        return owner, SeenDevice(None if seen is None else int(seen), row["last_seen_ip"])
+        seen = None
+        if row["device_row"] is not None:
+            ts = row["last_seen_ts"]
+            seen = SeenDevice(None if ts is None else int(ts), row["last_seen_ip"])
+        flags = None if row["account"] is None else {f: bool(row[f]) for f in FLAGS}
+        override = None
+        if row["messages_per_second"] is not None:
+            override = (int(row["messages_per_second"]), int(row["burst_count"]))
+        return TokenLookup(owner, seen, flags, override)
+
+    async def _delete(self, where: str, params: Sequence[Any]) -> None:
+        """Delete tokens and move the auth counter in one transaction (instances that
+        remember tokens check the counter before trusting them: ``services/auth.py``)."""
+        async with self.db.transaction() as conn:
+            await self.db.execute(f"DELETE FROM access_tokens WHERE {where}", params, conn=conn)
+            await bump_counter(self.db, AUTH_COUNTER, conn)
 
     async def delete_by_hash(self, token_hash: str) -> None:
-        await AccessToken.filter(token_hash=token_hash).delete()
+        await self._delete("token_hash = ?", (token_hash,))
 
     async def delete_for_user(self, user_id: str) -> None:
-        await AccessToken.filter(user_id=user_id).delete()
+        await self._delete("user_id = ?", (user_id,))
 
     async def delete_for_device(self, user_id: str, device_id: str) -> None:
-        await AccessToken.filter(user_id=user_id, device_id=device_id).delete()
+        await self._delete("user_id = ? AND device_id = ?", (user_id, device_id))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeserver.storage.database import Database, Row
+from homeserver.storage.streams import AUTH_COUNTER, bump_counter
 
 FLAGS = ("admin", "deactivated", "shadow_banned", "locked", "suspended", "erased")
 
@@ -112,7 +113,10 @@ class AdminUserRepository:
     async def set_flag(self, user_id: str, flag: str, value: bool) -> None:
         if flag not in FLAGS:
             raise ValueError(flag)
-        await self.db.execute(f"UPDATE users SET {flag} = ? WHERE user_id = ?", [int(value), user_id])
+        async with self.db.transaction() as conn:
+            await self.db.execute(f"UPDATE users SET {flag} = ? WHERE user_id = ?", [int(value), user_id], conn)
+            # Instances that remember accounts' flags with their tokens read them again.
+            await bump_counter(self.db, AUTH_COUNTER, conn)
 
     async def clear_credentials(self, user_id: str) -> None:
         await self.db.execute(

@@ -50,6 +50,16 @@ logger = logging.getLogger(__name__)
 
 MULTI_WRITER_STREAMS = frozenset({"events"})
 STALE_CLAIM_MS = 5_000
+# Not a stream of /sync but a counter in the same table, read with the streams: it moves
+# whenever an access token is deleted or an account's flags change, so an instance that
+# remembers tokens knows, from the positions every /sync reads, when to look again.
+AUTH_COUNTER = "auth"
+COUNTERS = (AUTH_COUNTER,)
+
+
+async def bump_counter(db: Database, counter: str, conn: BaseDBAsyncClient | None = None) -> None:
+    """Move a counter row (prepared at start-up like the streams) by one."""
+    await db.execute("UPDATE stream_positions SET position = position + 1 WHERE stream = ?", (counter,), conn=conn)
 
 
 class UnknownStream(RuntimeError):

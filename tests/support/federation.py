@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,9 +63,10 @@ class Cluster:
         }, _merge(node.extra, extra))
         return test_config(node.database_url, node.data_dir, settings)
 
-    async def start(self, name: str, **extra: Any) -> RunningServer:
+    async def start(self, name: str, wrap: Callable[[Any], Any] | None = None, **extra: Any) -> RunningServer:
+        """Start ``name``; ``wrap``: an ASGI middleware in front of its app (see ``serve_homeserver``)."""
         node = self.nodes[name]
-        context = serve_homeserver(self.config(name, **extra), port=node.port, tls=node.tls)
+        context = serve_homeserver(self.config(name, **extra), port=node.port, tls=node.tls, wrap=wrap)
         running = await context.__aenter__()
         self._contexts[name], self.running[name] = context, running
         return running

@@ -112,15 +112,18 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
                            http2: bool = False,
                            before_start: Callable[[Homeserver], None] | None = None,
                            port: int | None = None, tls: tuple[str, str, str] | None = None,
+                           wrap: Callable[[Any], Any] | None = None,
                            ) -> AsyncIterator[RunningServer]:
     """Serve ``config`` on a free port (or ``port``); ``before_start`` may adjust the homeserver first.
 
     ``tls`` = (certificate, key, CA file): serve HTTPS, and the test client trusts that CA only.
+    ``wrap``: an ASGI middleware put in front of the app (e.g. to play an older server without an endpoint).
     """
     port = port or free_port()
     app = create_app(config, clock=clock, mailer=mailer)
     if before_start is not None:
         before_start(app.state.hs)
+    served = wrap(app) if wrap is not None else app
     hc = HypercornConfig()
     hc.bind = [f"127.0.0.1:{port}"]
     hc.keep_alive_max_requests = 1_000_000
@@ -133,7 +136,7 @@ async def serve_homeserver(config: Config, clock: Clock | None = None, mailer: A
         hc.alpn_protocols = ["h2", "http/1.1"]
         verify = ssl.create_default_context(cafile=tls[2])
     stop = asyncio.Event()
-    task = asyncio.create_task(serve_bounded(app, hc, stop.wait))
+    task = asyncio.create_task(serve_bounded(served, hc, stop.wait))
     base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=base_url, timeout=30.0, http2=http2, http1=not http2, verify=verify)
     try:

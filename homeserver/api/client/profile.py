@@ -20,14 +20,14 @@ async def _reader(request: Request) -> str:
 async def get_profile(request: Request) -> Response:
     """GET /_matrix/client/v3/profile/{userId}"""
     reader = await _reader(request)
-    return json_response(await services(request).profiles.get_profile(reader, path_param(request, "user_id")))
+    return json_response(await services(request).profiles.read(reader, path_param(request, "user_id")))
 
 
 async def get_field(request: Request) -> Response:
     """GET /_matrix/client/v3/profile/{userId}/{keyName}"""
     reader = await _reader(request)
     return json_response(
-        await services(request).profiles.get_field(reader, path_param(request, "user_id"), path_param(request, "key_name"))
+        await services(request).profiles.read(reader, path_param(request, "user_id"), path_param(request, "key_name"))
     )
 
 

@@ -1,4 +1,5 @@
-"""Queries other servers make about our users and aliases: ``query/profile``, ``query/directory``."""
+"""Queries other servers make about our users, aliases and public rooms: ``query/profile``,
+``query/directory``, ``publicRooms``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.responses import Response
 
 from common.errors import Codes, MatrixError
 from homeserver.api.federation.auth import authenticate
-from homeserver.api.http import json_response, services
+from homeserver.api.http import json_response, read_json, services
 
 # What a remote server may read: only fields everyone may see (an anonymous reader).
 ANONYMOUS = ""
@@ -39,3 +40,22 @@ async def query_directory(request: Request) -> Response:
     if not alias.endswith(":" + server):
         raise MatrixError(404, Codes.NOT_FOUND, "The alias is not one of this server's")
     return json_response(await services(request).room_directory.resolve(alias))
+
+
+async def public_rooms_get(request: Request) -> Response:
+    """GET /_matrix/federation/v1/publicRooms"""
+    await authenticate(request)
+    params = request.query_params
+    return json_response(await services(request).room_directory.public_rooms(
+        params.get("limit"), params.get("since"), None, None))
+
+
+async def public_rooms_post(request: Request) -> Response:
+    """POST /_matrix/federation/v1/publicRooms"""
+    await authenticate(request)
+    body = await read_json(request, allow_empty=True)
+    search_filter = body.get("filter", {})
+    if not isinstance(search_filter, dict):
+        raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
+    return json_response(await services(request).room_directory.public_rooms(
+        body.get("limit"), body.get("since"), search_filter.get("generic_search_term"), None))

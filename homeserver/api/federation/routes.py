@@ -28,6 +28,8 @@ def federation_routes() -> list[BaseRoute]:
         # Deprecated form with a key id (spec r0): the same document.
         Route(KEY + "/server/{key_id}", keys.server_keys, methods=["GET"]),
         Route(KEY + "/query/{server_name}", keys.query_one, methods=["GET"]),
+        # Deprecated form with a key id (spec r0): the same answer.
+        Route(KEY + "/query/{server_name}/{key_id}", keys.query_one, methods=["GET"]),
         Route(KEY + "/query", keys.query_many, methods=["POST"]),
         Route(F1 + "/send/{txn_id}", transactions.send_transaction, methods=["PUT"]),
         Route(F1 + "/user/keys/query", user_keys.query_keys, methods=["POST"]),
@@ -35,6 +37,8 @@ def federation_routes() -> list[BaseRoute]:
         Route(F1 + "/user/devices/{user_id}", user_keys.user_devices, methods=["GET"]),
         Route(F1 + "/query/profile", queries.query_profile, methods=["GET"]),
         Route(F1 + "/query/directory", queries.query_directory, methods=["GET"]),
+        Route(F1 + "/publicRooms", queries.public_rooms_get, methods=["GET"]),
+        Route(F1 + "/publicRooms", queries.public_rooms_post, methods=["POST"]),
         # The room graph (api/federation/rooms.py).
         Route(F1 + "/event/{event_id}", rooms.get_event, methods=["GET"]),
         Route(F1 + "/state/{room_id}", rooms.get_state, methods=["GET"]),

@@ -31,9 +31,6 @@ from homeserver.storage.rooms import RoomRepository
 Json = dict[str, Any]
 
 NOT_ADMIN = "You are not a server admin"
-# Suspended accounts may still do these (MSC3823): leave rooms, log out, manage devices.
-SUSPENDED_ALLOWED_SUFFIXES = ("/leave", "/logout", "/logout/all", "/delete_devices")
-LOCKED_ALLOWED_SUFFIXES = ("/logout", "/logout/all")
 
 
 def user_json(row: AdminUserRow, last_seen_ts: int | None = None) -> Json:
@@ -104,23 +101,6 @@ class AdminUserService:
         if row is None or row.is_placeholder:
             raise not_found("User not found")
         return row
-
-    async def check_account(self, user_id: str, method: str, path: str) -> AccountStatus:
-        """Every authenticated request: a locked account may only log out; a suspended one
-        may read, leave rooms, log out and delete devices (MSC3823).  One query, whose
-        shadow-ban flag and rate-limit override the request's send then reuses."""
-        found = await self.repo.flags_and_override(user_id)
-        if found is None:
-            return AccountStatus()
-        flags, override = found
-        status = AccountStatus(flags["shadow_banned"], override)
-        if flags["locked"] and not path.endswith(LOCKED_ALLOWED_SUFFIXES):
-            raise MatrixError(401, Codes.USER_LOCKED, "This account has been locked", {"soft_logout": True})
-        if not flags["suspended"] or method in ("GET", "HEAD", "OPTIONS"):
-            return status
-        if path.endswith(SUSPENDED_ALLOWED_SUFFIXES) or (method == "DELETE" and "/devices/" in path):
-            return status
-        raise MatrixError(403, "M_USER_SUSPENDED", "This account has been suspended")
 
     # ---------------------------------------------------------- reading
     async def list_users(self, params: Mapping[str, str]) -> Json:
@@ -200,7 +180,7 @@ class AdminUserService:
                 except MatrixError:
                     continue
         await self.devices.delete_all(row.user_id)
-        await self.tokens.tokens.delete_for_user(row.user_id)
+        await self.tokens.revoke_user(row.user_id)
         await self.repo.clear_credentials(row.user_id)
         await self.repo.set_flag(row.user_id, "deactivated", True)
         if erase:
