@@ -19,6 +19,7 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
+from common.canonical_json import encode_canonical_json
 from common.errors import Codes, MatrixError
 from homeserver.services.event_auth import server_of
 from homeserver.services.event_sender import EventSender
@@ -93,6 +94,12 @@ class RemoteInvites:
             raise MatrixError(exc.status if exc.status in (400, 403, 404) else 502, exc.errcode,
                               f"{destination} did not accept the invite: {exc.message}") from None
         signed = answer.get("event")
+        try:  # room v6+ events are strict canonical JSON; none can carry a float
+            encode_canonical_json(signed)
+        except ValueError:
+            await self._revoke(inviter, room_id, target)
+            raise MatrixError(400, Codes.BAD_JSON,
+                              f"{destination} answered the invite with an event that is not canonical JSON") from None
         signatures = signed.get("signatures") if isinstance(signed, dict) else None
         theirs = signatures.get(destination) if isinstance(signatures, dict) else None
         if isinstance(theirs, dict):
@@ -134,6 +141,9 @@ class RemoteInvites:
             raise MatrixError(400, Codes.BAD_JSON, "The event belongs to another room")
         if server_of(target) != self.server_name:
             raise MatrixError(400, Codes.BAD_JSON, "The invited user is not one of this server's")
+        if await self.events.room_head(room_id) is not None:  # a denied server learns nothing more
+            acl = await self.events.state_event(room_id, *ACL)
+            check_server_allowed(origin, acl.content if acl is not None else None)
         user = await self.users.get(target)
         if user is None or user.deactivated:
             raise MatrixError(404, Codes.NOT_FOUND, "Unknown user")
@@ -142,9 +152,6 @@ class RemoteInvites:
                 raise MatrixError(400, Codes.BAD_JSON, "The event id in the path is not the event's id")
         except ValueError as exc:
             raise MatrixError(400, Codes.BAD_JSON, str(exc)) from None
-        if await self.events.room_head(room_id) is not None:
-            acl = await self.events.state_event(room_id, *ACL)
-            check_server_allowed(origin, acl.content if acl is not None else None)
         _, checked = await self.incoming.validated(identifier, pdu)
         signed = sign_event(dict(checked), self.server_name, self.signing_key, version)
         if await self._resident(room_id):

@@ -105,8 +105,13 @@ class RemoteMembership:
                 if exc.status == 403:
                     break  # refused by the room's rules: another server will say the same
         assert last is not None
+        # The room version a server could not offer goes to the client with its error (spec, make_join 400).
+        body = getattr(last, "body", None)
+        extra = ({"room_version": body["room_version"][:100]} if isinstance(body, dict)
+                 and last.errcode == Codes.INCOMPATIBLE_ROOM_VERSION and isinstance(body.get("room_version"), str)
+                 else None)
         raise MatrixError(last.status if last.status in (400, 403, 404) else 502, last.errcode,
-                          f"Could not {kind} the room: " + "; ".join(errors)[:900])
+                          f"Could not {kind} the room: " + "; ".join(errors)[:900], extra=extra)
 
     async def join(self, user_id: str, room_id: str, servers: list[str]) -> str:
         server, version, event, answer = await self._handshake("join", room_id, user_id, servers)
