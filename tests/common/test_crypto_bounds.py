@@ -128,3 +128,12 @@ def test_pbkdf2_iterations_between_1_and_the_ceiling() -> None:
     for over in (0, 20_000_001):
         with pytest.raises(WeakParameters, match="out of range"):
             KdfParams.pbkdf2(over).check(allow_weak=True)
+
+
+def test_a_sender_key_receiver_skips_the_documented_256_messages() -> None:
+    """256, as the module documents: the 257th message after the last one read is still readable."""
+    out, inb = setup()
+    msgs = [out.encrypt(b"%d" % i, ROOM) for i in range(258)]
+    with pytest.raises(TooManySkippedMessages, match="would skip 257 "):
+        inb.decrypt(msgs[257], ROOM)
+    assert inb.decrypt(msgs[256], ROOM) == b"256"

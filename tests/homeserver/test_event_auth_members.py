@@ -72,7 +72,9 @@ def test_the_creator_s_first_join(version: str) -> None:
 def test_join_by_rule(version: str) -> None:
     rules = V[version]
     r = room(version)
+    # Either order of the two ids (a check that only compared them one way would let one through).
     r.refuses(r.member(BOB, "join", MOD), "only join for yourself")
+    r.refuses(r.member(BOB, "join", ALICE), "only join for yourself")
     for rule in ("invite", "public", "knock", "restricted", "knock_restricted", "private"):
         ruled = r.join_rule(rule)
         ruled.refuses(ruled.member(DAVE, "join"), "banned")
@@ -86,9 +88,10 @@ def test_join_by_rule(version: str) -> None:
             ruled.refuses(ruled.member(KIM, "join"), "not invited")
     public = r.join_rule("public")
     public.allows(public.member(EVE, "join"))
-    unknown = r.join_rule("private")
-    unknown.refuses(unknown.member(EVE, "join"), "not invited")
-    unknown.refuses(unknown.member(FRANK, "join"), "not invited")
+    for other in ("private", "closed"):  # unknown rules, sorting after and before "knock": nobody joins
+        unknown = r.join_rule(other)
+        unknown.refuses(unknown.member(EVE, "join"), "not invited")
+        unknown.refuses(unknown.member(FRANK, "join"), "not invited")
     odd = r.put(r.event("m.room.join_rules", ALICE, {"join_rule": 5}, ""))
     odd.refuses(odd.member(EVE, "join"), "not invited")  # an odd rule reads as invite
     odd.allows(odd.member(FRANK, "join"))
@@ -209,5 +212,6 @@ def test_knocks(version: str) -> None:
     k.allows(k.member(EVE, "knock"))
     k.allows(k.member(KIM, "knock"))  # knocking again
     k.refuses(k.member(EVE, "knock", MOD), "only knock for yourself")
+    k.refuses(k.member(EVE, "knock", ALICE), "only knock for yourself")
     for user, membership in ((DAVE, "ban"), (FRANK, "invite"), (BOB, "join")):
         k.refuses(k.member(user, "knock"), f"cannot knock: already {membership}")

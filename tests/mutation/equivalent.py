@@ -32,6 +32,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "if len(key) != KEY_LEN or len(nonce) != NONCE_LEN:"):
        "CPython keeps one object per small int (-5..256): a length is KEY_LEN or NONCE_LEN exactly when equal"
        for name in ("aes_gcm_encrypt", "aes_gcm_decrypt")},
+    **{("common/crypto/primitives.py", name, "core/ReplaceComparisonOperator_NotEq_IsNot",
+        "if len(seed) != KEY_LEN:"):
+       "CPython keeps one object per small int (-5..256): a length is KEY_LEN exactly when equal"
+       for name in ("load_ed25519_private", "ed25519_seed_to_x25519")},
     (_SYNC_API, "get", "core/ReplaceComparisonOperator_Lt_LtE",
      "return self.positions[index] if index < len(self.positions) else 0"):
         "every SyncToken holds one position per stream (decode pads a short token, from_mapping and build fill"
@@ -56,6 +60,15 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "if self.history is None or self.membership is None or until <= after:"):
         "app.py always sets history and membership; with until <= after both queries cover an empty range"
         " and return nothing, so the early return only saves them",
+    (_SYNC, "_plan_rooms", "core/NumberReplacer",
+     'since_events = since.get("events") if since is not None else 0'):
+        "the default is for an initial sync, and since_events is read only where since is not None",
+    ("homeserver/services/event_auth_members.py", "check_membership", "core/ReplaceComparisonOperator_Eq_LtE",
+     'if target_membership == "ban" and sender_level < level_for(state, "ban"):'):
+        "a membership in a room's state passed check_membership (join, invite, leave, ban or knock; anything"
+        " else reads as leave), and of those only 'ban' sorts at or below 'ban'",
+    (_SYNC, "_RoomPlan", "core/NumberReplacer", "upto: int = 0"):
+        "both places that build a _RoomPlan (_membership_at) pass its upto: the default is never used",
     (_SYNC, "resolve_filter", "core/ReplaceComparisonOperator_Eq_LtE", 'if param is None or param == "":'):
         "no string sorts before the empty one: param <= '' holds exactly when param == ''",
     (_SYNC, "sync", "core/NumberReplacer",
