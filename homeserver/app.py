@@ -47,6 +47,7 @@ from homeserver.services.devices import DeviceService
 from homeserver.services.directory import DirectoryService, build_people, connect_people
 from homeserver.services.federation_rooms import FederationRooms, build_federation_rooms
 from homeserver.services.filters import FilterService
+from homeserver.services.guest_access import GuestEviction
 from homeserver.services.health import HealthService
 from homeserver.services.idempotency import IdempotencyService
 from homeserver.services.identity_client import IdentityServerClient
@@ -281,6 +282,7 @@ def build_services(
                                   verify=trust_also(config.push.gateway_ca_file))
     extras.receipts.read_listeners.append(push_gateway.on_read)
     core.rooms.sender.on_committed(push_gateway.on_committed)
+    core.rooms.sender.on_committed(GuestEviction(core.rooms.sender, token_repo, config.server_name).on_committed)
     devices.on_deleted(pushers.on_devices_deleted)
     threepids = ThreepidService(
         accounts, ThreepidBindingRepository(database),

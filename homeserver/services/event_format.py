@@ -57,6 +57,9 @@ class EventFormatter:
             if event.prev_sender is not None:
                 unsigned["prev_sender"] = event.prev_sender
         if event.redacted_by is not None:
+            # redacted_because is the spec's; redacted_by (its id) is what Synapse adds too, and
+            # what SyTest and some clients read.
+            unsigned["redacted_by"] = event.redacted_by
             redaction = redactions.get(event.redacted_by)
             if redaction is not None:
                 unsigned["redacted_because"] = client_event(redaction.pdu, redaction.event_id, now,

@@ -113,8 +113,9 @@ class RemoteMembership:
         raise MatrixError(last.status if last.status in (400, 403, 404) else 502, last.errcode,
                           f"Could not {kind} the room: " + "; ".join(errors)[:900], extra=extra)
 
-    async def join(self, user_id: str, room_id: str, servers: list[str]) -> str:
-        server, version, event, answer = await self._handshake("join", room_id, user_id, servers)
+    async def join(self, user_id: str, room_id: str, servers: list[str], content: JsonDict | None = None) -> str:
+        """``content``: member content of ours (display name, avatar, reason) over the template's."""
+        server, version, event, answer = await self._handshake("join", room_id, user_id, servers, content)
         signed = answer.get("event")
         if isinstance(signed, dict):
             try:

@@ -66,11 +66,11 @@ class FederationRooms:
         self.resident.forward = forward
 
     # ------------------------------------------------------------ membership.RemoteJoiner
-    async def join(self, user_id: str, room_id: str, servers: list[str]) -> str:
+    async def join(self, user_id: str, room_id: str, servers: list[str], content: JsonDict | None = None) -> str:
         invite = await self.incoming.events.state_event(room_id, "m.room.member", user_id)
         if invite is not None and invite.membership == "invite":
             servers = [*servers, server_of(invite.sender)]  # an invite is joined through its inviter's server
-        return await self.remote.join(user_id, room_id, servers)
+        return await self.remote.join(user_id, room_id, servers, content)
 
     async def invite(self, inviter: str, room_id: str, target: str, content: JsonDict) -> None:
         await self.invites.invite(inviter, room_id, target, content)

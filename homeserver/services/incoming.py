@@ -43,9 +43,11 @@ from homeserver.services.events import (
     compute_event_id,
     content_hash_matches,
     redact_event,
+    redacts_of,
     reference_ids,
     room_id_for_create,
 )
+from homeserver.services.incoming_redactions import apply_redaction
 from homeserver.services.room_versions import ROOM_VERSIONS, RoomVersion
 from homeserver.services.signature_keys import (
     MAX_KEY_VALIDITY_MS,
@@ -352,6 +354,9 @@ class IncomingEvents:
                 membership=membership if isinstance(membership, str) else None, pdu=pdu, state_group=group,
             )
             await writer.insert_event(event)
+            if event.type == "m.room.redaction" and (target_id := redacts_of(pdu)) is not None:
+                await apply_redaction(writer, await self.events.get(target_id), event_id, pdu, version,
+                                      await self._state_map(after, pdu, version))
             old_current = await current_state_rows(writer)  # after the insert's own upsert
             referenced = await self.graph.is_referenced(event_id, writer.conn)
             await self.graph.replace_extremities(writer.conn, room_id, await self._ancestors_to_drop(prevs),

@@ -30,7 +30,7 @@ JsonDict = dict[str, Any]
 class RemoteJoiner(Protocol):
     """Membership in rooms on other servers (homeserver/services/federation_rooms.py)."""
 
-    async def join(self, user_id: str, room_id: str, servers: list[str]) -> str: ...
+    async def join(self, user_id: str, room_id: str, servers: list[str], content: JsonDict | None = None) -> str: ...
 
     async def invite(self, inviter: str, room_id: str, target: str, content: JsonDict) -> None: ...
 
@@ -93,8 +93,10 @@ class MembershipService:
         content = _reason(await self.rooms.member_content(target_id, "invite", extra), reason)
         await self.sender.send(room_id, [EventSpec("m.room.member", user_id, content, target_id)])
 
-    async def join(self, user_id: str, room_id_or_alias: str, servers: Sequence[str] = ()) -> str:
-        """Join; a room this server is not in is joined through ``servers`` (``make_join``/``send_join``)."""
+    async def join(self, user_id: str, room_id_or_alias: str, servers: Sequence[str] = (),
+                   extra: JsonDict | None = None) -> str:
+        """Join; a room this server is not in is joined through ``servers`` (``make_join``/``send_join``).
+        ``extra``: more member content from the request (``reason``, a client's own fields)."""
         room_id = room_id_or_alias
         if room_id_or_alias.startswith("#"):
             if self.rooms.directory is None:
@@ -107,12 +109,14 @@ class MembershipService:
             check_room_id(room_id)
             for check in self.entry_checks:
                 await check(room_id)
-            return await self.remote.join(user_id, room_id, list(servers))
+            # Our member content (profile, the request's fields) over the resident server's template.
+            content = await self.rooms.member_content(user_id, "join", extra)
+            return await self.remote.join(user_id, room_id, list(servers), content)
         await self._entry(room_id)
         current = await self.repo.membership(room_id, user_id)
         if current is not None and current.membership == "join":
             return room_id
-        content = await self.rooms.member_content(user_id, "join")
+        content = await self.rooms.member_content(user_id, "join", extra)
         if current is None or current.membership != "invite":
             via = await self._restricted_authoriser(user_id, room_id)
             if via is not None:

@@ -246,3 +246,11 @@ class TokenRepository:
 
     async def delete_for_device(self, user_id: str, device_id: str) -> None:
         await self._delete("user_id = ? AND device_id = ?", (user_id, device_id))
+
+    async def guests_among(self, user_ids: list[str]) -> set[str]:
+        """The users of ``user_ids`` signed in with a guest token."""
+        if not user_ids:
+            return set()
+        rows = await AccessToken.filter(user_id__in=user_ids, is_guest=True).distinct().values_list(
+            "user_id", flat=True)
+        return {str(r) for r in rows}

@@ -50,3 +50,30 @@ async def test_guest_account_and_its_limits(make_config: Any) -> None:
         login = await server.api("POST", "login", json={"type": "m.login.password", "password": "",
                                                         "identifier": {"type": "m.id.user", "user": guest.user_id}})
         assert login.status_code == 403
+
+
+async def test_guests_leave_when_guest_access_is_revoked(make_config: Any) -> None:
+    """Spec, Guest Access, server behaviour: when m.room.guest_access stops being can_join, the
+    server MUST set the guests' membership to leave.  Members who are not guests stay."""
+    async with serve_homeserver(make_config(registration={"allow_guests": True})) as server:
+        registered = (await server.api("POST", "register", params={"kind": "guest"}, json={})).json()
+        guest = Account(registered["user_id"], registered["device_id"], registered["access_token"], "")
+        alice, bob = await server.register(), await server.register()
+        room = quote(await create_room(server, alice, preset="public_chat"))
+        await server.api("PUT", f"rooms/{room}/state/m.room.guest_access", alice, json={"guest_access": "can_join"})
+        for member in (guest, bob):
+            assert (await server.api("POST", f"join/{room}", member, json={})).status_code == 200
+        # Another state change keeps the guest in.
+        await server.api("PUT", f"rooms/{room}/state/m.room.topic", alice, json={"topic": "still open"})
+        joined = await server.api("GET", f"rooms/{room}/joined_members", alice)
+        assert set(joined.json()["joined"]) == {alice.user_id, bob.user_id, guest.user_id}
+
+        revoked = await server.api("PUT", f"rooms/{room}/state/m.room.guest_access", alice,
+                                   json={"guest_access": "forbidden"})
+        assert revoked.status_code == 200, revoked.text
+        joined = await server.api("GET", f"rooms/{room}/joined_members", alice)
+        assert set(joined.json()["joined"]) == {alice.user_id, bob.user_id}
+        member = await server.api("GET", f"rooms/{room}/state/m.room.member/{quote(guest.user_id)}", alice)
+        assert member.json()["membership"] == "leave"
+        refused = await server.api("POST", f"join/{room}", guest, json={})
+        assert refused.status_code == 403 and refused.json()["errcode"] == "M_GUEST_ACCESS_FORBIDDEN"

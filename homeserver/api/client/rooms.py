@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -78,6 +80,20 @@ async def invite(request: Request) -> Response:
     return json_response({})
 
 
+# Request fields that are not member content (or that only the server may set).
+_NOT_MEMBER_CONTENT = ("membership", "third_party_signed", "join_authorised_via_users_server")
+
+
+def _member_extra(body: dict[str, Any]) -> dict[str, Any]:
+    """What a join request adds to the member event: ``reason`` (spec) and any other
+    content fields the client gives (Synapse keeps them too; a per-room ``displayname``
+    overrides the profile's), never ``membership`` or the fields only servers set."""
+    extra = {k: v for k, v in body.items() if k not in _NOT_MEMBER_CONTENT}
+    if "reason" in extra and not isinstance(extra["reason"], str):
+        raise MatrixError(400, Codes.INVALID_PARAM, "reason must be a string")
+    return extra
+
+
 async def join_room_id(request: Request) -> Response:
     """POST /_matrix/client/v3/rooms/{roomId}/join"""
     requester = await require_auth(request)
@@ -88,7 +104,7 @@ async def join_room_id(request: Request) -> Response:
         await services(request).third_party_invites.join(
             requester.user_id, room_id_param(request), body["third_party_signed"])
     room_id = await services(request).membership.join(requester.user_id, room_id_param(request),
-                                                      request.query_params.getlist("via"))
+                                                      request.query_params.getlist("via"), _member_extra(body))
     return json_response({"room_id": room_id})
 
 
@@ -106,7 +122,7 @@ async def join(request: Request) -> Response:
             target = await services(request).room_directory.room_id_for(target)
         await services(request).third_party_invites.join(requester.user_id, target, body["third_party_signed"])
     servers = [*request.query_params.getlist("server_name"), *request.query_params.getlist("via")]
-    room_id = await services(request).membership.join(requester.user_id, target, servers)
+    room_id = await services(request).membership.join(requester.user_id, target, servers, _member_extra(body))
     return json_response({"room_id": room_id})
 
 
