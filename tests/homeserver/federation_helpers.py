@@ -38,8 +38,9 @@ class RoomAnswers:
         return sorted(seen)
 
     async def request(self, destination: str, method: str, path: str, *, query: dict[str, Any] | None = None,
-                      json: Any = None) -> dict[str, Any]:
+                      json: Any = None, v1_wrapped: bool = False) -> dict[str, Any]:
         assert destination == REMOTE
+        assert not v1_wrapped  # the room's answers are all of the current (v1 unwrapped / v2) forms
         self.requests.append((method, path.split("/")[4]))
         parts = [unquote(p) for p in path.split("/")]
         kind = parts[4]
