@@ -228,6 +228,8 @@ def build_services(
     tokens = TokenService(token_repo, device_repo, clock)
     devices = DeviceService(device_repo, clock)
     devices.on_deleted(_revoke_tokens(tokens))
+    # logout/all, deactivation, a password reset: every token, device row or not.
+    devices.on_all_deleted(tokens.tokens.delete_for_user)
     uia = InteractiveAuth(auth_state, clock)
     mail = mailer or build_mailer(config)
     accounts = AccountService(

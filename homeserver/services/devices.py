@@ -47,6 +47,7 @@ class DeviceService:
         self._created_listeners: list[DeviceListener] = []
         self._deleted_listeners: list[DeviceListener] = []
         self._renamed_listeners: list[DeviceListener] = []
+        self._all_deleted_listeners: list[Callable[[str], Awaitable[None]]] = []
 
     def on_created(self, listener: DeviceListener) -> None:
         self._created_listeners.append(listener)
@@ -56,6 +57,11 @@ class DeviceService:
 
     def on_deleted(self, listener: DeviceListener) -> None:
         self._deleted_listeners.append(listener)
+
+    def on_all_deleted(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """``listener(user_id)`` after :meth:`delete_all`: for what belongs to the user
+        without a device row of its own (an admin's login-as token)."""
+        self._all_deleted_listeners.append(listener)
 
     async def login_device(
         self, user_id: str, device_id: str | None, display_name: str | None, ip: str | None
@@ -100,3 +106,5 @@ class DeviceService:
     async def delete_all(self, user_id: str) -> None:
         ids = [d.device_id for d in await self.devices.list_for_user(user_id)]
         await self.delete(user_id, ids)
+        for listener in self._all_deleted_listeners:
+            await listener(user_id)

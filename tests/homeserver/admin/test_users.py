@@ -113,6 +113,18 @@ async def test_login_as_user_is_audited(server: RunningServer, admin: Account) -
            "M_INVALID_PARAM")
 
 
+async def test_logout_all_ends_a_login_as_session_too(server: RunningServer, admin: Account) -> None:
+    """POST /logout/all "invalidates all access tokens for a user" (spec): the one an admin's
+    login-as issued has no device row of its own, and survived before."""
+    alice = await server.register("alice")
+    body = expect(await server.api("POST", f"{A1}/users/{alice.user_id}/login", admin, json={}))
+    puppet = Account(alice.user_id, "", body["access_token"], "")
+    expect(await server.api("GET", "account/whoami", puppet))
+    expect(await server.api("POST", "logout/all", alice, json={}))
+    expect(await server.api("GET", "account/whoami", alice), 401, "M_UNKNOWN_TOKEN")
+    expect(await server.api("GET", "account/whoami", puppet), 401, "M_UNKNOWN_TOKEN")
+
+
 async def _audit(server: RunningServer, target: str) -> list[dict[str, object]]:
     repo = server.hs.services.admin.users.repo
     with server.hs.database.activated():
