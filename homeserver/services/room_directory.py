@@ -182,6 +182,14 @@ class RoomDirectoryService:
         else:
             await self.repo.unpublish(room_id)
 
+    async def public_rooms_search(self, body: JsonDict, server: Any) -> JsonDict:
+        """POST /publicRooms (client and federation): the body's limit, since and filter."""
+        search_filter = body.get("filter", {})
+        if not isinstance(search_filter, dict):
+            raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
+        return await self.public_rooms(body.get("limit"), body.get("since"),
+                                       search_filter.get("generic_search_term"), server)
+
     async def public_rooms(self, limit: Any, since: Any, search: Any, server: Any) -> JsonDict:
         """GET and POST /publicRooms: published rooms, most members first, paged by offset."""
         if server is not None and server != self.server_name:

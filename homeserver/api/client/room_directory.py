@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.errors import Codes, MatrixError
 from homeserver.api.http import json_response, path_param, read_json, require_auth, services
 
 
@@ -66,10 +65,5 @@ async def public_rooms_post(request: Request) -> Response:
     """POST /_matrix/client/v3/publicRooms"""
     await require_auth(request)
     body = await read_json(request, allow_empty=True)
-    search_filter = body.get("filter", {})
-    if not isinstance(search_filter, dict):
-        raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
-    return json_response(await services(request).room_directory.public_rooms(
-        body.get("limit"), body.get("since"), search_filter.get("generic_search_term"),
-        request.query_params.get("server"),
-    ))
+    return json_response(await services(request).room_directory.public_rooms_search(
+        body, request.query_params.get("server")))

@@ -54,8 +54,4 @@ async def public_rooms_post(request: Request) -> Response:
     """POST /_matrix/federation/v1/publicRooms"""
     await authenticate(request)
     body = await read_json(request, allow_empty=True)
-    search_filter = body.get("filter", {})
-    if not isinstance(search_filter, dict):
-        raise MatrixError(400, Codes.BAD_JSON, "filter must be an object")
-    return json_response(await services(request).room_directory.public_rooms(
-        body.get("limit"), body.get("since"), search_filter.get("generic_search_term"), None))
+    return json_response(await services(request).room_directory.public_rooms_search(body, None))
