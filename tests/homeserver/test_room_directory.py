@@ -113,6 +113,8 @@ async def test_public_room_list_search_and_pagination(server: RunningServer) -> 
     assert [r["room_id"] for r in found.json()["chunk"]] == [public]
     assert (await server.api("POST", "publicRooms", None, json={})).status_code == 401
     assert (await server.api("GET", "publicRooms", params={"since": "garbage"})).status_code == 400
+    bad_filter = await server.api("POST", "publicRooms", alice, json={"filter": "CATS"})
+    assert (bad_filter.status_code, bad_filter.json()["errcode"]) == (400, "M_BAD_JSON")
 
 
 async def test_directory_visibility(server: RunningServer) -> None:
